@@ -1,0 +1,167 @@
+"""The `polyseq` command line (Typer). Each command is a few lines that call the library; errors a
+user can act on are printed as one clear line with exit status 2."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(help="polyseq: multilingual sequence-to-sequence toolkit.", no_args_is_help=True,
+                  add_completion=False, pretty_exceptions_enable=False)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the library's input errors into a one-line message and exit status 2."""
+    from polyseq.config import ConfigError
+    from polyseq.data.corpus import CorpusError
+    from polyseq.model.checkpoint import CheckpointError
+    from polyseq.text.tokenizer import TokenizerError
+    from polyseq.train.loop import TrainingError
+    from polyseq.translator import InputError
+
+    try:
+        yield
+    except (ConfigError, CorpusError, CheckpointError, TokenizerError, TrainingError, InputError,
+            FileNotFoundError, ValueError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+
+
+def parse_settings(options: list[str]) -> dict[str, Any]:
+    """`key=value` strategy settings; values are read as JSON when they parse, else as text."""
+    settings: dict[str, Any] = {}
+    for option in options:
+        key, eq, value = option.partition("=")
+        if not eq or not key:
+            raise ValueError(f"option {option!r} must look like key=value")
+        try:
+            settings[key] = json.loads(value)
+        except json.JSONDecodeError:
+            settings[key] = value
+    return settings
+
+
+@app.command()
+def train(
+    config: Annotated[Path | None, typer.Argument(help="TOML file with [model], [data], [train]")],
+    overrides: Annotated[list[str] | None, typer.Argument(help="section.key=value overrides")] = None,
+    resume: Annotated[bool, typer.Option(help="continue the run in train.output_dir")] = False,
+) -> None:
+    """Train a model as configured; `--resume` continues a stopped run exactly."""
+    from polyseq.config import load_config
+    from polyseq.train.loop import train as run_training
+
+    with user_errors():
+        experiment = load_config(config, overrides or [])
+        result = run_training(experiment, resume=resume, log=lambda m: typer.echo(m, err=True))
+    typer.echo(f"trained {result.steps} steps; best valid BLEU {result.best_bleu:.2f}; "
+               f"model: {result.best_dir}")
+
+
+StrategyOption = Annotated[str, typer.Option("--strategy", "-s", help="decoding strategy by name")]
+SettingOption = Annotated[
+    list[str] | None, typer.Option("--option", "-O", help="strategy setting key=value, repeatable")
+]
+
+
+def strategy_settings(strategy: str, beam_size: int | None, n_best: int | None,
+                      options: list[str] | None) -> dict[str, Any]:
+    settings = parse_settings(options or [])
+    if beam_size is not None:
+        settings["beam_size"] = beam_size
+    if n_best is not None:
+        settings["n_best"] = n_best
+    return settings
+
+
+@app.command()
+def translate(
+    model: Annotated[Path, typer.Option("--model", "-m", help="model directory")],
+    tgt: Annotated[str, typer.Option("--tgt", help="target language")],
+    src: Annotated[str | None, typer.Option("--src", help="source language")] = None,
+    input: Annotated[Path | None, typer.Option("--input", "-i", help="input file (default stdin)")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="output file (default stdout)")] = None,
+    strategy: StrategyOption = "beam",
+    beam_size: Annotated[int | None, typer.Option(help="beam size (beam strategies)")] = None,
+    n_best: Annotated[int | None, typer.Option(help="hypotheses kept per input")] = None,
+    option: SettingOption = None,
+) -> None:
+    """Translate text line by line: one output line for every input line."""
+    from polyseq.translator import Translator
+
+    with user_errors():
+        settings = strategy_settings(strategy, beam_size, n_best, option)
+        translator = Translator.load(model)
+        if input is not None and output is not None:
+            report = translator.translate_file(input, output, src, tgt, strategy, **settings)
+            typer.echo(f"translated {report.lines} lines ({report.split_lines} split to fit the "
+                       f"model) into {output}", err=True)
+            return
+        lines = _input_lines(input)
+        sink = sys.stdout if output is None else output.open("w", encoding="utf-8")
+        for text in translator.translate_lines(lines, src, tgt, strategy, **settings):
+            sink.write(text + "\n")
+            sink.flush()
+
+
+def _input_lines(path: Path | None) -> Iterator[str]:
+    from polyseq.translator import read_text_lines
+
+    if path is not None:
+        yield from read_text_lines(path)
+        return
+    stream = sys.stdin.buffer
+    for number, raw in enumerate(stream, start=1):
+        try:
+            yield raw.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError:
+            raise ValueError(f"stdin: line {number} is not valid UTF-8") from None
+
+
+@app.command("eval")
+def evaluate(
+    hypotheses: Annotated[Path, typer.Option("--hyp", help="file of system outputs, one per line")],
+    references: Annotated[list[Path], typer.Option("--ref", help="reference file, repeatable")],
+    report: Annotated[Path | None, typer.Option("--report", help="write a JSON report here")] = None,
+) -> None:
+    """Score hypotheses with sacrebleu BLEU and chrF++ against one or more references."""
+    from polyseq.evaluate import score, write_report
+    from polyseq.translator import read_text_lines
+
+    with user_errors():
+        hyps = read_text_lines(hypotheses)
+        refs = [read_text_lines(path) for path in references]
+        for path, ref in zip(references, refs, strict=True):
+            if len(ref) != len(hyps):
+                raise ValueError(f"{path} has {len(ref)} lines but {hypotheses} has {len(hyps)}")
+        scores = score(hyps, refs)
+    typer.echo(f"BLEU {scores.bleu:.2f}  chrF++ {scores.chrf:.2f}  exact {scores.exact_match:.1f}%"
+               f"  ({scores.sentences} sentences)")
+    typer.echo(scores.bleu_signature)
+    if report is not None:
+        write_report(report, {"hypotheses": str(hypotheses),
+                              "references": [str(r) for r in references], **scores.to_dict()})
+
+
+@app.command()
+def quickstart(
+    output: Annotated[Path, typer.Option(help="where data, model and report go")] = Path("quickstart"),
+    minutes: Annotated[float, typer.Option(help="training time budget in minutes")] = 4.0,
+    seed: Annotated[int, typer.Option(help="random seed")] = 1,
+) -> None:
+    """Make a multilingual number corpus, train on it, and test on unseen numbers and zero-shot."""
+    from polyseq.quickstart import format_report, run_quickstart
+
+    echo: Callable[[str], None] = lambda message: typer.echo(message, err=True)  # noqa: E731
+    with user_errors():
+        report = run_quickstart(output, minutes=minutes, seed=seed, log=echo)
+    typer.echo(format_report(report))
+    typer.echo(f"\nmodel: {report['model']}   plot: {report['plot']}   report: {output / 'report.json'}")
+    typer.echo(f"try:  echo 4711 | polyseq translate --model {report['model']} --src num --tgt de")

@@ -1,0 +1,287 @@
+"""Typed, frozen configuration: ModelConfig, DataConfig, TrainConfig; TOML files and dotted overrides.
+
+One way to configure: a TOML file with sections [model], [data], [train], overridden on the command
+line by `section.key=value`. Every dataclass validates itself in __post_init__.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import enum
+import json
+import types
+import typing
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, unknown or out of range."""
+
+
+class NormPlacement(str, enum.Enum):
+    PRE = "pre"  # x + f(norm(x)): stable without warm-up tricks
+    POST = "post"  # norm(x + f(x)): the original Transformer
+
+
+class Activation(str, enum.Enum):
+    RELU = "relu"
+    GELU = "gelu"
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    vocab_size: int = 8000
+    d_model: int = 256
+    encoder_layers: int = 3
+    decoder_layers: int = 3
+    heads: int = 4
+    ffn_dim: int = 1024
+    dropout: float = 0.1
+    attention_dropout: float = 0.0
+    max_positions: int = 256
+    tie_embeddings: bool = True
+    norm: NormPlacement = NormPlacement.PRE
+    activation: Activation = Activation.RELU
+    pad_id: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "norm", NormPlacement(self.norm))
+        object.__setattr__(self, "activation", Activation(self.activation))
+        for name in ("vocab_size", "d_model", "heads", "ffn_dim", "max_positions"):
+            _check(getattr(self, name) > 0, f"model.{name} must be positive")
+        _check(self.encoder_layers >= 1 and self.decoder_layers >= 1, "model needs >= 1 layer each")
+        _check(self.d_model % self.heads == 0, "model.d_model must be divisible by model.heads")
+        _check(0.0 <= self.dropout < 1.0, "model.dropout must be in [0, 1)")
+        _check(0.0 <= self.attention_dropout < 1.0, "model.attention_dropout must be in [0, 1)")
+        _check(0 <= self.pad_id < self.vocab_size, "model.pad_id must be a vocabulary id")
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.heads
+
+
+MODEL_PRESETS: dict[str, dict[str, Any]] = {
+    "tiny": dict(d_model=64, encoder_layers=2, decoder_layers=2, heads=4, ffn_dim=256),
+    "small": dict(d_model=256, encoder_layers=3, decoder_layers=3, heads=4, ffn_dim=1024),
+    "base": dict(d_model=512, encoder_layers=6, decoder_layers=6, heads=8, ffn_dim=2048),
+}
+
+
+def model_preset(name: str, **overrides: Any) -> ModelConfig:
+    """A named model size (`tiny`, `small`, `base`) with optional field overrides."""
+    if name not in MODEL_PRESETS:
+        raise ConfigError(f"unknown model preset {name!r}{did_you_mean(name, MODEL_PRESETS)}")
+    return ModelConfig(**{**MODEL_PRESETS[name], **overrides})
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the parallel text comes from and how it is filtered and tokenized.
+
+    `train` and `valid` are corpus specs (see polyseq.data.corpus.load_corpus): a path prefix of
+    aligned files (`data/train` with `train.en`, `train.de`), a `.tsv` or a `.jsonl` file.
+    `languages` lists the languages of the corpus; `directions` the pairs to train ("en-de"), or
+    empty for every pair among `languages`.
+    """
+
+    train: str = ""
+    valid: str = ""
+    languages: tuple[str, ...] = ()
+    directions: tuple[str, ...] = ()
+    valid_directions: tuple[str, ...] = ()
+    vocab_size: int = 8000
+    max_tokens: int = 4096
+    max_length: int = 200
+    max_ratio: float = 3.0
+    valid_size: int = 500
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "languages", tuple(self.languages))
+        object.__setattr__(self, "directions", tuple(self.directions))
+        object.__setattr__(self, "valid_directions", tuple(self.valid_directions))
+        _check(self.vocab_size >= 64, "data.vocab_size must be >= 64")
+        _check(self.max_tokens > 0, "data.max_tokens must be positive")
+        _check(self.max_length > 0, "data.max_length must be positive")
+        _check(self.max_ratio >= 1.0, "data.max_ratio must be >= 1")
+        for direction in self.directions + self.valid_directions:
+            parts = direction.split("-")
+            _check(len(parts) == 2 and all(parts), f"direction {direction!r} must look like 'en-de'")
+            for lang in parts:
+                _check(
+                    not self.languages or lang in self.languages,
+                    f"direction {direction!r} uses {lang!r}, not in data.languages",
+                )
+
+    def all_directions(self) -> tuple[tuple[str, str], ...]:
+        if self.directions:
+            return tuple(tuple(d.split("-")) for d in self.directions)  # type: ignore[misc]
+        return tuple((a, b) for a in self.languages for b in self.languages if a != b)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    output_dir: str = "runs/model"
+    steps: int = 10000
+    time_budget_minutes: float = 0.0  # stop after this much training time; 0 = no limit
+    lr: float = 1e-3
+    warmup_steps: int = 1000
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.98)
+    label_smoothing: float = 0.1
+    clip_norm: float = 1.0
+    accumulate: int = 1
+    eval_every: int = 500
+    eval_bleu_sentences: int = 200
+    log_every: int = 50
+    keep_last: int = 1  # averaged checkpoints kept beside `last`
+    seed: int = 1
+    threads: int = 0  # torch intra-op threads; 0 = torch's default
+    amp: bool = False  # bf16 autocast; slower on CPUs without bf16 support
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "betas", tuple(self.betas))
+        _check(self.steps > 0, "train.steps must be positive")
+        _check(self.lr > 0, "train.lr must be positive")
+        _check(self.warmup_steps >= 0, "train.warmup_steps must be >= 0")
+        _check(0.0 <= self.label_smoothing < 1.0, "train.label_smoothing must be in [0, 1)")
+        _check(self.accumulate >= 1, "train.accumulate must be >= 1")
+        _check(self.eval_every > 0 and self.log_every > 0, "train.eval_every/log_every > 0")
+        _check(self.time_budget_minutes >= 0, "train.time_budget_minutes must be >= 0")
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Everything `polyseq train` needs: one TOML file with [model], [data] and [train]."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    preset: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(dataclasses.asdict(self), default=_enum_value))
+
+
+def _enum_value(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    raise TypeError(f"cannot serialise {value!r}")
+
+
+def did_you_mean(name: str, choices: typing.Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else f" (choose from {', '.join(choices)})"
+
+
+def _coerce(value: Any, annotation: Any, where: str) -> Any:
+    """Turn a TOML value or a command-line string into the field's declared type."""
+    origin = typing.get_origin(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        try:
+            return annotation(value)
+        except ValueError:
+            options = [m.value for m in annotation]
+            raise ConfigError(f"{where}: {value!r} is not one of {options}") from None
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [v for v in value.split(",") if v]
+        inner = typing.get_args(annotation)[0]
+        return tuple(_coerce(v, inner, where) for v in value)
+    if origin in (typing.Union, types.UnionType):
+        annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
+    try:
+        if annotation is bool and isinstance(value, str):
+            if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(value)
+            return value.lower() in ("true", "1", "yes")
+        if annotation in (int, float, str, bool):
+            if annotation is int and isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            return annotation(value)
+    except ValueError:
+        raise ConfigError(f"{where}: {value!r} is not a valid {annotation.__name__}") from None
+    return value
+
+
+def _build(cls: type, values: dict[str, Any], section: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in fields(cls)}
+    for key in values:
+        if key not in known:
+            raise ConfigError(f"unknown key {section}.{key}{did_you_mean(key, sorted(known))}")
+    coerced = {k: _coerce(v, hints[k], f"{section}.{k}") for k, v in values.items()}
+    return cls(**coerced)
+
+
+def load_config(path: str | Path | None, overrides: typing.Sequence[str] = ()) -> ExperimentConfig:
+    """Read a TOML experiment file (or start from defaults) and apply `section.key=value` overrides.
+
+    A top-level `preset = "small"` fills [model] from a named preset before its own keys apply.
+    """
+    raw: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"{path}: invalid TOML: {error}") from None
+    sections: dict[str, dict[str, Any]] = {
+        name: dict(raw.get(name, {})) for name in ("model", "data", "train")
+    }
+    preset = raw.get("preset", "")
+    for key in raw:
+        if key not in ("model", "data", "train", "preset"):
+            raise ConfigError(f"unknown section {key!r}{did_you_mean(key, ['model', 'data', 'train'])}")
+    for override in overrides:
+        name, eq, value = override.partition("=")
+        if not eq or "." not in name:
+            if name == "preset" and eq:
+                preset = value
+                continue
+            raise ConfigError(f"override {override!r} must look like section.key=value")
+        section, _, key = name.partition(".")
+        if section not in sections:
+            raise ConfigError(f"override {override!r}: unknown section {section!r}")
+        sections[section][key] = value
+    model_values = sections["model"]
+    if preset:
+        if preset not in MODEL_PRESETS:
+            raise ConfigError(f"unknown model preset {preset!r}{did_you_mean(preset, MODEL_PRESETS)}")
+        model_values = {**MODEL_PRESETS[preset], **model_values}
+    return ExperimentConfig(
+        model=_build(ModelConfig, model_values, "model"),
+        data=_build(DataConfig, sections["data"], "data"),
+        train=_build(TrainConfig, sections["train"], "train"),
+        preset=preset,
+    )
+
+
+def model_config_from_dict(values: dict[str, Any]) -> ModelConfig:
+    return _build(ModelConfig, values, "model")
+
+
+__all__ = [
+    "Activation",
+    "ConfigError",
+    "DataConfig",
+    "ExperimentConfig",
+    "ModelConfig",
+    "NormPlacement",
+    "TrainConfig",
+    "load_config",
+    "model_preset",
+    "replace",
+]

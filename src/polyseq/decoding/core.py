@@ -1,0 +1,153 @@
+"""What every decoding strategy shares: the model protocol, inputs, results, and the registry.
+
+A strategy is a function `(model, DecodeInput, config) -> DecodeResult` that talks to the model only
+through `encode`, `init_cache` and `decode_step`, so any backend with those gets every strategy.
+Strategies are chosen by name; their settings live in a typed config dataclass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import torch
+from torch import Tensor
+
+from polyseq.config import ConfigError, did_you_mean
+
+
+class DecoderCacheLike(Protocol):
+    def reorder(self, index: Tensor) -> None: ...
+    def truncate(self, length: int | Tensor) -> None: ...
+
+
+class Seq2SeqModel(Protocol):
+    def encode(self, src: Tensor) -> Any: ...
+    def init_cache(self, memory: Any, capacity: int = ...) -> Any: ...
+    def decode_step(self, tokens: Tensor, memory: Any, cache: Any = ...) -> Tensor: ...
+
+
+@dataclass
+class DecodeInput:
+    src: Tensor  # (B, S) right-padded source ids
+    prefix: Tensor  # (B, P) forced start of every output (the target-language tag)
+    eos_id: int
+    pad_id: int
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.src.shape[0])
+
+    def source_lengths(self) -> Tensor:
+        return (self.src != self.pad_id).sum(dim=1)  # (B,)
+
+
+@dataclass(frozen=True)
+class LengthLimit:
+    """Generate at most `a * source_length + b` tokens (at least 1, at most `ceiling`)."""
+
+    a: float = 1.5
+    b: int = 10
+
+    def for_input(self, inputs: DecodeInput, ceiling: int) -> Tensor:
+        limit = (inputs.source_lengths().double() * self.a).floor().long() + self.b
+        return limit.clamp(min=1, max=max(1, ceiling))  # (B,)
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    tokens: tuple[int, ...]  # generated ids, without the prefix and the final EOS
+    score: float  # the strategy's ranking score (beam: length-normalised log-probability)
+    log_prob: float  # sum of token log-probabilities, EOS included when it was generated
+    finished: bool = True  # False when the length limit stopped it before EOS
+
+
+@dataclass
+class DecodeStats:
+    forward_passes: int = 0  # decode_step calls
+    generated_tokens: int = 0  # tokens in the returned best hypotheses
+    draft_tokens: int = 0  # tokens proposed by a draft (accelerated strategies)
+    accepted_draft_tokens: int = 0
+
+    def add(self, other: DecodeStats) -> None:
+        for item in dataclasses.fields(self):
+            setattr(self, item.name, getattr(self, item.name) + getattr(other, item.name))
+
+
+@dataclass
+class DecodeResult:
+    hypotheses: list[list[Hypothesis]]  # per input, best first
+    stats: DecodeStats = field(default_factory=DecodeStats)
+
+    def best(self) -> list[Hypothesis]:
+        return [candidates[0] for candidates in self.hypotheses]
+
+
+StrategyFn = Callable[[Any, DecodeInput, Any], DecodeResult]
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    name: str
+    run: StrategyFn
+    config_type: type
+
+
+_STRATEGIES: dict[str, StrategySpec] = {}
+
+
+def register_strategy(name: str, config_type: type) -> Callable[[StrategyFn], StrategyFn]:
+    def decorator(run: StrategyFn) -> StrategyFn:
+        _STRATEGIES[name] = StrategySpec(name, run, config_type)
+        return run
+
+    return decorator
+
+
+def strategy_names() -> list[str]:
+    _load_builtin_strategies()
+    return sorted(_STRATEGIES)
+
+
+def get_strategy(name: str) -> StrategySpec:
+    _load_builtin_strategies()
+    if name not in _STRATEGIES:
+        raise ConfigError(f"unknown decoding strategy {name!r}{did_you_mean(name, sorted(_STRATEGIES))}")
+    return _STRATEGIES[name]
+
+
+def make_config(name: str, settings: dict[str, Any] | None = None) -> Any:
+    """The strategy's config from keyword settings, with a clear error for an unknown setting."""
+    spec = get_strategy(name)
+    settings = dict(settings or {})
+    known = {item.name for item in dataclasses.fields(spec.config_type)}
+    for key in settings:
+        if key not in known:
+            raise ConfigError(
+                f"strategy {name!r} has no setting {key!r}{did_you_mean(key, sorted(known))}"
+            )
+    return spec.config_type(**settings)
+
+
+def decode(model: Any, inputs: DecodeInput, strategy: str = "greedy", config: Any = None,
+           **settings: Any) -> DecodeResult:
+    """Run the named strategy; `config` or keyword settings configure it."""
+    spec = get_strategy(strategy)
+    if config is None:
+        config = make_config(strategy, settings)
+    elif settings:
+        config = dataclasses.replace(config, **settings)
+    with torch.inference_mode():
+        return spec.run(model, inputs, config)
+
+
+def _load_builtin_strategies() -> None:
+    # Imported lazily: the strategy modules register themselves and import this module.
+    from polyseq.decoding import beam, greedy  # noqa: F401
+
+
+def max_positions(model: Any) -> int:
+    config = getattr(model, "config", None)
+    return int(getattr(config, "max_positions", 1 << 30))

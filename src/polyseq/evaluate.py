@@ -1,0 +1,89 @@
+"""Evaluation: sacrebleu BLEU and chrF++ against one or more references, exact match, JSON reports,
+and the training plot (loss and BLEU over steps)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import sacrebleu
+
+
+@dataclass(frozen=True)
+class Scores:
+    bleu: float
+    chrf: float  # chrF++ (character n-grams plus word bigrams)
+    exact_match: float  # percentage of hypotheses identical to one of their references
+    sentences: int
+    bleu_signature: str
+    chrf_signature: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def score(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> Scores:
+    """Corpus BLEU (detokenized, cased) and chrF++; `references` is a list of reference streams,
+    each as long as `hypotheses`."""
+    if not references:
+        raise ValueError("at least one reference stream is needed")
+    for index, stream in enumerate(references):
+        if len(stream) != len(hypotheses):
+            raise ValueError(
+                f"reference {index} has {len(stream)} lines but there are {len(hypotheses)} hypotheses"
+            )
+    bleu = sacrebleu.metrics.BLEU()
+    chrf = sacrebleu.metrics.CHRF(word_order=2)
+    refs = [list(stream) for stream in references]
+    bleu_score = bleu.corpus_score(list(hypotheses), refs)
+    chrf_score = chrf.corpus_score(list(hypotheses), refs)
+    matches = sum(
+        any(hypothesis == stream[i] for stream in references) for i, hypothesis in enumerate(hypotheses)
+    )
+    return Scores(
+        bleu=round(bleu_score.score, 2), chrf=round(chrf_score.score, 2),
+        exact_match=round(100.0 * matches / max(len(hypotheses), 1), 2), sentences=len(hypotheses),
+        bleu_signature=str(bleu.get_signature()), chrf_signature=str(chrf.get_signature()),
+    )
+
+
+def write_report(path: str | Path, report: dict[str, Any]) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    temporary.replace(path)
+
+
+def read_metrics(path: str | Path) -> list[dict[str, Any]]:
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def plot_training(metrics_path: str | Path, output_path: str | Path) -> Path | None:
+    """Plot training loss, validation loss and BLEU over steps to a PNG; None without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    records = read_metrics(metrics_path)
+    train = [r for r in records if r.get("kind") == "train"]
+    valid = [r for r in records if r.get("kind") == "valid"]
+    figure, (loss_axis, bleu_axis) = plt.subplots(1, 2, figsize=(11, 4))
+    loss_axis.plot([r["step"] for r in train], [r["loss"] for r in train], label="train")
+    loss_axis.plot([r["step"] for r in valid], [r["valid_loss"] for r in valid], "o-", label="valid")
+    loss_axis.set(xlabel="step", ylabel="loss (nats/token)", title="loss")
+    loss_axis.legend()
+    bleu_axis.plot([r["step"] for r in valid], [r["bleu"] for r in valid], "o-", color="tab:green")
+    bleu_axis.set(xlabel="step", ylabel="BLEU", title="validation BLEU (greedy)")
+    figure.tight_layout()
+    output_path = Path(output_path)
+    figure.savefig(output_path, dpi=100)
+    plt.close(figure)
+    return output_path

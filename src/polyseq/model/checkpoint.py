@@ -1,0 +1,141 @@
+"""Model directories: config.json + model.safetensors + tokenizer files + metadata.json.
+
+A directory is written whole into a temporary sibling and then renamed into place, so a crash never
+leaves a half-written model. Loading uses safetensors and JSON only (no pickle), and every failure
+names the file that is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from polyseq.config import ConfigError, ModelConfig, model_config_from_dict
+from polyseq.model.transformer import Seq2Seq
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+METADATA_FILE = "metadata.json"
+FORMAT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A model directory is missing, partial or corrupt."""
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def write_directory_atomic(target: str | Path, fill: Callable[[Path], None]) -> Path:
+    """Call `fill(tmp_dir)` and then move tmp_dir to `target`, replacing an older directory."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        fill(staging)
+        if target.exists():
+            retired = target.with_name(f".{target.name}.old")
+            if retired.exists():
+                shutil.rmtree(retired)
+            os.replace(target, retired)
+            os.replace(staging, target)
+            shutil.rmtree(retired)
+        else:
+            os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def model_config_dict(config: ModelConfig) -> dict[str, Any]:
+    values = asdict(config)
+    return {key: getattr(value, "value", value) for key, value in values.items()}
+
+
+def save_model_files(directory: Path, model: Seq2Seq, metadata: dict[str, Any]) -> None:
+    """Write config.json, model.safetensors and metadata.json into an existing directory."""
+    write_json_atomic(directory / CONFIG_FILE, {
+        "format_version": FORMAT_VERSION, "architecture": "polyseq-seq2seq",
+        "model": model_config_dict(model.config),
+    })
+    weights = {name: tensor.detach().contiguous().cpu() for name, tensor in model.state_dict().items()}
+    if model.config.tie_embeddings:
+        weights = {k: v for k, v in weights.items() if k != "output.weight"}
+    save_file(weights, str(directory / WEIGHTS_FILE), metadata={"format": "pt"})
+    write_json_atomic(directory / METADATA_FILE, metadata)
+
+
+def read_json(path: Path) -> Any:
+    if not path.is_file():
+        raise CheckpointError(f"{path} is missing: not a complete polyseq model directory")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CheckpointError(f"{path} is corrupt (not valid JSON: {error})") from None
+
+
+def load_model_config(directory: Path) -> ModelConfig:
+    path = directory / CONFIG_FILE
+    data = read_json(path)
+    if not isinstance(data, dict) or not isinstance(data.get("model"), dict):
+        raise CheckpointError(f"{path} has no 'model' section: not a polyseq config")
+    if data.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"{path}: unsupported format_version {data.get('format_version')!r}")
+    try:
+        return model_config_from_dict(data["model"])
+    except (ConfigError, TypeError) as error:
+        raise CheckpointError(f"{path}: invalid model config: {error}") from None
+
+
+def load_model(directory: str | Path, device: str | torch.device = "cpu") -> Seq2Seq:
+    """Build the model from config.json and fill it from model.safetensors."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise CheckpointError(f"model directory {directory} does not exist")
+    model = Seq2Seq(load_model_config(directory))
+    path = directory / WEIGHTS_FILE
+    if not path.is_file():
+        raise CheckpointError(f"{path} is missing: not a complete polyseq model directory")
+    try:
+        weights = load_file(str(path), device=str(device))
+    except (SafetensorError, OSError, ValueError) as error:
+        raise CheckpointError(f"{path} is corrupt or truncated: {error}") from None
+    expected = model.state_dict()
+    if model.config.tie_embeddings:
+        expected.pop("output.weight", None)
+    missing = sorted(set(expected) - set(weights))
+    unexpected = sorted(set(weights) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{path} does not match {directory / CONFIG_FILE}: "
+            f"missing {missing[:5]}, unexpected {unexpected[:5]}"
+        )
+    for name, tensor in weights.items():
+        if tensor.shape != expected[name].shape:
+            raise CheckpointError(
+                f"{path}: {name} has shape {tuple(tensor.shape)}, config expects "
+                f"{tuple(expected[name].shape)}"
+            )
+    model.load_state_dict(weights, strict=False)
+    return model.to(device).eval()
+
+
+def load_metadata(directory: str | Path) -> dict[str, Any]:
+    data = read_json(Path(directory) / METADATA_FILE)
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{Path(directory) / METADATA_FILE} must hold a JSON object")
+    return data

@@ -1,0 +1,274 @@
+"""gettext .po catalogs: msgid -> msgstr, plural forms, comments and flags kept.
+
+polib parses the catalog and renders the new msgstr lines; the file is then edited in place,
+entry by entry, so that every entry we do not translate, every comment and the header stay
+byte for byte as they were. Only entries with an empty msgstr are filled unless ``overwrite``;
+a filled entry is flagged ``fuzzy`` (for a human to review) unless ``fuzzy=False``. A plural
+entry gets as many forms as the target language has: from the catalog header when it is for
+that language, else from the table below (and the header then says so).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import polib
+
+from polyseq.text.formats import Format
+from polyseq.text.protect import (
+    DocumentError,
+    FormatOptions,
+    ParsedDocument,
+    Segment,
+    where,
+)
+
+WRAP_WIDTH = 79  # what msgmerge and xgettext write
+
+# GNU gettext's plural rules (gettext manual, "Plural forms") for common languages.
+_ONE = (1, "0")
+_NOT_ONE = (2, "(n != 1)")
+_ABOVE_ONE = (2, "(n > 1)")
+_SLAVIC = (3, "(n%10==1 && n%100!=11 ? 0 : n%10>=2 && n%10<=4 && (n%100<10 || n%100>=20) ? 1 : 2)")
+PLURAL_FORMS: dict[str, tuple[int, str]] = {
+    **dict.fromkeys("ja ko zh vi th id ms lo km my ka".split(), _ONE),
+    **dict.fromkeys(
+        "en de nl sv da no nb nn fo fi et el he hu it es pt eu eo bg ca gl af sq az hi bn "
+        "ur fa ta te mr kk ky mn sw".split(),
+        _NOT_ONE,
+    ),
+    **dict.fromkeys("fr pt_br tr oc fil".split(), _ABOVE_ONE),
+    **dict.fromkeys("ru uk be sr hr bs".split(), _SLAVIC),
+    "cs": (3, "(n==1) ? 0 : (n>=2 && n<=4) ? 1 : 2"),
+    "sk": (3, "(n==1) ? 0 : (n>=2 && n<=4) ? 1 : 2"),
+    "pl": (3, "(n==1 ? 0 : n%10>=2 && n%10<=4 && (n%100<10 || n%100>=20) ? 1 : 2)"),
+    "lt": (3, "(n%10==1 && n%100!=11 ? 0 : n%10>=2 && (n%100<10 || n%100>=20) ? 1 : 2)"),
+    "lv": (3, "(n%10==1 && n%100!=11 ? 0 : n != 0 ? 1 : 2)"),
+    "ro": (3, "(n==1 ? 0 : (n==0 || (n%100 > 0 && n%100 < 20)) ? 1 : 2)"),
+    "ga": (3, "n==1 ? 0 : n==2 ? 1 : 2"),
+    "sl": (4, "(n%100==1 ? 0 : n%100==2 ? 1 : n%100==3 || n%100==4 ? 2 : 3)"),
+    "ar": (6, "(n==0 ? 0 : n==1 ? 1 : n==2 ? 2 : n%100>=3 && n%100<=10 ? 3 : n%100>=11 ? 4 : 5)"),
+}
+_NPLURALS = re.compile(r"nplurals\s*=\s*(\d+)")
+# A quoted PO string, the only thing a keyword or continuation line may hold after its keyword.
+_PO_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_KEYWORD_LINE = re.compile(r"^(msgctxt|msgid_plural|msgid|msgstr(?:\[\d+\])?)\s+(.*)$")
+
+
+def _lang_key(lang: str) -> str:
+    return lang.replace("-", "_").lower()
+
+
+def plural_forms(lang: str) -> tuple[int, str] | None:
+    """``(nplurals, expression)`` for a language code, or None when unknown."""
+    key = _lang_key(lang)
+    return PLURAL_FORMS.get(key) or PLURAL_FORMS.get(key.split("_")[0])
+
+
+def load(text: str, source: str | None = None) -> polib.POFile:
+    """Parse a catalog with polib, turning its syntax errors into DocumentErrors."""
+    _check_strings(text, source)
+    try:
+        return polib.pofile(text, wrapwidth=WRAP_WIDTH)
+    except (OSError, ValueError) as err:
+        found = re.search(r"line (\d+)\)?:?\s*(.*)", str(err))
+        place = f"line {found.group(1)}" if found else "catalog"
+        detail = (found.group(2) if found else "") or "syntax error"
+        raise DocumentError(
+            f"{where(source, place)}: not a valid .po catalog ({detail}). Fix that line "
+            "(msgfmt --check-format FILE reports the same) and try again."
+        ) from err
+
+
+def _check_strings(text: str, source: str | None) -> None:
+    # polib reads `msgid "abc` (no closing quote) as "ab" without complaint; catch it here.
+    for number, line in enumerate(text.splitlines(), start=1):
+        body = line.strip()
+        for marker in ("#~", "#|"):  # obsolete and previous entries hold the same syntax
+            if body.startswith(marker):
+                body = body[len(marker):].lstrip()
+        match = _KEYWORD_LINE.match(body)
+        rest = match.group(2) if match else body if body.startswith('"') else None
+        if rest is not None and not _PO_STRING.fullmatch(rest.strip()):
+            raise DocumentError(
+                f"{where(source, f'line {number}')}: not a valid .po catalog (expected one "
+                f'quoted string, found {rest.strip()[:40]!r}). Close the quotes or escape \\" '
+                "and try again."
+            )
+
+
+@dataclass
+class _Entry:
+    """An entry to fill: where its block lies in the file and its segments."""
+
+    entry: polib.POEntry
+    start: int  # first line of the entry's block (0-based)
+    end: int  # one past its last line
+    segments: list[Segment]
+
+
+def _needs_translation(entry: polib.POEntry, overwrite: bool) -> bool:
+    if entry.obsolete or not entry.msgid:
+        return False
+    if overwrite:
+        return True
+    if entry.msgid_plural:
+        return not entry.msgstr_plural or not all(entry.msgstr_plural.values())
+    return not entry.msgstr
+
+
+@dataclass(frozen=True)
+class _Header:
+    """How many plural forms to write, and what the header must say for the target language."""
+
+    nplurals: int
+    language: str | None = None  # new Language value, when the catalog was for another one
+    plural_forms: str | None = None  # new Plural-Forms value
+
+
+def _plan_header(po: polib.POFile, options: FormatOptions, needs_plurals: bool) -> _Header:
+    found = _NPLURALS.search(po.metadata.get("Plural-Forms", ""))
+    tgt = options.tgt_lang
+    if tgt and _lang_key(po.metadata.get("Language", "")) != _lang_key(tgt):
+        table = plural_forms(tgt)
+        if table is not None:
+            return _Header(table[0], tgt, f"nplurals={table[0]}; plural={table[1]};")
+        if not needs_plurals:
+            return _Header(2, tgt)
+    elif found:
+        return _Header(int(found.group(1)))
+    elif tgt and plural_forms(tgt):
+        nplurals, rule = plural_forms(tgt)  # type: ignore[misc]
+        return _Header(nplurals, None, f"nplurals={nplurals}; plural={rule};")
+    elif not needs_plurals:
+        return _Header(2)
+    raise DocumentError(
+        f"{where(options.source, 'header')}: the catalog has plural entries but polyseq "
+        "cannot tell how many plural forms the target language has. Add a "
+        "'Plural-Forms: nplurals=N; plural=EXPR;' header for it and try again."
+    )
+
+
+def parse(text: str, options: FormatOptions) -> ParsedDocument:
+    po = load(text, options.source)
+    lines = text.splitlines(keepends=True)
+    entries = sorted(po, key=lambda e: e.linenum)
+    starts = [max(e.linenum - 1, 0) for e in entries] + [len(lines)]
+    todo: list[_Entry] = []
+    for i, entry in enumerate(entries):
+        if not _needs_translation(entry, options.overwrite):
+            continue
+        place = f"line {entry.linenum} (msgid {entry.msgid[:40]!r})"
+        texts = [entry.msgid] + ([entry.msgid_plural] if entry.msgid_plural else [])
+        segments = [Segment(text=t, raw=t, where=place) for t in texts]
+        todo.append(_Entry(entry, starts[i], starts[i + 1], segments))
+    needs_plurals = any(item.entry.msgid_plural for item in todo)
+    header = _plan_header(po, options, needs_plurals) if todo else _Header(2)
+    protected = _protected(po)
+
+    def build(outputs: Sequence[str]) -> str:
+        it = iter(outputs)
+        new_lines = list(lines)
+        # Edit from the end so that earlier line numbers stay valid.
+        edits = [(item, [next(it) for _ in item.segments]) for item in todo]
+        for item, texts in reversed(edits):
+            block = _render_entry(
+                new_lines[item.start:item.end], item.entry, texts, header.nplurals, options.fuzzy
+            )
+            new_lines[item.start:item.end] = block
+        if header.language or header.plural_forms:
+            _set_header(new_lines, po, header, starts[0])
+        return "".join(new_lines)
+
+    segments = [s for item in todo for s in item.segments]
+    return ParsedDocument(segments, protected, build)
+
+
+def _protected(po: polib.POFile) -> list[tuple[str, str]]:
+    """What must survive in every entry: its msgid, context, comments and flags."""
+    kept: list[tuple[str, str]] = []
+    for entry in po:
+        if entry.obsolete:
+            continue
+        name = f"{entry.msgctxt or ''}\x04{entry.msgid}"
+        kept.append(("po_msgid", name + f"\x00{entry.msgid_plural or ''}"))
+        if entry.comment or entry.tcomment or entry.occurrences:
+            kept.append(("po_comment", name + f"\x00{entry.comment}{entry.tcomment}"))
+        kept.extend(("po_flag", f"{name}\x00{f}") for f in entry.flags if f != "fuzzy")
+    return kept
+
+
+def _newline(lines: Sequence[str]) -> str:
+    for line in lines:
+        stripped = line.rstrip("\r\n")
+        if stripped != line:
+            return line[len(stripped):]
+    return "\n"
+
+
+def _msgstr_lines(entry: polib.POEntry, texts: list[str], nplurals: int, nl: str) -> list[str]:
+    if entry.msgid_plural:
+        singular, plural = texts
+        forms = {0: singular if nplurals > 1 else plural}
+        forms.update({i: plural for i in range(1, nplurals)})
+        dummy = polib.POEntry(msgid="", msgid_plural="", msgstr_plural=forms)
+    else:
+        dummy = polib.POEntry(msgid="", msgstr=texts[0])
+    rendered = dummy.__unicode__(WRAP_WIDTH).split("\n")
+    first = next(i for i, line in enumerate(rendered) if line.startswith("msgstr"))
+    return [line + nl for line in rendered[first:] if line]
+
+
+def _render_entry(
+    block: list[str], entry: polib.POEntry, texts: list[str], nplurals: int, fuzzy: bool
+) -> list[str]:
+    nl = _newline(block)
+    msgid_at = next(i for i, line in enumerate(block) if line.lstrip().startswith("msgid"))
+    msgstr_at = next(i for i, line in enumerate(block) if line.lstrip().startswith("msgstr"))
+    msgstr_end = msgstr_at
+    while msgstr_end < len(block) and block[msgstr_end].lstrip().startswith(("msgstr", '"')):
+        msgstr_end += 1
+    new = block[:msgstr_at] + _msgstr_lines(entry, texts, nplurals, nl) + block[msgstr_end:]
+    if fuzzy and "fuzzy" not in entry.flags:
+        flags_line = "#, " + ", ".join(["fuzzy", *entry.flags]) + nl
+        flag_at = [i for i in range(msgid_at) if new[i].startswith("#,")]
+        if flag_at:
+            new[flag_at[0]] = flags_line
+        else:
+            # Flags go after the translator, extracted and reference comments, before any
+            # "#|" previous-msgid lines and msgctxt (the order gettext writes).
+            at = next(
+                i for i in range(msgid_at + 1) if new[i].startswith(("#|", "msgctxt", "msgid"))
+            )
+            new.insert(at, flags_line)
+    return new
+
+
+def _set_header(lines: list[str], po: polib.POFile, header: _Header, end: int) -> None:
+    """Rewrite the header's msgstr (or add a header) with the new Language / Plural-Forms."""
+    if header.plural_forms:
+        po.metadata["Plural-Forms"] = header.plural_forms
+    if header.language:
+        po.metadata["Language"] = header.language
+    po.metadata.setdefault("Content-Type", "text/plain; charset=UTF-8")
+    nl = _newline(lines)
+    rendered = po.metadata_as_entry().__unicode__(WRAP_WIDTH).split("\n")
+    rendered = [line + nl for line in rendered if line and not line.startswith("#")]
+    at = next((i for i in range(end) if lines[i].startswith('msgid ""')), None)
+    if at is None:  # no header yet: put one first
+        lines[0:0] = [*rendered, nl]
+        return
+    stop = at + 1
+    while stop < len(lines) and lines[stop].lstrip().startswith(("msgstr", '"')):
+        stop += 1
+    lines[at:stop] = rendered
+
+
+FORMAT = Format(
+    name="po",
+    extensions=(".po", ".pot"),
+    parse=parse,
+    description="gettext catalogs: msgid -> msgstr, plural forms, fuzzy flags",
+)

@@ -1,0 +1,251 @@
+"""Selective translation: the span model every format shares, and inline protection.
+
+A format (``polyseq.text.formats``) turns a file into a ``ParsedDocument``: translatable
+``Segment``s, with everything between them (code blocks, markup, JSON keys, .po comments)
+kept aside byte for byte. Inside a segment, some text must still not be translated:
+placeholders (``%(name)s``, ``{0}``, ``{{ var }}``), inline code, URLs, e-mail addresses and
+inline tags. The format marks what its parser knows as ``Hole``s; the patterns below find the
+rest. ``mask`` replaces each such span by a sentinel ``⟦n⟧`` that the model copies, and
+``restore`` puts the spans back, refusing (returning ``None``) unless every sentinel came back
+exactly once, so that the caller can repair the segment instead of losing or doubling a span.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+SENTINEL_OPEN = "⟦"
+SENTINEL_CLOSE = "⟧"
+# Tolerant on purpose: a model that writes "⟦ 3 ⟧" still copied the sentinel.
+SENTINEL_RE = re.compile(r"⟦\s*(\d+)\s*⟧")
+_LETTER = re.compile(r"[^\W\d_]")
+
+_URL_CHAR = r"[^\s<>\"'`()\[\]⟦⟧]"
+# Inline patterns, in priority order: where two could match at the same place, the first wins.
+PATTERNS: dict[str, str] = {
+    # A sentinel bracket already in the text is itself protected, so that sentinels stay unique.
+    "sentinel_char": r"[⟦⟧]",
+    "inline_code": r"(?P<ticks>`+)(?!`)[^\n]*?(?<!`)(?P=ticks)(?!`)",
+    "include": r"\{\*.*?\*\}",
+    "html_comment": r"<!--.*?-->",
+    "placeholder": "|".join(
+        [
+            r"\{\{.*?\}\}",  # Jinja / Django / Handlebars variables
+            r"\{%.*?%\}",  # template tags
+            r"\$\{[^{}\s]*\}",  # shell / JS template literals
+            # printf and Python %-formatting; no space flag, so "50% of" stays prose
+            r"%(?:\([^()\s]+\))?[#0+\-]*(?:\d+|\*)?(?:\.(?:\d+|\*))?[hlL]?[diouxXeEfFgGcrsa%]",
+            # str.format and ICU-style simple arguments: {0}, {name}, {x.y!r:>10}
+            r"\{[A-Za-z_0-9]*(?:[.\[][^{}\s]*)?(?:![rsa])?(?::[^{}\s]*)?\}",
+        ]
+    ),
+    "anchor": r"\{:?\s*[#.][^\s{}][^{}]*\}",  # heading anchors / attribute lists: { #anchor-id }
+    "url": rf"(?:\b(?:https?|ftp)://|\bwww\.)(?:{_URL_CHAR}|\({_URL_CHAR}*\))*"
+    rf"(?:[^\s<>\"'`()\[\]⟦⟧.,;:!?]|\({_URL_CHAR}*\))",
+    "email": r"\b[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b",
+    "html_tag": r"</?[A-Za-z][\w:.-]*(?:\s+[^<>]*?)?\s*/?>",
+    "entity": r"&(?:[A-Za-z][A-Za-z0-9]{1,31}|#\d{1,7}|#[xX][0-9A-Fa-f]{1,6});",
+    "footnote": r"\[\^[^\]\s]+\]",
+}
+ALL_PATTERNS = frozenset(PATTERNS)
+
+
+class DocumentError(ValueError):
+    """Input a document translation cannot use; the message names the file, the place, the fix."""
+
+
+def where(source: str | None, place: str) -> str:
+    """``"README.md, line 3"``: the prefix of every DocumentError message."""
+    return f"{source}, {place}" if source else place
+
+
+@dataclass(frozen=True)
+class FormatOptions:
+    """What a format needs beyond the text; each format reads the fields it uses."""
+
+    source: str | None = None  # the file name, for messages
+    src_lang: str | None = None
+    tgt_lang: str | None = None
+    overwrite: bool = False  # .po: translate entries that already have a msgstr
+    fuzzy: bool = True  # .po: flag machine-translated entries "fuzzy" for review
+    json_paths: tuple[str, ...] = ()  # JSON: translate only strings at these paths (glob-like)
+
+
+@dataclass(eq=False)
+class Hole:
+    """A range of a segment's text that the format's parser knows is not prose (a tag, a link
+    target). It is written back from ``parts``: raw text, and nested segments for the
+    translatable attributes a tag may carry (``<abbr title="...">``)."""
+
+    start: int  # range in the segment's text
+    end: int
+    kind: str
+    parts: tuple[str | Segment, ...]
+    raw_start: int  # range in the segment's raw source text
+    raw_end: int
+
+    def key(self) -> str:
+        """The hole with nested prose blanked out: what must come back unchanged."""
+        return "".join(p if isinstance(p, str) else "…" for p in self.parts)
+
+
+def _same(text: str) -> str:
+    return text
+
+
+def _join(parts: Sequence[tuple[str, bool]]) -> str:
+    return "".join(text for text, _ in parts)
+
+
+@dataclass(eq=False)
+class Segment:
+    """One unit of prose (a paragraph, a cell, a msgid, a JSON string value).
+
+    ``text`` is what the model reads, ``raw`` the exact source it came from (written back when
+    nothing changed). A translation is written back as parts: prose escaped with ``escape``,
+    protected spans as they were; ``finish`` joins the parts (quotes a JSON string, re-wraps
+    a hard-wrapped paragraph).
+    """
+
+    text: str
+    raw: str
+    holes: tuple[Hole, ...] = ()
+    patterns: frozenset[str] = ALL_PATTERNS
+    escape: Callable[[str], str] = _same
+    finish: Callable[[Sequence[tuple[str, bool]]], str] = _join
+    where: str = ""
+
+
+@dataclass
+class ParsedDocument:
+    """A file as segments plus a way back: ``build(outputs)`` with one string per segment."""
+
+    segments: list[Segment]
+    protected: list[tuple[str, str]]  # (kind, text) kept outside segments: code blocks, keys ...
+    build: Callable[[Sequence[str]], str]
+
+
+def from_pieces(
+    pieces: Sequence[str | Segment], protected: list[tuple[str, str]]
+) -> ParsedDocument:
+    """A document that is a sequence of raw text and segments (all formats but .po)."""
+    segments = [p for p in pieces if isinstance(p, Segment)]
+
+    def build(outputs: Sequence[str]) -> str:
+        it = iter(outputs)
+        return "".join(p if isinstance(p, str) else next(it) for p in pieces)
+
+    return ParsedDocument(segments, protected, build)
+
+
+@dataclass(frozen=True)
+class Span:
+    """A protected span inside a segment: a hole, or a pattern match (``hole`` is None)."""
+
+    kind: str
+    text: str
+    hole: Hole | None = None
+
+    def key(self) -> str:
+        return self.hole.key() if self.hole else self.text
+
+
+@dataclass
+class Masked:
+    """A segment's text with sentinel ``n`` standing for ``spans[n - 1]``."""
+
+    text: str
+    spans: list[Span] = field(default_factory=list)
+
+
+def sentinel(number: int) -> str:
+    return f"{SENTINEL_OPEN}{number}{SENTINEL_CLOSE}"
+
+
+@functools.cache
+def _combined(kinds: frozenset[str]) -> re.Pattern[str] | None:
+    chosen = [(k, p) for k, p in PATTERNS.items() if k in kinds]
+    if not chosen:
+        return None
+    return re.compile("|".join(f"(?P<{k}>{p})" for k, p in chosen), re.DOTALL)
+
+
+def find_spans(text: str, kinds: frozenset[str]) -> list[tuple[int, int, str]]:
+    """``(start, end, kind)`` of every pattern match in ``text``, leftmost first, no overlaps."""
+    pattern = _combined(kinds)
+    if pattern is None:
+        return []
+    # ``lastgroup`` is the outer (kind) group: it closes after any group nested in it
+    matches = pattern.finditer(text)
+    return [(m.start(), m.end(), m.lastgroup or "") for m in matches if m.end() > m.start()]
+
+
+def mask(segment: Segment) -> Masked:
+    """Replace holes and pattern matches in ``segment.text`` by sentinels ⟦1⟧, ⟦2⟧, ..."""
+    ranges: list[tuple[int, int, str, Hole | None]] = []
+    cursor = 0
+    for hole in sorted(segment.holes, key=lambda h: h.start):
+        ranges.extend(_pattern_ranges(segment, cursor, hole.start))
+        ranges.append((hole.start, hole.end, hole.kind, hole))
+        cursor = hole.end
+    ranges.extend(_pattern_ranges(segment, cursor, len(segment.text)))
+    out: list[str] = []
+    spans: list[Span] = []
+    cursor = 0
+    for start, end, kind, hole in ranges:
+        out.append(segment.text[cursor:start])
+        spans.append(Span(kind, segment.text[start:end], hole))
+        out.append(sentinel(len(spans)))
+        cursor = end
+    out.append(segment.text[cursor:])
+    return Masked("".join(out), spans)
+
+
+def _pattern_ranges(
+    segment: Segment, start: int, end: int
+) -> Iterable[tuple[int, int, str, Hole | None]]:
+    if start >= end:
+        return []
+    text = segment.text[start:end]
+    return [(start + s, start + e, k, None) for s, e, k in find_spans(text, segment.patterns)]
+
+
+def has_words(masked_text: str) -> bool:
+    """Whether there is anything to translate: a letter outside the sentinels."""
+    return bool(_LETTER.search(masked_text))
+
+
+def sentinel_ids(text: str) -> list[int]:
+    return [int(m.group(1)) for m in SENTINEL_RE.finditer(text)]
+
+
+def split_sentinels(text: str) -> list[str | int]:
+    """``"a ⟦1⟧ b"`` -> ``["a ", 1, " b"]``: prose and sentinel numbers, in order."""
+    parts: list[str | int] = []
+    cursor = 0
+    for m in SENTINEL_RE.finditer(text):
+        parts.append(text[cursor:m.start()])
+        parts.append(int(m.group(1)))
+        cursor = m.end()
+    parts.append(text[cursor:])
+    return [p for p in parts if p != ""]
+
+
+def restore_check(translation: str, source: str) -> list[str | int] | None:
+    """The translation as prose and sentinel numbers, or None when a sentinel of ``source``
+    is missing, doubled or garbled, or one appears that ``source`` does not have."""
+    if sorted(sentinel_ids(translation)) != sorted(sentinel_ids(source)):
+        return None
+    if SENTINEL_OPEN in SENTINEL_RE.sub("", translation) or SENTINEL_CLOSE in SENTINEL_RE.sub(
+        "", translation
+    ):
+        return None  # a broken sentinel like "⟦3" would leak into the output
+    return split_sentinels(translation)
+
+
+def strip_sentinel_debris(text: str) -> str:
+    """Remove sentinels and stray sentinel brackets a model invented in a repaired piece."""
+    return SENTINEL_RE.sub("", text).replace(SENTINEL_OPEN, "").replace(SENTINEL_CLOSE, "")

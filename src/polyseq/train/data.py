@@ -1,0 +1,88 @@
+"""Turn a DataConfig into what the training loop needs: a tokenizer, filtered training examples,
+validation sets per direction, and a summary for the model's metadata."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from polyseq.config import DataConfig
+from polyseq.data.corpus import Example, Pair, encode_pairs, filter_examples, load_corpus
+from polyseq.text.tokenizer import Tokenizer
+
+
+@dataclass
+class ValidSet:
+    direction: tuple[str, str]
+    pairs: list[Pair]
+    examples: list[Example]
+
+
+@dataclass
+class PreparedData:
+    tokenizer: Tokenizer
+    train: list[Example]
+    valid: list[ValidSet]
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def _split_valid(pairs: list[Pair], size: int, seed: int) -> tuple[list[Pair], list[Pair]]:
+    """Hold out `size` source sentences (all their directions) when no validation corpus is given."""
+    sources = sorted({pair.src for pair in pairs})
+    held = set(random.Random(seed).sample(sources, min(size, len(sources) // 10)))
+    return [p for p in pairs if p.src not in held], [p for p in pairs if p.src in held]
+
+
+def prepare_data(config: DataConfig, tokenizer_dir: Path, seed: int, log: Any = print) -> PreparedData:
+    """Load and filter the corpus; train the tokenizer into `tokenizer_dir` unless one is there
+    (a resumed run reuses it, so token ids never change under a checkpoint)."""
+    if not config.train:
+        raise ValueError("data.train is not set: give a corpus path in the config or data.train=PATH")
+    directions = config.all_directions()
+    train_pairs = load_corpus(config.train, config.languages, directions)
+    log(f"training corpus: {train_pairs.stats.summary()}")
+    if config.valid:
+        valid_directions = tuple(tuple(d.split("-")) for d in config.valid_directions) or directions
+        valid_pairs = load_corpus(config.valid, config.languages, valid_directions)  # type: ignore[arg-type]
+    else:
+        train_pairs, valid_pairs = _split_valid(train_pairs, config.valid_size, seed)
+    if (tokenizer_dir / "tokenizer.model").is_file():
+        tokenizer = Tokenizer.load(tokenizer_dir)
+    else:
+        texts = _sentences_by_language(train_pairs)
+        tokenizer = Tokenizer.train(texts, tokenizer_dir, vocab_size=config.vocab_size,
+                                    languages=config.languages, seed=seed)
+    examples, report = filter_examples(encode_pairs(train_pairs, tokenizer),
+                                       max_length=config.max_length, max_ratio=config.max_ratio)
+    log(f"training data: {report.summary()}")
+    valid = _valid_sets(valid_pairs, tokenizer)
+    summary = {
+        "languages": list(tokenizer.languages),
+        "directions": [f"{a}-{b}" for a, b in directions],
+        "train": config.train, "valid": config.valid or f"held out {len(valid_pairs)} pairs",
+        "train_pairs": len(train_pairs), "train_examples": len(examples),
+        "filter": report.summary(),
+        "valid_directions": [f"{v.direction[0]}-{v.direction[1]}" for v in valid],
+    }
+    return PreparedData(tokenizer, examples, valid, summary)
+
+
+def _sentences_by_language(pairs: list[Pair]) -> list[str]:
+    seen: dict[str, set[str]] = defaultdict(set)
+    for pair in pairs:
+        seen[pair.src_lang].add(pair.src)
+        seen[pair.tgt_lang].add(pair.tgt)
+    return [text for lang in sorted(seen) for text in sorted(seen[lang])]
+
+
+def _valid_sets(pairs: list[Pair], tokenizer: Tokenizer) -> list[ValidSet]:
+    by_direction: dict[tuple[str, str], list[Pair]] = defaultdict(list)
+    for pair in pairs:
+        by_direction[(pair.src_lang, pair.tgt_lang)].append(pair)
+    return [
+        ValidSet(direction, items, encode_pairs(items, tokenizer))
+        for direction, items in sorted(by_direction.items())
+    ]

@@ -1,0 +1,277 @@
+"""The training loop: explicit, no framework.
+
+AdamW with inverse-square-root warm-up, label smoothing, gradient clipping and accumulation,
+validation loss and BLEU/chrF every N steps, the best and the last checkpoint, a JSONL metrics log
+and a PNG plot. `resume=True` restores model, optimizer, RNG and data-stream state from `last/`, so
+a killed run continues as if it had never stopped.
+
+Output directory layout:
+  tokenizer/tokenizer.model   experiment.json   metrics.jsonl   training.png
+  last/   model directory + trainer.pt (optimizer, RNG, data position, counters)
+  best/   model directory with the best validation BLEU
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from polyseq.config import ExperimentConfig, replace
+from polyseq.data.batching import BatchStream, collate
+from polyseq.decoding.core import DecodeInput, decode
+from polyseq.evaluate import plot_training, score
+from polyseq.model.checkpoint import save_model_files, write_directory_atomic, write_json_atomic
+from polyseq.model.transformer import Seq2Seq
+from polyseq.train.data import PreparedData, ValidSet, prepare_data
+from polyseq.train.objectives import label_smoothed_nll
+from polyseq.train.schedule import inverse_sqrt
+
+TRAINER_STATE = "trainer.pt"
+
+
+class TrainingError(RuntimeError):
+    """The run cannot start or continue as asked (the message says what to do)."""
+
+
+@dataclass
+class Counters:
+    step: int = 0
+    tokens: int = 0  # target tokens trained on
+    seconds: float = 0.0  # training time, evaluation excluded
+    best_bleu: float = -1.0
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    output_dir: Path
+    best_dir: Path
+    last_dir: Path
+    steps: int
+    best_bleu: float
+    plot: Path | None
+
+
+class Trainer:
+    def __init__(self, config: ExperimentConfig, data: PreparedData, output_dir: Path):
+        self.config, self.data, self.output_dir = config, data, output_dir
+        tokenizer = data.tokenizer
+        model_config = replace(config.model, vocab_size=tokenizer.vocab_size, pad_id=tokenizer.pad_id)
+        torch.manual_seed(config.train.seed)
+        self.model = Seq2Seq(model_config)
+        self.optimizer = torch.optim.AdamW(
+            self._parameter_groups(), lr=config.train.lr, betas=config.train.betas,
+        )
+        self.stream = BatchStream(data.train, config.data.max_tokens, tokenizer.pad_id,
+                                  seed=config.train.seed)
+        self.counters = Counters()
+        self.metrics_path = output_dir / "metrics.jsonl"
+
+    def _parameter_groups(self) -> list[dict[str, Any]]:
+        decay, no_decay = [], []
+        for name, parameter in self.model.named_parameters():
+            (no_decay if parameter.ndim < 2 or "embed" in name else decay).append(parameter)
+        return [{"params": decay, "weight_decay": self.config.train.weight_decay},
+                {"params": no_decay, "weight_decay": 0.0}]
+
+    # -- one optimizer step --------------------------------------------------------------------
+    def train_step(self) -> dict[str, float]:
+        train = self.config.train
+        self.model.train()
+        lr = inverse_sqrt(self.counters.step + 1, peak_lr=train.lr, warmup_steps=train.warmup_steps)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        batches = [next(self.stream) for _ in range(train.accumulate)]
+        total_tokens = sum(batch.tgt_tokens for batch in batches)
+        loss_sum = nll_sum = 0.0
+        for batch in batches:
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=train.amp):
+                logits = self.model(batch.src, batch.tgt_in)
+            loss, nll, _ = label_smoothed_nll(logits, batch.tgt_out,
+                                              smoothing=train.label_smoothing,
+                                              pad_id=self.data.tokenizer.pad_id)
+            (loss / total_tokens).backward()
+            loss_sum += loss.item()
+            nll_sum += nll.item()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), train.clip_norm)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.counters.step += 1
+        self.counters.tokens += total_tokens
+        return {"loss": loss_sum / total_tokens, "nll": nll_sum / total_tokens, "lr": lr,
+                "grad_norm": float(grad_norm), "tokens": total_tokens}
+
+    # -- evaluation -----------------------------------------------------------------------------
+    @torch.inference_mode()
+    def validate(self) -> dict[str, Any]:
+        self.model.eval()
+        loss_sum, tokens = 0.0, 0
+        results: dict[str, Any] = {}
+        for valid in self.data.valid:
+            for start in range(0, len(valid.examples), 64):
+                batch = collate(valid.examples[start : start + 64], self.data.tokenizer.pad_id)
+                logits = self.model(batch.src, batch.tgt_in)
+                _, nll, count = label_smoothed_nll(logits, batch.tgt_out, smoothing=0.0,
+                                                   pad_id=self.data.tokenizer.pad_id)
+                loss_sum, tokens = loss_sum + float(nll), tokens + count
+            results[f"{valid.direction[0]}-{valid.direction[1]}"] = self._bleu(valid)
+        bleu = [r["bleu"] for r in results.values()]
+        return {"valid_loss": loss_sum / max(tokens, 1), "bleu": sum(bleu) / max(len(bleu), 1),
+                "directions": results}
+
+    def _bleu(self, valid: ValidSet) -> dict[str, float]:
+        count = self.config.train.eval_bleu_sentences
+        pairs, examples = valid.pairs[:count], valid.examples[:count]
+        tokenizer, hypotheses = self.data.tokenizer, []
+        for start in range(0, len(examples), 64):
+            chunk = examples[start : start + 64]
+            batch = collate(chunk, tokenizer.pad_id)
+            prefix = batch.tgt_in[:, :1]  # the target-language tag
+            inputs = DecodeInput(batch.src, prefix, eos_id=tokenizer.eos_id, pad_id=tokenizer.pad_id)
+            result = decode(self.model, inputs, "greedy")
+            hypotheses += [tokenizer.decode(list(h.tokens)) for h in result.best()]
+        scores = score(hypotheses, [[pair.tgt for pair in pairs]])
+        return {"bleu": scores.bleu, "chrf": scores.chrf}
+
+    # -- checkpoints ----------------------------------------------------------------------------
+    def metadata(self) -> dict[str, Any]:
+        return {**self.data.summary, "steps": self.counters.step, "tokens": self.counters.tokens,
+                "best_valid_bleu": self.counters.best_bleu, "model": self.config.preset or "custom",
+                "parameters": self.model.parameter_count()}
+
+    def _fill_model_dir(self, directory: Path) -> None:
+        save_model_files(directory, self.model, self.metadata())
+        self.data.tokenizer.save(directory)
+
+    def save_best(self) -> None:
+        write_directory_atomic(self.output_dir / "best", self._fill_model_dir)
+
+    def save_last(self) -> None:
+        def fill(directory: Path) -> None:
+            self._fill_model_dir(directory)
+            torch.save({
+                "optimizer": self.optimizer.state_dict(), "rng": torch.get_rng_state(),
+                "stream": self.stream.state(), "counters": asdict(self.counters),
+                "experiment": self.config.to_dict(),
+            }, directory / TRAINER_STATE)
+
+        write_directory_atomic(self.output_dir / "last", fill)
+
+    def load_last(self) -> None:
+        from polyseq.model.checkpoint import load_model
+
+        last = self.output_dir / "last"
+        if not (last / TRAINER_STATE).is_file():
+            raise TrainingError(f"cannot resume: {last / TRAINER_STATE} does not exist")
+        state = torch.load(last / TRAINER_STATE, weights_only=True)
+        saved, current = state["experiment"], self.config.to_dict()
+        for section in ("model", "data"):
+            if saved[section] != current[section]:
+                raise TrainingError(
+                    f"cannot resume: the [{section}] settings differ from those of the run in "
+                    f"{self.output_dir}; resume with the same configuration"
+                )
+        self.model.load_state_dict(load_model(last).state_dict())
+        self.optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng"])
+        self.stream.load_state(state["stream"])
+        self.counters = Counters(**state["counters"])
+        self._forget_metrics_after(self.counters.step)
+
+    def _forget_metrics_after(self, step: int) -> None:
+        """Drop log records a killed run wrote after its last checkpoint: they are redone."""
+        if self.metrics_path.is_file():
+            lines = self.metrics_path.read_text(encoding="utf-8").splitlines()
+            kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= step]
+            self.metrics_path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+
+    def log(self, record: dict[str, Any]) -> None:
+        with self.metrics_path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+    # -- the loop -------------------------------------------------------------------------------
+    def run(self) -> TrainResult:
+        train = self.config.train
+        budget = train.time_budget_minutes * 60 or math.inf
+        # the bar is for a terminal; logs and CI get the periodic metrics lines instead
+        show_bar = train.progress and sys.stderr.isatty()
+        bar = tqdm(total=train.steps, initial=self.counters.step, disable=not show_bar,
+                   desc="train", dynamic_ncols=True)
+        window_tokens, window_start, losses = 0, time.perf_counter(), []
+        try:
+            while self.counters.step < train.steps and self.counters.seconds < budget:
+                started = time.perf_counter()
+                record = self.train_step()
+                self.counters.seconds += time.perf_counter() - started
+                window_tokens += int(record["tokens"])
+                losses.append(record["loss"])
+                bar.update(1)
+                if self.counters.step % train.log_every == 0:
+                    speed = window_tokens / max(time.perf_counter() - window_start, 1e-9)
+                    self.log({"kind": "train", "step": self.counters.step, "loss": sum(losses) /
+                              len(losses), "lr": record["lr"], "tokens_per_s": round(speed, 1),
+                              "elapsed_s": round(self.counters.seconds, 1)})
+                    bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{record['lr']:.2e}",
+                                    tok_s=f"{speed:.0f}")
+                    if train.progress and not show_bar:
+                        tqdm.write(f"step {self.counters.step}: loss {record['loss']:.3f}, "
+                                   f"lr {record['lr']:.2e}, {speed:.0f} tokens/s", file=sys.stderr)
+                    window_tokens, window_start, losses = 0, time.perf_counter(), []
+                if self.counters.step % train.eval_every == 0:
+                    self.evaluate_and_save()
+                    window_start = time.perf_counter()
+        except KeyboardInterrupt:
+            bar.close()
+            self.save_last()
+            raise
+        bar.close()
+        if self.counters.step % train.eval_every != 0:
+            self.evaluate_and_save()
+        plot = plot_training(self.metrics_path, self.output_dir / "training.png")
+        return TrainResult(self.output_dir, self.output_dir / "best", self.output_dir / "last",
+                           self.counters.step, self.counters.best_bleu, plot)
+
+    def evaluate_and_save(self) -> None:
+        results = self.validate()
+        improved = results["bleu"] > self.counters.best_bleu
+        if improved:
+            self.counters.best_bleu = results["bleu"]
+        self.log({"kind": "valid", "step": self.counters.step, **results})
+        tqdm.write(f"step {self.counters.step}: valid loss {results['valid_loss']:.3f}, "
+                   f"BLEU {results['bleu']:.2f}" + (" (best)" if improved else ""))
+        if improved:
+            self.save_best()
+        self.save_last()
+
+
+def train(config: ExperimentConfig, *, resume: bool = False, log: Any = print) -> TrainResult:
+    """Train as configured; with `resume`, continue the run in `config.train.output_dir`."""
+    output_dir = Path(config.train.output_dir)
+    if config.train.threads:
+        torch.set_num_threads(config.train.threads)
+    if resume and not (output_dir / "last").is_dir():
+        raise TrainingError(f"cannot resume: {output_dir / 'last'} does not exist")
+    if not resume and (output_dir / "last").exists():
+        raise TrainingError(
+            f"{output_dir} already holds a run; pass --resume to continue it, or choose another "
+            f"train.output_dir"
+        )
+    output_dir.mkdir(parents=True, exist_ok=True)
+    data = prepare_data(config.data, output_dir / "tokenizer", config.train.seed, log=log)
+    trainer = Trainer(config, data, output_dir)
+    if resume:
+        trainer.load_last()
+        log(f"resumed {output_dir} at step {trainer.counters.step}")
+    else:
+        write_json_atomic(output_dir / "experiment.json", config.to_dict())
+        trainer.metrics_path.unlink(missing_ok=True)
+    log(f"model: {trainer.model.parameter_count():,} parameters; "
+        f"{len(data.train):,} training examples")
+    return trainer.run()

@@ -1,0 +1,248 @@
+"""Translator: a loaded model directory that translates text, files and scores pairs.
+
+The one object that the CLI, the server and evaluation use. It owns tokenization, batching by
+token budget, the choice of strategy by name, and the rules that keep a file's lines intact: an
+empty line stays empty, a line too long for the model is split into pieces and joined, never cut.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from polyseq.decoding.core import DecodeInput, DecodeStats, Hypothesis, decode, make_config
+from polyseq.model.checkpoint import load_metadata, load_model
+from polyseq.model.transformer import Seq2Seq
+from polyseq.text.tokenizer import Tokenizer
+
+_SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+")
+
+
+class InputError(ValueError):
+    """User input that cannot be translated as given (the message says where and why)."""
+
+
+@dataclass
+class TranslationOutput:
+    texts: list[str]
+    hypotheses: list[list[Hypothesis]]  # per input text: n-best of its first piece
+    stats: DecodeStats = field(default_factory=DecodeStats)
+
+
+@dataclass(frozen=True)
+class FileReport:
+    lines: int
+    empty_lines: int
+    split_lines: int  # lines too long for the model, translated in pieces
+    stats: DecodeStats
+
+
+class Translator:
+    def __init__(self, model: Seq2Seq, tokenizer: Tokenizer, metadata: dict[str, Any] | None = None,
+                 *, max_batch_tokens: int = 6000, max_batch_sentences: int = 64):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.metadata = metadata or {}
+        self.max_batch_tokens = max_batch_tokens
+        self.max_batch_sentences = max_batch_sentences
+        self.device = next(model.parameters()).device
+        # the source carries the target tag and EOS; the rest is the room for text
+        self.max_source_tokens = model.config.max_positions - 2
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "cpu", **options: Any) -> Translator:
+        path = Path(path)
+        model = load_model(path, device=device)
+        tokenizer = Tokenizer.load(path)
+        if tokenizer.vocab_size != model.config.vocab_size:
+            raise InputError(
+                f"{path}: tokenizer.model has {tokenizer.vocab_size} pieces but config.json says "
+                f"vocab_size={model.config.vocab_size}"
+            )
+        return cls(model, tokenizer, load_metadata(path), **options)
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return self.tokenizer.languages
+
+    def _check_language(self, lang: str | None) -> None:
+        if lang is not None:
+            self.tokenizer.lang_id(lang)  # raises UnknownLanguageError naming the known ones
+
+    def translate(self, texts: Sequence[str], src_lang: str | None = None, tgt_lang: str = "",
+                  strategy: str = "beam", **settings: Any) -> list[str]:
+        """Translate each text; the output list has one string per input, in order."""
+        return self.translate_detailed(texts, src_lang, tgt_lang, strategy, **settings).texts
+
+    def translate_detailed(self, texts: Sequence[str], src_lang: str | None = None,
+                           tgt_lang: str = "", strategy: str = "beam",
+                           **settings: Any) -> TranslationOutput:
+        """Like translate, with the n-best hypotheses and decoding statistics."""
+        if isinstance(texts, str):
+            raise InputError("translate takes a list of texts, not a single string")
+        if not tgt_lang:
+            raise InputError(f"tgt_lang is required (this model knows {', '.join(self.languages)})")
+        self._check_language(src_lang)
+        self._check_language(tgt_lang)
+        config = make_config(strategy, settings)
+        pieces, owners = self._pieces(texts)
+        output = TranslationOutput(texts=[""] * len(texts), hypotheses=[[] for _ in texts])
+        piece_texts: list[str] = [""] * len(pieces)
+        for batch in self._batches(pieces):
+            result = self._decode([pieces[i] for i in batch], tgt_lang, strategy, config)
+            output.stats.add(result.stats)
+            for index, candidates in zip(batch, result.hypotheses, strict=True):
+                piece_texts[index] = self.tokenizer.decode(list(candidates[0].tokens))
+                owner = owners[index]
+                if not output.hypotheses[owner]:
+                    output.hypotheses[owner] = candidates
+        joined: list[list[str]] = [[] for _ in texts]
+        for index, text in enumerate(piece_texts):
+            joined[owners[index]].append(text)
+        output.texts = [" ".join(parts) for parts in joined]
+        return output
+
+    def _pieces(self, texts: Sequence[str]) -> tuple[list[list[int]], list[int]]:
+        """Token ids of every piece to decode, and the input each piece belongs to.
+        Empty (or whitespace-only) texts have no piece and translate to ""."""
+        pieces: list[list[int]] = []
+        owners: list[int] = []
+        for owner, text in enumerate(texts):
+            if not text.strip():
+                continue
+            for piece in self._split_to_fit(text.strip()):
+                pieces.append(piece)
+                owners.append(owner)
+        return pieces, owners
+
+    def _split_to_fit(self, text: str) -> list[list[int]]:
+        """Split at sentence ends, then between words, until every piece fits the model."""
+        ids = self.tokenizer.encode(text)
+        if len(ids) <= self.max_source_tokens:
+            return [ids]
+        sentences = _SENTENCE_END.split(text)
+        if len(sentences) == 1:
+            words = text.split()
+            if len(words) == 1:  # one enormous word: cut its token ids, which keeps every token
+                size = self.max_source_tokens
+                return [ids[i : i + size] for i in range(0, len(ids), size)]
+            half = len(words) // 2
+            sentences = [" ".join(words[:half]), " ".join(words[half:])]
+        pieces: list[list[int]] = []
+        current = ""
+        for sentence in sentences:  # greedily pack sentences into pieces that still fit
+            candidate = f"{current} {sentence}" if current else sentence
+            if current and len(self.tokenizer.encode(candidate)) > self.max_source_tokens:
+                pieces.extend(self._split_to_fit(current))
+                current = sentence
+            else:
+                current = candidate
+        pieces.extend(self._split_to_fit(current))
+        return pieces
+
+    def _batches(self, pieces: list[list[int]]) -> Iterator[list[int]]:
+        """Indices of pieces grouped by similar length under the token budget."""
+        order = sorted(range(len(pieces)), key=lambda i: len(pieces[i]))
+        batch: list[int] = []
+        for index in order:
+            width = len(pieces[index]) + 2
+            if batch and ((len(batch) + 1) * width > self.max_batch_tokens
+                          or len(batch) == self.max_batch_sentences):
+                yield batch
+                batch = []
+            batch.append(index)
+        if batch:
+            yield batch
+
+    def _decode(self, pieces: list[list[int]], tgt_lang: str, strategy: str, config: Any) -> Any:
+        tag = self.tokenizer.lang_id(tgt_lang)
+        eos, pad = self.tokenizer.eos_id, self.tokenizer.pad_id
+        width = max(len(p) for p in pieces) + 2
+        src = torch.full((len(pieces), width), pad, dtype=torch.long)
+        for row, piece in enumerate(pieces):
+            src[row, : len(piece) + 2] = torch.tensor([tag, *piece, eos])
+        prefix = torch.full((len(pieces), 1), tag, dtype=torch.long)
+        inputs = DecodeInput(src.to(self.device), prefix.to(self.device), eos_id=eos, pad_id=pad)
+        return decode(self.model, inputs, strategy, config)
+
+    def score(self, sources: Sequence[str], targets: Sequence[str], tgt_lang: str) -> list[float]:
+        """Log-probability of each target given its source (sum over tokens, EOS included)."""
+        from polyseq.train.objectives import sequence_log_probs
+
+        if len(sources) != len(targets):
+            raise InputError(f"{len(sources)} sources but {len(targets)} targets")
+        scores: list[float] = []
+        size = self.max_batch_sentences
+        for start in range(0, len(sources), size):
+            src_ids = [self.tokenizer.source_ids(s, tgt_lang) for s in sources[start : start + size]]
+            tgt_ids = [self.tokenizer.target_ids(t, tgt_lang) for t in targets[start : start + size]]
+            src, tgt = _pad(src_ids, self.tokenizer.pad_id), _pad(tgt_ids, self.tokenizer.pad_id)
+            with torch.inference_mode():
+                logits = self.model(src.to(self.device), tgt[:, :-1].to(self.device))
+            scores.extend(sequence_log_probs(logits, tgt[:, 1:], pad_id=self.tokenizer.pad_id).tolist())
+        return scores
+
+    def translate_lines(self, lines: Iterable[str], src_lang: str | None, tgt_lang: str,
+                        strategy: str = "beam", chunk_lines: int = 512,
+                        **settings: Any) -> Iterator[str]:
+        """Stream translations of `lines` (without newlines), `chunk_lines` at a time."""
+        chunk: list[str] = []
+        for line in lines:
+            chunk.append(line)
+            if len(chunk) == chunk_lines:
+                yield from self.translate(chunk, src_lang, tgt_lang, strategy, **settings)
+                chunk = []
+        if chunk:
+            yield from self.translate(chunk, src_lang, tgt_lang, strategy, **settings)
+
+    def translate_file(self, input_path: str | Path, output_path: str | Path, src_lang: str | None,
+                       tgt_lang: str, strategy: str = "beam", chunk_lines: int = 512,
+                       **settings: Any) -> FileReport:
+        """Translate a text file line by line into `output_path`, written atomically; the output
+        has exactly as many lines as the input."""
+        input_path, output_path = Path(input_path), Path(output_path)
+        if output_path.resolve() == input_path.resolve():
+            raise InputError(f"output {output_path} would overwrite the input; choose another path")
+        lines = read_text_lines(input_path)
+        make_config(strategy, settings)  # a bad setting fails before any work is done
+        stats = DecodeStats()
+        temporary = output_path.with_name(f".{output_path.name}.tmp")
+        with temporary.open("w", encoding="utf-8") as handle:
+            for start in range(0, len(lines), chunk_lines):
+                chunk = lines[start : start + chunk_lines]
+                result = self.translate_detailed(chunk, src_lang, tgt_lang, strategy, **settings)
+                stats.add(result.stats)
+                handle.writelines(text.replace("\n", " ") + "\n" for text in result.texts)
+        os.replace(temporary, output_path)
+        split = sum(len(self._split_to_fit(t)) > 1 for t in lines if t.strip())
+        return FileReport(len(lines), sum(not t.strip() for t in lines), split, stats)
+
+
+def read_text_lines(path: Path) -> list[str]:
+    """The lines of a UTF-8 text file without their newlines; errors name the file and line."""
+    if not path.is_file():
+        raise InputError(f"input file {path} does not exist")
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise InputError(
+            f"{path}: line {line} is not valid UTF-8 (byte {error.start}); convert the file to UTF-8"
+        ) from None
+    if not text:
+        return []
+    return text.removesuffix("\n").split("\n") if "\r\n" not in text else text.splitlines()
+
+
+def _pad(rows: list[list[int]], pad_id: int) -> torch.Tensor:
+    tensor = torch.full((len(rows), max(len(r) for r in rows)), pad_id, dtype=torch.long)
+    for index, row in enumerate(rows):
+        tensor[index, : len(row)] = torch.tensor(row)
+    return tensor

@@ -1,0 +1,77 @@
+"""The CLI through Typer's runner: train, translate, eval, and errors with exit status 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from conftest import tiny_experiment
+from polyseq.cli import app
+
+runner = CliRunner()
+
+
+def test_translate_stdin_to_stdout(tiny_model_dir: Path) -> None:
+    result = runner.invoke(app, ["translate", "--model", str(tiny_model_dir), "--src", "num",
+                                 "--tgt", "en", "--strategy", "greedy"], input="12\n\n300\n")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.split("\n")
+    assert len(lines) == 4 and lines[1] == "" and lines[0] and lines[2]
+
+
+def test_translate_files_with_beam_options(tiny_model_dir: Path, tmp_path: Path) -> None:
+    source, target = tmp_path / "in.txt", tmp_path / "out.txt"
+    source.write_text("1\n2\n3\n", encoding="utf-8")
+    result = runner.invoke(app, ["translate", "-m", str(tiny_model_dir), "--tgt", "de", "-i",
+                                 str(source), "-o", str(target), "--beam-size", "3",
+                                 "-O", "length_penalty=0.6"])
+    assert result.exit_code == 0, result.output
+    assert len(target.read_text(encoding="utf-8").splitlines()) == 3
+
+
+def test_translate_errors_exit_2_with_a_message(tiny_model_dir: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["translate", "-m", str(tiny_model_dir), "--tgt", "xx"], input="1\n")
+    assert result.exit_code == 2 and "xx" in result.stderr
+    result = runner.invoke(app, ["translate", "-m", str(tmp_path), "--tgt", "en"], input="1\n")
+    assert result.exit_code == 2 and "config.json is missing" in result.stderr
+    result = runner.invoke(app, ["translate", "-m", str(tiny_model_dir), "--tgt", "en", "-s",
+                                 "beem"], input="1\n")
+    assert result.exit_code == 2 and "did you mean 'beam'" in result.stderr
+
+
+def test_eval_scores_and_writes_a_report(tmp_path: Path) -> None:
+    hyp, ref1, ref2 = tmp_path / "hyp", tmp_path / "ref1", tmp_path / "ref2"
+    hyp.write_text("the cat sat on the mat\nhello world\n", encoding="utf-8")
+    ref1.write_text("the cat sat on the mat\nhello there world\n", encoding="utf-8")
+    ref2.write_text("a cat sat on a mat\nhello world\n", encoding="utf-8")
+    report = tmp_path / "report.json"
+    result = runner.invoke(app, ["eval", "--hyp", str(hyp), "--ref", str(ref1), "--ref", str(ref2),
+                                 "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(report.read_text())
+    assert data["exact_match"] == 100.0 and data["bleu"] == 100.0
+    short = tmp_path / "short"
+    short.write_text("one line\n", encoding="utf-8")
+    result = runner.invoke(app, ["eval", "--hyp", str(hyp), "--ref", str(short)])
+    assert result.exit_code == 2 and "has 1 lines" in result.stderr
+
+
+def test_train_from_a_toml_file_with_overrides(tmp_path: Path) -> None:
+    config = tiny_experiment(tmp_path / "data", tmp_path / "run", steps=4, eval_every=4)
+    toml = tmp_path / "run.toml"
+    toml.write_text(
+        f'[model]\nd_model = 32\nencoder_layers = 1\ndecoder_layers = 1\nheads = 2\nffn_dim = 64\n'
+        f'max_positions = 48\n[data]\ntrain = "{config.data.train}"\nvalid = "{config.data.valid}"\n'
+        f'languages = ["num", "en"]\nvocab_size = 300\nmax_tokens = 500\nmax_ratio = 12.0\n'
+        f'[train]\noutput_dir = "{tmp_path / "run"}"\nsteps = 4\neval_every = 4\nprogress = false\n',
+        encoding="utf-8")
+    result = runner.invoke(app, ["train", str(toml), "train.steps=3"])
+    assert result.exit_code == 0, result.output
+    assert "trained 3 steps" in result.stdout
+    again = runner.invoke(app, ["train", str(toml), "train.steps=5", "--resume"])
+    assert again.exit_code == 0, again.output
+    assert "trained 5 steps" in again.stdout
+    bad = runner.invoke(app, ["train", str(toml), "train.stepz=3"])
+    assert bad.exit_code == 2 and "did you mean 'steps'" in bad.stderr

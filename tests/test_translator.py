@@ -1,0 +1,98 @@
+"""Translator end to end on a model trained inside the test session, and the rules that keep a
+file's lines: empty lines stay, long lines are split (never cut), bad input is a clear error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from num2words import num2words
+
+from polyseq.text.tokenizer import UnknownLanguageError
+from polyseq.translator import InputError, Translator
+
+
+@pytest.fixture(scope="module")
+def translator(tiny_model_dir: Path) -> Translator:
+    return Translator.load(tiny_model_dir)
+
+
+def test_translate_returns_one_text_per_input_in_order(translator: Translator) -> None:
+    sources = ["12", "", "307", "   "]
+    outputs = translator.translate(sources, "num", "en", strategy="beam", beam_size=3)
+    assert len(outputs) == 4
+    assert outputs[1] == "" and outputs[3] == ""
+    assert all(outputs[i] for i in (0, 2))
+    greedy = translator.translate(["12", "307"], "num", "en", strategy="greedy")
+    assert greedy == translator.translate(["307", "12"], "num", "en", strategy="greedy")[::-1]
+
+
+def test_the_trained_model_has_learned_something(translator: Translator) -> None:
+    # 120 steps on a tiny model: not perfect, but English words come out for digits
+    outputs = translator.translate([str(n) for n in (5, 40, 300)], "num", "en", strategy="greedy")
+    vocabulary = {word for n in range(400) for word in num2words(n).replace("-", " ").split()}
+    words = [w for text in outputs for w in text.replace("-", " ").replace(",", " ").split()]
+    assert words and sum(w in vocabulary for w in words) / len(words) > 0.5
+
+
+def test_detailed_output_and_statistics(translator: Translator) -> None:
+    output = translator.translate_detailed(["12", "13"], "num", "de", strategy="beam", beam_size=4,
+                                           n_best=3)
+    assert [len(h) for h in output.hypotheses] == [3, 3]
+    assert output.stats.forward_passes > 0 and output.stats.generated_tokens > 0
+
+
+def test_unknown_language_names_the_known_ones(translator: Translator) -> None:
+    with pytest.raises(UnknownLanguageError, match="de"):
+        translator.translate(["12"], "num", "xx")
+    with pytest.raises(InputError, match="list of texts"):
+        translator.translate("12", "num", "en")  # type: ignore[arg-type]
+
+
+def test_a_line_too_long_for_the_model_is_split_never_cut(translator: Translator) -> None:
+    limit = translator.max_source_tokens
+    long_line = ". ".join(["12"] * (limit // 2 + 5)) + "."
+    pieces = translator._split_to_fit(long_line)
+    assert len(pieces) > 1 and all(len(p) <= limit for p in pieces)
+    rebuilt = " ".join(translator.tokenizer.decode(p) for p in pieces)
+    assert rebuilt == long_line
+    (output,) = translator.translate([long_line], "num", "en", strategy="greedy")
+    assert output
+
+
+def test_translate_file_keeps_the_line_count(translator: Translator, tmp_path: Path) -> None:
+    source = tmp_path / "in.num"
+    long_line = " ".join(["7"] * 80)
+    source.write_text("1\n\n2\n" + long_line + "\n\n", encoding="utf-8")
+    output = tmp_path / "out.en"
+    report = translator.translate_file(source, output, "num", "en", strategy="greedy")
+    lines = output.read_text(encoding="utf-8").split("\n")
+    assert lines[-1] == "" and len(lines) - 1 == 5 == report.lines
+    assert lines[1] == "" and lines[4] == ""
+    assert report.empty_lines == 2 and report.split_lines == 1
+
+
+def test_bad_files_are_clear_errors_and_nothing_is_overwritten(translator: Translator,
+                                                               tmp_path: Path) -> None:
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"12\n\xff\xfe\n")
+    with pytest.raises(InputError, match=r"line 2 is not valid UTF-8"):
+        translator.translate_file(bad, tmp_path / "out.txt", "num", "en")
+    assert not (tmp_path / "out.txt").exists()
+    same = tmp_path / "same.txt"
+    same.write_text("12\n", encoding="utf-8")
+    with pytest.raises(InputError, match="overwrite the input"):
+        translator.translate_file(same, same, "num", "en")
+    assert same.read_text(encoding="utf-8") == "12\n"
+    with pytest.raises(InputError, match="does not exist"):
+        translator.translate_file(tmp_path / "missing.txt", tmp_path / "o.txt", "num", "en")
+    empty = tmp_path / "empty.txt"
+    empty.write_text("", encoding="utf-8")
+    report = translator.translate_file(empty, tmp_path / "empty.out", "num", "en")
+    assert report.lines == 0 and (tmp_path / "empty.out").read_text() == ""
+
+
+def test_score_prefers_the_models_own_translation(translator: Translator) -> None:
+    (own,) = translator.translate(["21"], "num", "en", strategy="greedy")
+    own_score, other = translator.score(["21", "21"], [own, "zzz qqq"], "en")
+    assert own_score > other

@@ -1,0 +1,108 @@
+"""Training: a tiny model overfits, checkpoints resume exactly, runs leave the promised files."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conftest import tiny_experiment
+from polyseq.data.batching import collate
+from polyseq.model.transformer import Seq2Seq
+from polyseq.train.loop import TrainingError, train
+from polyseq.train.objectives import label_smoothed_nll
+from polyseq.train.schedule import inverse_sqrt
+
+
+def test_a_tiny_model_overfits_one_batch(tmp_path: Path) -> None:
+    from polyseq.train.data import prepare_data
+
+    config = tiny_experiment(tmp_path / "data", tmp_path / "run")
+    data = prepare_data(config.data, tmp_path / "tok", seed=1, log=lambda m: None)
+    batch = collate(data.train[:8], data.tokenizer.pad_id)
+    torch.manual_seed(0)
+    model = Seq2Seq(replace(config.model, vocab_size=data.tokenizer.vocab_size))
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(150):
+        loss, _, tokens = label_smoothed_nll(model(batch.src, batch.tgt_in), batch.tgt_out,
+                                             smoothing=0.0, pad_id=0)
+        (loss / tokens).backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(loss.item() / tokens)
+    assert losses[-1] < 0.05 < losses[0]
+
+
+def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(tmp_path: Path) -> None:
+    quiet = {"log": lambda message: None}
+    straight = tiny_experiment(tmp_path / "data", tmp_path / "straight", steps=12, eval_every=6,
+                               dropout=0.2)
+    train(straight, **quiet)
+    stopped = replace(straight, train=replace(straight.train, output_dir=str(tmp_path / "resumed"),
+                                              steps=6))
+    train(stopped, **quiet)
+    resumed = replace(stopped, train=replace(stopped.train, steps=12))
+    result = train(resumed, resume=True, **quiet)
+    assert result.steps == 12
+    expected = load_file(str(tmp_path / "straight" / "last" / "model.safetensors"))
+    actual = load_file(str(tmp_path / "resumed" / "last" / "model.safetensors"))
+    assert expected.keys() == actual.keys()
+    for name in expected:
+        assert torch.equal(expected[name], actual[name]), name
+    steps = [json.loads(line)["step"] for line in (tmp_path / "resumed" / "metrics.jsonl").open()]
+    assert steps == sorted(steps) and steps[-1] == 12
+
+
+def test_a_run_leaves_best_last_metrics_and_plot(tiny_run: Path) -> None:
+    for name in ("config.json", "model.safetensors", "tokenizer.model", "metadata.json"):
+        assert (tiny_run / "best" / name).is_file()
+    assert (tiny_run / "last" / "trainer.pt").is_file()
+    records = [json.loads(line) for line in (tiny_run / "metrics.jsonl").open()]
+    valid = [r for r in records if r["kind"] == "valid"]
+    assert [r["step"] for r in valid] == [60, 120]
+    assert valid[-1]["valid_loss"] < valid[0]["valid_loss"]
+    assert (tiny_run / "training.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    metadata = json.loads((tiny_run / "best" / "metadata.json").read_text())
+    assert metadata["languages"] == ["num", "en", "de"] or set(metadata["languages"]) == {
+        "num", "en", "de"}
+    assert metadata["directions"] == ["num-en", "num-de", "en-de", "de-en"]
+
+
+def test_refuses_to_overwrite_a_run_and_to_resume_a_missing_one(tmp_path: Path,
+                                                                 tiny_run: Path) -> None:
+    config = tiny_experiment(tmp_path / "data", tiny_run)
+    with pytest.raises(TrainingError, match="--resume"):
+        train(config, log=lambda m: None)
+    fresh = tiny_experiment(tmp_path / "data", tmp_path / "nothing")
+    with pytest.raises(TrainingError, match="cannot resume"):
+        train(fresh, resume=True, log=lambda m: None)
+
+
+def test_resume_with_other_model_settings_is_refused(tmp_path: Path) -> None:
+    config = tiny_experiment(tmp_path / "data", tmp_path / "run", steps=2, eval_every=2)
+    train(config, log=lambda m: None)
+    changed = replace(config, model=replace(config.model, ffn_dim=128),
+                      train=replace(config.train, steps=4))
+    with pytest.raises(TrainingError, match=r"\[model\] settings differ"):
+        train(changed, resume=True, log=lambda m: None)
+
+
+def test_inverse_sqrt_schedule() -> None:
+    assert inverse_sqrt(50, peak_lr=1.0, warmup_steps=100) == pytest.approx(0.5)
+    assert inverse_sqrt(100, peak_lr=1.0, warmup_steps=100) == pytest.approx(1.0)
+    assert inverse_sqrt(400, peak_lr=1.0, warmup_steps=100) == pytest.approx(0.5)
+
+
+def test_label_smoothing_spreads_mass_uniformly() -> None:
+    logits = torch.log(torch.tensor([[[0.7, 0.1, 0.1, 0.1]]]))
+    targets = torch.tensor([[0]])
+    plain, nll, count = label_smoothed_nll(logits, targets, smoothing=0.0, pad_id=3)
+    smooth, _, _ = label_smoothed_nll(logits, targets, smoothing=0.1, pad_id=3)
+    assert count == 1 and plain.item() == pytest.approx(-torch.log(torch.tensor(0.7)).item())
+    uniform = -torch.log(torch.tensor([0.7, 0.1, 0.1, 0.1])).mean().item()
+    assert smooth.item() == pytest.approx(0.9 * nll.item() + 0.1 * uniform)
