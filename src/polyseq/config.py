@@ -143,7 +143,7 @@ class TrainConfig:
     eval_every: int = 500
     eval_bleu_sentences: int = 200
     log_every: int = 50
-    keep_last: int = 1  # averaged checkpoints kept beside `last`
+    average_last: int = 0  # average the weights of the last N evaluations into `averaged/`
     seed: int = 1
     threads: int = 0  # torch intra-op threads; 0 = torch's default
     amp: bool = False  # bf16 autocast; slower on CPUs without bf16 support
@@ -158,6 +158,7 @@ class TrainConfig:
         _check(self.accumulate >= 1, "train.accumulate must be >= 1")
         _check(self.eval_every > 0 and self.log_every > 0, "train.eval_every/log_every > 0")
         _check(self.time_budget_minutes >= 0, "train.time_budget_minutes must be >= 0")
+        _check(self.average_last >= 0, "train.average_last must be >= 0")
 
 
 @dataclass(frozen=True)

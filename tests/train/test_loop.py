@@ -106,3 +106,16 @@ def test_label_smoothing_spreads_mass_uniformly() -> None:
     assert count == 1 and plain.item() == pytest.approx(-torch.log(torch.tensor(0.7)).item())
     uniform = -torch.log(torch.tensor([0.7, 0.1, 0.1, 0.1])).mean().item()
     assert smooth.item() == pytest.approx(0.9 * nll.item() + 0.1 * uniform)
+
+
+def test_average_last_writes_the_mean_of_the_last_snapshots(tmp_path: Path) -> None:
+    config = tiny_experiment(tmp_path / "data", tmp_path / "run", steps=6, eval_every=2)
+    config = replace(config, train=replace(config.train, average_last=2))
+    train(config, log=lambda message: None)
+    snapshots = sorted((tmp_path / "run" / "snapshots").glob("*.safetensors"))
+    assert [p.name for p in snapshots] == ["step-00000004.safetensors", "step-00000006.safetensors"]
+    first, second = (load_file(str(p)) for p in snapshots)
+    averaged = load_file(str(tmp_path / "run" / "averaged" / "model.safetensors"))
+    for name, tensor in averaged.items():
+        torch.testing.assert_close(tensor, (first[name] + second[name]) / 2)
+    assert not torch.equal(first["embed.weight"], second["embed.weight"])

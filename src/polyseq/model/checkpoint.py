@@ -139,3 +139,20 @@ def load_metadata(directory: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise CheckpointError(f"{Path(directory) / METADATA_FILE} must hold a JSON object")
     return data
+
+
+def average_weights(paths: list[Path]) -> dict[str, torch.Tensor]:
+    """The element-wise mean of several safetensors weight files (checkpoint averaging)."""
+    if not paths:
+        raise CheckpointError("no checkpoints to average")
+    total: dict[str, torch.Tensor] = {}
+    for path in paths:
+        try:
+            weights = load_file(str(path))
+        except (SafetensorError, OSError) as error:
+            raise CheckpointError(f"{path} is corrupt or truncated: {error}") from None
+        if total and weights.keys() != total.keys():
+            raise CheckpointError(f"{path} holds other tensors than {paths[0]}")
+        for name, tensor in weights.items():
+            total[name] = total[name] + tensor.double() if name in total else tensor.double()
+    return {name: (tensor / len(paths)).float() for name, tensor in total.items()}

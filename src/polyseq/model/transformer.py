@@ -150,6 +150,8 @@ class DecoderLayer(nn.Module):
 class Seq2Seq(nn.Module):
     """Encoder-decoder Transformer with a shared vocabulary (tied embeddings by default)."""
 
+    positions: Tensor  # (max_positions, D) sinusoidal table, a non-persistent buffer
+
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
@@ -168,6 +170,10 @@ class Seq2Seq(nn.Module):
         self.decoder_norm = nn.LayerNorm(config.d_model) if pre else nn.Identity()
         self.output = None if config.tie_embeddings else nn.Linear(config.d_model, config.vocab_size,
                                                                     bias=False)
+
+    @property
+    def decoders(self) -> list[DecoderLayer]:
+        return list(self.decoder_layers)  # type: ignore[arg-type]
 
     def _embed(self, tokens: Tensor, positions: Tensor) -> Tensor:
         if int(positions.max()) >= self.config.max_positions:
@@ -193,7 +199,7 @@ class Seq2Seq(nn.Module):
         batch, config = memory.states.shape[0], self.config
         shape = (batch, config.heads, capacity, config.head_dim)
         keys, values = [], []
-        for layer in self.decoder_layers:
+        for layer in self.decoders:
             k, v = layer.cross_attention.keys_values(memory.states)
             keys.append(k)
             values.append(v)
@@ -225,7 +231,7 @@ class Seq2Seq(nn.Module):
             self_mask = torch.arange(total, device=tokens.device)[None, None, :] <= positions[:, :, None]
             self_mask = self_mask[:, None]  # (B, 1, k, total)
         cross_mask = cache.source_mask[:, None, None, :]  # (B, 1, 1, S)
-        for index, layer in enumerate(self.decoder_layers):
+        for index, layer in enumerate(self.decoders):
             q, new_k, new_v = layer.self_attention.projections(layer.self_residual.input(x))
             cache.write(index, new_k, new_v, start)
             keys = cache.self_keys[index][:, :, :total]
@@ -240,7 +246,7 @@ class Seq2Seq(nn.Module):
         positions = torch.arange(tokens.shape[1], device=tokens.device)[None, :]
         x = self._embed(tokens, positions)
         cross_mask = memory.mask[:, None, None, :]
-        for layer in self.decoder_layers:
+        for layer in self.decoders:
             q, k, v = layer.self_attention.projections(layer.self_residual.input(x))
             cross = layer.cross_attention.keys_values(memory.states)
             attended = layer.self_attention.attend(q, k, v, None, causal=True)

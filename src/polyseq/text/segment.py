@@ -91,14 +91,17 @@ def _strip_range(text: str, start: int, end: int) -> tuple[int, int]:
 def _fit(text: str, start: int, end: int, max_chars: int) -> list[tuple[int, int]]:
     """Cut ``text[start:end]`` into pieces of at most ``max_chars`` where it can be cut.
 
-    A piece with no space in it at all (a very long word) is returned as it is: cutting inside
-    a word would change it, and the translator reports such input instead.
+    A word longer than ``max_chars`` becomes a piece of its own, uncut: cutting inside a word
+    would change it, and the translator reports such input instead.
     """
     pieces: list[tuple[int, int]] = []
     while end - start > max_chars:
         cut = _best_cut(text, start, start + max_chars)
-        if cut is None:
-            break
+        if cut is None:  # a word longer than the limit: it becomes a piece of its own
+            space = _SPACE.search(text, start, end)
+            if space is None:
+                break
+            cut = space.start()
         left = _strip_range(text, start, cut)
         if left[0] < left[1]:
             pieces.append(left)

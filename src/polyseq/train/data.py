@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from polyseq.text.tokenizer import Tokenizer
 @dataclass
 class ValidSet:
     direction: tuple[str, str]
-    pairs: list[Pair]
+    pairs: Sequence[Pair]
     examples: list[Example]
 
 
@@ -29,7 +30,7 @@ class PreparedData:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
-def _split_valid(pairs: list[Pair], size: int, seed: int) -> tuple[list[Pair], list[Pair]]:
+def _split_valid(pairs: Sequence[Pair], size: int, seed: int) -> tuple[list[Pair], list[Pair]]:
     """Hold out `size` source sentences (all their directions) when no validation corpus is given."""
     sources = sorted({pair.src for pair in pairs})
     held = set(random.Random(seed).sample(sources, min(size, len(sources) // 10)))
@@ -42,11 +43,13 @@ def prepare_data(config: DataConfig, tokenizer_dir: Path, seed: int, log: Any = 
     if not config.train:
         raise ValueError("data.train is not set: give a corpus path in the config or data.train=PATH")
     directions = config.all_directions()
-    train_pairs = load_corpus(config.train, config.languages, directions)
-    log(f"training corpus: {train_pairs.stats.summary()}")
+    corpus = load_corpus(config.train, config.languages, directions)
+    log(f"training corpus: {corpus.stats.summary()}")
+    train_pairs: Sequence[Pair] = corpus
+    valid_pairs: Sequence[Pair]
     if config.valid:
-        valid_directions = tuple(tuple(d.split("-")) for d in config.valid_directions) or directions
-        valid_pairs = load_corpus(config.valid, config.languages, valid_directions)  # type: ignore[arg-type]
+        valid_directions = config.valid_directions or directions
+        valid_pairs = load_corpus(config.valid, config.languages, valid_directions)
     else:
         train_pairs, valid_pairs = _split_valid(train_pairs, config.valid_size, seed)
     if (tokenizer_dir / "tokenizer.model").is_file():
@@ -70,7 +73,7 @@ def prepare_data(config: DataConfig, tokenizer_dir: Path, seed: int, log: Any = 
     return PreparedData(tokenizer, examples, valid, summary)
 
 
-def _sentences_by_language(pairs: list[Pair]) -> list[str]:
+def _sentences_by_language(pairs: Sequence[Pair]) -> list[str]:
     seen: dict[str, set[str]] = defaultdict(set)
     for pair in pairs:
         seen[pair.src_lang].add(pair.src)
@@ -78,7 +81,7 @@ def _sentences_by_language(pairs: list[Pair]) -> list[str]:
     return [text for lang in sorted(seen) for text in sorted(seen[lang])]
 
 
-def _valid_sets(pairs: list[Pair], tokenizer: Tokenizer) -> list[ValidSet]:
+def _valid_sets(pairs: Sequence[Pair], tokenizer: Tokenizer) -> list[ValidSet]:
     by_direction: dict[tuple[str, str], list[Pair]] = defaultdict(list)
     for pair in pairs:
         by_direction[(pair.src_lang, pair.tgt_lang)].append(pair)

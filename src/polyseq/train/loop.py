@@ -9,6 +9,7 @@ Output directory layout:
   tokenizer/tokenizer.model   experiment.json   metrics.jsonl   training.png
   last/   model directory + trainer.pt (optimizer, RNG, data position, counters)
   best/   model directory with the best validation BLEU
+  snapshots/  weights of the last `average_last` evaluations; averaged/ their mean (a model directory)
 """
 
 from __future__ import annotations
@@ -22,13 +23,19 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import save_file
 from tqdm import tqdm
 
 from polyseq.config import ExperimentConfig, replace
 from polyseq.data.batching import BatchStream, collate
 from polyseq.decoding.core import DecodeInput, decode
 from polyseq.evaluate import plot_training, score
-from polyseq.model.checkpoint import save_model_files, write_directory_atomic, write_json_atomic
+from polyseq.model.checkpoint import (
+    average_weights,
+    save_model_files,
+    write_directory_atomic,
+    write_json_atomic,
+)
 from polyseq.model.transformer import Seq2Seq
 from polyseq.train.data import PreparedData, ValidSet, prepare_data
 from polyseq.train.objectives import label_smoothed_nll
@@ -75,7 +82,8 @@ class Trainer:
         self.metrics_path = output_dir / "metrics.jsonl"
 
     def _parameter_groups(self) -> list[dict[str, Any]]:
-        decay, no_decay = [], []
+        decay: list[torch.nn.Parameter] = []
+        no_decay: list[torch.nn.Parameter] = []
         for name, parameter in self.model.named_parameters():
             (no_decay if parameter.ndim < 2 or "embed" in name else decay).append(parameter)
         return [{"params": decay, "weight_decay": self.config.train.weight_decay},
@@ -249,6 +257,30 @@ class Trainer:
         if improved:
             self.save_best()
         self.save_last()
+        if self.config.train.average_last:
+            self.save_snapshot()
+
+    def save_snapshot(self) -> None:
+        """Keep this evaluation's weights among the last N and write their average."""
+        snapshots = self.output_dir / "snapshots"
+        snapshots.mkdir(exist_ok=True)
+        weights = {k: v.detach().contiguous() for k, v in self.model.state_dict().items()}
+        path = snapshots / f"step-{self.counters.step:08d}.safetensors"
+        save_file(weights, str(path.with_suffix(".tmp")))
+        path.with_suffix(".tmp").replace(path)
+        kept = sorted(snapshots.glob("step-*.safetensors"))
+        for old in kept[: -self.config.train.average_last]:
+            old.unlink()
+        kept = kept[-self.config.train.average_last :]
+        averaged = average_weights(kept)
+
+        def fill(directory: Path) -> None:
+            model = Seq2Seq(self.model.config)
+            model.load_state_dict(averaged)
+            save_model_files(directory, model, {**self.metadata(), "averaged": len(kept)})
+            self.data.tokenizer.save(directory)
+
+        write_directory_atomic(self.output_dir / "averaged", fill)
 
 
 def train(config: ExperimentConfig, *, resume: bool = False, log: Any = print) -> TrainResult:

@@ -9,6 +9,7 @@ holes in it, so the sentence is translated whole and the tags travel with it.
 
 from __future__ import annotations
 
+import bisect
 import html
 import re
 from collections.abc import Sequence
@@ -29,10 +30,12 @@ TRANSLATABLE_ATTRIBUTES = frozenset({"alt", "title", "placeholder"})
 RAW_BLOCK = frozenset({"script", "style", "pre", "textarea", "svg", "math", "template"})
 RAW_INLINE = frozenset({"code", "kbd", "samp", "var", "tt"})
 BLOCK = frozenset(
-    "html head body title meta link base p div section article header footer nav aside main "
-    "h1 h2 h3 h4 h5 h6 ul ol li dl dt dd table thead tbody tfoot tr td th caption colgroup col "
-    "blockquote figure figcaption form fieldset legend hr address details summary option "
-    "optgroup select iframe video audio source canvas noscript object embed center".split()
+    (
+        "html head body title meta link base p div section article header footer nav aside main "
+        "h1 h2 h3 h4 h5 h6 ul ol li dl dt dd table thead tbody tfoot tr td th caption colgroup "
+        "col blockquote figure figcaption form fieldset legend hr address details summary "
+        "option optgroup select iframe video audio source canvas noscript object embed center"
+    ).split()
 )
 # Patterns that still apply inside HTML text: tags and entities are the parser's business.
 HTML_PATTERNS = frozenset({"sentinel_char", "placeholder", "include", "url", "email"})
@@ -103,7 +106,7 @@ def events(text: str) -> list[_Event]:
     recorder.feed(text)
     recorder.close()
     found = recorder.events
-    for event, following in zip(found, found[1:]):
+    for event, following in zip(found, found[1:], strict=False):
         event.end = following.start
     if found:
         found[-1].end = len(text)
@@ -138,10 +141,6 @@ def _attribute_segment(value: str, quoted: bool) -> Segment:
                    where="attribute")
 
 
-def _tag_piece(raw: str) -> list[str | Segment]:
-    return list(tag_parts(raw))
-
-
 def _key(parts: Sequence[str | Segment]) -> str:
     return "".join(p if isinstance(p, str) else "…" for p in parts)
 
@@ -163,8 +162,9 @@ def _matching_end(found: list[_Event], index: int) -> int:
 class _Builder:
     """Groups events into pieces: raw text, and one segment per run of inline content."""
 
-    def __init__(self, text: str, base: int) -> None:
-        self.text, self.base = text, base
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
         self.pieces: list[str | Segment] = []
         self.protected: list[tuple[str, str]] = []
         self.run: list[tuple[int, int, str, str | None]] = []  # start, end, kind, data
@@ -173,7 +173,7 @@ class _Builder:
         self.flush()
         chunk = self.text[start:end]
         if kind == "html_tag":
-            parts = _tag_piece(chunk)
+            parts = tag_parts(chunk)
             self.pieces.extend(parts)
             self.protected.append((kind, _key(parts)))
             return
@@ -214,7 +214,7 @@ class _Builder:
             holes.append(Hole(length, length + len(raw), kind, parts, start - origin, end - origin))
             text.append(raw)
             length += len(raw)
-        line = self.text.count("\n", 0, origin) + 1
+        line = bisect.bisect_right(self.line_starts, origin)
         return Segment(
             text="".join(text),
             raw=self.text[origin:run[-1][1]],
@@ -228,15 +228,14 @@ class _Builder:
 def fragment(text: str) -> tuple[list[str | Segment], list[tuple[str, str]]]:
     """Pieces and protected spans of an HTML text (a whole page or a block inside Markdown)."""
     found = events(text)
-    builder = _Builder(text, 0)
+    builder = _Builder(text)
     i = 0
     while i < len(found):
         event = found[i]
         if event.kind == "start" and event.tag in RAW_BLOCK | RAW_INLINE:
             j = _matching_end(found, i)
-            kind = "code_block" if event.tag in ("pre", "textarea") else "inline_code"
             if event.tag in RAW_BLOCK:
-                builder.raw(event.start, found[j].end, "code_block" if kind else kind)
+                builder.raw(event.start, found[j].end, "code_block")
             else:
                 builder.inline(event.start, found[j].end, "inline_code")
             i = j + 1

@@ -166,7 +166,7 @@ def parse(text: str, options: FormatOptions) -> ParsedDocument:
         todo.append(_Entry(entry, starts[i], starts[i + 1], segments))
     needs_plurals = any(item.entry.msgid_plural for item in todo)
     header = _plan_header(po, options, needs_plurals) if todo else _Header(2)
-    protected = _protected(po)
+    protected = structure(po)
 
     def build(outputs: Sequence[str]) -> str:
         it = iter(outputs)
@@ -186,7 +186,7 @@ def parse(text: str, options: FormatOptions) -> ParsedDocument:
     return ParsedDocument(segments, protected, build)
 
 
-def _protected(po: polib.POFile) -> list[tuple[str, str]]:
+def structure(po: polib.POFile) -> list[tuple[str, str]]:
     """What must survive in every entry: its msgid, context, comments and flags."""
     kept: list[tuple[str, str]] = []
     for entry in po:
@@ -272,3 +272,23 @@ FORMAT = Format(
     parse=parse,
     description="gettext catalogs: msgid -> msgstr, plural forms, fuzzy flags",
 )
+
+
+def translated_pairs(po: polib.POFile) -> list[tuple[str, str, str]]:
+    """``(place, source text, translated text)`` for every filled form of every entry: what
+    a preservation check compares (form 0 translates the msgid, the others the plural)."""
+    pairs: list[tuple[str, str, str]] = []
+    for entry in po:
+        if entry.obsolete or not entry.msgid:
+            continue
+        place = f"line {entry.linenum} (msgid {entry.msgid[:40]!r})"
+        if not entry.msgid_plural:
+            if entry.msgstr:
+                pairs.append((place, entry.msgid, entry.msgstr))
+            continue
+        forms = entry.msgstr_plural
+        for index, form in sorted(forms.items()):
+            original = entry.msgid if index == 0 and len(forms) > 1 else entry.msgid_plural
+            if form:
+                pairs.append((f"{place} msgstr[{index}]", original, form))
+    return pairs

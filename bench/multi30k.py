@@ -1,0 +1,191 @@
+"""Benchmark: train en->de on multi30k within a wall-clock budget; test2016 BLEU and chrF.
+
+Reports detokenized, cased sacrebleu BLEU and chrF on test_2016_flickr (greedy and beam, for the
+best, last and averaged checkpoints, the one used for the headline chosen on the validation set),
+the budget, the model size, training tokens/s and peak memory, and the training tokens/s of a plain
+`torch.nn.Transformer` of the same size on the same batches, measured in the same run.
+
+    python bench/multi30k.py --minutes 60            # the full benchmark
+    python bench/multi30k.py --minutes 2 --quick     # a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shlex
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from polyseq.config import DataConfig, ExperimentConfig, TrainConfig, model_preset
+from polyseq.data.batching import BatchStream
+from polyseq.evaluate import score, write_report
+from polyseq.model.transformer import Seq2Seq
+from polyseq.train.loop import train
+from polyseq.translator import Translator, read_text_lines
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "multi30k"
+
+
+def parse_arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="multi30k folder")
+    parser.add_argument("--minutes", type=float, default=60.0, help="training time budget")
+    parser.add_argument("--directions", default="en-de,fr-de,cs-de,de-en",
+                        help="training directions (en-de is the one scored)")
+    parser.add_argument("--output", type=Path, default=ROOT / "bench" / "work" / "multi30k")
+    parser.add_argument("--result", type=Path, default=ROOT / "bench" / "results" / "multi30k.json")
+    parser.add_argument("--reference-seconds", type=float, default=45.0,
+                        help="time for each throughput measurement (polyseq and nn.Transformer)")
+    parser.add_argument("--quick", action="store_true", help="small model and vocabulary (smoke run)")
+    parser.add_argument("--resume", action="store_true", help="continue a stopped run in --output")
+    return parser.parse_args()
+
+
+def experiment(args: argparse.Namespace) -> ExperimentConfig:
+    directions = tuple(d for d in args.directions.split(",") if d)
+    model = model_preset("tiny" if args.quick else "small", dropout=0.2, max_positions=128)
+    return ExperimentConfig(
+        model=model,
+        data=DataConfig(train=str(args.data / "train"), valid=str(args.data / "val"),
+                        languages=("en", "de", "fr", "cs"), directions=directions,
+                        valid_directions=("en-de",), vocab_size=2000 if args.quick else 10000,
+                        max_tokens=6000, max_length=100, max_ratio=3.0),
+        train=TrainConfig(output_dir=str(args.output), steps=1_000_000,
+                          time_budget_minutes=args.minutes, lr=1.5e-3, warmup_steps=1000,
+                          label_smoothing=0.1, clip_norm=1.0, eval_every=100 if args.quick else 600,
+                          eval_bleu_sentences=400, log_every=100, seed=1, average_last=3),
+        preset="tiny" if args.quick else "small",
+    )
+
+
+def measure_throughput(model: nn.Module, forward, stream: BatchStream, seconds: float) -> float:
+    """Training target tokens/s of `model` (forward, backward, AdamW step) on the stream's batches."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    model.train()
+    tokens, started = 0, None
+    for index in range(1_000_000):
+        batch = next(stream)
+        logits = forward(model, batch)  # (B, T, V)
+        loss = nn.functional.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=0)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if index == 2:  # three warm-up steps before the clock starts
+            started = time.perf_counter()
+        elif started is not None:
+            tokens += batch.tgt_tokens
+            if time.perf_counter() - started > seconds:
+                break
+    return tokens / (time.perf_counter() - started)
+
+
+class PlainTransformer(nn.Module):
+    """The reference: torch.nn.Transformer with the same sizes, embeddings and output layer."""
+
+    def __init__(self, model: Seq2Seq):
+        super().__init__()
+        config = model.config
+        self.embed = nn.Embedding(config.vocab_size, config.d_model, padding_idx=0)
+        self.transformer = nn.Transformer(
+            d_model=config.d_model, nhead=config.heads, num_encoder_layers=config.encoder_layers,
+            num_decoder_layers=config.decoder_layers, dim_feedforward=config.ffn_dim,
+            dropout=config.dropout, batch_first=True, norm_first=True,
+        )
+        self.register_buffer("positions", model.positions.clone(), persistent=False)
+
+    def forward(self, src: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
+        scale = self.embed.embedding_dim**0.5
+        source = self.embed(src) * scale + self.positions[: src.shape[1]]
+        target = self.embed(tgt_in) * scale + self.positions[: tgt_in.shape[1]]
+        causal = nn.Transformer.generate_square_subsequent_mask(tgt_in.shape[1])
+        hidden = self.transformer(source, target, tgt_mask=causal, tgt_is_causal=True,
+                                  src_key_padding_mask=src == 0, memory_key_padding_mask=src == 0)
+        return hidden @ self.embed.weight.T
+
+
+def compare_throughput(run_dir: Path, config: ExperimentConfig, seconds: float) -> dict[str, float]:
+    """polyseq and nn.Transformer of the same size, on the same batches, one after the other."""
+    from polyseq.train.data import prepare_data
+
+    data = prepare_data(config.data, run_dir / "tokenizer", seed=1, log=lambda m: None)
+    sized = replace(config.model, vocab_size=data.tokenizer.vocab_size)
+    torch.manual_seed(0)
+    ours = Seq2Seq(sized)
+    plain = PlainTransformer(ours)
+    results = {}
+    for name, model, forward in (
+        ("polyseq", ours, lambda m, b: m(b.src, b.tgt_in)),
+        ("torch_nn_transformer", plain, lambda m, b: m(b.src, b.tgt_in)),
+    ):
+        stream = BatchStream(data.train, config.data.max_tokens, 0, seed=7)
+        results[f"{name}_tgt_tokens_per_s"] = round(measure_throughput(model, forward, stream, seconds), 1)
+    results["ratio_polyseq_over_plain"] = round(
+        results["polyseq_tgt_tokens_per_s"] / results["torch_nn_transformer_tgt_tokens_per_s"], 3)
+    return results
+
+
+def evaluate_models(run_dir: Path, data: Path) -> dict[str, dict[str, float]]:
+    sources = {split: read_text_lines(data / f"{split}.en") for split in ("val", "test_2016_flickr")}
+    references = {split: read_text_lines(data / f"{split}.de") for split in sources}
+    scores: dict[str, dict[str, float]] = {}
+    for name in ("best", "averaged"):
+        if not (run_dir / name).is_dir():
+            continue
+        translator = Translator.load(run_dir / name)
+        for strategy, settings in (("greedy", {}), ("beam", {"beam_size": 5, "length_penalty": 1.0})):
+            for split in sources:
+                started = time.perf_counter()
+                hypotheses = translator.translate(sources[split], "en", "de", strategy, **settings)
+                result = score(hypotheses, [references[split]])
+                scores[f"{name}/{strategy}/{split}"] = {
+                    "bleu": result.bleu, "chrf": result.chrf,
+                    "seconds": round(time.perf_counter() - started, 1),
+                }
+    return scores
+
+
+def main() -> None:
+    args = parse_arguments()
+    if not (args.data / "train.en").is_file():
+        sys.exit(f"multi30k not found in {args.data}: pass --data DIR (see ../shared/data/README.md)")
+    torch.set_num_threads(2)
+    config = experiment(args)
+    started = time.perf_counter()
+    result = train(config, resume=args.resume)
+    training_wall = time.perf_counter() - started
+    metrics = [json.loads(line) for line in (args.output / "metrics.jsonl").open()]
+    speeds = [m["tokens_per_s"] for m in metrics if m["kind"] == "train"]
+    scores = evaluate_models(args.output, args.data)
+    # choose the checkpoint and strategy on the validation set, never on test
+    chosen = max((k for k in scores if k.endswith("/val")), key=lambda k: scores[k]["bleu"])
+    headline = scores[chosen.replace("/val", "/test_2016_flickr")]
+    throughput = compare_throughput(args.output, config, args.reference_seconds)
+    report = {
+        "command": "python " + shlex.join(sys.argv),
+        "budget_minutes": args.minutes, "training_wall_seconds": round(training_wall, 1),
+        "steps": result.steps, "model": config.to_dict()["model"],
+        "parameters": Seq2Seq(replace(config.model, vocab_size=Translator.load(
+            result.best_dir).tokenizer.vocab_size)).parameter_count(),
+        "directions": list(config.data.directions),
+        "test2016_en_de": {"chosen_on_val": chosen.removesuffix("/val"), **headline},
+        "scores": scores,
+        "training_tgt_tokens_per_s_median": sorted(speeds)[len(speeds) // 2] if speeds else None,
+        "throughput_same_batches": throughput,
+        "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "threads": torch.get_num_threads(), "torch": torch.__version__,
+    }
+    write_report(args.result, report)
+    print(json.dumps({k: report[k] for k in ("test2016_en_de", "throughput_same_batches",
+                                             "peak_memory_mb", "steps")}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

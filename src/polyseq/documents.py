@@ -1,0 +1,464 @@
+"""Selective translation of whole documents: the public API.
+
+``translate_document`` parses a document with its format (``polyseq.text.formats``), masks
+what must not be translated (``polyseq.text.protect``), cuts the prose into sentences that fit
+the model (``polyseq.text.segment``), sends the sentences to any translator - a callable from
+a list of strings to a list of strings, or a loaded ``Translator`` - and writes the document
+back with every protected span exactly once. A sentence whose sentinels the model dropped,
+doubled or garbled is repaired by translating its prose pieces around the spans one by one;
+the summary counts those repairs. ``translate_file`` does the same for a file and writes the
+result atomically, never over its input; ``check_preservation`` compares a translation's
+protected spans with its source's.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from polyseq.text.formats import Format, format_for_path, get_format
+from polyseq.text.protect import (
+    DocumentError,
+    FormatOptions,
+    ParsedDocument,
+    Segment,
+    Span,
+    has_words,
+    mask,
+    restore_check,
+    sentinel,
+    split_sentinels,
+    strip_sentinel_debris,
+)
+from polyseq.text.segment import split_sentences
+
+Translate = Callable[[list[str]], list[str]]
+_BOM = "\ufeff"
+
+
+class TranslatorError(RuntimeError):
+    """The translator broke its contract (one string back for each string in)."""
+
+
+@dataclass
+class DocumentSummary:
+    """What a document translation did."""
+
+    format: str
+    segments: int = 0  # prose units found (paragraphs, cells, msgids, string values ...)
+    sentences: int = 0  # pieces sent to the translator (after sentence splitting)
+    unchanged: int = 0  # segments with nothing to translate (only code, numbers, spans)
+    spans_protected: int = 0
+    protected_by_kind: dict[str, int] = field(default_factory=dict)
+    repairs: int = 0  # sentences whose sentinels came back wrong and were repaired
+    repaired_by_kind: dict[str, int] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        kinds = ", ".join(f"{k} {n}" for k, n in sorted(self.protected_by_kind.items()))
+        return (
+            f"{self.format}: {self.segments} segments, {self.sentences} sentences translated, "
+            f"{self.spans_protected} spans protected ({kinds or 'none'}), "
+            f"{self.repairs} repairs"
+        )
+
+
+@dataclass
+class DocumentResult:
+    text: str
+    summary: DocumentSummary
+
+
+def as_translate(translator: Any, src_lang: str | None, tgt_lang: str | None) -> Translate:
+    """A plain ``list[str] -> list[str]`` function from a callable or a loaded Translator."""
+    method = getattr(translator, "translate", None)
+    if callable(method):
+        if not tgt_lang:
+            raise DocumentError(
+                "a Translator needs the target language: pass tgt_lang (--tgt), and src_lang "
+                "(--src) when the model knows more than one source language."
+            )
+        return lambda texts: list(method(texts, src_lang=src_lang, tgt_lang=tgt_lang))
+    if callable(translator):
+        return translator  # type: ignore[no-any-return]
+    raise TypeError(
+        f"translator must be a callable list[str] -> list[str] or a Translator, not "
+        f"{type(translator).__name__}"
+    )
+
+
+def all_segments(segments: Sequence[Segment]) -> list[Segment]:
+    """Segments and the segments nested in their holes (tag attributes), inner ones first."""
+    found: list[Segment] = []
+    for segment in segments:
+        for hole in segment.holes:
+            found.extend(all_segments([p for p in hole.parts if isinstance(p, Segment)]))
+        found.append(segment)
+    return found
+
+
+@dataclass
+class _Plan:
+    """A segment cut into sentences: prose gaps as strings, sentences as masked strings."""
+
+    segment: Segment
+    spans: list[Span]
+    pieces: list[tuple[str, bool]]  # (text, is_sentence)
+
+
+class _Job:
+    """Translates the sentences of many segments in a few batched calls, then renders them."""
+
+    def __init__(self, translate: Translate, lang: str, max_chars: int, batch_size: int):
+        self.translate, self.lang = translate, lang
+        self.max_chars, self.batch_size = max_chars, batch_size
+        self.plans: dict[int, _Plan] = {}
+        self.done: dict[str, list[str | int]] = {}  # masked sentence -> prose and sentinels
+        self.repaired: set[str] = set()
+        self.rendered: dict[int, str] = {}
+
+    def plan(self, segment: Segment) -> _Plan:
+        masked = mask(segment)
+        pieces: list[tuple[str, bool]] = []
+        cursor = 0
+        if has_words(masked.text):
+            for start, end in split_sentences(masked.text, self.lang, self.max_chars):
+                sentence = masked.text[start:end]
+                pieces.append((masked.text[cursor:start], False))
+                pieces.append((sentence, has_words(sentence)))
+                cursor = end
+        pieces.append((masked.text[cursor:], False))
+        plan = _Plan(segment, masked.spans, [p for p in pieces if p[0]])
+        self.plans[id(segment)] = plan
+        return plan
+
+    def run(self) -> None:
+        wanted = list(dict.fromkeys(t for p in self.plans.values() for t, s in p.pieces if s))
+        translations = self._call(wanted)
+        broken: list[str] = []
+        for source, translation in zip(wanted, translations, strict=True):
+            parts = restore_check(translation, source)
+            if parts is None:
+                broken.append(source)
+            else:
+                self.done[source] = parts
+        self._repair(broken)
+
+    def _repair(self, broken: list[str]) -> None:
+        """Translate each prose piece between the sentinels on its own, keep spans in order."""
+        pieces = [p for s in broken for p in split_sentinels(s) if isinstance(p, str)]
+        wanted = list(dict.fromkeys(p.strip() for p in pieces if has_words(p)))
+        translated = dict(zip(wanted, self._call(wanted), strict=True))
+        for source in broken:
+            parts: list[str | int] = []
+            for part in split_sentinels(source):
+                if isinstance(part, str) and part.strip() in translated:
+                    core = strip_sentinel_debris(translated[part.strip()])
+                    lead = part[: len(part) - len(part.lstrip())]
+                    trail = part[len(part.rstrip()):]
+                    part = lead + core + trail
+                parts.append(part)
+            self.done[source] = parts
+            self.repaired.add(source)
+
+    def _call(self, texts: list[str]) -> list[str]:
+        out: list[str] = []
+        for i in range(0, len(texts), self.batch_size):
+            batch = texts[i:i + self.batch_size]
+            result = self.translate(list(batch))
+            if not isinstance(result, list | tuple) or len(result) != len(batch):
+                got = len(result) if isinstance(result, list | tuple) else type(result).__name__
+                raise TranslatorError(
+                    f"the translator returned {got} results for {len(batch)} segments; it must "
+                    "return one string for each string it is given, in order."
+                )
+            if not all(isinstance(r, str) for r in result):
+                raise TranslatorError("the translator must return strings.")
+            out.extend(r.strip() for r in result)
+        return out
+
+    def render(self, segment: Segment) -> str:
+        key = id(segment)
+        if key not in self.rendered:
+            self.rendered[key] = self._render(self.plans[key])
+        return self.rendered[key]
+
+    def _span_out(self, segment: Segment, span: Span) -> str:
+        if span.hole is None:
+            return segment.escape(span.text)
+        return "".join(p if isinstance(p, str) else self.render(p) for p in span.hole.parts)
+
+    def _render(self, plan: _Plan) -> str:
+        segment = plan.segment
+        changed = any(
+            split_sentinels(text) != self.done[text] for text, is_sentence in plan.pieces
+            if is_sentence
+        )
+        if not changed:
+            return self._unchanged(plan)
+        parts: list[tuple[str, bool]] = []
+        for text, is_sentence in plan.pieces:
+            for part in self.done[text] if is_sentence else split_sentinels(text):
+                if isinstance(part, int):
+                    parts.append((self._span_out(segment, plan.spans[part - 1]), True))
+                else:
+                    parts.append((segment.escape(part), False))
+        return segment.finish(parts)
+
+    def _unchanged(self, plan: _Plan) -> str:
+        """The raw source, with any hole whose nested prose was translated written anew."""
+        segment, out, cursor = plan.segment, [], 0
+        for hole in sorted(segment.holes, key=lambda h: h.raw_start):
+            if all(isinstance(p, str) for p in hole.parts):
+                continue
+            out.append(segment.raw[cursor:hole.raw_start])
+            out.append("".join(p if isinstance(p, str) else self.render(p) for p in hole.parts))
+            cursor = hole.raw_end
+        out.append(segment.raw[cursor:])
+        return "".join(out)
+
+
+def _options(
+    source: str | None, src_lang: str | None, tgt_lang: str | None, **extra: Any
+) -> FormatOptions:
+    return FormatOptions(source=source, src_lang=src_lang, tgt_lang=tgt_lang, **extra)
+
+
+def translate_document(
+    text: str,
+    format: str,
+    translator: Any,
+    *,
+    src_lang: str | None = None,
+    tgt_lang: str | None = None,
+    source: str | None = None,
+    overwrite: bool = False,
+    fuzzy: bool = True,
+    json_paths: Sequence[str] = (),
+    max_chars: int = 400,
+    batch_size: int = 64,
+) -> DocumentResult:
+    """Translate the prose of ``text`` and keep everything else byte for byte.
+
+    ``translator`` maps a list of segment strings to a list of strings (any callable), or is a
+    loaded Translator (then ``src_lang`` and ``tgt_lang`` are required). ``source`` names the
+    document in error messages. ``overwrite`` and ``fuzzy`` are for .po catalogs,
+    ``json_paths`` (``"items.*.title"``) limits JSON to those string values, ``max_chars``
+    is the longest piece sent to the translator.
+    """
+    fmt = get_format(format)
+    translate = as_translate(translator, src_lang, tgt_lang)
+    options = _options(source, src_lang, tgt_lang, overwrite=overwrite, fuzzy=fuzzy,
+                       json_paths=tuple(json_paths))
+    bom = _BOM if text.startswith(_BOM) else ""
+    parsed = fmt.parse(text[len(bom):], options)
+    job = _Job(translate, src_lang or "en", max_chars, batch_size)
+    segments = all_segments(parsed.segments)
+    plans = [job.plan(segment) for segment in segments]
+    job.run()
+    outputs = [job.render(segment) for segment in parsed.segments]
+    summary = _summary(fmt, parsed, plans, job)
+    return DocumentResult(bom + parsed.build(outputs), summary)
+
+
+def _summary(fmt: Format, parsed: ParsedDocument, plans: list[_Plan], job: _Job) -> DocumentSummary:
+    kinds = Counter(kind for kind, _ in parsed.protected)
+    repaired: Counter[str] = Counter()
+    sentences = 0
+    for plan in plans:
+        kinds.update(span.kind for span in plan.spans)
+        for text, is_sentence in plan.pieces:
+            if not is_sentence:
+                continue
+            sentences += 1
+            if text in job.repaired:
+                repaired.update(plan.spans[i - 1].kind for i in split_sentinels(text)
+                                if isinstance(i, int))
+    return DocumentSummary(
+        format=fmt.name,
+        segments=len(plans),
+        sentences=sentences,
+        unchanged=sum(1 for p in plans if not any(s for _, s in p.pieces)),
+        spans_protected=sum(kinds.values()),
+        protected_by_kind=dict(sorted(kinds.items())),
+        repairs=sum(1 for p in plans for t, s in p.pieces if s and t in job.repaired),
+        repaired_by_kind=dict(sorted(repaired.items())),
+    )
+
+
+def read_document(path: str | Path) -> str:
+    """A document's text; binary and non-UTF-8 files get a DocumentError with the position."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise DocumentError(f"{path}: cannot read it ({err.strerror}).") from err
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise DocumentError(
+            f"{path}: byte {nul}: this is a binary file (it holds NUL bytes); polyseq translates "
+            "text documents (Markdown, JSON, HTML, .po, plain text) saved as UTF-8."
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        raise DocumentError(
+            f"{path}, line {line}, column {column}: not valid UTF-8 (byte 0x{data[err.start]:02x})"
+            ". Convert the file to UTF-8 (for example iconv -f latin1 -t utf-8) and try again."
+        ) from err
+
+
+def write_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` as UTF-8 through a temporary file in the same folder, then rename it
+    over ``path``: a reader never sees half a file, and a failure leaves ``path`` as it was."""
+    path = Path(path)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(text.encode("utf-8"))
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def default_output(path: str | Path, tgt_lang: str | None) -> Path:
+    """``README.md`` -> ``README.de.md``: where a translation goes when no output is named."""
+    path = Path(path)
+    if not tgt_lang:
+        raise DocumentError(f"{path}: name an output file (-o) or a target language (--tgt).")
+    return path.with_name(f"{path.stem}.{tgt_lang}{path.suffix}")
+
+
+def translate_file(
+    path: str | Path,
+    output: str | Path | None = None,
+    *,
+    translator: Any,
+    format: str | None = None,
+    src_lang: str | None = None,
+    tgt_lang: str | None = None,
+    **settings: Any,
+) -> DocumentResult:
+    """Translate the file at ``path`` into ``output`` (default ``NAME.<tgt>.EXT``).
+
+    The format comes from ``format`` or the file extension; ``settings`` are those of
+    ``translate_document``. The output is written atomically; the input is never written.
+    """
+    path = Path(path)
+    fmt = get_format(format) if format else format_for_path(path)
+    target = Path(output) if output is not None else default_output(path, tgt_lang)
+    if target.exists() and target.resolve() == path.resolve():
+        raise DocumentError(
+            f"{path}: the output is the input file; polyseq never writes over its input. "
+            "Name another output file (-o)."
+        )
+    result = translate_document(
+        read_document(path), fmt.name, translator, src_lang=src_lang, tgt_lang=tgt_lang,
+        source=str(path), **settings,
+    )
+    write_atomic(target, result.text)
+    return result
+
+
+@dataclass
+class PreservationReport:
+    """How many protected spans of each kind a translation kept, and where it did not."""
+
+    counts: dict[str, tuple[int, int, int]]  # kind -> (in source, in translation, kept)
+    problems: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def rate(self, kind: str | None = None) -> float:
+        """Share of the source's protected spans (of one kind, or all) found unchanged."""
+        chosen = [self.counts[kind]] if kind else list(self.counts.values())
+        total = sum(c[0] for c in chosen)
+        return 1.0 if total == 0 else sum(c[2] for c in chosen) / total
+
+    def __str__(self) -> str:
+        lines = [f"{k}: {s} in source, {t} in translation, {kept} kept"
+                 for k, (s, t, kept) in sorted(self.counts.items())]
+        lines += self.problems[:20] + ([f"... {len(self.problems) - 20} more"]
+                                       if len(self.problems) > 20 else [])
+        return "\n".join(["preserved" if self.ok else "NOT preserved", *lines])
+
+
+def _span_inventory(parsed: ParsedDocument) -> Counter[tuple[str, str]]:
+    found: Counter[tuple[str, str]] = Counter(parsed.protected)
+    for segment in all_segments(parsed.segments):
+        found.update((span.kind, span.key()) for span in mask(segment).spans)
+    return found
+
+
+def protected_spans(
+    text: str, format: str, *, source: str | None = None, json_paths: Sequence[str] = ()
+) -> Counter[tuple[str, str]]:
+    """Every protected span of a document as ``(kind, text)`` with its count."""
+    options = _options(source, None, None, json_paths=tuple(json_paths))
+    return _span_inventory(get_format(format).parse(text.removeprefix(_BOM), options))
+
+
+def _po_inventories(
+    source: str, translation: str, name: str | None
+) -> tuple[Counter[tuple[str, str]], Counter[tuple[str, str]]]:
+    """Catalog structure (msgids, comments, flags) plus, entry by entry, the spans of each
+    msgid against those of its msgstr forms."""
+    from polyseq.text.formats import po
+
+    translated_catalog = po.load(translation, name)
+    expected = Counter(po.structure(po.load(source, name)))
+    found = Counter(po.structure(translated_catalog))
+    for place, original, translated in po.translated_pairs(translated_catalog):
+        for counter, text in ((expected, original), (found, translated)):
+            spans = mask(Segment(text=text, raw=text)).spans
+            counter.update((s.kind, f"{place}: {s.key()}") for s in spans)
+    return expected, found
+
+
+def check_preservation(
+    source: str,
+    translation: str,
+    format: str,
+    *,
+    source_name: str | None = None,
+    json_paths: Sequence[str] = (),
+) -> PreservationReport:
+    """Compare the protected spans (code, URLs, placeholders, tags, keys ...) of a translation
+    with its source's: each must appear unchanged, as often as in the source."""
+    fmt = get_format(format)
+    if fmt.name == "po":
+        expected, found = _po_inventories(source, translation, source_name)
+    else:
+        expected = protected_spans(source, fmt.name, source=source_name, json_paths=json_paths)
+        found = protected_spans(translation, fmt.name, source=source_name, json_paths=json_paths)
+    counts: dict[str, list[int]] = {}
+    problems: list[str] = []
+    for kind, key in sorted(set(expected) | set(found)):
+        have, got = expected[(kind, key)], found[(kind, key)]
+        entry = counts.setdefault(kind, [0, 0, 0])
+        entry[0] += have
+        entry[1] += got
+        entry[2] += min(have, got)
+        if have != got:
+            problems.append(f"{kind} {key!r}: {have} in source, {got} in translation")
+    return PreservationReport({k: (v[0], v[1], v[2]) for k, v in counts.items()}, problems)
+
+
+def check_file(
+    source: str | Path, translation: str | Path, format: str | None = None
+) -> PreservationReport:
+    """``check_preservation`` for two files; the format comes from the source's extension."""
+    fmt = get_format(format) if format else format_for_path(source)
+    return check_preservation(read_document(source), read_document(translation), fmt.name,
+                              source_name=str(source))

@@ -1,0 +1,494 @@
+"""Markdown: prose translated; code, URLs, markup and layout kept byte for byte.
+
+markdown-it-py finds the blocks (with their source lines): paragraphs, headings, list items,
+table cells, admonitions, front matter, fenced and indented code, math, HTML blocks. Prose
+blocks become segments; everything else is kept as it is. Inside a prose block the inline
+parser runs with its rules wrapped to record where each construct starts and ends in the
+source, so that inline code, link targets, inline HTML, emphasis markers, entities and math
+become protected holes while link text and image alt text stay translatable. HTML blocks are
+handed to the HTML format; FastAPI / MkDocs extras are recognised line by line: include
+directives ``{* file *}`` and heading anchors ``{ #id }`` (patterns in ``protect``), and
+``/// type | Title`` blocks, whose title is translated.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from markdown_it import MarkdownIt
+from markdown_it.rules_inline import StateInline
+from markdown_it.token import Token
+from mdit_py_plugins.admon import admon_plugin
+from mdit_py_plugins.dollarmath import dollarmath_plugin
+from mdit_py_plugins.front_matter import front_matter_plugin
+
+from polyseq.text.formats import Format, html
+from polyseq.text.protect import (
+    DocumentError,
+    FormatOptions,
+    Hole,
+    ParsedDocument,
+    Segment,
+    from_pieces,
+    where,
+)
+from polyseq.text.segment import rewrap
+
+MD_PATTERNS = frozenset({"sentinel_char", "include", "placeholder", "anchor", "url", "email",
+                         "footnote"})
+_RECORDED = ("backticks", "link", "image", "autolink", "html_inline", "entity", "emphasis",
+             "strikethrough", "math_inline")
+_ENV_KEY = "polyseq_recording"
+_LINE = re.compile(r"([^\r\n]*)(\r\n|\r|\n|$)")
+# pymdownx "blocks" (FastAPI docs): /// tip | Title ... ///, and //// tab | Title
+_DIRECTIVE = re.compile(r"^(?P<head>\s*/{3,}\s*[\w-]*[^|\n]*?(?:\|\s*)?)(?P<title>[^|\n]*?)\s*$")
+_ADMONITION = re.compile(r'^(?P<head>\s*(?:!!!|\?\?\?\+?)\s+[^"\n]*")(?P<title>[^"\n]*)"')
+_FRONT_KEYS = re.compile(r"^(\s*(?:title|description|summary|subtitle)\s*:[ \t]+)(\S.*?)[ \t]*$")
+_LETTER = re.compile(r"[^\W\d_]")
+_RAW_OPEN = re.compile(r"<(code|kbd|samp|var|tt|script|style)\b[^>]*(?<!/)>", re.I)
+# A word that would read as Markdown syntax at the start of a line must not start one.
+_STARTS_BLOCK = re.compile(
+    r"^(?:#{1,6}|[-+*]|\d{1,9}[.)]|=+|-+|_+|\*+)$|^(?:>|\||```|~~~|<|/{3}|!!!|\?\?\?|\$\$|\{\*)"
+)
+
+
+@dataclass
+class _Record:
+    rule: str
+    start: int
+    end: int
+    tokens: list[Token]
+    lengths: list[int]  # each token's content length when pushed (before pair matching)
+    label_end: int = -1
+
+
+@dataclass
+class _Recording:
+    state: StateInline
+    records: list[_Record] = field(default_factory=list)
+
+
+def _recorded(name: str, rule: Callable[[StateInline, bool], bool]) -> Callable[..., bool]:
+    def wrapped(state: StateInline, silent: bool) -> bool:
+        recording = state.env.get(_ENV_KEY)
+        if silent or recording is None or recording.state is not state:
+            return rule(state, silent)
+        start, before = state.pos, len(state.tokens)
+        label_end = -1
+        if name == "link" and state.src[start] == "[":
+            label_end = state.md.helpers.parseLinkLabel(state, start, True)
+        elif name == "image" and state.src.startswith("![", start):
+            label_end = state.md.helpers.parseLinkLabel(state, start + 1, False)
+        if not rule(state, silent):
+            return False
+        tokens = state.tokens[before:]
+        recording.records.append(
+            _Record(name, start, state.pos, tokens, [len(t.content) for t in tokens], label_end)
+        )
+        return True
+
+    return wrapped
+
+
+@functools.cache
+def _parser() -> MarkdownIt:
+    md = MarkdownIt("commonmark").enable(["table", "strikethrough"])
+    md.use(front_matter_plugin).use(admon_plugin)
+    md.use(dollarmath_plugin, allow_space=False, allow_digits=False, double_inline=True)
+    md.disable("inline")  # the core rule: we run the inline parser ourselves, per prose run
+    md.inline.ruler2.disable("fragments_join")  # it merges tokens we still need to tell apart
+    for rule in md.inline.ruler.__rules__:
+        if rule.name in _RECORDED:
+            md.inline.ruler.at(rule.name, _recorded(rule.name, rule.fn))
+    return md
+
+
+def _inline_holes(src: str, env: dict[str, object]) -> list[tuple[int, int, str]]:
+    """``(start, end, kind)`` of the non-prose constructs in inline Markdown ``src``."""
+    md = _parser()
+    state = StateInline(src, md, env, [])
+    recording = _Recording(state)
+    env[_ENV_KEY] = recording
+    try:
+        md.inline.tokenize(state)
+        for rule in md.inline.ruler2.getRules(""):
+            rule(state)
+    finally:
+        del env[_ENV_KEY]
+    holes: list[tuple[int, int, str]] = []
+    for record in recording.records:
+        holes.extend(_record_holes(src, record))
+    holes.sort(key=lambda h: (h[0], -h[1]))
+    outer: list[tuple[int, int, str]] = []
+    for hole in holes:  # a hole inside another one (code in a protected link) is covered
+        if not outer or hole[0] >= outer[-1][1]:
+            outer.append(hole)
+    return _raw_elements(src, outer)
+
+
+def _raw_elements(src: str, holes: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """``<code>...</code>`` written as inline HTML is code too: one hole from tag to tag."""
+    merged: list[tuple[int, int, str]] = []
+    i = 0
+    while i < len(holes):
+        start, end, kind = holes[i]
+        opening = _RAW_OPEN.match(src, start) if kind == "html_tag" else None
+        closing = re.compile(rf"</{opening.group(1)}\s*>", re.I) if opening else None
+        j = next((k for k in range(i + 1, len(holes)) if closing
+                  and closing.fullmatch(src, holes[k][0], holes[k][1])), None)
+        if j is None:
+            merged.append(holes[i])
+            i += 1
+        else:
+            merged.append((start, holes[j][1], "inline_code"))
+            i = j + 1
+    return merged
+
+
+def _record_holes(src: str, record: _Record) -> list[tuple[int, int, str]]:
+    start, end, rule = record.start, record.end, record.rule
+    if rule == "backticks":
+        return [(start, end, "inline_code")] if any(
+            t.type == "code_inline" for t in record.tokens) else []
+    if rule in ("link", "image"):
+        opener = 1 if rule == "link" else 2
+        after = record.label_end + 1
+        if record.label_end < 0 or not any(t.type in ("link_open", "image") for t in record.tokens):
+            return []
+        if after < len(src) and src[after] == "(":
+            return [(start, start + opener, "markup"), (record.label_end, end, "url")]
+        if after < len(src) and src[after] == "[" and not src.startswith("[]", after):
+            return [(start, start + opener, "markup"), (record.label_end, end, "link_ref")]
+        return [(start, end, "link_ref")]  # [label] and [label][]: the text is the reference
+    if rule == "autolink":
+        return [(start, end, "email" if "@" in src[start:end] and "://" not in src[start:end]
+                 else "url")]
+    if rule == "html_inline":
+        kind = "html_comment" if src.startswith("<!--", start) else "html_tag"
+        return [(start, end, kind)]
+    if rule == "entity":
+        return [(start, end, "entity")] if any(t.type != "text" or t.content != src[start:end]
+                                               for t in record.tokens) else []
+    if rule == "math_inline":
+        return [(start, end, "math")]
+    return _delimiter_holes(record)
+
+
+def _delimiter_holes(record: _Record) -> list[tuple[int, int, str]]:
+    """Emphasis / strikethrough markers that found their pair (unpaired ones are prose)."""
+    holes: list[tuple[int, int, str]] = []
+    position = record.end
+    # The delimiter run's tokens are the last ones pushed (a pending-text token may precede).
+    for token, length in reversed(list(zip(record.tokens, record.lengths))):
+        if position <= record.start:
+            break
+        position -= length
+        if token.type != "text" or token.content == "":
+            if holes and holes[-1][0] == position + length:
+                holes[-1] = (position, holes[-1][1], "markup")
+            else:
+                holes.append((position, position + length, "markup"))
+    return holes
+
+
+@dataclass
+class _Doc:
+    """The source text, its lines, and what parsing has found so far."""
+
+    text: str
+    options: FormatOptions
+    env: dict[str, object]
+    lines: list[tuple[int, int, int]]  # per line: start, content end, end (after newline)
+    starts: list[int] = field(default_factory=list)  # line start offsets, for line numbers
+    regions: list[tuple[int, int, Segment]] = field(default_factory=list)
+    protected: list[tuple[str, str]] = field(default_factory=list)
+
+    def body(self, line: int) -> str:
+        start, stop, _ = self.lines[line]
+        return self.text[start:stop]
+
+    def block(self, first: int, last: int) -> str:
+        return self.text[self.lines[first][0]:self.lines[last - 1][1]]
+
+
+def _split_lines(text: str) -> list[tuple[int, int, int]]:
+    # The same line breaks markdown-it sees (it normalises \r\n and \r to \n).
+    found = [(m.start(), m.start(1) + len(m.group(1)), m.end()) for m in _LINE.finditer(text)]
+    return [line for line in found if line[2] > line[0]] or [(0, 0, 0)]
+
+
+def parse(text: str, options: FormatOptions) -> ParsedDocument:
+    normalized = re.sub(r"\r\n?", "\n", text)
+    env: dict[str, object] = {}
+    tokens = _parser().parse(normalized, env)
+    lines = _split_lines(text)
+    doc = _Doc(text, options, env, lines, [start for start, _, _ in lines])
+    for i, token in enumerate(tokens):
+        _block(doc, tokens, i, token)
+    doc.regions.sort(key=lambda r: r[0])
+    pieces: list[str | Segment] = []
+    cursor = 0
+    for start, end, segment in doc.regions:
+        pieces.append(text[cursor:start])
+        pieces.append(segment)
+        cursor = end
+    pieces.append(text[cursor:])
+    return from_pieces([p for p in pieces if p != ""], doc.protected)
+
+
+def _block(doc: _Doc, tokens: list[Token], i: int, token: Token) -> None:
+    if token.map is None:
+        return
+    first, last = token.map
+    if token.type in ("fence", "code_block"):
+        if token.type == "fence":
+            _check_fence(doc, token)
+        doc.protected.append(("code_block", doc.block(first, last)))
+    elif token.type.startswith("math_block"):
+        doc.protected.append(("math", doc.block(first, last)))
+    elif token.type == "front_matter":
+        _front_matter(doc, first, last)
+    elif token.type == "html_block":
+        _html_block(doc, token, first, last)
+    elif token.type == "admonition_open":
+        _titled_line(doc, first, _ADMONITION, "admonition")
+    elif token.type == "tr_open":
+        _table_row(doc, tokens, i, first)
+    elif token.type == "inline" and i > 0:
+        parent = tokens[i - 1].type
+        if parent == "paragraph_open":
+            _paragraph(doc, token, first, last)
+        elif parent == "heading_open":
+            _heading(doc, token, first, tokens[i - 1].markup)
+
+
+def _check_fence(doc: _Doc, token: Token) -> None:
+    first, last = token.map or (0, 0)
+    closing = doc.body(last - 1).strip() if last - 1 > first else ""
+    marker = token.markup
+    closed = bool(closing) and set(closing) == {marker[0]} and len(closing) >= len(marker)
+    if not closed and last >= len(doc.lines):
+        raise DocumentError(
+            f"{where(doc.options.source, f'line {first + 1}')}: the code fence {marker} opened "
+            "here is never closed, so the rest of the document would be read as code. Close "
+            f"it with a line holding {marker} and try again."
+        )
+
+
+def _content_span(doc: _Doc, line: int, content: str, search_from: int = 0) -> tuple[int, int]:
+    """Absolute range of ``content`` (one line of a block's content) in source ``line``."""
+    body = doc.body(line)
+    stripped = content.strip()
+    found = body.rfind(stripped) if search_from == 0 else body.find(stripped, search_from)
+    if not stripped or found < search_from:
+        return (-1, -1)
+    start = doc.lines[line][0]
+    return start + found, start + found + len(stripped)
+
+
+def _paragraph(doc: _Doc, token: Token, first: int, last: int) -> None:
+    contents = token.content.split("\n")
+    if len(contents) != last - first:
+        doc.protected.append(("unparsed", doc.block(first, last)))
+        return
+    run: list[tuple[int, int]] = []
+    for line, content in zip(range(first, last), contents):
+        if _DIRECTIVE.match(content):
+            _prose(doc, run)
+            run = []
+            _titled_line(doc, line, _DIRECTIVE, "directive")
+            continue
+        span = _content_span(doc, line, content)
+        if span[0] < 0:
+            _prose(doc, run)
+            run = []
+            continue
+        run.append(span)
+    _prose(doc, run)
+
+
+def _heading(doc: _Doc, token: Token, first: int, markup: str) -> None:
+    if markup.startswith("#"):
+        marker = re.match(r"\s*#+\s*", doc.body(first))
+        span = _content_span(doc, first, token.content, marker.end() if marker else 0)
+        if span[0] >= 0:
+            _prose(doc, [span])
+        return
+    contents = token.content.split("\n")  # setext: the underline follows the content lines
+    spans = [_content_span(doc, first + k, c) for k, c in enumerate(contents)]
+    if all(s[0] >= 0 for s in spans):
+        _prose(doc, spans)
+
+
+def _table_row(doc: _Doc, tokens: list[Token], i: int, line: int) -> None:
+    """Each cell of a table row is a segment, found between the row's unescaped pipes."""
+    cells: list[Token] = []
+    for token in tokens[i + 1:]:
+        if token.type == "tr_close":
+            break
+        if token.type == "inline":
+            cells.append(token)
+    body = doc.body(line)
+    pipes = [k for k, ch in enumerate(body) if ch == "|" and _unescaped(body, k)]
+    bounds = list(zip([-1, *pipes], [*pipes, len(body)]))
+    if bounds and not body[: bounds[0][1]].strip():
+        bounds = bounds[1:]  # a leading pipe opens the row
+    if bounds and not body[bounds[-1][0] + 1:].strip():
+        bounds = bounds[:-1]  # a trailing pipe closes it
+    start = doc.lines[line][0]
+    for (left, right), cell in zip(bounds, cells):
+        raw = body[left + 1:right]
+        content = raw.strip()
+        if not content:
+            continue
+        if content.replace("\\|", "|") != cell.content:
+            doc.protected.append(("unparsed", content))
+            continue
+        at = start + left + 1 + (len(raw) - len(raw.lstrip()))
+        _prose(doc, [(at, at + len(content))])
+
+
+def _unescaped(text: str, index: int) -> bool:
+    backslashes = len(text[:index]) - len(text[:index].rstrip("\\"))
+    return backslashes % 2 == 0
+
+
+def _titled_line(doc: _Doc, line: int, pattern: re.Pattern[str], kind: str) -> None:
+    body = doc.body(line)
+    match = pattern.match(body)
+    if not match or not _LETTER.search(match.group("title")):
+        doc.protected.append((kind, body))
+        return
+    doc.protected.append((kind, match.group("head") + "…"))
+    start = doc.lines[line][0]
+    _prose(doc, [(start + match.start("title"), start + match.end("title"))])
+
+
+def _front_matter(doc: _Doc, first: int, last: int) -> None:
+    for line in range(first + 1, last - 1):
+        body = doc.body(line)
+        match = _FRONT_KEYS.match(body)
+        segment = _front_value(match.group(2)) if match else None
+        if match is None or segment is None:
+            doc.protected.append(("front_matter", body))
+            continue
+        doc.protected.append(("front_matter", match.group(1) + "…"))
+        start = doc.lines[line][0] + match.start(2)
+        segment.where = f"line {line + 1}"
+        doc.regions.append((start, start + len(match.group(2)), segment))
+
+
+def _front_value(value: str) -> Segment | None:
+    """A YAML scalar value as a segment, quoted on the way back when YAML needs it."""
+    if value[0] == '"' and value.endswith('"') and len(value) > 1 and "\\" not in value:
+        text, quote = value[1:-1], "json"
+    elif value[0] == "'" and value.endswith("'") and len(value) > 1:
+        text, quote = value[1:-1].replace("''", "'"), "single"
+    elif value[0] in "|>&*!%@[{#`\"'" or value.rstrip().endswith(":"):
+        return None
+    else:
+        text, quote = value, "plain"
+    if not _LETTER.search(text):
+        return None
+
+    def finish(parts: Sequence[tuple[str, bool]]) -> str:
+        out = "".join(t for t, _ in parts)
+        if quote == "single":
+            return "'" + out.replace("'", "''") + "'"
+        needs = quote == "json" or ": " in out or " #" in out or out[:1] in "|>&*!%@[{#`\"'-?:,]}"
+        return json.dumps(out, ensure_ascii=False) if needs else out
+
+    return Segment(text=text, raw=value, patterns=MD_PATTERNS, finish=finish)
+
+
+def _html_block(doc: _Doc, token: Token, first: int, last: int) -> None:
+    raw = doc.block(first, last)
+    if re.sub(r"\r\n?", "\n", raw) != token.content.rstrip("\n"):
+        doc.protected.append(("html_block", raw))  # inside a container: keep as it is
+        return
+    pieces, protected = html.fragment(raw)
+    doc.protected.extend(protected)
+    offset = doc.lines[first][0]
+    for piece in pieces:
+        if isinstance(piece, Segment):
+            doc.regions.append((offset, offset + len(piece.raw), piece))
+        offset += len(piece if isinstance(piece, str) else piece.raw)
+
+
+def _prose(doc: _Doc, spans: list[tuple[int, int]]) -> None:
+    """One segment over consecutive lines' content ranges (absolute ``(start, end)``)."""
+    if not spans:
+        return
+    text = doc.text
+    src = "\n".join(text[s:e] for s, e in spans)
+    offsets: list[int] = []  # source offset of each src character
+    for k, (s, e) in enumerate(spans):
+        offsets.extend(range(s, e))
+        if k + 1 < len(spans):
+            offsets.append(e)
+    holes = [(s, e, kind, offsets[s], offsets[e - 1] + 1)
+             for s, e, kind in _inline_holes(src, doc.env) if e > s]
+    holes += _hard_breaks(text, spans)
+    holes.sort()
+    origin, stop = spans[0][0], spans[-1][1]
+    segment = Segment(
+        text=src.replace("\n", " "),
+        raw=text[origin:stop],
+        holes=tuple(
+            Hole(s, e, kind, html.tag_parts(text[rs:re_]) if kind == "html_tag"
+                 else (text[rs:re_],), rs - origin, re_ - origin)
+            for s, e, kind, rs, re_ in holes
+        ),
+        patterns=MD_PATTERNS,
+        where=f"line {bisect.bisect_right(doc.starts, origin)}",
+    )
+    if len(spans) - 1 > sum(1 for h in holes if h[2] == "line_break"):
+        # soft-wrapped lines: re-flow the translation over lines of the original width
+        segment.finish = _rewrapper(doc, spans)
+    doc.regions.append((origin, stop, segment))
+
+
+def _hard_breaks(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int, str, int, int]]:
+    """Line breaks Markdown keeps (two trailing spaces, or a backslash) stay as holes, with
+    their raw range: from the end of one line's content to the start of the next's."""
+    found: list[tuple[int, int, str, int, int]] = []
+    position = 0
+    for (s, e), (next_start, _) in zip(spans, spans[1:]):
+        position += e - s  # the index of the separator in the segment text
+        between = text[e:next_start]
+        trailing = between.split("\n", 1)[0].split("\r", 1)[0]
+        content = text[s:e]
+        backslash = (len(content) - len(content.rstrip("\\"))) % 2 == 1
+        if backslash:
+            found.append((position - 1, position + 1, "line_break", e - 1, next_start))
+        elif trailing.startswith("  "):
+            found.append((position, position + 1, "line_break", e, next_start))
+        position += 1
+    return found
+
+
+def _rewrapper(doc: _Doc, spans: list[tuple[int, int]]) -> Callable[[Sequence[tuple[str, bool]]], str]:
+    text = doc.text
+    first_line_end = text.find("\n", spans[0][1])
+    newline = "\r\n" if text[first_line_end - 1:first_line_end] == "\r" else "\n"
+    line_start = text.rfind("\n", 0, spans[1][0]) + 1
+    prefix = text[line_start:spans[1][0]]
+    width = max(e - s for s, e in spans)
+
+    def finish(parts: Sequence[tuple[str, bool]]) -> str:
+        return rewrap(parts, width, newline, prefix, lambda w: bool(_STARTS_BLOCK.match(w)))
+
+    return finish
+
+
+FORMAT = Format(
+    name="markdown",
+    extensions=(".md", ".markdown", ".mdown", ".mkd"),
+    parse=parse,
+    description="Markdown (CommonMark + tables, front matter, math, admonitions)",
+)
