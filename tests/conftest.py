@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from num2words import num2words
 
 from polyseq.config import DataConfig, ExperimentConfig, ModelConfig, TrainConfig
 from polyseq.quickstart import split_numbers, write_corpus
+from polyseq.translator import Translator
 
 torch.set_num_threads(1)  # deterministic, and fair to the other core
 
@@ -49,3 +51,30 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tiny_run: Path) -> Path:
     return tiny_run / "best"
+
+
+def write_copy_corpus(directory: Path, numbers: range) -> str:
+    """'xx' is English number words; 'yy' the same without 'and' and commas: mostly a copy."""
+    directory.mkdir(parents=True, exist_ok=True)
+    sources = [num2words(n) for n in numbers]
+    targets = [s.replace(" and", "").replace(",", "") for s in sources]
+    (directory / "train.xx").write_text("\n".join(sources) + "\n", encoding="utf-8")
+    (directory / "train.yy").write_text("\n".join(targets) + "\n", encoding="utf-8")
+    return str(directory / "train")
+
+
+@pytest.fixture(scope="session")
+def copy_translator(tmp_path_factory: pytest.TempPathFactory) -> Translator:
+    from polyseq.train.loop import train
+
+    root = tmp_path_factory.mktemp("copy")
+    spec = write_copy_corpus(root / "data", range(100, 2000, 3))
+    config = ExperimentConfig(
+        model=replace(TINY_MODEL, max_positions=64),
+        data=DataConfig(train=spec, languages=("xx", "yy"), directions=("xx-yy",), vocab_size=300,
+                        max_tokens=1500, max_length=60, valid_size=30),
+        train=TrainConfig(output_dir=str(root / "run"), steps=200, lr=5e-3, warmup_steps=20,
+                          eval_every=200, eval_bleu_sentences=10, progress=False),
+    )
+    result = train(config, log=lambda message: None)
+    return Translator.load(result.best_dir)

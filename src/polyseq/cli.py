@@ -87,28 +87,56 @@ def translate(
     tgt: Annotated[str, typer.Option("--tgt", help="target language")],
     src: Annotated[str | None, typer.Option("--src", help="source language")] = None,
     input: Annotated[Path | None, typer.Option("--input", "-i", help="input file (default stdin)")] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="output file (default stdout)")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="output file (stdout)")] = None,
     strategy: StrategyOption = "beam",
     beam_size: Annotated[int | None, typer.Option(help="beam size (beam strategies)")] = None,
     n_best: Annotated[int | None, typer.Option(help="hypotheses kept per input")] = None,
     option: SettingOption = None,
+    rerank: Annotated[str | None, typer.Option(help="rerank the n-best: normalised | reverse")] = None,
+    reverse_model: Annotated[Path | None, typer.Option(help="model for --rerank reverse")] = None,
+    stats: Annotated[bool, typer.Option("--stats", help="print decoding statistics to stderr")] = False,
 ) -> None:
-    """Translate text line by line: one output line for every input line."""
+    """Translate text line by line: one output line for every input line.
+
+    Strategies: greedy, beam, diverse-beam, sampling, aggressive, speculative; their settings go
+    in -O key=value (e.g. -O groups=3 -O diversity=0.5, -O top_p=0.9 -O seed=1,
+    -O draft=model -O draft_model=DIR, -O min_length=2, -O max_len_a=1.2)."""
+    from polyseq.decoding.core import DecodeStats
     from polyseq.translator import Translator
 
     with user_errors():
         settings = strategy_settings(strategy, beam_size, n_best, option)
         translator = Translator.load(model)
+        scorer = _reranker(rerank, reverse_model, src)
+        totals = DecodeStats()
         if input is not None and output is not None:
-            report = translator.translate_file(input, output, src, tgt, strategy, **settings)
+            report = translator.translate_file(input, output, src, tgt, strategy, rerank=scorer,
+                                               **settings)
+            totals = report.stats
             typer.echo(f"translated {report.lines} lines ({report.split_lines} split to fit the "
                        f"model) into {output}", err=True)
-            return
-        lines = _input_lines(input)
-        sink = sys.stdout if output is None else output.open("w", encoding="utf-8")
-        for text in translator.translate_lines(lines, src, tgt, strategy, **settings):
-            sink.write(text + "\n")
-            sink.flush()
+        else:
+            lines = _input_lines(input)
+            sink = sys.stdout if output is None else output.open("w", encoding="utf-8")
+            for text in translator.translate_lines(lines, src, tgt, strategy, rerank=scorer,
+                                                   stats=totals, **settings):
+                sink.write(text + "\n")
+                sink.flush()
+    if stats:
+        typer.echo(json.dumps(vars(totals)), err=True)
+
+
+def _reranker(name: str | None, reverse_model: Path | None, src: str | None) -> Any:
+    from polyseq.decoding.rerank import make_scorer
+    from polyseq.translator import Translator
+
+    if name is None:
+        return None
+    if name != "reverse":
+        return make_scorer(name)
+    if reverse_model is None or src is None:
+        raise ValueError("--rerank reverse needs --reverse-model DIR and --src")
+    return make_scorer(name, translator=Translator.load(reverse_model), src_lang=src)
 
 
 def _input_lines(path: Path | None) -> Iterator[str]:

@@ -17,6 +17,8 @@ from typing import Any
 import torch
 
 from polyseq.decoding.core import DecodeInput, DecodeStats, Hypothesis, decode, make_config
+from polyseq.decoding.rerank import Candidate, Scorer
+from polyseq.decoding.rerank import rerank as rerank_candidates
 from polyseq.model.checkpoint import load_metadata, load_model
 from polyseq.model.transformer import Seq2Seq
 from polyseq.text.tokenizer import Tokenizer
@@ -54,6 +56,7 @@ class Translator:
         self.device = next(model.parameters()).device
         # the source carries the target tag and EOS; the rest is the room for text
         self.max_source_tokens = model.config.max_positions - 2
+        self._draft_models: dict[str, Seq2Seq] = {}
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu", **options: Any) -> Translator:
@@ -81,23 +84,28 @@ class Translator:
         return self.translate_detailed(texts, src_lang, tgt_lang, strategy, **settings).texts
 
     def translate_detailed(self, texts: Sequence[str], src_lang: str | None = None,
-                           tgt_lang: str = "", strategy: str = "beam",
+                           tgt_lang: str = "", strategy: str = "beam", rerank: Scorer | None = None,
                            **settings: Any) -> TranslationOutput:
-        """Like translate, with the n-best hypotheses and decoding statistics."""
+        """Like translate, with the n-best hypotheses and decoding statistics. With `rerank`,
+        each input's n-best list is reordered by that scorer (see decoding/rerank.py) and the
+        best candidate after reranking is the translation."""
         if isinstance(texts, str):
             raise InputError("translate takes a list of texts, not a single string")
         if not tgt_lang:
             raise InputError(f"tgt_lang is required (this model knows {', '.join(self.languages)})")
         self._check_language(src_lang)
         self._check_language(tgt_lang)
-        config = make_config(strategy, settings)
+        config = make_config(strategy, self._resolve_models(settings))
         pieces, owners = self._pieces(texts)
         output = TranslationOutput(texts=[""] * len(texts), hypotheses=[[] for _ in texts])
         piece_texts: list[str] = [""] * len(pieces)
         for batch in self._batches(pieces):
             result = self._decode([pieces[i] for i in batch], tgt_lang, strategy, config)
             output.stats.add(result.stats)
-            for index, candidates in zip(batch, result.hypotheses, strict=True):
+            hypotheses = result.hypotheses
+            if rerank is not None:
+                hypotheses = self._rerank([pieces[i] for i in batch], hypotheses, rerank)
+            for index, candidates in zip(batch, hypotheses, strict=True):
                 piece_texts[index] = self.tokenizer.decode(list(candidates[0].tokens))
                 owner = owners[index]
                 if not output.hypotheses[owner]:
@@ -107,6 +115,25 @@ class Translator:
             joined[owners[index]].append(text)
         output.texts = [" ".join(parts) for parts in joined]
         return output
+
+    def _resolve_models(self, settings: dict[str, Any]) -> dict[str, Any]:
+        """A draft model given as a directory is loaded once and kept."""
+        draft = settings.get("draft_model")
+        if isinstance(draft, (str, Path)):
+            key = str(Path(draft).resolve())
+            if key not in self._draft_models:
+                self._draft_models[key] = load_model(draft, device=self.device)
+            settings = {**settings, "draft_model": self._draft_models[key]}
+        return settings
+
+    def _rerank(self, pieces: list[list[int]], hypotheses: list[list[Hypothesis]],
+                scorer: Scorer) -> list[list[Hypothesis]]:
+        sources = [self.tokenizer.decode(piece) for piece in pieces]
+        candidates = [[Candidate(self.tokenizer.decode(list(h.tokens)), h.tokens, h.log_prob)
+                       for h in group] for group in hypotheses]
+        by_tokens = [{h.tokens: h for h in group} for group in hypotheses]
+        ordered = rerank_candidates(sources, candidates, scorer)
+        return [[lookup[c.tokens] for c in group] for lookup, group in zip(by_tokens, ordered, strict=True)]
 
     def _pieces(self, texts: Sequence[str]) -> tuple[list[list[int]], list[int]]:
         """Token ids of every piece to decode, and the input each piece belongs to.
@@ -189,38 +216,47 @@ class Translator:
         return scores
 
     def translate_lines(self, lines: Iterable[str], src_lang: str | None, tgt_lang: str,
-                        strategy: str = "beam", chunk_lines: int = 512,
-                        **settings: Any) -> Iterator[str]:
-        """Stream translations of `lines` (without newlines), `chunk_lines` at a time."""
+                        strategy: str = "beam", chunk_lines: int = 512, rerank: Scorer | None = None,
+                        stats: DecodeStats | None = None, **settings: Any) -> Iterator[str]:
+        """Stream translations of `lines` (without newlines), `chunk_lines` at a time; decoding
+        statistics are added to `stats` when given."""
         chunk: list[str] = []
         for line in lines:
             chunk.append(line)
             if len(chunk) == chunk_lines:
-                yield from self.translate(chunk, src_lang, tgt_lang, strategy, **settings)
+                yield from self._translate_chunk(chunk, src_lang, tgt_lang, strategy, rerank, stats,
+                                                 settings)
                 chunk = []
         if chunk:
-            yield from self.translate(chunk, src_lang, tgt_lang, strategy, **settings)
+            yield from self._translate_chunk(chunk, src_lang, tgt_lang, strategy, rerank, stats,
+                                             settings)
+
+    def _translate_chunk(self, chunk: list[str], src_lang: str | None, tgt_lang: str, strategy: str,
+                         rerank: Scorer | None, stats: DecodeStats | None,
+                         settings: dict[str, Any]) -> list[str]:
+        result = self.translate_detailed(chunk, src_lang, tgt_lang, strategy, rerank, **settings)
+        if stats is not None:
+            stats.add(result.stats)
+        return [text.replace("\n", " ") for text in result.texts]
 
     def translate_file(self, input_path: str | Path, output_path: str | Path, src_lang: str | None,
                        tgt_lang: str, strategy: str = "beam", chunk_lines: int = 512,
-                       **settings: Any) -> FileReport:
+                       rerank: Scorer | None = None, **settings: Any) -> FileReport:
         """Translate a text file line by line into `output_path`, written atomically; the output
         has exactly as many lines as the input."""
         input_path, output_path = Path(input_path), Path(output_path)
         if output_path.resolve() == input_path.resolve():
             raise InputError(f"output {output_path} would overwrite the input; choose another path")
         lines = read_text_lines(input_path)
-        make_config(strategy, settings)  # a bad setting fails before any work is done
+        make_config(strategy, self._resolve_models(settings))  # bad settings fail before any work
         stats = DecodeStats()
         temporary = output_path.with_name(f".{output_path.name}.tmp")
         with temporary.open("w", encoding="utf-8") as handle:
-            for start in range(0, len(lines), chunk_lines):
-                chunk = lines[start : start + chunk_lines]
-                result = self.translate_detailed(chunk, src_lang, tgt_lang, strategy, **settings)
-                stats.add(result.stats)
-                handle.writelines(text.replace("\n", " ") + "\n" for text in result.texts)
+            for text in self.translate_lines(lines, src_lang, tgt_lang, strategy, chunk_lines, rerank,
+                                             stats, **settings):
+                handle.write(text + "\n")
         os.replace(temporary, output_path)
-        split = sum(len(self._split_to_fit(t)) > 1 for t in lines if t.strip())
+        split = sum(len(self._split_to_fit(t.strip())) > 1 for t in lines if t.strip())
         return FileReport(len(lines), sum(not t.strip() for t in lines), split, stats)
 
 

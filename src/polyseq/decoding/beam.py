@@ -1,9 +1,13 @@
-"""Beam search, batched, on the cache, with a length penalty and n-best lists.
+"""Beam search, batched, on the cache, with a length penalty, n-best lists and logits processors.
 
-Each source keeps `beam_size` rows in the cache. Every step takes the 2K best extensions per source
-(so that K live beams remain even when some candidates end with EOS), finalizes EOS candidates that
-rank inside the top K, and stops a source once K hypotheses are final (the fairseq criterion).
-Scores are normalised as log_prob / length ** length_penalty, the length counting the EOS.
+Each source keeps `beam_size` rows in the cache, split into G groups of W = beam_size / G beams
+(G = 1 for plain beam search; diverse beam search uses G > 1, see diverse_beam.py). Every step each
+group takes its 2W best extensions (so W live beams remain even when some end with EOS), finalizes
+EOS candidates that rank inside the top W, and stops once W hypotheses are final (the fairseq
+criterion). Scores are normalised as log_prob / length ** length_penalty, the length counting EOS.
+Groups of one source are chosen in order, each penalised by λ for every token that earlier groups
+chose at this step (Hamming diversity, Vijayakumar et al. 2016); selection uses the penalised
+scores, hypotheses keep their true log-probabilities.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from torch import Tensor
 
 from polyseq.config import ConfigError
 from polyseq.decoding.core import (
@@ -24,6 +29,7 @@ from polyseq.decoding.core import (
     max_positions,
     register_strategy,
 )
+from polyseq.decoding.processors import Processing
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,7 @@ class BeamConfig:
     n_best: int = 1
     length_penalty: float = 1.0
     max_length: LengthLimit = field(default_factory=LengthLimit)
+    processing: Processing = field(default_factory=Processing)
 
     def __post_init__(self) -> None:
         if self.beam_size < 1:
@@ -46,39 +53,48 @@ def _normalised(log_prob: float, length: int, penalty: float) -> float:
 
 @dataclass
 class _Group:
-    """One source sentence's search state."""
+    """One group of beams of one source sentence."""
 
     sentence: int
+    group: int
     limit: int
     final: list[Hypothesis] = field(default_factory=list)
 
 
 @register_strategy("beam", BeamConfig)
 def beam_search(model: Any, inputs: DecodeInput, config: BeamConfig) -> DecodeResult:
-    batch, beam, prefix_length = inputs.batch_size, config.beam_size, inputs.prefix.shape[1]
+    return grouped_beam_search(model, inputs, config, groups=1, diversity=0.0)
+
+
+def grouped_beam_search(model: Any, inputs: DecodeInput, config: BeamConfig, groups: int,
+                        diversity: float) -> DecodeResult:
+    batch, prefix_length = inputs.batch_size, inputs.prefix.shape[1]
+    if config.beam_size % groups:
+        raise ConfigError(f"beam_size {config.beam_size} must be a multiple of groups {groups}")
+    width = config.beam_size // groups
     limits = config.max_length.for_input(inputs, max_positions(model) - prefix_length).tolist()
     memory = model.encode(inputs.src)
     cache = model.init_cache(memory, capacity=prefix_length + max(limits) + 1)
-    cache.reorder(torch.arange(batch, device=inputs.src.device).repeat_interleave(beam))
-    groups = [_Group(sentence, limits[sentence]) for sentence in range(batch)]
-    alive = list(groups)
-    histories: list[list[int]] = [[] for _ in range(batch * beam)]
-    scores = torch.full((batch, beam), -math.inf)
-    scores[:, 0] = 0.0  # all beams start identical: keep one so the first step has no duplicates
-    step_input = inputs.prefix.repeat_interleave(beam, dim=0)  # (B*K, P)
+    device = inputs.src.device
+    cache.reorder(torch.arange(batch, device=device).repeat_interleave(config.beam_size))
+    alive = [_Group(s, g, limits[s]) for s in range(batch) for g in range(groups)]
+    units = list(alive)
+    histories: list[list[int]] = [[] for _ in range(batch * config.beam_size)]
+    scores = torch.full((len(alive), width), -math.inf)
+    scores[:, 0] = 0.0  # the beams of a group start identical: keep one so there are no duplicates
+    step_input = inputs.prefix.repeat_interleave(config.beam_size, dim=0)  # (B*K, P)
     stats = DecodeStats()
     while alive:
-        logits = model.decode_step(step_input, memory, cache)[:, -1]  # (A*K, V)
+        logits = model.decode_step(step_input, memory, cache)[:, -1]  # (A*W, V)
         stats.forward_passes += 1
-        vocab = logits.shape[-1]
-        candidates = scores.view(-1, 1) + logits.float().log_softmax(dim=-1)  # (A*K, V)
-        top_scores, top_index = candidates.view(len(alive), -1).topk(min(2 * beam, beam * vocab))
+        log_probs = config.processing(logits.float(), histories, inputs.eos_id).log_softmax(dim=-1)
+        candidates = (scores.view(-1, 1) + log_probs).view(len(alive), -1)  # (A, W*V)
+        top_scores, top_index = _select(candidates, alive, width, log_probs.shape[-1], diversity)
         rows, tokens, new_scores, still_alive = [], [], [], []
-        for group_index, group in enumerate(alive):
-            chosen = _advance_group(
-                group, group_index, histories, top_scores[group_index].tolist(),
-                top_index[group_index].tolist(), vocab, inputs.eos_id, beam, config.length_penalty,
-            )
+        for index, group in enumerate(alive):
+            chosen = _advance_group(group, index, histories, top_scores[index].tolist(),
+                                    top_index[index].tolist(), log_probs.shape[-1], inputs.eos_id,
+                                    width, config.length_penalty)
             if chosen:
                 still_alive.append(group)
                 for row, token, score in chosen:
@@ -87,45 +103,70 @@ def beam_search(model: Any, inputs: DecodeInput, config: BeamConfig) -> DecodeRe
                     new_scores.append(score)
         if not still_alive:
             break
-        index = torch.tensor(rows, dtype=torch.long, device=inputs.src.device)
-        cache.reorder(index)
+        index_tensor = torch.tensor(rows, dtype=torch.long, device=device)
+        cache.reorder(index_tensor)
         histories = [histories[row] + [token] for row, token in zip(rows, tokens, strict=True)]
-        scores = torch.tensor(new_scores).view(len(still_alive), beam)
-        step_input = torch.tensor(tokens, dtype=torch.long, device=inputs.src.device)[:, None]
+        scores = torch.tensor(new_scores).view(len(still_alive), width)
+        step_input = torch.tensor(tokens, dtype=torch.long, device=device)[:, None]
         alive = still_alive
-    hypotheses = [sorted(g.final, key=lambda h: -h.score)[: config.n_best] for g in groups]
+    hypotheses: list[list[Hypothesis]] = [[] for _ in range(batch)]
+    for unit in units:
+        hypotheses[unit.sentence].extend(unit.final)
+    hypotheses = [sorted(h, key=lambda h: -h.score)[: config.n_best] for h in hypotheses]
     stats.generated_tokens = sum(len(candidates[0].tokens) for candidates in hypotheses)
     return DecodeResult(hypotheses, stats)
 
 
+def _select(candidates: Tensor, alive: list[_Group], width: int, vocab: int,
+            diversity: float) -> tuple[Tensor, Tensor]:
+    """The 2W best (true score, flat index) per group; with diversity, chosen group by group
+    under the Hamming penalty from the earlier groups of the same sentence."""
+    count = min(2 * width, candidates.shape[1])
+    if diversity == 0.0 or all(group.group == 0 for group in alive):
+        return candidates.topk(count, dim=1)
+    top_scores = torch.empty(len(alive), count)
+    top_index = torch.empty(len(alive), count, dtype=torch.long)
+    used: dict[int, Tensor] = {}  # sentence -> (V,) how often earlier groups chose each token
+    for order in sorted(range(len(alive)), key=lambda i: (alive[i].group, alive[i].sentence)):
+        group = alive[order]
+        penalty = used.get(group.sentence, torch.zeros(vocab))
+        penalised = candidates[order].view(width, vocab) - diversity * penalty
+        _, index = penalised.view(-1).topk(count)
+        top_index[order], top_scores[order] = index, candidates[order, index]
+        live = [i for i in index.tolist() if candidates[order, i] > -math.inf][:width]
+        used[group.sentence] = penalty + torch.bincount(
+            torch.tensor([i % vocab for i in live], dtype=torch.long), minlength=vocab).float()
+    return top_scores, top_index
+
+
 def _advance_group(
     group: _Group, group_index: int, histories: list[list[int]], top_scores: list[float],
-    top_index: list[int], vocab: int, eos_id: int, beam: int, penalty: float,
+    top_index: list[int], vocab: int, eos_id: int, width: int, penalty: float,
 ) -> list[tuple[int, int, float]]:
-    """Finalize this step's ending candidates; return the K (row, token, score) that go on,
-    or [] when the source is done."""
+    """Finalize this step's ending candidates; return the W (row, token, score) that go on,
+    or [] when the group is done."""
     chosen: list[tuple[int, int, float]] = []
     for rank, (score, flat) in enumerate(zip(top_scores, top_index, strict=True)):
         if score == -math.inf:
-            break
-        row = group_index * beam + flat // vocab
-        token, history = flat % vocab, histories[group_index * beam + flat // vocab]
+            continue
+        row = group_index * width + flat // vocab
+        token, history = flat % vocab, histories[row]
         if token == eos_id:
-            if rank < beam:
+            if rank < width:
                 normalised = _normalised(score, len(history) + 1, penalty)
                 group.final.append(Hypothesis(tuple(history), normalised, score, True))
             continue
         if len(history) + 1 >= group.limit:  # the length limit ends it without EOS
-            if len(chosen) + len(group.final) < beam:
+            if len(chosen) + len(group.final) < width:
                 tokens = (*history, token)
                 normalised = _normalised(score, len(tokens), penalty)
                 group.final.append(Hypothesis(tokens, normalised, score, False))
             continue
         chosen.append((row, token, score))
-        if len(chosen) == beam:
+        if len(chosen) == width:
             break
-    if len(group.final) >= beam or not chosen:
+    if len(group.final) >= width or not chosen:
         return []
-    while len(chosen) < beam:  # too few live candidates (tiny vocabulary): pad with dead beams
+    while len(chosen) < width:  # too few live candidates (tiny vocabulary): pad with dead beams
         chosen.append((chosen[0][0], chosen[0][1], -math.inf))
     return chosen

@@ -8,6 +8,7 @@ Strategies are chosen by name; their settings live in a typed config dataclass.
 from __future__ import annotations
 
 import dataclasses
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -119,16 +120,37 @@ def get_strategy(name: str) -> StrategySpec:
 
 
 def make_config(name: str, settings: dict[str, Any] | None = None) -> Any:
-    """The strategy's config from keyword settings, with a clear error for an unknown setting."""
+    """The strategy's config from keyword settings, with a clear error for an unknown setting.
+
+    Settings of nested configs (the length limit's `a`/`b` as `max_len_a`/`max_len_b`, the
+    processors' `min_length`, `no_repeat_ngram`, ...) may be given flat, as the CLI does.
+    """
     spec = get_strategy(name)
-    settings = dict(settings or {})
-    known = {item.name for item in dataclasses.fields(spec.config_type)}
-    for key in settings:
-        if key not in known:
-            raise ConfigError(
-                f"strategy {name!r} has no setting {key!r}{did_you_mean(key, sorted(known))}"
-            )
-    return spec.config_type(**settings)
+    top, nested = dict(settings or {}), {}
+    fields = {item.name: item for item in dataclasses.fields(spec.config_type)}
+    flat_names = {}  # flat setting name -> (field of the config, field of the nested config)
+    for item in fields.values():
+        inner = _nested_type(spec.config_type, item.name)
+        if inner is not None:
+            for sub in dataclasses.fields(inner):
+                flat = f"max_len_{sub.name}" if inner is LengthLimit else sub.name
+                flat_names[flat] = (item.name, sub.name)
+    for key in list(top):
+        if key in flat_names and key not in fields:
+            outer, inner_name = flat_names[key]
+            nested.setdefault(outer, {})[inner_name] = top.pop(key)
+        elif key not in fields:
+            known = sorted(set(fields) | set(flat_names))
+            raise ConfigError(f"strategy {name!r} has no setting {key!r}{did_you_mean(key, known)}")
+    for outer, values in nested.items():
+        base = top.get(outer) or _nested_type(spec.config_type, outer)()  # type: ignore[misc]
+        top[outer] = dataclasses.replace(base, **values)
+    return spec.config_type(**top)
+
+
+def _nested_type(config_type: type, name: str) -> type | None:
+    hint = typing.get_type_hints(config_type).get(name)
+    return hint if isinstance(hint, type) and dataclasses.is_dataclass(hint) else None
 
 
 def decode(model: Any, inputs: DecodeInput, strategy: str = "greedy", config: Any = None,
@@ -145,7 +167,14 @@ def decode(model: Any, inputs: DecodeInput, strategy: str = "greedy", config: An
 
 def _load_builtin_strategies() -> None:
     # Imported lazily: the strategy modules register themselves and import this module.
-    from polyseq.decoding import beam, greedy  # noqa: F401
+    from polyseq.decoding import (  # noqa: F401
+        aggressive,
+        beam,
+        diverse_beam,
+        greedy,
+        sampling,
+        speculative,
+    )
 
 
 def max_positions(model: Any) -> int:

@@ -1,16 +1,20 @@
 """Greedy decoding: the most likely next token at every step, batched, on the cache.
 
-Finished rows leave the batch (`cache.reorder`), so a long sentence does not make the short ones in
-its batch pay for every step. With a cache, the model reads everything per row from the cache, so
-the encoder memory is not reordered.
+`stepwise_decode` is the one-token-per-step loop that greedy and sampling share; they differ only
+in how a token is chosen from the processed logits. Finished rows leave the batch
+(`cache.reorder`), so a long sentence does not make the short ones in its batch pay for every
+step. With a cache, the model reads everything per row from the cache, so the encoder memory is
+not reordered.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from torch import Tensor
 
 from polyseq.decoding.core import (
     DecodeInput,
@@ -21,49 +25,66 @@ from polyseq.decoding.core import (
     max_positions,
     register_strategy,
 )
+from polyseq.decoding.processors import Processing
+
+Chooser = Callable[[Tensor], Tensor]  # processed logits (A, V) -> chosen tokens (A,)
 
 
 @dataclass(frozen=True)
 class GreedyConfig:
     max_length: LengthLimit = field(default_factory=LengthLimit)
+    processing: Processing = field(default_factory=Processing)
 
 
 @register_strategy("greedy", GreedyConfig)
 def greedy(model: Any, inputs: DecodeInput, config: GreedyConfig) -> DecodeResult:
+    return stepwise_decode(model, inputs, config.max_length, config.processing,
+                           choose=lambda logits: logits.argmax(dim=-1))
+
+
+def stepwise_decode(model: Any, inputs: DecodeInput, max_length: LengthLimit,
+                    processing: Processing, choose: Chooser, copies: int = 1) -> DecodeResult:
+    """Decode `copies` outputs per input one token at a time; each input's outputs come back
+    most likely first. `log_prob` is under the processed distribution (before any sampling
+    temperature or truncation, which `choose` applies itself)."""
     batch, prefix_length = inputs.batch_size, inputs.prefix.shape[1]
-    limits = config.max_length.for_input(inputs, max_positions(model) - prefix_length)  # (B,)
+    limits = max_length.for_input(inputs, max_positions(model) - prefix_length)
+    limits_per_row = limits.repeat_interleave(copies).tolist()
     memory = model.encode(inputs.src)
-    cache = model.init_cache(memory, capacity=prefix_length + int(limits.max()) + 1)
+    cache = model.init_cache(memory, capacity=prefix_length + max(limits_per_row) + 1)
+    if copies > 1:
+        cache.reorder(torch.arange(batch, device=inputs.src.device).repeat_interleave(copies))
+    rows = batch * copies
+    tokens: list[list[int]] = [[] for _ in range(rows)]
+    log_probs, finished = [0.0] * rows, [False] * rows
+    alive = list(range(rows))  # the output row of each cache row
+    step_input = inputs.prefix.repeat_interleave(copies, dim=0)  # (B*copies, P)
     stats = DecodeStats()
-    tokens: list[list[int]] = [[] for _ in range(batch)]
-    log_probs = [0.0] * batch
-    finished = [False] * batch
-    alive = list(range(batch))  # original row of each cache row
-    step_input = inputs.prefix
     while alive:
         logits = model.decode_step(step_input, memory, cache)[:, -1]  # (A, V)
         stats.forward_passes += 1
-        step_log_probs = logits.float().log_softmax(dim=-1)
-        best = step_log_probs.argmax(dim=-1)  # (A,)
-        best_log_probs = step_log_probs.gather(1, best[:, None])[:, 0].tolist()
+        logits = processing(logits.float(), [tokens[row] for row in alive], inputs.eos_id)
+        chosen = choose(logits)  # (A,)
+        chosen_log_probs = logits.log_softmax(dim=-1).gather(1, chosen[:, None])[:, 0].tolist()
         keep = []
-        for position, (row, token) in enumerate(zip(alive, best.tolist(), strict=True)):
-            log_probs[row] += best_log_probs[position]
+        for position, (row, token) in enumerate(zip(alive, chosen.tolist(), strict=True)):
+            log_probs[row] += chosen_log_probs[position]
             if token == inputs.eos_id:
                 finished[row] = True
                 continue
             tokens[row].append(token)
-            if len(tokens[row]) < int(limits[row]):
+            if len(tokens[row]) < limits_per_row[row]:
                 keep.append(position)
         if len(keep) < len(alive):
-            index = torch.tensor(keep, dtype=torch.long, device=best.device)
+            index = torch.tensor(keep, dtype=torch.long, device=chosen.device)
             cache.reorder(index)
-            best = best.index_select(0, index)
+            chosen = chosen.index_select(0, index)
             alive = [alive[position] for position in keep]
-        step_input = best[:, None]  # (A, 1)
-    stats.generated_tokens = sum(len(t) for t in tokens)
-    hypotheses = [
-        [Hypothesis(tuple(tokens[row]), log_probs[row], log_probs[row], finished[row])]
-        for row in range(batch)
-    ]
+        step_input = chosen[:, None]  # (A, 1)
+    hypotheses = []
+    for sentence in range(batch):
+        outputs = [Hypothesis(tuple(tokens[r]), log_probs[r], log_probs[r], finished[r])
+                   for r in range(sentence * copies, (sentence + 1) * copies)]
+        hypotheses.append(sorted(outputs, key=lambda h: -h.score))
+    stats.generated_tokens = sum(len(h[0].tokens) for h in hypotheses)
     return DecodeResult(hypotheses, stats)

@@ -1,0 +1,78 @@
+"""Input-guided aggressive decoding (IAD; Sun et al. 2021, Ge et al. 2022), lossless.
+
+For tasks whose output mostly copies the input (error correction, simplification, post-editing)
+the draft is the input itself. Each iteration verifies the whole remaining draft in one
+`decode_step`, accepts the longest prefix greedy agrees with plus the model's own next token, and
+after a mismatch re-aligns the draft to the input: it finds the last few generated tokens in the
+source, nearest to where the draft was, and continues the draft after them. Output == greedy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from polyseq.config import ConfigError
+from polyseq.decoding.core import DecodeInput, DecodeResult, LengthLimit, register_strategy
+from polyseq.decoding.drafting import Row, draft_and_verify, find_continuation
+
+
+@dataclass(frozen=True)
+class AggressiveConfig:
+    max_length: LengthLimit = field(default_factory=LengthLimit)
+    max_draft: int = 0  # tokens verified per pass; 0 = the whole remaining input
+    align_ngram: int = 2  # generated tokens matched against the input to re-align after a mismatch
+
+    def __post_init__(self) -> None:
+        if self.max_draft < 0 or self.align_ngram < 1:
+            raise ConfigError("max_draft must be >= 0 and align_ngram >= 1")
+
+
+class InputDrafter:
+    """Proposes the rest of each row's source from a cursor that follows the output."""
+
+    def __init__(self, rows: Sequence[Row], config: AggressiveConfig):
+        self.config = config
+        self.cursors = [0] * len(rows)  # index in the row's source of the next expected token
+
+    def propose(self, rows: Sequence[Row]) -> list[list[int]]:
+        size = self.config.max_draft or None
+        return [row.source[cursor:][:size] for row, cursor in zip(rows, self.cursors, strict=True)]
+
+    def accepted(self, rows: Sequence[Row], counts: Sequence[int], drafts: Sequence[list[int]]) -> None:
+        for position, (row, count, draft) in enumerate(zip(rows, counts, drafts, strict=True)):
+            cursor = self.cursors[position] + count
+            if count < len(draft) or cursor < len(row.source):  # the model left the draft
+                cursor = self._realign(row, cursor)
+            self.cursors[position] = cursor
+
+    def _realign(self, row: Row, cursor: int) -> int:
+        """Where in the source the output continues, judged by its last few tokens."""
+        for n in range(self.config.align_ngram, 0, -1):
+            found = find_continuation(row.source, row.tokens[-n:], near=cursor + 1)
+            if found is not None and len(row.tokens) >= n:
+                return found
+        return cursor + 1  # no anchor: assume the model replaced one source token
+
+    def keep(self, positions: Sequence[int]) -> None:
+        self.cursors = [self.cursors[p] for p in positions]
+
+
+def copy_sources(inputs: DecodeInput) -> list[list[int]]:
+    """What the output is expected to copy: each source without padding and without leading
+    tokens that repeat the decoder prefix (polyseq puts the target-language tag on both sides)."""
+    sources = []
+    for row in range(inputs.batch_size):
+        tokens = [t for t in inputs.src[row].tolist() if t != inputs.pad_id]
+        prefix = inputs.prefix[row].tolist()
+        if tokens[: len(prefix)] == prefix:
+            tokens = tokens[len(prefix) :]
+        sources.append(tokens)
+    return sources
+
+
+@register_strategy("aggressive", AggressiveConfig)
+def aggressive(model: Any, inputs: DecodeInput, config: AggressiveConfig) -> DecodeResult:
+    return draft_and_verify(model, inputs, config.max_length, copy_sources(inputs),
+                            lambda model, memory, rows, inputs: InputDrafter(rows, config))

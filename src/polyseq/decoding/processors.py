@@ -1,0 +1,138 @@
+"""Logits processors: pure functions from step logits to step logits.
+
+Each takes `logits` (N, V) for the next token of N rows (and, where it needs them, each row's tokens
+so far) and returns new logits; they compose by plain function application. `Processing` bundles
+the settings a strategy exposes and applies them in a fixed, documented order.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from polyseq.config import ConfigError
+
+NEG_INF = -math.inf
+
+
+def temperature(logits: Tensor, value: float) -> Tensor:
+    """Sharpen (< 1) or flatten (> 1) the distribution."""
+    if value <= 0:
+        raise ConfigError("temperature must be > 0")
+    return logits / value
+
+
+def top_k(logits: Tensor, k: int) -> Tensor:
+    """Keep the k largest logits per row (ties at the k-th value are all kept)."""
+    if k <= 0 or k >= logits.shape[-1]:
+        return logits
+    threshold = logits.topk(k, dim=-1).values[:, -1:]  # (N, 1)
+    return logits.masked_fill(logits < threshold, NEG_INF)
+
+
+def top_p(logits: Tensor, p: float) -> Tensor:
+    """Nucleus: keep the smallest set of most likely tokens whose probability reaches p."""
+    if not 0.0 < p <= 1.0:
+        raise ConfigError("top_p must be in (0, 1]")
+    if p == 1.0:
+        return logits
+    sorted_logits, order = logits.sort(dim=-1, descending=True)
+    cumulative = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
+    remove = cumulative - sorted_logits.softmax(dim=-1) >= p  # mass before this token already >= p
+    remove[:, 0] = False  # the most likely token always stays
+    return logits.masked_fill(remove.scatter(1, order, remove), NEG_INF)
+
+
+def ban_tokens(logits: Tensor, token_ids: Sequence[int]) -> Tensor:
+    if not token_ids:
+        return logits
+    logits = logits.clone()
+    logits[:, list(token_ids)] = NEG_INF
+    return logits
+
+
+def force_token(logits: Tensor, token_id: int) -> Tensor:
+    """Only `token_id` may come next (e.g. the target-language tag at the first step)."""
+    forced = torch.full_like(logits, NEG_INF)
+    forced[:, token_id] = 0.0  # log_softmax then gives the forced token log-probability 0
+    return forced
+
+
+def min_length(logits: Tensor, lengths: Sequence[int], minimum: int, eos_id: int) -> Tensor:
+    """No EOS for rows that have generated fewer than `minimum` tokens."""
+    short = [row for row, length in enumerate(lengths) if length < minimum]
+    if not short:
+        return logits
+    logits = logits.clone()
+    logits[short, eos_id] = NEG_INF
+    return logits
+
+
+def repetition_penalty(logits: Tensor, histories: Sequence[Sequence[int]], penalty: float) -> Tensor:
+    """Divide positive (multiply negative) logits of tokens already generated (Keskar et al. 2019)."""
+    if penalty == 1.0:
+        return logits
+    logits = logits.clone()
+    for row, history in enumerate(histories):
+        if history:
+            seen = torch.tensor(sorted(set(history)), dtype=torch.long, device=logits.device)
+            values = logits[row, seen]
+            logits[row, seen] = torch.where(values > 0, values / penalty, values * penalty)
+    return logits
+
+
+def no_repeat_ngram(logits: Tensor, histories: Sequence[Sequence[int]], n: int) -> Tensor:
+    """Ban any token that would complete an n-gram already present in the row's output."""
+    if n <= 0:
+        return logits
+    logits = logits.clone()
+    for row, history in enumerate(histories):
+        if len(history) < n - 1:
+            continue
+        prefix = tuple(history[len(history) - n + 1 :]) if n > 1 else ()
+        banned = [history[i + n - 1] for i in range(len(history) - n + 1)
+                  if tuple(history[i : i + n - 1]) == prefix]
+        if banned:
+            logits[row, banned] = NEG_INF
+    return logits
+
+
+@dataclass(frozen=True)
+class Processing:
+    """Settings shared by greedy, beam, diverse beam and sampling; applied in this order:
+    banned tokens, minimum length, repetition penalty, no-repeat n-gram, forced first token."""
+
+    min_length: int = 0
+    no_repeat_ngram: int = 0
+    repetition_penalty: float = 1.0
+    banned_tokens: tuple[int, ...] = ()
+    force_first_token: int = -1  # a token id every output must start with (-1: none)
+
+    def __post_init__(self) -> None:
+        if self.min_length < 0 or self.no_repeat_ngram < 0:
+            raise ConfigError("min_length and no_repeat_ngram must be >= 0")
+        if self.repetition_penalty <= 0:
+            raise ConfigError("repetition_penalty must be > 0")
+        object.__setattr__(self, "banned_tokens", tuple(self.banned_tokens))
+
+    @property
+    def active(self) -> bool:
+        return bool(self.min_length or self.no_repeat_ngram or self.banned_tokens
+                    or self.repetition_penalty != 1.0 or self.force_first_token >= 0)
+
+    def __call__(self, logits: Tensor, histories: Sequence[Sequence[int]], eos_id: int) -> Tensor:
+        if not self.active:
+            return logits
+        logits = ban_tokens(logits, self.banned_tokens)
+        logits = min_length(logits, [len(h) for h in histories], self.min_length, eos_id)
+        logits = repetition_penalty(logits, histories, self.repetition_penalty)
+        logits = no_repeat_ngram(logits, histories, self.no_repeat_ngram)
+        first = [row for row, history in enumerate(histories) if not history]
+        if self.force_first_token >= 0 and first:
+            logits = logits.clone()
+            logits[first] = force_token(logits[first], self.force_first_token)
+        return logits

@@ -1,0 +1,142 @@
+"""Speculative decoding (generalized aggressive decoding), lossless and batched.
+
+Drafts come from one of two places:
+- `draft="model"`: a smaller polyseq model with the same tokenizer proposes k tokens greedily on
+  its own cache; k adapts to how much the main model accepts.
+- `draft="ngram"`: no second model; the last few generated tokens are looked up in the source and
+  in the output so far, and the tokens that followed there are the draft (prompt lookup that also
+  searches the source).
+The main model verifies every draft in one pass (see drafting.py), so the output is greedy's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from polyseq.config import ConfigError
+from polyseq.decoding.aggressive import copy_sources
+from polyseq.decoding.core import DecodeInput, DecodeResult, LengthLimit, register_strategy
+from polyseq.decoding.drafting import Row, draft_and_verify, find_continuation
+
+
+@dataclass(frozen=True)
+class SpeculativeConfig:
+    draft: str = "ngram"  # "ngram" or "model"
+    draft_model: Any = None  # a Seq2Seq (or a model directory) for draft="model"
+    k: int = 4  # draft tokens per pass (the start value when adaptive)
+    adaptive: bool = True
+    max_k: int = 16
+    ngram: int = 3  # longest n-gram looked up for draft="ngram"
+    max_length: LengthLimit = field(default_factory=LengthLimit)
+
+    def __post_init__(self) -> None:
+        if self.draft not in ("ngram", "model"):
+            raise ConfigError(f"draft must be 'ngram' or 'model', not {self.draft!r}")
+        if self.draft == "model" and self.draft_model is None:
+            raise ConfigError("draft='model' needs draft_model (a polyseq model or its directory)")
+        if not 1 <= self.k <= self.max_k or self.ngram < 1:
+            raise ConfigError("need 1 <= k <= max_k and ngram >= 1")
+
+
+class NgramDrafter:
+    """Looks the output's last n tokens up in the source and the output; proposes what followed."""
+
+    def __init__(self, config: SpeculativeConfig):
+        self.config = config
+
+    def propose(self, rows: Sequence[Row]) -> list[list[int]]:
+        return [self._lookup(row) for row in rows]
+
+    def _lookup(self, row: Row) -> list[int]:
+        history = row.tokens
+        for n in range(min(self.config.ngram, len(history)), 0, -1):
+            tail = history[-n:]
+            found = find_continuation(row.source, tail, near=len(history))
+            if found is not None and found < len(row.source):
+                return row.source[found : found + self.config.max_k]
+            found = find_continuation(history[:-1], tail, near=len(history))
+            if found is not None:
+                return history[found : found + self.config.max_k]
+        return [] if history else row.source[: self.config.max_k]
+
+    def accepted(self, rows: Sequence[Row], counts: Sequence[int], drafts: Sequence[list[int]]) -> None:
+        pass
+
+    def keep(self, positions: Sequence[int]) -> None:
+        pass
+
+
+class ModelDrafter:
+    """A small model proposes k tokens greedily; its cache follows the accepted output."""
+
+    def __init__(self, draft_model: Any, inputs: DecodeInput, rows: Sequence[Row], config: SpeculativeConfig):
+        self.model, self.config, self.k = draft_model, config, config.k
+        self.memory = draft_model.encode(inputs.src)
+        capacity = inputs.prefix.shape[1] + max(row.limit for row in rows) + config.max_k + 2
+        self.cache = draft_model.init_cache(self.memory, capacity=capacity)
+        self.pending = [list(row.pending) for row in rows]  # accepted, not yet in the draft cache
+        self.pad_id, self.eos_id = inputs.pad_id, inputs.eos_id
+
+    @torch.inference_mode()
+    def propose(self, rows: Sequence[Row]) -> list[list[int]]:
+        width = max(len(p) for p in self.pending)
+        block = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+        for position, tokens in enumerate(self.pending):
+            block[position, : len(tokens)] = torch.tensor(tokens)
+        self.start = self.cache.lengths.clone()
+        logits = self.model.decode_step(block.to(self.start.device), self.memory, self.cache)
+        last = torch.tensor([len(p) - 1 for p in self.pending], device=logits.device)
+        # keep only the real pending tokens in the draft cache, then draft token by token
+        self.cache.truncate(self.start + last + 1)
+        token = logits[torch.arange(len(rows), device=logits.device), last].argmax(dim=-1)  # (A,)
+        drafts = [token]
+        for _ in range(self.k - 1):
+            token = self.model.decode_step(token[:, None], self.memory, self.cache)[:, -1].argmax(-1)
+            drafts.append(token)
+        proposed = torch.stack(drafts, dim=1).tolist()  # (A, k)
+        return [d[: d.index(self.eos_id) + 1] if self.eos_id in d else d for d in proposed]
+
+    def accepted(self, rows: Sequence[Row], counts: Sequence[int], drafts: Sequence[list[int]]) -> None:
+        # the draft cache holds pending + the first k-1 drafts; keep what the main model accepted
+        in_cache = [min(count, self.k - 1) for count in counts]
+        base = self.start + torch.tensor([len(p) for p in self.pending], device=self.start.device)
+        self.cache.truncate(base + torch.tensor(in_cache, device=base.device))
+        self.pending = [
+            draft[kept:count] + row.pending
+            for draft, kept, count, row in zip(drafts, in_cache, counts, rows, strict=True)
+        ]
+        if self.config.adaptive:  # grow while everything is accepted, shrink when little is
+            if all(count == len(draft) for count, draft in zip(counts, drafts, strict=True)):
+                self.k = min(self.k + 2, self.config.max_k)
+            elif sum(counts) < len(counts) * self.k / 2:
+                self.k = max(self.k - 1, 1)
+
+    def keep(self, positions: Sequence[int]) -> None:
+        index = torch.tensor(positions, dtype=torch.long, device=self.cache.lengths.device)
+        self.cache.reorder(index)
+        self.pending = [self.pending[p] for p in positions]
+
+
+def _load_draft_model(draft_model: Any) -> Any:
+    if isinstance(draft_model, (str, Path)):
+        from polyseq.model.checkpoint import load_model
+
+        return load_model(draft_model)
+    return draft_model
+
+
+@register_strategy("speculative", SpeculativeConfig)
+def speculative(model: Any, inputs: DecodeInput, config: SpeculativeConfig) -> DecodeResult:
+    if config.draft == "ngram":
+        return draft_and_verify(model, inputs, config.max_length, copy_sources(inputs),
+                                lambda *_: NgramDrafter(config))
+    draft_model = _load_draft_model(config.draft_model)
+    return draft_and_verify(
+        model, inputs, config.max_length, copy_sources(inputs),
+        lambda model, memory, rows, inputs: ModelDrafter(draft_model, inputs, rows, config),
+    )

@@ -1,0 +1,115 @@
+"""Lossless means identical: aggressive and speculative decoding return greedy's tokens, token for
+token, at batch 1 and 8, on a copy-like model, a translator whose drafts fail often, and an
+untrained model, with drafts that are always wrong included."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import torch
+from num2words import num2words
+
+from polyseq.decoding.core import DecodeInput, DecodeResult, decode
+from polyseq.model.transformer import Seq2Seq
+from polyseq.translator import Translator
+
+LOSSLESS = [
+    ("aggressive", {}),
+    ("aggressive", {"max_draft": 3}),
+    ("speculative", {"draft": "ngram"}),
+    ("speculative", {"draft": "ngram", "k": 2, "max_k": 2, "ngram": 1}),
+]
+
+
+def inputs_for(translator: Translator, texts: list[str], tgt_lang: str) -> DecodeInput:
+    tokenizer = translator.tokenizer
+    rows = [tokenizer.source_ids(text, tgt_lang) for text in texts]
+    src = torch.full((len(rows), max(map(len, rows))), tokenizer.pad_id, dtype=torch.long)
+    for index, row in enumerate(rows):
+        src[index, : len(row)] = torch.tensor(row)
+    prefix = torch.full((len(rows), 1), tokenizer.lang_id(tgt_lang), dtype=torch.long)
+    return DecodeInput(src, prefix, tokenizer.eos_id, tokenizer.pad_id)
+
+
+def tokens(result: DecodeResult) -> list[tuple[int, ...]]:
+    return [h.tokens for h in result.best()]
+
+
+def assert_lossless(model: object, inputs: DecodeInput, draft_model: object) -> DecodeResult:
+    expected = decode(model, inputs, "greedy")
+    strategies = [*LOSSLESS, ("speculative", {"draft": "model", "draft_model": draft_model}),
+                  ("speculative", {"draft": "model", "draft_model": draft_model, "k": 1,
+                                   "adaptive": False})]
+    for strategy, settings in strategies:
+        result = decode(model, inputs, strategy, **settings)
+        assert tokens(result) == tokens(expected), (strategy, settings)
+        for ours, theirs in zip(result.best(), expected.best(), strict=True):
+            assert ours.finished == theirs.finished
+            assert ours.log_prob == pytest.approx(theirs.log_prob, abs=1e-3)
+    return expected
+
+
+@pytest.mark.parametrize("batch", [1, 8])
+def test_lossless_on_the_copy_like_corrector(copy_translator: Translator, batch: int) -> None:
+    texts = [num2words(n) for n in (2467, 3001, 128, 1999, 45, 7070, 12345, 606)][:batch]
+    inputs = inputs_for(copy_translator, texts, "yy")
+    untrained = Seq2Seq(copy_translator.model.config).eval()
+    expected = assert_lossless(copy_translator.model, inputs, untrained)
+    # the corrector copies most of its input: aggressive needs far fewer passes than greedy
+    aggressive = decode(copy_translator.model, inputs, "aggressive")
+    greedy_passes = decode(copy_translator.model, inputs, "greedy").stats.forward_passes
+    assert aggressive.stats.forward_passes < greedy_passes
+    assert aggressive.stats.accepted_draft_tokens > 0
+    assert all(len(t) > 2 for t in tokens(expected))
+
+
+@pytest.mark.parametrize("batch", [1, 8])
+def test_lossless_on_a_translator_whose_drafts_fail(tiny_model_dir, batch: int) -> None:
+    translator = Translator.load(tiny_model_dir)
+    texts = ["12", "399", "7", "250", "81", "100", "333", "64"][:batch]
+    inputs = inputs_for(translator, texts, "en")  # digits -> words: the copied draft is useless
+    assert_lossless(translator.model, inputs, translator.model)
+
+
+@pytest.mark.parametrize("batch", [1, 8])
+def test_lossless_on_an_untrained_model(batch: int) -> None:
+    torch.manual_seed(11)
+    model = Seq2Seq(replace_config()).eval()
+    generator = torch.Generator().manual_seed(2)
+    src = torch.randint(5, 50, (batch, 12), generator=generator)
+    for row in range(batch):
+        src[row, 4 + row :] = 0
+    inputs = DecodeInput(src, torch.full((batch, 1), 4), eos_id=3, pad_id=0)
+    draft = Seq2Seq(replace(replace_config(), decoder_layers=1)).eval()
+    result = assert_lossless(model, inputs, draft)
+    assert any(not h.finished for h in result.best())  # runs into the length limit too
+
+
+def replace_config():
+    from polyseq.config import ModelConfig
+
+    return ModelConfig(vocab_size=50, d_model=32, encoder_layers=1, decoder_layers=2, heads=2,
+                       ffn_dim=64, dropout=0.0, max_positions=64)
+
+
+def test_always_wrong_drafts_still_give_greedy(copy_translator: Translator) -> None:
+    from polyseq.decoding.drafting import draft_and_verify
+    from polyseq.decoding.core import LengthLimit
+
+    class WrongDrafter:
+        def propose(self, rows):
+            return [[7] * 5 for _ in rows]  # a token the corrector never produces here
+
+        def accepted(self, rows, counts, drafts):
+            assert all(count == 0 for count in counts)
+
+        def keep(self, positions):
+            pass
+
+    texts = [num2words(n) for n in (215, 999, 1500)]
+    inputs = inputs_for(copy_translator, texts, "yy")
+    sources = [[7] * 5 for _ in texts]
+    result = draft_and_verify(copy_translator.model, inputs, LengthLimit(), sources,
+                              lambda *_: WrongDrafter())
+    assert tokens(result) == tokens(decode(copy_translator.model, inputs, "greedy"))

@@ -1,0 +1,115 @@
+"""Diverse beam, sampling and reranking on real (tiny) models, and every strategy by name from
+the Translator and the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from polyseq.cli import app
+from polyseq.decoding.core import decode, strategy_names
+from polyseq.decoding.rerank import Candidate, LengthNormalised, ReverseModel, rerank
+from polyseq.translator import Translator
+from test_beam_greedy import random_model_input
+
+
+def test_every_strategy_is_registered() -> None:
+    assert strategy_names() == ["aggressive", "beam", "diverse-beam", "greedy", "sampling",
+                                "speculative"]
+
+
+def test_diverse_beam_with_one_group_is_beam() -> None:
+    model, inputs = random_model_input()
+    beam = decode(model, inputs, "beam", beam_size=4, n_best=4)
+    diverse = decode(model, inputs, "diverse-beam", beam_size=4, groups=1, diversity=2.0, n_best=4)
+    assert [[h.tokens for h in c] for c in diverse.hypotheses] == \
+        [[h.tokens for h in c] for c in beam.hypotheses]
+
+
+def distinct_bigrams(candidates: list[tuple[int, ...]]) -> int:
+    return len({tuple(c[i : i + 2]) for c in candidates for i in range(len(c) - 1)})
+
+
+def test_diversity_penalty_gives_more_distinct_outputs() -> None:
+    model, inputs = random_model_input(6)
+    plain = decode(model, inputs, "diverse-beam", beam_size=6, groups=3, diversity=0.0, n_best=6)
+    diverse = decode(model, inputs, "diverse-beam", beam_size=6, groups=3, diversity=3.0, n_best=6)
+    plain_count = sum(distinct_bigrams([h.tokens for h in c]) for c in plain.hypotheses)
+    diverse_count = sum(distinct_bigrams([h.tokens for h in c]) for c in diverse.hypotheses)
+    assert diverse_count > plain_count
+    for candidates in diverse.hypotheses:  # n-best across groups, best first
+        assert [h.score for h in candidates] == sorted((h.score for h in candidates), reverse=True)
+
+
+def test_sampling_is_reproducible_with_a_seed_and_varies_without() -> None:
+    model, inputs = random_model_input(3)
+    first = decode(model, inputs, "sampling", num_samples=4, seed=5, top_k=10, temperature=1.5)
+    torch.manual_seed(123)  # global RNG state must not matter
+    second = decode(model, inputs, "sampling", num_samples=4, seed=5, top_k=10, temperature=1.5)
+    other = decode(model, inputs, "sampling", num_samples=4, seed=6, top_k=10, temperature=1.5)
+    as_tokens = [[h.tokens for h in c] for c in first.hypotheses]
+    assert as_tokens == [[h.tokens for h in c] for c in second.hypotheses]
+    assert as_tokens != [[h.tokens for h in c] for c in other.hypotheses]
+    assert all(len(c) == 4 for c in first.hypotheses)
+
+
+def test_greedy_sampling_limit_equals_greedy() -> None:
+    model, inputs = random_model_input(4)
+    greedy = decode(model, inputs, "greedy")
+    sharp = decode(model, inputs, "sampling", top_k=1, seed=3)
+    assert [h.tokens for h in sharp.best()] == [h.tokens for h in greedy.best()]
+
+
+def test_rerank_with_length_normalisation_and_a_callable() -> None:
+    candidates = [[Candidate("a", (5,), -1.0), Candidate("a b c", (5, 6, 7), -1.2)]]
+    assert rerank(["x"], candidates, LengthNormalised(1.0))[0][0].text == "a b c"
+    assert rerank(["x"], candidates, LengthNormalised(0.0))[0][0].text == "a"
+    by_length = rerank(["x"], candidates, lambda s, c: [[-len(x.text) for x in g] for g in c])
+    assert by_length[0][0].text == "a"
+    with pytest.raises(ValueError, match="one score per candidate"):
+        rerank(["x"], candidates, lambda s, c: [[1.0]])
+
+
+def test_reverse_model_reranking_through_the_translator(tiny_model_dir: Path) -> None:
+    translator = Translator.load(tiny_model_dir)
+    # the tiny model has no en->num direction, but scoring the digits with it still runs the
+    # whole reverse path: every candidate is scored and the list reordered, nothing lost
+    reverse = ReverseModel(translator, src_lang="num")
+    output = translator.translate_detailed(["21", "300"], "num", "en", strategy="beam",
+                                           beam_size=4, n_best=4, rerank=reverse)
+    assert all(len(h) == 4 for h in output.hypotheses)
+    plain = translator.translate_detailed(["21", "300"], "num", "en", strategy="beam", beam_size=4,
+                                          n_best=4)
+    assert sorted(h.tokens for h in output.hypotheses[0]) == sorted(h.tokens for h in plain.hypotheses[0])
+    assert output.texts[0] == translator.tokenizer.decode(list(output.hypotheses[0][0].tokens))
+
+
+@pytest.mark.parametrize(("strategy", "options"), [
+    ("greedy", ["-O", "min_length=2"]),
+    ("beam", ["--beam-size", "3", "-O", "no_repeat_ngram=2"]),
+    ("diverse-beam", ["-O", "groups=2", "--beam-size", "4", "-O", "diversity=0.7"]),
+    ("sampling", ["-O", "top_p=0.9", "-O", "seed=1"]),
+    ("aggressive", []),
+    ("speculative", ["-O", "draft=ngram"]),
+])
+def test_every_strategy_from_the_cli(tiny_model_dir: Path, strategy: str, options: list[str]) -> None:
+    result = CliRunner().invoke(app, ["translate", "-m", str(tiny_model_dir), "--src", "num",
+                                      "--tgt", "en", "-s", strategy, "--stats", *options],
+                                input="12\n\n7\n")
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.split("\n")) == 4
+    assert '"forward_passes"' in result.stderr
+
+
+def test_lossless_strategies_match_greedy_through_the_translator(tiny_model_dir: Path) -> None:
+    translator = Translator.load(tiny_model_dir)
+    texts = ["12", "399", "", "7", "250"]
+    greedy = translator.translate(texts, "num", "en", strategy="greedy")
+    assert translator.translate(texts, "num", "en", strategy="aggressive") == greedy
+    assert translator.translate(texts, "num", "en", strategy="speculative",
+                                draft="model", draft_model=str(tiny_model_dir)) == greedy
+    output = translator.translate_detailed(texts, "num", "en", strategy="speculative")
+    assert output.stats.draft_tokens >= output.stats.accepted_draft_tokens >= 0
