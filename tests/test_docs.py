@@ -1,4 +1,5 @@
-"""Every Python example in docs/guide.md runs, against a model and data made by the tests."""
+"""Every Python example in docs/guide.md and docs/decoding.md runs, against a model and data made
+by the tests."""
 
 from __future__ import annotations
 
@@ -9,8 +10,12 @@ import pytest
 
 from polyseq.quickstart import write_corpus
 
-GUIDE = Path(__file__).resolve().parents[1] / "docs" / "guide.md"
-BLOCKS = re.findall(r"```python\n(.*?)```", GUIDE.read_text(encoding="utf-8"), flags=re.DOTALL)
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+BLOCKS = [
+    (page.name, block)
+    for page in (DOCS / "guide.md", DOCS / "decoding.md")
+    for block in re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), flags=re.DOTALL)
+]
 
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
@@ -19,9 +24,10 @@ def test_guide_example_runs(index: int, tiny_model_dir: Path, tmp_path: Path,
     write_corpus(tmp_path / "quickstart" / "data", range(300), "train")
     write_corpus(tmp_path / "quickstart" / "data", range(300, 330), "valid")
     monkeypatch.chdir(tmp_path)
-    code = BLOCKS[index].replace('"quickstart/run/best"', repr(str(tiny_model_dir)))
-    exec(compile(code, f"{GUIDE}:block{index}", "exec"), {"__name__": "guide"})
+    page, block = BLOCKS[index]
+    code = block.replace('"quickstart/run/best"', repr(str(tiny_model_dir)))
+    exec(compile(code, f"docs/{page}:block{index}", "exec"), {"__name__": "guide"})
 
 
 def test_the_guide_has_examples() -> None:
-    assert len(BLOCKS) >= 5
+    assert len(BLOCKS) >= 7

@@ -14,6 +14,13 @@ from polyseq.config import (
     model_preset,
 )
 from polyseq.decoding.core import DecodeInput, DecodeResult, Hypothesis, decode, strategy_names
+from polyseq.documents import (
+    DocumentError,
+    DocumentResult,
+    check_preservation,
+    translate_document,
+    translate_file,
+)
 from polyseq.evaluate import score
 from polyseq.model.checkpoint import CheckpointError, load_model
 from polyseq.model.transformer import Memory, Seq2Seq
@@ -29,6 +36,8 @@ __all__ = [
     "DataConfig",
     "DecodeInput",
     "DecodeResult",
+    "DocumentError",
+    "DocumentResult",
     "ExperimentConfig",
     "Hypothesis",
     "InputError",
@@ -38,6 +47,7 @@ __all__ = [
     "Tokenizer",
     "TrainConfig",
     "Translator",
+    "check_preservation",
     "decode",
     "load_config",
     "load_model",
@@ -45,4 +55,6 @@ __all__ = [
     "score",
     "strategy_names",
     "train",
+    "translate_document",
+    "translate_file",
 ]

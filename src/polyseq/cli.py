@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -153,6 +154,44 @@ def _input_lines(path: Path | None) -> Iterator[str]:
             raise ValueError(f"stdin: line {number} is not valid UTF-8") from None
 
 
+@app.command("translate-file")
+def translate_file_command(
+    input: Annotated[Path, typer.Argument(help="Markdown, JSON, HTML, .po or text file")],
+    tgt: Annotated[str | None, typer.Option("--tgt", help="target language")] = None,
+    src: Annotated[str | None, typer.Option("--src", help="source language")] = None,
+    model: Annotated[Path | None, typer.Option("--model", "-m", help="model directory")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="output (NAME.<tgt>.EXT)")] = None,
+    format: Annotated[str | None, typer.Option("--format", help="markdown, json, html, po, plain")] = None,
+    check: Annotated[bool, typer.Option("--check", help="verify an existing translation")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help=".po: redo translated entries")] = False,
+    no_fuzzy: Annotated[bool, typer.Option("--no-fuzzy", help=".po: do not flag fuzzy")] = False,
+    strategy: StrategyOption = "beam",
+) -> None:
+    """Translate a document's prose; code, placeholders and markup come back byte for byte."""
+    from polyseq.documents import check_file, default_output, translate_file
+    from polyseq.text.formats import format_for_path, get_format
+    from polyseq.translator import Translator
+
+    with user_errors():
+        chosen = get_format(format) if format else format_for_path(input)  # before the model
+        if check:
+            report = check_file(input, output or default_output(input, tgt), chosen.name)
+            typer.echo(str(report))
+            if not report.ok:
+                raise typer.Exit(1)
+            return
+        if model is None or tgt is None:
+            raise ValueError("translate-file needs --model and --tgt (or --check to verify)")
+        translator = Translator.load(model)
+
+        def engine(texts: list[str]) -> list[str]:
+            return translator.translate(texts, src_lang=src, tgt_lang=tgt, strategy=strategy)
+
+        result = translate_file(input, output, translator=engine, format=chosen.name,
+                                src_lang=src, tgt_lang=tgt, overwrite=overwrite, fuzzy=not no_fuzzy)
+    typer.echo(str(result.summary), err=True)
+
+
 @app.command("eval")
 def evaluate(
     hypotheses: Annotated[Path, typer.Option("--hyp", help="file of system outputs, one per line")],
@@ -193,3 +232,45 @@ def quickstart(
     typer.echo(format_report(report))
     typer.echo(f"\nmodel: {report['model']}   plot: {report['plot']}   report: {output / 'report.json'}")
     typer.echo(f"try:  echo 4711 | polyseq translate --model {report['model']} --src num --tgt de")
+
+
+class ImportFormat(str, Enum):
+    HF = "hf"  # a local Hugging Face checkpoint directory
+
+
+class ExportFormat(str, Enum):
+    HF = "hf"  # a directory transformers loads with from_pretrained
+    CT2 = "ct2"  # a CTranslate2 model directory
+
+
+@app.command()
+def convert(
+    source: Annotated[Path, typer.Argument(help="local Hugging Face model directory")],
+    output: Annotated[Path, typer.Argument(help="polyseq model directory to write")],
+    from_format: Annotated[ImportFormat, typer.Option("--from", help="format of SOURCE")] = ImportFormat.HF,
+) -> None:
+    """Import a Marian, M2M-100/NLLB, BART/mBART or Pegasus checkpoint (nothing is downloaded)."""
+    from polyseq.interop.hf import import_hf
+
+    with user_errors():
+        written = import_hf(source, output)
+    typer.echo(f"converted {source} ({from_format.value}) into {written}")
+
+
+@app.command()
+def export(
+    model: Annotated[Path, typer.Argument(help="polyseq model directory")],
+    output: Annotated[Path, typer.Argument(help="directory to write")],
+    to_format: Annotated[ExportFormat, typer.Option("--to", help="target format")] = ExportFormat.HF,
+    quantization: Annotated[str, typer.Option(help="ct2 weight type: float32, int8, ...")] = "float32",
+) -> None:
+    """Hand a polyseq model to transformers (--to hf) or CTranslate2 (--to ct2)."""
+    from polyseq.interop.ct2 import Quantization, export_ct2
+    from polyseq.interop.hf import export_hf
+
+    with user_errors():
+        if to_format is ExportFormat.HF:
+            written = export_hf(model, output)
+        else:
+            written = export_ct2(model, output, Quantization(quantization))
+    typer.echo(f"exported {model} to {to_format.value}: {written}")

@@ -31,14 +31,29 @@ from polyseq.text.protect import (
     has_words,
     mask,
     restore_check,
-    sentinel,
     split_sentinels,
     strip_sentinel_debris,
+    where,
 )
 from polyseq.text.segment import split_sentences
 
 Translate = Callable[[list[str]], list[str]]
 _BOM = "\ufeff"
+
+__all__ = [
+    "DocumentError",
+    "DocumentResult",
+    "DocumentSummary",
+    "PreservationReport",
+    "TranslatorError",
+    "check_file",
+    "check_preservation",
+    "protected_spans",
+    "read_document",
+    "translate_document",
+    "translate_file",
+    "write_atomic",
+]
 
 
 class TranslatorError(RuntimeError):
@@ -252,6 +267,12 @@ def translate_document(
     """
     fmt = get_format(format)
     translate = as_translate(translator, src_lang, tgt_lang)
+    nul = text.find("\x00")
+    if nul >= 0:
+        raise DocumentError(
+            f"{where(source, f'character {nul}')}: this looks like binary data (a NUL "
+            "character); polyseq translates text documents."
+        )
     options = _options(source, src_lang, tgt_lang, overwrite=overwrite, fuzzy=fuzzy,
                        json_paths=tuple(json_paths))
     bom = _BOM if text.startswith(_BOM) else ""
@@ -265,7 +286,9 @@ def translate_document(
     return DocumentResult(bom + parsed.build(outputs), summary)
 
 
-def _summary(fmt: Format, parsed: ParsedDocument, plans: list[_Plan], job: _Job) -> DocumentSummary:
+def _summary(
+    fmt: Format, parsed: ParsedDocument, plans: list[_Plan], job: _Job
+) -> DocumentSummary:
     kinds = Counter(kind for kind, _ in parsed.protected)
     repaired: Counter[str] = Counter()
     sentences = 0

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -22,6 +22,9 @@ from polyseq.decoding.rerank import rerank as rerank_candidates
 from polyseq.model.checkpoint import load_metadata, load_model
 from polyseq.model.transformer import Seq2Seq
 from polyseq.text.tokenizer import Tokenizer
+
+if TYPE_CHECKING:
+    from polyseq.documents import DocumentResult
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+")
 
@@ -197,6 +200,18 @@ class Translator:
         prefix = torch.full((len(pieces), 1), tag, dtype=torch.long)
         inputs = DecodeInput(src.to(self.device), prefix.to(self.device), eos_id=eos, pad_id=pad)
         return decode(self.model, inputs, strategy, config)
+
+    def translate_document(self, text: str, format: str, src_lang: str | None = None,
+                           tgt_lang: str = "", strategy: str = "beam", **options: Any) -> DocumentResult:
+        """Translate a document's prose (see polyseq.documents); code, placeholders and markup
+        come back byte for byte."""
+        from polyseq.documents import translate_document
+
+        def engine(texts: list[str]) -> list[str]:
+            return self.translate(texts, src_lang, tgt_lang, strategy)
+
+        return translate_document(text, format, engine, src_lang=src_lang, tgt_lang=tgt_lang,
+                                  **options)
 
     def score(self, sources: Sequence[str], targets: Sequence[str], tgt_lang: str) -> list[float]:
         """Log-probability of each target given its source (sum over tokens, EOS included)."""

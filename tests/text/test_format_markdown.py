@@ -108,7 +108,8 @@ def test_identity_gives_the_document_back_byte_for_byte(identity, text: str) -> 
 
 
 @SETTINGS
-@given(st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=300))
+@given(st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"],
+                                     exclude_characters="\x00"), max_size=300))
 def test_identity_on_arbitrary_text(identity, text: str) -> None:
     try:
         out = translate_document(text, "markdown", identity).text
@@ -195,14 +196,14 @@ def test_known_constructs(rewrite) -> None:
     out = translate_document(SAMPLE, "markdown", rewrite).text
     kept = ['pip install "fastapi[standard]"', "](https://example.com/guide)",
             "{* ../../docs_src/first_steps/tutorial001.py hl[3] *}", "{ #first-steps }",
-            "http://127.0.0.1:8000/docs", "`id`", "\\| key", "$e^{i\\pi} + 1 = 0$",
+            "http://127.0.0.1:8000/docs", "`id`", "\\|", "$e^{i\\pi} + 1 = 0$",
             "\\int_0^1 x\\,dx", 'print("Hello world")  # stays English',
             "    indented code stays too", "](img/logo.png \"Logo title\")", "tags: [a, b]",
             "/// tip | ", '<abbr title="', '">', "</abbr>", "| Name | Meaning |"[:2]]
     for piece in kept:
         assert piece in out, piece
     translated = ["Getting started", "First steps", "Good to know", "Application Programming",
-                  "A small logo", "The identifier", "Meaning", "Install with"]
+                  "A small logo", "The identifier", "Meaning", "Install with", "| key"]
     for phrase in translated:
         assert phrase not in out, phrase
         first = rewrite([phrase.split()[0]])[0]
@@ -244,3 +245,10 @@ def test_protected_spans_counts_by_kind() -> None:
     assert {"code_block", "inline_code", "url", "include", "anchor", "math", "html_tag",
             "front_matter", "directive"} <= kinds
     assert sum(n for (kind, _), n in spans.items() if kind == "code_block") == 2
+
+
+def test_mkdocs_admonition_title_and_body_are_translated(rewrite) -> None:
+    text = '!!! warning "Mind the gap"\n    Keep `x` here.\n'
+    out = translate_document(text, "markdown", rewrite).text
+    mind, the, gap, keep, here = rewrite(["Mind", "the", "gap", "Keep", "here"])
+    assert out == f'!!! warning "{mind} {the} {gap}"\n    {keep} `x` {here}.\n'

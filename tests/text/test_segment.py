@@ -62,17 +62,18 @@ def test_long_sentences_are_cut_at_clause_breaks_first() -> None:
 @given(st.lists(st.one_of(st.tuples(st.text(alphabet="ab ", max_size=6), st.just(False)),
                           st.tuples(st.sampled_from(["`a b`", "X", "<b>", "{0}"]), st.just(True))),
                 max_size=12),
-       st.integers(min_value=1, max_value=12))
-def test_rewrap_keeps_words_and_protected_parts_whole(parts, width: int) -> None:
-    out = rewrap(parts, width, "\n", "  ")
+       st.integers(min_value=1, max_value=5))
+def test_rewrap_keeps_words_protected_parts_and_line_count(parts, count: int) -> None:
+    out = rewrap(parts, count, "\n", "  ")
     lines = out.split("\n  ")
     flat = " ".join(lines)
     for text, kept in parts:
         if kept:
             assert text in flat
     assert re.sub(r"\s", "", out) == re.sub(r"\s", "", "".join(t for t, _ in parts))
-    for line in lines:  # a line is over the width only when it is one unbreakable word
-        assert len(line) <= width or line in words_of(parts)
+    words = words_of(parts)
+    assert len(lines) == min(count, max(len(words), 1))
+    assert flat == " ".join(words)
 
 
 def test_fill_lines_keeps_marked_words_off_line_starts() -> None:

@@ -195,9 +195,9 @@ def mask(segment: Segment) -> Masked:
     out: list[str] = []
     spans: list[Span] = []
     cursor = 0
-    for start, end, kind, hole in ranges:
+    for start, end, kind, found in ranges:
         out.append(segment.text[cursor:start])
-        spans.append(Span(kind, segment.text[start:end], hole))
+        spans.append(Span(kind, segment.text[start:end], found))
         out.append(sentinel(len(spans)))
         cursor = end
     out.append(segment.text[cursor:])
@@ -239,9 +239,8 @@ def restore_check(translation: str, source: str) -> list[str | int] | None:
     is missing, doubled or garbled, or one appears that ``source`` does not have."""
     if sorted(sentinel_ids(translation)) != sorted(sentinel_ids(source)):
         return None
-    if SENTINEL_OPEN in SENTINEL_RE.sub("", translation) or SENTINEL_CLOSE in SENTINEL_RE.sub(
-        "", translation
-    ):
+    rest = SENTINEL_RE.sub("", translation)
+    if SENTINEL_OPEN in rest or SENTINEL_CLOSE in rest:
         return None  # a broken sentinel like "⟦3" would leak into the output
     return split_sentinels(translation)
 

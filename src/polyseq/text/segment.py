@@ -7,7 +7,7 @@ This file owns two text utilities used by selective translation (``polyseq.docum
   than ``max_chars`` at clause or word boundaries, so every piece fits the model. The pieces are
   returned as ``(start, end)`` ranges: whatever lies between them (spaces, newlines) is kept
   byte for byte by the caller, so joining back restores the original spacing.
-- ``fill_lines`` re-flows a translated paragraph over lines no wider than the original, treating
+- ``rewrap`` re-flows a translated paragraph over as many lines as the original had, treating
   protected spans as unbreakable words, for formats whose paragraphs were hard-wrapped.
 """
 
@@ -16,13 +16,15 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Sequence
-
-import pysbd
+from typing import Any
 
 # pysbd has rules for these languages; others use the English rules, which are a fair
 # default for any language that ends sentences with . ! ? (a wrong split only costs context).
 _PYSBD_LANGS = frozenset(
-    "am ar bg da de el en es fa fr hi hy it ja kk mr my nl pl ru sk ur zh".split()
+    [
+        "am", "ar", "bg", "da", "de", "el", "en", "es", "fa", "fr", "hi", "hy", "it", "ja", "kk",
+        "mr", "my", "nl", "pl", "ru", "sk", "ur", "zh",
+    ]
 )
 # Fast path: without a sentence-final mark followed by more text there is nothing to split,
 # which spares pysbd (about 1 ms a paragraph) on the many short segments of real documents.
@@ -33,7 +35,9 @@ _SPACE = re.compile(r"\s+")
 
 
 @functools.cache
-def _segmenter(lang: str) -> pysbd.Segmenter:
+def _segmenter(lang: str) -> Any:
+    import pysbd  # the "documents" extra; imported when a paragraph needs splitting
+
     code = lang.split("-")[0].split("_")[0].lower()
     return pysbd.Segmenter(language=code if code in _PYSBD_LANGS else "en", clean=False)
 
@@ -114,7 +118,9 @@ def _fit(text: str, start: int, end: int, max_chars: int) -> list[tuple[int, int
 def _best_cut(text: str, start: int, limit: int) -> int | None:
     window = text[start:limit + 1]
     for pattern in (_CLAUSE_BREAK, _SPACE):
-        cuts = [m.end() if pattern is _CLAUSE_BREAK else m.start() for m in pattern.finditer(window)]
+        # after clause punctuation (its space goes with it), else at a space
+        ends = pattern is _CLAUSE_BREAK
+        cuts = [m.end() if ends else m.start() for m in pattern.finditer(window)]
         cuts = [c for c in cuts if 0 < c <= limit - start]
         if cuts:
             return start + cuts[-1]
@@ -124,20 +130,29 @@ def _best_cut(text: str, start: int, limit: int) -> int | None:
 def fill_lines(
     words: Sequence[str],
     width: int,
-    keep_together: Callable[[str], bool] = lambda line: False,
+    keep_together: Callable[[str], bool] = lambda word: False,
 ) -> list[str]:
     """Greedily fill lines no wider than ``width`` (a longer word gets a line of its own).
 
     ``words`` are unbreakable (the caller glues protected spans to their neighbours).
-    ``keep_together(line)`` says a line must not start a new line (for Markdown: a line that
-    would read as a list item or heading); such a word stays on the previous line instead.
+    ``keep_together(word)`` says a word must not start a line (for Markdown: one that would
+    read as a list marker or heading); such a word stays on the previous line instead.
     """
-    lines: list[str] = []
+    return [" ".join(line) for line in _fill(words, width, keep_together)]
+
+
+def _fill(
+    words: Sequence[str], width: int, keep_together: Callable[[str], bool]
+) -> list[list[str]]:
+    lines: list[list[str]] = []
+    length = 0
     for word in words:
-        if lines and (len(lines[-1]) + 1 + len(word) <= width or keep_together(word)):
-            lines[-1] += " " + word
+        if lines and (length + 1 + len(word) <= width or keep_together(word)):
+            lines[-1].append(word)
+            length += 1 + len(word)
         else:
-            lines.append(word)
+            lines.append([word])
+            length = len(word)
     return lines
 
 
@@ -172,12 +187,39 @@ def words_of(parts: Sequence[tuple[str, bool]]) -> list[str]:
 
 def rewrap(
     parts: Sequence[tuple[str, bool]],
-    width: int,
+    lines: int,
     newline: str,
     prefix: str,
     keep_together: Callable[[str], bool] = lambda word: False,
 ) -> str:
-    """Join restored parts into lines no wider than ``width``, each after the first starting
-    with ``prefix`` (the indent or quote marker of the original continuation lines)."""
-    lines = fill_lines(words_of(parts), max(width, 1), keep_together)
-    return (newline + prefix).join(lines)
+    """Join restored parts over ``lines`` lines of even width (fewer only when there are too
+    few words), each after the first starting with ``prefix`` (the indent or quote marker of
+    the original continuation lines): a re-flowed paragraph keeps its line count."""
+    words = words_of(parts)
+    low, high = max((len(w) for w in words), default=1), max(sum(len(w) + 1 for w in words), 1)
+    while low < high:  # the narrowest width that still fits in ``lines`` lines
+        middle = (low + high) // 2
+        if len(_fill(words, middle, keep_together)) <= lines:
+            high = middle
+        else:
+            low = middle + 1
+    filled = _split_to(_fill(words, low, keep_together), lines, keep_together)
+    filled = filled or [[""]]
+    return (newline + prefix).join(" ".join(line) for line in filled)
+
+
+def _split_to(
+    lines: list[list[str]], count: int, keep_together: Callable[[str], bool]
+) -> list[list[str]]:
+    """Split the longest lines at a word boundary until there are ``count`` lines."""
+    while len(lines) < count:
+        order = sorted(range(len(lines)), key=lambda i: -len(" ".join(lines[i])))
+        for i in order:
+            cuts = [k for k in range(1, len(lines[i])) if not keep_together(lines[i][k])]
+            if cuts:
+                middle = min(cuts, key=lambda k: abs(k - len(lines[i]) / 2))
+                lines[i:i + 1] = [lines[i][:middle], lines[i][middle:]]
+                break
+        else:
+            return lines  # no line can be split any more
+    return lines

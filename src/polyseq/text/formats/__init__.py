@@ -27,9 +27,15 @@ class Format:
 
 
 def _formats() -> dict[str, Format]:
-    # Imported here, not at module top, so that each format module can import the span model
-    # from polyseq.text.protect without a cycle through this package.
-    from polyseq.text.formats import html, jsonfmt, markdown, plain, po
+    # Imported here, not at module top: so that each format module can import the span model
+    # from polyseq.text.protect without a cycle through this package, and so that polyseq
+    # imports without the parsers, which come with the "documents" extra.
+    try:
+        from polyseq.text.formats import html, jsonfmt, markdown, plain, po
+    except ImportError as err:
+        raise ImportError(
+            f"document translation needs {err.name}: pip install 'polyseq[documents]'"
+        ) from err
 
     found = [markdown.FORMAT, jsonfmt.FORMAT, html.FORMAT, po.FORMAT, plain.FORMAT]
     return {f.name: f for f in found}

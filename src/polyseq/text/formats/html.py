@@ -30,12 +30,14 @@ TRANSLATABLE_ATTRIBUTES = frozenset({"alt", "title", "placeholder"})
 RAW_BLOCK = frozenset({"script", "style", "pre", "textarea", "svg", "math", "template"})
 RAW_INLINE = frozenset({"code", "kbd", "samp", "var", "tt"})
 BLOCK = frozenset(
-    (
-        "html head body title meta link base p div section article header footer nav aside main "
-        "h1 h2 h3 h4 h5 h6 ul ol li dl dt dd table thead tbody tfoot tr td th caption colgroup "
-        "col blockquote figure figcaption form fieldset legend hr address details summary "
-        "option optgroup select iframe video audio source canvas noscript object embed center"
-    ).split()
+    [
+        "html", "head", "body", "title", "meta", "link", "base", "p", "div", "section", "article",
+        "header", "footer", "nav", "aside", "main", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol",
+        "li", "dl", "dt", "dd", "table", "thead", "tbody", "tfoot", "tr", "td", "th", "caption",
+        "colgroup", "col", "blockquote", "figure", "figcaption", "form", "fieldset", "legend",
+        "hr", "address", "details", "summary", "option", "optgroup", "select", "iframe", "video",
+        "audio", "source", "canvas", "noscript", "object", "embed", "center",
+    ]
 )
 # Patterns that still apply inside HTML text: tags and entities are the parser's business.
 HTML_PATTERNS = frozenset({"sentinel_char", "placeholder", "include", "url", "email"})
@@ -43,13 +45,14 @@ _ATTR = re.compile(
     r"""(?P<name>[^\s"'>/=]+)\s*=\s*(?:"(?P<dq>[^"]*)"|'(?P<sq>[^']*)'|(?P<uq>[^\s"'=<>`]+))"""
 )
 _LETTER = re.compile(r"[^\W\d_]")
+_STRAY_TAG = re.compile(r"<[^\s<]*")
 
 
 def escape_text(text: str) -> str:
-    """Escape translated prose for an HTML text node (no-break spaces stay visible)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace(
-        "\xa0", "&nbsp;"
-    )
+    """Escape translated prose for an HTML text node: ``&`` and ``<`` (a ``<`` the source had
+    unescaped is a protected span, not prose), and no-break spaces, to keep them visible; a
+    bare ``>`` is valid text and stays as the source wrote it."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace("\xa0", "&nbsp;")
 
 
 @dataclass
@@ -225,6 +228,25 @@ class _Builder:
         )
 
 
+def _data(builder: _Builder, text: str, event: _Event) -> None:
+    """Text, where a stray ``<`` (the parser's data, not a tag) stays raw with what follows
+    it up to a space: escaped to ``&lt;`` it would read differently (a Markdown HTML block)."""
+    raw = text[event.start:event.end]
+    if "<" not in raw:
+        builder.inline(event.start, event.end, "text", event.data)
+        return
+    cursor = 0
+    for match in _STRAY_TAG.finditer(raw):
+        if match.start() > cursor:
+            chunk = raw[cursor:match.start()]
+            builder.inline(event.start + cursor, event.start + match.start(), "text",
+                           html.unescape(chunk))
+        builder.inline(event.start + match.start(), event.start + match.end(), "markup")
+        cursor = match.end()
+    if cursor < len(raw):
+        builder.inline(event.start + cursor, event.end, "text", html.unescape(raw[cursor:]))
+
+
 def fragment(text: str) -> tuple[list[str | Segment], list[tuple[str, str]]]:
     """Pieces and protected spans of an HTML text (a whole page or a block inside Markdown)."""
     found = events(text)
@@ -241,7 +263,7 @@ def fragment(text: str) -> tuple[list[str | Segment], list[tuple[str, str]]]:
             i = j + 1
             continue
         if event.kind == "data":
-            builder.inline(event.start, event.end, "text", event.data)
+            _data(builder, text, event)
         elif event.kind in ("start", "startend", "end") and event.tag in BLOCK:
             builder.raw(event.start, event.end, "html_tag")
         elif event.kind in ("start", "startend", "end"):

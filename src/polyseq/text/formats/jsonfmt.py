@@ -42,7 +42,7 @@ class _Pairs(list):  # type: ignore[type-arg]
 
 
 def _located_string(text: str, end: int, strict: bool = True) -> tuple[_Located, int]:
-    value, new_end = json.decoder.scanstring(text, end, strict)
+    value, new_end = json.decoder.scanstring(text, end, strict)  # type: ignore[attr-defined]
     located = _Located(value)
     located.start, located.end = end - 1, new_end
     return located, new_end

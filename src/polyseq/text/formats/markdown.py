@@ -184,7 +184,7 @@ def _delimiter_holes(record: _Record) -> list[tuple[int, int, str]]:
     holes: list[tuple[int, int, str]] = []
     position = record.end
     # The delimiter run's tokens are the last ones pushed (a pending-text token may precede).
-    for token, length in reversed(list(zip(record.tokens, record.lengths))):
+    for token, length in reversed(list(zip(record.tokens, record.lengths, strict=True))):
         if position <= record.start:
             break
         position -= length
@@ -297,14 +297,15 @@ def _paragraph(doc: _Doc, token: Token, first: int, last: int) -> None:
         doc.protected.append(("unparsed", doc.block(first, last)))
         return
     run: list[tuple[int, int]] = []
-    for line, content in zip(range(first, last), contents):
+    for line, content in zip(range(first, last), contents, strict=True):
         if _DIRECTIVE.match(content):
             _prose(doc, run)
             run = []
             _titled_line(doc, line, _DIRECTIVE, "directive")
             continue
         span = _content_span(doc, line, content)
-        if span[0] < 0:
+        if span[0] < 0:  # not found as written (tabs expanded?): keep the line untranslated
+            doc.protected.append(("unparsed", doc.body(line)))
             _prose(doc, run)
             run = []
             continue
@@ -335,13 +336,13 @@ def _table_row(doc: _Doc, tokens: list[Token], i: int, line: int) -> None:
             cells.append(token)
     body = doc.body(line)
     pipes = [k for k, ch in enumerate(body) if ch == "|" and _unescaped(body, k)]
-    bounds = list(zip([-1, *pipes], [*pipes, len(body)]))
+    bounds = list(zip([-1, *pipes], [*pipes, len(body)], strict=True))
     if bounds and not body[: bounds[0][1]].strip():
         bounds = bounds[1:]  # a leading pipe opens the row
     if bounds and not body[bounds[-1][0] + 1:].strip():
         bounds = bounds[:-1]  # a trailing pipe closes it
     start = doc.lines[line][0]
-    for (left, right), cell in zip(bounds, cells):
+    for (left, right), cell in zip(bounds, cells, strict=False):
         raw = body[left + 1:right]
         content = raw.strip()
         if not content:
@@ -350,7 +351,7 @@ def _table_row(doc: _Doc, tokens: list[Token], i: int, line: int) -> None:
             doc.protected.append(("unparsed", content))
             continue
         at = start + left + 1 + (len(raw) - len(raw.lstrip()))
-        _prose(doc, [(at, at + len(content))])
+        _prose(doc, [(at, at + len(content))], cell=True)
 
 
 def _unescaped(text: str, index: int) -> bool:
@@ -420,8 +421,11 @@ def _html_block(doc: _Doc, token: Token, first: int, last: int) -> None:
         offset += len(piece if isinstance(piece, str) else piece.raw)
 
 
-def _prose(doc: _Doc, spans: list[tuple[int, int]]) -> None:
-    """One segment over consecutive lines' content ranges (absolute ``(start, end)``)."""
+def _prose(doc: _Doc, spans: list[tuple[int, int]], cell: bool = False) -> None:
+    """One segment over consecutive lines' content ranges (absolute ``(start, end)``).
+
+    In a table ``cell`` an escaped pipe is kept too: without its backslash it would end the
+    cell."""
     if not spans:
         return
     text = doc.text
@@ -434,6 +438,10 @@ def _prose(doc: _Doc, spans: list[tuple[int, int]]) -> None:
     holes = [(s, e, kind, offsets[s], offsets[e - 1] + 1)
              for s, e, kind in _inline_holes(src, doc.env) if e > s]
     holes += _hard_breaks(text, spans)
+    if cell:
+        holes += [(m.start(), m.end(), "markup", offsets[m.start()], offsets[m.start()] + 2)
+                  for m in re.finditer(r"\\\|", src)
+                  if not any(s <= m.start() < e for s, e, *_ in holes)]
     holes.sort()
     origin, stop = spans[0][0], spans[-1][1]
     segment = Segment(
@@ -448,17 +456,19 @@ def _prose(doc: _Doc, spans: list[tuple[int, int]]) -> None:
         where=f"line {bisect.bisect_right(doc.starts, origin)}",
     )
     if len(spans) - 1 > sum(1 for h in holes if h[2] == "line_break"):
-        # soft-wrapped lines: re-flow the translation over lines of the original width
+        # soft-wrapped lines: re-flow the translation over as many lines as there were
         segment.finish = _rewrapper(doc, spans)
     doc.regions.append((origin, stop, segment))
 
 
-def _hard_breaks(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int, str, int, int]]:
+def _hard_breaks(
+    text: str, spans: list[tuple[int, int]]
+) -> list[tuple[int, int, str, int, int]]:
     """Line breaks Markdown keeps (two trailing spaces, or a backslash) stay as holes, with
     their raw range: from the end of one line's content to the start of the next's."""
     found: list[tuple[int, int, str, int, int]] = []
     position = 0
-    for (s, e), (next_start, _) in zip(spans, spans[1:]):
+    for (s, e), (next_start, _) in zip(spans, spans[1:], strict=False):
         position += e - s  # the index of the separator in the segment text
         between = text[e:next_start]
         trailing = between.split("\n", 1)[0].split("\r", 1)[0]
@@ -472,16 +482,17 @@ def _hard_breaks(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int
     return found
 
 
-def _rewrapper(doc: _Doc, spans: list[tuple[int, int]]) -> Callable[[Sequence[tuple[str, bool]]], str]:
-    text = doc.text
-    first_line_end = text.find("\n", spans[0][1])
-    newline = "\r\n" if text[first_line_end - 1:first_line_end] == "\r" else "\n"
-    line_start = text.rfind("\n", 0, spans[1][0]) + 1
-    prefix = text[line_start:spans[1][0]]
-    width = max(e - s for s, e in spans)
+def _rewrapper(
+    doc: _Doc, spans: list[tuple[int, int]]
+) -> Callable[[Sequence[tuple[str, bool]]], str]:
+    first = bisect.bisect_right(doc.starts, spans[0][0]) - 1
+    _, content_end, line_end = doc.lines[first]
+    newline = doc.text[content_end:line_end] or "\n"
+    second = bisect.bisect_right(doc.starts, spans[1][0]) - 1
+    prefix = doc.text[doc.starts[second]:spans[1][0]]
 
     def finish(parts: Sequence[tuple[str, bool]]) -> str:
-        return rewrap(parts, width, newline, prefix, lambda w: bool(_STARTS_BLOCK.match(w)))
+        return rewrap(parts, len(spans), newline, prefix, lambda w: bool(_STARTS_BLOCK.match(w)))
 
     return finish
 

@@ -3,7 +3,7 @@
 Blank lines, indentation, trailing spaces and line endings are kept as they are. A line is a
 unit of translation, except that a hard-wrapped sentence (a line that does not end a sentence,
 followed by one that starts in lower case) is joined with its continuation lines, translated
-whole, and re-wrapped to the original width with the original indentation.
+whole, and re-wrapped over the same number of lines with the original indentation.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def _unit_segment(
     text: str, lines: list[str], starts: list[int], unit: list[int]
 ) -> tuple[Segment, int, int]:
     bounds = [line_parts(lines[i]) for i in unit]
-    contents = [lines[i][a:b] for i, (a, b) in zip(unit, bounds)]
+    contents = [lines[i][a:b] for i, (a, b) in zip(unit, bounds, strict=True)]
     start = starts[unit[0]] + bounds[0][0]
     end = starts[unit[-1]] + bounds[-1][1]
     segment = Segment(text=" ".join(contents), raw=text[start:end], where=f"line {unit[0] + 1}")
@@ -67,10 +67,9 @@ def _unit_segment(
         first = lines[unit[0]]
         newline = first[len(first.rstrip("\r\n")):] or "\n"
         prefix = lines[unit[1]][: bounds[1][0]]
-        width = max(b - a for a, b in bounds)
 
         def finish(parts: Sequence[tuple[str, bool]]) -> str:
-            return rewrap(parts, width, newline, prefix)
+            return rewrap(parts, len(unit), newline, prefix)
 
         segment.finish = finish
     return segment, start, end

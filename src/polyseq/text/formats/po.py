@@ -10,6 +10,8 @@ that language, else from the table below (and the header then says so).
 
 from __future__ import annotations
 
+import functools
+import gettext
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,14 +35,17 @@ _NOT_ONE = (2, "(n != 1)")
 _ABOVE_ONE = (2, "(n > 1)")
 _SLAVIC = (3, "(n%10==1 && n%100!=11 ? 0 : n%10>=2 && n%10<=4 && (n%100<10 || n%100>=20) ? 1 : 2)")
 PLURAL_FORMS: dict[str, tuple[int, str]] = {
-    **dict.fromkeys("ja ko zh vi th id ms lo km my ka".split(), _ONE),
+    **dict.fromkeys(["ja", "ko", "zh", "vi", "th", "id", "ms", "lo", "km", "my", "ka"], _ONE),
     **dict.fromkeys(
-        "en de nl sv da no nb nn fo fi et el he hu it es pt eu eo bg ca gl af sq az hi bn "
-        "ur fa ta te mr kk ky mn sw".split(),
+        [
+            "en", "de", "nl", "sv", "da", "no", "nb", "nn", "fo", "fi", "et", "el", "he", "hu",
+            "it", "es", "pt", "eu", "eo", "bg", "ca", "gl", "af", "sq", "az", "hi", "bn", "ur",
+            "fa", "ta", "te", "mr", "kk", "ky", "mn", "sw",
+        ],
         _NOT_ONE,
     ),
-    **dict.fromkeys("fr pt_br tr oc fil".split(), _ABOVE_ONE),
-    **dict.fromkeys("ru uk be sr hr bs".split(), _SLAVIC),
+    **dict.fromkeys(["fr", "pt_br", "tr", "oc", "fil"], _ABOVE_ONE),
+    **dict.fromkeys(["ru", "uk", "be", "sr", "hr", "bs"], _SLAVIC),
     "cs": (3, "(n==1) ? 0 : (n>=2 && n<=4) ? 1 : 2"),
     "sk": (3, "(n==1) ? 0 : (n>=2 && n<=4) ? 1 : 2"),
     "pl": (3, "(n==1 ? 0 : n%10>=2 && n%10<=4 && (n%100<10 || n%100>=20) ? 1 : 2)"),
@@ -119,31 +124,48 @@ def _needs_translation(entry: polib.POEntry, overwrite: bool) -> bool:
     return not entry.msgstr
 
 
+@functools.cache
+def plural_rule(value: str) -> tuple[int, frozenset[int]]:
+    """From a Plural-Forms value: nplurals, and the forms used for n == 1 alone (those take
+    the singular msgid; every other form, like Russian 21, 31 ..., needs the plural one)."""
+    found = _NPLURALS.search(value)
+    nplurals = int(found.group(1)) if found else 2
+    expression = re.search(r"plural\s*=\s*([^;]+)", value)
+    try:
+        choose = gettext.c2py(expression.group(1) if expression else "")
+        numbers: dict[int, set[int]] = {}
+        for n in range(1001):
+            numbers.setdefault(choose(n), set()).add(n)
+    except (ValueError, SyntaxError, ZeroDivisionError):
+        return nplurals, frozenset({0} if nplurals > 1 else ())
+    return nplurals, frozenset(form for form, ns in numbers.items() if ns == {1})
+
+
 @dataclass(frozen=True)
 class _Header:
-    """How many plural forms to write, and what the header must say for the target language."""
+    """The plural rule to write forms by, and what the header must say for the target."""
 
-    nplurals: int
+    plural_forms: str  # the rule in effect, "nplurals=N; plural=EXPR;"
     language: str | None = None  # new Language value, when the catalog was for another one
-    plural_forms: str | None = None  # new Plural-Forms value
+    rewrite_plural: bool = False  # whether the header must be given ``plural_forms``
 
 
 def _plan_header(po: polib.POFile, options: FormatOptions, needs_plurals: bool) -> _Header:
-    found = _NPLURALS.search(po.metadata.get("Plural-Forms", ""))
+    current = po.metadata.get("Plural-Forms", "")
     tgt = options.tgt_lang
+    table = plural_forms(tgt) if tgt else None
+    rule = f"nplurals={table[0]}; plural={table[1]};" if table else ""
     if tgt and _lang_key(po.metadata.get("Language", "")) != _lang_key(tgt):
-        table = plural_forms(tgt)
-        if table is not None:
-            return _Header(table[0], tgt, f"nplurals={table[0]}; plural={table[1]};")
+        if table:
+            return _Header(rule, tgt, rewrite_plural=True)
         if not needs_plurals:
-            return _Header(2, tgt)
-    elif found:
-        return _Header(int(found.group(1)))
-    elif tgt and plural_forms(tgt):
-        nplurals, rule = plural_forms(tgt)  # type: ignore[misc]
-        return _Header(nplurals, None, f"nplurals={nplurals}; plural={rule};")
+            return _Header("nplurals=2; plural=(n != 1);", tgt)
+    elif _NPLURALS.search(current):
+        return _Header(current)
+    elif table:
+        return _Header(rule, rewrite_plural=True)
     elif not needs_plurals:
-        return _Header(2)
+        return _Header("nplurals=2; plural=(n != 1);")
     raise DocumentError(
         f"{where(options.source, 'header')}: the catalog has plural entries but polyseq "
         "cannot tell how many plural forms the target language has. Add a "
@@ -165,7 +187,8 @@ def parse(text: str, options: FormatOptions) -> ParsedDocument:
         segments = [Segment(text=t, raw=t, where=place) for t in texts]
         todo.append(_Entry(entry, starts[i], starts[i + 1], segments))
     needs_plurals = any(item.entry.msgid_plural for item in todo)
-    header = _plan_header(po, options, needs_plurals) if todo else _Header(2)
+    header = _plan_header(po, options, needs_plurals) if todo else _Header("")
+    rule = plural_rule(header.plural_forms)
     protected = structure(po)
 
     def build(outputs: Sequence[str]) -> str:
@@ -175,10 +198,10 @@ def parse(text: str, options: FormatOptions) -> ParsedDocument:
         edits = [(item, [next(it) for _ in item.segments]) for item in todo]
         for item, texts in reversed(edits):
             block = _render_entry(
-                new_lines[item.start:item.end], item.entry, texts, header.nplurals, options.fuzzy
+                new_lines[item.start:item.end], item.entry, texts, rule, options.fuzzy
             )
             new_lines[item.start:item.end] = block
-        if header.language or header.plural_forms:
+        if header.language or header.rewrite_plural:
             _set_header(new_lines, po, header, starts[0])
         return "".join(new_lines)
 
@@ -208,11 +231,13 @@ def _newline(lines: Sequence[str]) -> str:
     return "\n"
 
 
-def _msgstr_lines(entry: polib.POEntry, texts: list[str], nplurals: int, nl: str) -> list[str]:
+def _msgstr_lines(
+    entry: polib.POEntry, texts: list[str], rule: tuple[int, frozenset[int]], nl: str
+) -> list[str]:
     if entry.msgid_plural:
         singular, plural = texts
-        forms = {0: singular if nplurals > 1 else plural}
-        forms.update({i: plural for i in range(1, nplurals)})
+        nplurals, singular_forms = rule
+        forms = {i: singular if i in singular_forms else plural for i in range(nplurals)}
         dummy = polib.POEntry(msgid="", msgid_plural="", msgstr_plural=forms)
     else:
         dummy = polib.POEntry(msgid="", msgstr=texts[0])
@@ -222,7 +247,11 @@ def _msgstr_lines(entry: polib.POEntry, texts: list[str], nplurals: int, nl: str
 
 
 def _render_entry(
-    block: list[str], entry: polib.POEntry, texts: list[str], nplurals: int, fuzzy: bool
+    block: list[str],
+    entry: polib.POEntry,
+    texts: list[str],
+    rule: tuple[int, frozenset[int]],
+    fuzzy: bool,
 ) -> list[str]:
     nl = _newline(block)
     msgid_at = next(i for i, line in enumerate(block) if line.lstrip().startswith("msgid"))
@@ -230,7 +259,7 @@ def _render_entry(
     msgstr_end = msgstr_at
     while msgstr_end < len(block) and block[msgstr_end].lstrip().startswith(("msgstr", '"')):
         msgstr_end += 1
-    new = block[:msgstr_at] + _msgstr_lines(entry, texts, nplurals, nl) + block[msgstr_end:]
+    new = block[:msgstr_at] + _msgstr_lines(entry, texts, rule, nl) + block[msgstr_end:]
     if fuzzy and "fuzzy" not in entry.flags:
         flags_line = "#, " + ", ".join(["fuzzy", *entry.flags]) + nl
         flag_at = [i for i in range(msgid_at) if new[i].startswith("#,")]
@@ -248,7 +277,7 @@ def _render_entry(
 
 def _set_header(lines: list[str], po: polib.POFile, header: _Header, end: int) -> None:
     """Rewrite the header's msgstr (or add a header) with the new Language / Plural-Forms."""
-    if header.plural_forms:
+    if header.rewrite_plural:
         po.metadata["Plural-Forms"] = header.plural_forms
     if header.language:
         po.metadata["Language"] = header.language
@@ -276,8 +305,10 @@ FORMAT = Format(
 
 def translated_pairs(po: polib.POFile) -> list[tuple[str, str, str]]:
     """``(place, source text, translated text)`` for every filled form of every entry: what
-    a preservation check compares (form 0 translates the msgid, the others the plural)."""
+    a preservation check compares (a form used for n == 1 alone translates the msgid, the
+    others the plural)."""
     pairs: list[tuple[str, str, str]] = []
+    _, singular_forms = plural_rule(po.metadata.get("Plural-Forms", ""))
     for entry in po:
         if entry.obsolete or not entry.msgid:
             continue
@@ -286,9 +317,8 @@ def translated_pairs(po: polib.POFile) -> list[tuple[str, str, str]]:
             if entry.msgstr:
                 pairs.append((place, entry.msgid, entry.msgstr))
             continue
-        forms = entry.msgstr_plural
-        for index, form in sorted(forms.items()):
-            original = entry.msgid if index == 0 and len(forms) > 1 else entry.msgid_plural
+        for index, form in sorted(entry.msgstr_plural.items()):
+            original = entry.msgid if index in singular_forms else entry.msgid_plural
             if form:
                 pairs.append((f"{place} msgstr[{index}]", original, form))
     return pairs

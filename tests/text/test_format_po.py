@@ -1,0 +1,169 @@
+"""gettext .po: empty entries filled, plural forms by the target language, comments and flags
+kept, fuzzy by default, the rest of the file untouched; the result loads with polib and passes
+msgfmt --check (where msgfmt is installed)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import polib
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from polyseq.documents import check_preservation, translate_document
+from polyseq.text.formats.po import plural_forms, plural_rule
+from polyseq.text.protect import DocumentError, Segment, has_words, mask
+
+MSGFMT = shutil.which("msgfmt")
+WORDS = st.sampled_from(["Delete", "selected", "%(name)s", "%(count)d", "items", "<strong>",
+                         "</strong>", "{0}", "Hello", "world", "naïve", "über", "%s", "100%%",
+                         "https://example.com", "and", '"quoted"', "back\\slash"])
+MSGIDS = st.lists(WORDS, min_size=1, max_size=8).map(" ".join)
+
+
+def _has_prose(text: str) -> bool:
+    return has_words(mask(Segment(text=text, raw=text)).text)
+
+
+def _format_flag(text: str) -> list[str]:
+    if "%(" in text or "%s" in text or "%%" in text:
+        return ["python-format"]
+    return []
+
+
+@st.composite
+def catalogs(draw: st.DrawFn) -> str:
+    po = polib.POFile(wrapwidth=79)
+    po.metadata = {"Project-Id-Version": "test", "Content-Type": "text/plain; charset=UTF-8",
+                   "Content-Transfer-Encoding": "8bit"}
+    seen: set[tuple[str, str]] = set()
+    for number in range(draw(st.integers(1, 8))):
+        msgid = f"{draw(MSGIDS)} {number}"
+        plural = draw(st.booleans())
+        entry = polib.POEntry(
+            msgid=msgid,
+            msgctxt=draw(st.sampled_from([None, "menu"])),
+            comment=draw(st.sampled_from(["", "Translators: keep it short"])),
+            tcomment=draw(st.sampled_from(["", "a translator's note"])),
+            occurrences=[("app/views.py", str(number + 10))] if draw(st.booleans()) else [],
+        )
+        entry.flags = _format_flag(msgid)
+        if plural:
+            entry.msgid_plural = msgid + " (plural)"
+            entry.msgstr_plural = {0: "", 1: ""}
+        elif draw(st.booleans()):
+            entry.msgstr = "Schon übersetzt"
+        if (entry.msgctxt or "", msgid) not in seen:
+            seen.add((entry.msgctxt or "", msgid))
+            po.append(entry)
+    return str(po)
+
+
+LANGS = st.sampled_from(["de", "fr", "ru", "ja", "ar", "pl"])
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _msgfmt_ok(text: str, tmp_path: Path) -> None:
+    if MSGFMT is None:
+        return
+    path = tmp_path / "out.po"
+    path.write_text(text, encoding="utf-8")
+    done = subprocess.run([MSGFMT, "--check", "-o", "/dev/null", str(path)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+@SETTINGS
+@given(catalogs(), LANGS, st.booleans())
+def test_rewriting_fills_every_entry_and_keeps_the_rest(rewrite, tmp_path_factory, text: str,
+                                                        lang: str, fuzzy: bool) -> None:
+    out = translate_document(text, "po", rewrite, tgt_lang=lang, overwrite=True,
+                             fuzzy=fuzzy).text
+    before, after = polib.pofile(text), polib.pofile(out)
+    nplurals = plural_forms(lang)[0]
+    assert len(after) == len(before)
+    for old, new in zip(before, after, strict=True):
+        assert (new.msgid, new.msgctxt, new.msgid_plural) == (old.msgid, old.msgctxt,
+                                                              old.msgid_plural)
+        assert (new.comment, new.tcomment, new.occurrences) == (old.comment, old.tcomment,
+                                                                old.occurrences)
+        assert [f for f in new.flags if f != "fuzzy"] == old.flags
+        assert ("fuzzy" in new.flags) is fuzzy
+        if old.msgid_plural:
+            assert sorted(new.msgstr_plural) == list(range(nplurals))
+            last = new.msgstr_plural[nplurals - 1]
+            assert (last != old.msgid_plural) is _has_prose(old.msgid_plural)
+        else:
+            assert (new.msgstr != old.msgid) is _has_prose(old.msgid)
+    assert after.metadata["Language"] == lang
+    assert check_preservation(text, out, "po").ok
+    _msgfmt_ok(out, tmp_path_factory.mktemp("po"))
+
+
+@SETTINGS
+@given(catalogs(), LANGS)
+def test_only_empty_entries_are_filled_and_the_rest_is_byte_identical(
+    identity, text: str, lang: str
+) -> None:
+    out = translate_document(text, "po", identity, tgt_lang=lang).text
+    before, after = polib.pofile(text), polib.pofile(out)
+    for old, new in zip(before, after, strict=True):
+        if old.translated():
+            assert new.msgstr == old.msgstr and "fuzzy" not in new.flags
+            # the entry's lines are exactly as they were
+            assert old.__unicode__(79) in out and old.__unicode__(79) in text
+        elif old.msgid_plural:
+            # a form used for n == 1 alone gets the singular, the others the plural
+            nplurals, singular = plural_rule("nplurals={}; plural={};".format(*plural_forms(lang)))
+            assert new.msgstr_plural == {
+                i: old.msgid if i in singular else old.msgid_plural for i in range(nplurals)
+            }
+        else:
+            assert new.msgstr == old.msgid and "fuzzy" in new.flags
+
+
+@SETTINGS
+@given(catalogs())
+def test_a_fully_translated_catalog_comes_back_byte_for_byte(identity, text: str) -> None:
+    done = translate_document(text, "po", identity, tgt_lang="de", fuzzy=False).text
+    assert translate_document(done, "po", identity, tgt_lang="de").text == done
+
+
+def test_plural_rule_tells_which_forms_are_singular() -> None:
+    assert plural_rule("nplurals=2; plural=(n != 1);") == (2, frozenset({0}))
+    assert plural_rule("nplurals=2; plural=(n > 1);") == (2, frozenset())  # French: 0 and 1
+    assert plural_rule("nplurals=1; plural=0;") == (1, frozenset())
+    assert plural_rule(
+        "nplurals=6; plural=(n==0 ? 0 : n==1 ? 1 : n==2 ? 2 : n%100>=3 && n%100<=10 ? 3 : "
+        "n%100>=11 ? 4 : 5);") == (6, frozenset({1}))
+
+
+def test_header_language_decides_the_plural_count(rewrite) -> None:
+    text = ('msgid ""\nmsgstr ""\n"Language: ru\\n"\n"Plural-Forms: nplurals=4; plural=(n%10==1 ? 0'
+            ' : n%10==2 ? 1 : n%10==3 ? 2 : 3);\\n"\n\nmsgid "%(n)s file"\nmsgid_plural '
+            '"%(n)s files"\nmsgstr[0] ""\nmsgstr[1] ""\nmsgstr[2] ""\nmsgstr[3] ""\n')
+    out = translate_document(text, "po", rewrite, tgt_lang="ru").text
+    entry = polib.pofile(out)[0]
+    assert sorted(entry.msgstr_plural) == [0, 1, 2, 3]
+    assert out.startswith(text.split("\n\n")[0])  # the header is untouched
+
+
+@pytest.mark.parametrize(("text", "line"), [
+    ('msgid "a"\nmsgstr "b"\n\nmsgid "c\nmsgstr ""\n', 4),
+    ('msgid "a"\nmsgstr "b"\nbogus line\n', 3),
+    ('msgid "a" "b"\nmsgstr "x"\n', 1),
+    ('msgid "a"\nmsgstr "x \\"y" z"\n', 2),
+])
+def test_syntax_errors_name_file_and_line(identity, text: str, line: int) -> None:
+    with pytest.raises(DocumentError) as error:
+        translate_document(text, "po", identity, source="django.po")
+    assert str(error.value).startswith(f"django.po, line {line}: not a valid .po catalog")
+
+
+def test_unknown_plural_rule_is_an_error_with_the_fix(identity) -> None:
+    text = 'msgid "file"\nmsgid_plural "files"\nmsgstr[0] ""\nmsgstr[1] ""\n'
+    with pytest.raises(DocumentError, match="Plural-Forms"):
+        translate_document(text, "po", identity, tgt_lang="tlh", source="x.po")
