@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from polyseq.config import DataConfig, ExperimentConfig, TrainConfig, model_preset
+from polyseq.config import DataConfig, ExperimentConfig, ModelConfig, TrainConfig
 from polyseq.evaluate import write_report
 from polyseq.train.loop import train
 from polyseq.translator import Translator, read_text_lines
@@ -76,7 +76,9 @@ def train_model(name: str, output: Path, data: DataConfig, minutes: float, draft
     run = output / name
     if (run / "best" / "model.safetensors").is_file():
         return run / "best"
-    preset = model_preset("small", dropout=0.1, max_positions=max_positions)
+    # small enough to learn its task within minutes on two cores
+    preset = ModelConfig(d_model=128, encoder_layers=3, decoder_layers=3, heads=4, ffn_dim=512,
+                         dropout=0.1, max_positions=max_positions)
     if draft_of is not None:
         preset = replace(preset, decoder_layers=1)
         (run / "tokenizer").mkdir(parents=True, exist_ok=True)
@@ -84,9 +86,9 @@ def train_model(name: str, output: Path, data: DataConfig, minutes: float, draft
     config = ExperimentConfig(
         model=preset, data=data,
         train=TrainConfig(output_dir=str(run), steps=1_000_000, time_budget_minutes=minutes,
-                          lr=2e-3, warmup_steps=500, eval_every=500, eval_bleu_sentences=100,
+                          lr=3e-3, warmup_steps=300, eval_every=500, eval_bleu_sentences=100,
                           log_every=100, average_last=0),
-        preset="small",
+        preset="d128-3x3" if draft_of is None else "d128-3x1",
     )
     return train(config, resume=(run / "last").is_dir()).best_dir
 
@@ -135,11 +137,11 @@ def main() -> None:
     torch.set_num_threads(2)
     train_jsonl, dev = corrector_corpus(args.ua_gec, args.output)
     gec = DataConfig(train=str(train_jsonl), languages=("uk",), directions=("uk-uk",),
-                     vocab_size=8000, max_tokens=4096, max_length=120, max_ratio=2.0, valid_size=300)
+                     vocab_size=4000, max_tokens=4096, max_length=120, max_ratio=2.0, valid_size=300)
     corrector = train_model("corrector", args.output, gec, args.minutes, None, 256)
     corrector_draft = train_model("corrector-draft", args.output, gec, args.draft_minutes, corrector, 256)
     mt = DataConfig(train=str(args.multi30k / "train"), valid=str(args.multi30k / "val"),
-                    languages=("en", "de"), directions=("en-de",), vocab_size=8000, max_tokens=4096)
+                    languages=("en", "de"), directions=("en-de",), vocab_size=4000, max_tokens=4096)
     translator_dir = args.translator or train_model("translator", args.output, mt, args.minutes, None, 128)
     translator_draft = train_model("translator-draft", args.output, mt, args.draft_minutes,
                                    translator_dir, 128)

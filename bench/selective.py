@@ -46,6 +46,8 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--fastapi", type=Path, default=DATA / "fastapi_docs_i18n" / "docs")
     parser.add_argument("--django", type=Path, default=DATA / "django_po")
     parser.add_argument("--model", type=Path, default=None, help="polyseq model directory")
+    parser.add_argument("--strategy", default="greedy", help="decoding strategy with --model")
+    parser.add_argument("--max-pages", type=int, default=0, help="with --model: first N pages (0: all)")
     parser.add_argument("--langs", default=",".join(LANGS), help="FastAPI target languages")
     parser.add_argument("--fault-rate", type=float, default=0.3,
                         help="share of sentences whose sentinels the faulty translator breaks")
@@ -195,7 +197,7 @@ def _msgfmt_passes(msgfmt: str, text: str, scratch: Path) -> bool:
     return done.returncode == 0
 
 
-def run_model(model_dir: Path, fastapi: Path, langs: list[str]) -> dict:
+def run_model(model_dir: Path, fastapi: Path, langs: list[str], strategy: str, max_pages: int) -> dict:
     """chrF of the model's Markdown translations against the human pages, for the languages
     the model knows: prose segment against prose segment (inline code and URLs included) where
     the two pages have as many segments, all the prose of a page as one piece where not."""
@@ -208,13 +210,18 @@ def run_model(model_dir: Path, fastapi: Path, langs: list[str]) -> dict:
 
     translator = Translator.load(model_dir)
     english = fastapi / "en" / "docs"
-    out: dict[str, object] = {"model": str(model_dir), "languages": list(translator.languages)}
+    out: dict[str, object] = {"model": str(model_dir), "languages": list(translator.languages),
+                              "strategy": strategy, "pages": max_pages or "all"}
+
+    def engine(lang: str) -> Translate:
+        return lambda texts: translator.translate(texts, "en", lang, strategy=strategy)
+
     for lang in [lang for lang in langs if lang in translator.languages]:
         hypotheses, references, tally = [], [], Tally()
-        for page in fastapi_pages(fastapi):
+        for page in fastapi_pages(fastapi)[: max_pages or None]:
             text = page.read_text(encoding="utf-8")
             start = time.perf_counter()
-            result = translate_document(text, "markdown", translator, src_lang="en",
+            result = translate_document(text, "markdown", engine(lang), src_lang="en",
                                         tgt_lang=lang, source=str(page))
             tally.add(page.name, time.perf_counter() - start, result.summary,
                       check_preservation(text, result.text, "markdown"))
@@ -276,7 +283,7 @@ def main() -> None:
         "django": run_django(args.django, translators),
     }
     if args.model is not None:
-        result["model"] = run_model(args.model, args.fastapi, langs)
+        result["model"] = run_model(args.model, args.fastapi, langs, args.strategy, args.max_pages)
     result["wall_seconds"] = round(time.time() - started, 1)
     args.result.parent.mkdir(parents=True, exist_ok=True)
     args.result.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")

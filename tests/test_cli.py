@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from conftest import tiny_experiment
+from helpers import tiny_experiment
 from polyseq.cli import app
 
 runner = CliRunner()

@@ -94,8 +94,8 @@ def replace_config():
 
 
 def test_always_wrong_drafts_still_give_greedy(copy_translator: Translator) -> None:
-    from polyseq.decoding.drafting import draft_and_verify
     from polyseq.decoding.core import LengthLimit
+    from polyseq.decoding.drafting import draft_and_verify
 
     class WrongDrafter:
         def propose(self, rows):

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_beam_greedy import random_model_input
 from typer.testing import CliRunner
 
 from polyseq.cli import app
 from polyseq.decoding.core import decode, strategy_names
 from polyseq.decoding.rerank import Candidate, LengthNormalised, ReverseModel, rerank
 from polyseq.translator import Translator
-from test_beam_greedy import random_model_input
 
 
 def test_every_strategy_is_registered() -> None:

@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import tiny_experiment
+from helpers import tiny_experiment
 from polyseq.data.batching import collate
 from polyseq.model.transformer import Seq2Seq
 from polyseq.train.loop import TrainingError, train
