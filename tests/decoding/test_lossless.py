@@ -17,6 +17,7 @@ from polyseq.translator import Translator
 LOSSLESS = [
     ("aggressive", {}),
     ("aggressive", {"max_draft": 3}),
+    ("aggressive", {"adaptive": True}),
     ("speculative", {"draft": "ngram"}),
     ("speculative", {"draft": "ngram", "k": 2, "max_k": 2, "ngram": 1}),
 ]

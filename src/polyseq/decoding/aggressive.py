@@ -21,24 +21,31 @@ from polyseq.decoding.drafting import Row, draft_and_verify, find_continuation
 @dataclass(frozen=True)
 class AggressiveConfig:
     max_length: LengthLimit = field(default_factory=LengthLimit)
-    max_draft: int = 0  # tokens verified per pass; 0 = the whole remaining input
+    max_draft: int = 0  # tokens verified per pass at most; 0 = the whole remaining input
+    adaptive: bool = False  # after a mismatch, verify less of the input next time (see InputDrafter)
+    min_draft: int = 4
     align_ngram: int = 2  # generated tokens matched against the input to re-align after a mismatch
 
     def __post_init__(self) -> None:
-        if self.max_draft < 0 or self.align_ngram < 1:
-            raise ConfigError("max_draft must be >= 0 and align_ngram >= 1")
+        if self.max_draft < 0 or self.align_ngram < 1 or self.min_draft < 1:
+            raise ConfigError("max_draft must be >= 0, min_draft and align_ngram >= 1")
 
 
 class InputDrafter:
-    """Proposes the rest of each row's source from a cursor that follows the output."""
+    """Proposes the rest of each row's source from a cursor that follows the output.
+
+    Every position of a draft costs compute in the verifying pass, and all positions after a
+    mismatch are wasted; so with `adaptive`, a row that left its draft verifies twice what it
+    accepted (at least `min_draft`) next time, and doubles its budget again while it agrees."""
 
     def __init__(self, rows: Sequence[Row], config: AggressiveConfig):
         self.config = config
         self.cursors = [0] * len(rows)  # index in the row's source of the next expected token
+        self.budgets = [config.max_draft or len(row.source) + 1 for row in rows]
 
     def propose(self, rows: Sequence[Row]) -> list[list[int]]:
-        size = self.config.max_draft or None
-        return [row.source[cursor:][:size] for row, cursor in zip(rows, self.cursors, strict=True)]
+        return [row.source[cursor : cursor + budget]
+                for row, cursor, budget in zip(rows, self.cursors, self.budgets, strict=True)]
 
     def accepted(self, rows: Sequence[Row], counts: Sequence[int], drafts: Sequence[list[int]]) -> None:
         for position, (row, count, draft) in enumerate(zip(rows, counts, drafts, strict=True)):
@@ -46,6 +53,10 @@ class InputDrafter:
             if count < len(draft) or cursor < len(row.source):  # the model left the draft
                 cursor = self._realign(row, cursor)
             self.cursors[position] = cursor
+            if self.config.adaptive:
+                budget = 2 * self.budgets[position] if count == len(draft) else 2 * (count + 1)
+                ceiling = self.config.max_draft or len(row.source) + 1
+                self.budgets[position] = min(max(budget, self.config.min_draft), ceiling)
 
     def _realign(self, row: Row, cursor: int) -> int:
         """Where in the source the output continues, judged by its last few tokens."""
@@ -57,6 +68,7 @@ class InputDrafter:
 
     def keep(self, positions: Sequence[int]) -> None:
         self.cursors = [self.cursors[p] for p in positions]
+        self.budgets = [self.budgets[p] for p in positions]
 
 
 def copy_sources(inputs: DecodeInput) -> list[list[int]]:

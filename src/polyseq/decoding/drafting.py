@@ -96,9 +96,8 @@ def verify(model: Any, memory: Any, cache: Any, rows: Sequence[Row], drafts: Seq
         tokens[position, : len(block)] = torch.tensor(block)
     start = cache.lengths.clone()
     logits = model.decode_step(tokens.to(cache.lengths.device), memory, cache).float()  # (A, W, V)
-    log_probs = logits.log_softmax(dim=-1)
     predicted = logits.argmax(dim=-1).tolist()  # (A, W): the greedy choice after each position
-    counts, kept = [], []
+    counts, kept, accepted_tokens, where = [], [], [], []
     for position, (row, draft) in enumerate(zip(rows, drafts, strict=True)):
         first = len(row.pending) - 1  # the position whose prediction is the first new token
         guesses = predicted[position][first:]
@@ -106,10 +105,18 @@ def verify(model: Any, memory: Any, cache: Any, rows: Sequence[Row], drafts: Seq
         while accepted < len(draft) and guesses[accepted] == draft[accepted]:
             accepted += 1
         new_tokens = draft[:accepted] + [guesses[accepted]]
-        scores = log_probs[position, first + torch.arange(len(new_tokens)), torch.tensor(new_tokens)]
+        accepted_tokens.append(new_tokens)
+        where += [(position, first + offset, token) for offset, token in enumerate(new_tokens)]
         counts.append(accepted)
         kept.append(len(row.pending) + accepted)
-        _extend(row, new_tokens, scores.tolist(), eos_id)
+    # log-probabilities only where tokens were accepted: a softmax over every draft position
+    # would cost as much as the rest of the verification
+    index = torch.tensor(where, device=logits.device)  # (N, 3): row, position, token
+    chosen = logits[index[:, 0], index[:, 1]]  # (N, V)
+    scores = (chosen.gather(1, index[:, 2:]).squeeze(1) - chosen.logsumexp(dim=-1)).tolist()
+    for row, new_tokens in zip(rows, accepted_tokens, strict=True):
+        _extend(row, new_tokens, scores[: len(new_tokens)], eos_id)
+        scores = scores[len(new_tokens) :]
     cache.truncate(start + torch.tensor(kept, device=start.device))
     return counts
 
