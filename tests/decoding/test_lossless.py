@@ -114,3 +114,4 @@ def test_always_wrong_drafts_still_give_greedy(copy_translator: Translator) -> N
     result = draft_and_verify(copy_translator.model, inputs, LengthLimit(), sources,
                               lambda *_: WrongDrafter())
     assert tokens(result) == tokens(decode(copy_translator.model, inputs, "greedy"))
+

@@ -67,8 +67,11 @@ def draft_and_verify(model: Any, inputs: DecodeInput, max_length: LengthLimit, s
     drafter = make_drafter(model, memory, alive, inputs)
     stats = DecodeStats()
     while alive:
-        drafts = [d[: max(row.limit - len(row.tokens) - 1, 0)] for d, row in
-                  zip(drafter.propose(alive), alive, strict=True)]
+        # a row's draft never runs past its length limit, and the padded block of the batch must
+        # stay inside the model's positions for the longest row too
+        room = max_positions(model) - int(cache.lengths.max())
+        drafts = [d[: max(min(row.limit - len(row.tokens) - 1, room - len(row.pending)), 0)]
+                  for d, row in zip(drafter.propose(alive), alive, strict=True)]
         counts = verify(model, memory, cache, alive, drafts, inputs.eos_id, inputs.pad_id)
         stats.forward_passes += 1
         stats.draft_tokens += sum(len(d) for d in drafts)
