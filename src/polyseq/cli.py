@@ -248,12 +248,14 @@ def convert(
     source: Annotated[Path, typer.Argument(help="local Hugging Face model directory")],
     output: Annotated[Path, typer.Argument(help="polyseq model directory to write")],
     from_format: Annotated[ImportFormat, typer.Option("--from", help="format of SOURCE")] = ImportFormat.HF,
+    tokenizer: Annotated[bool, typer.Option(help="import the tokenizer too (--no-tokenizer: weights "
+                                                 "only, for use with token ids)")] = True,
 ) -> None:
     """Import a Marian, M2M-100/NLLB, BART/mBART or Pegasus checkpoint (nothing is downloaded)."""
     from polyseq.interop.hf import import_hf
 
     with user_errors():
-        written = import_hf(source, output)
+        written = import_hf(source, output, with_tokenizer=tokenizer)
     typer.echo(f"converted {source} ({from_format.value}) into {written}")
 
 

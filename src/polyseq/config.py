@@ -30,7 +30,37 @@ class NormPlacement(str, enum.Enum):
 
 class Activation(str, enum.Enum):
     RELU = "relu"
-    GELU = "gelu"
+    GELU = "gelu"  # the exact (erf) GELU
+    SWISH = "swish"  # x * sigmoid(x), a.k.a. SiLU: OPUS-MT Marian models
+
+
+class Positions(str, enum.Enum):
+    """How a token's position enters its embedding."""
+
+    SINUSOIDAL = "sinusoidal"  # Vaswani et al., sin/cos interleaved (polyseq; Marian after a permutation)
+    SINUSOIDAL_FAIRSEQ = "sinusoidal_fairseq"  # sin half then cos half, log(1e4)/(D/2 - 1): M2M-100, NLLB
+    LEARNED = "learned"  # a trained table per side (encoder, decoder): BART, mBART
+
+
+class EmbeddingScale(str, enum.Enum):
+    """What token embeddings are multiplied by before the positions are added."""
+
+    SQRT_D_MODEL = "sqrt_d_model"
+    NONE = "none"  # BART and mBART checkpoints without scale_embedding
+
+
+class EmbeddingNorm(str, enum.Enum):
+    """Whether a LayerNorm follows embeddings + positions (BART, mBART)."""
+
+    NONE = "none"
+    LAYER_NORM = "layer_norm"
+
+
+class OutputBias(str, enum.Enum):
+    """Whether the output projection adds a per-token bias (HF's final_logits_bias)."""
+
+    NONE = "none"
+    BIAS = "bias"
 
 
 def _check(condition: bool, message: str) -> None:
@@ -53,10 +83,19 @@ class ModelConfig:
     norm: NormPlacement = NormPlacement.PRE
     activation: Activation = Activation.RELU
     pad_id: int = 0
+    # Variants for imported checkpoints; the defaults are polyseq's own architecture, so model
+    # directories written before these fields existed load unchanged.
+    positions: Positions = Positions.SINUSOIDAL
+    position_offset: int = 0  # table row of position 0 (2 in BART, mBART and M2M-100)
+    embedding_scale: EmbeddingScale = EmbeddingScale.SQRT_D_MODEL
+    embedding_norm: EmbeddingNorm = EmbeddingNorm.NONE
+    output_bias: OutputBias = OutputBias.NONE
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "norm", NormPlacement(self.norm))
-        object.__setattr__(self, "activation", Activation(self.activation))
+        for name, kind in (("norm", NormPlacement), ("activation", Activation), ("positions", Positions),
+                           ("embedding_scale", EmbeddingScale), ("embedding_norm", EmbeddingNorm),
+                           ("output_bias", OutputBias)):
+            object.__setattr__(self, name, kind(getattr(self, name)))
         for name in ("vocab_size", "d_model", "heads", "ffn_dim", "max_positions"):
             _check(getattr(self, name) > 0, f"model.{name} must be positive")
         _check(self.encoder_layers >= 1 and self.decoder_layers >= 1, "model needs >= 1 layer each")
@@ -64,6 +103,9 @@ class ModelConfig:
         _check(0.0 <= self.dropout < 1.0, "model.dropout must be in [0, 1)")
         _check(0.0 <= self.attention_dropout < 1.0, "model.attention_dropout must be in [0, 1)")
         _check(0 <= self.pad_id < self.vocab_size, "model.pad_id must be a vocabulary id")
+        _check(self.position_offset >= 0, "model.position_offset must be >= 0")
+        _check(self.d_model % 2 == 0 or self.positions is Positions.LEARNED,
+               "sinusoidal positions need an even model.d_model")
 
     @property
     def head_dim(self) -> int:
@@ -278,9 +320,13 @@ __all__ = [
     "Activation",
     "ConfigError",
     "DataConfig",
+    "EmbeddingNorm",
+    "EmbeddingScale",
     "ExperimentConfig",
     "ModelConfig",
     "NormPlacement",
+    "OutputBias",
+    "Positions",
     "TrainConfig",
     "load_config",
     "model_preset",

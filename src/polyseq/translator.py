@@ -19,6 +19,7 @@ import torch
 from polyseq.decoding.core import DecodeInput, DecodeStats, Hypothesis, decode, make_config
 from polyseq.decoding.rerank import Candidate, Scorer
 from polyseq.decoding.rerank import rerank as rerank_candidates
+from polyseq.interop.tokenizers import Framing, ImportedTokenizer, framing_for, load_tokenizer, target_ids
 from polyseq.model.checkpoint import load_metadata, load_model
 from polyseq.model.transformer import Seq2Seq
 from polyseq.text.tokenizer import Tokenizer
@@ -49,8 +50,9 @@ class FileReport:
 
 
 class Translator:
-    def __init__(self, model: Seq2Seq, tokenizer: Tokenizer, metadata: dict[str, Any] | None = None,
-                 *, max_batch_tokens: int = 6000, max_batch_sentences: int = 64):
+    def __init__(self, model: Seq2Seq, tokenizer: Tokenizer | ImportedTokenizer,
+                 metadata: dict[str, Any] | None = None, *, max_batch_tokens: int = 6000,
+                 max_batch_sentences: int = 64):
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.metadata = metadata or {}
@@ -65,8 +67,8 @@ class Translator:
     def load(cls, path: str | Path, device: str = "cpu", **options: Any) -> Translator:
         path = Path(path)
         model = load_model(path, device=device)
-        tokenizer = Tokenizer.load(path)
-        if tokenizer.vocab_size != model.config.vocab_size:
+        tokenizer = load_tokenizer(path)  # polyseq's own, or an imported family's (interop)
+        if isinstance(tokenizer, Tokenizer) and tokenizer.vocab_size != model.config.vocab_size:
             raise InputError(
                 f"{path}: tokenizer.model has {tokenizer.vocab_size} pieces but config.json says "
                 f"vocab_size={model.config.vocab_size}"
@@ -76,10 +78,6 @@ class Translator:
     @property
     def languages(self) -> tuple[str, ...]:
         return self.tokenizer.languages
-
-    def _check_language(self, lang: str | None) -> None:
-        if lang is not None:
-            self.tokenizer.lang_id(lang)  # raises UnknownLanguageError naming the known ones
 
     def translate(self, texts: Sequence[str], src_lang: str | None = None, tgt_lang: str = "",
                   strategy: str = "beam", **settings: Any) -> list[str]:
@@ -96,14 +94,13 @@ class Translator:
             raise InputError("translate takes a list of texts, not a single string")
         if not tgt_lang:
             raise InputError(f"tgt_lang is required (this model knows {', '.join(self.languages)})")
-        self._check_language(src_lang)
-        self._check_language(tgt_lang)
+        framing = framing_for(self.tokenizer, src_lang, tgt_lang)  # checks both languages
         config = make_config(strategy, self._resolve_models(settings))
         pieces, owners = self._pieces(texts)
         output = TranslationOutput(texts=[""] * len(texts), hypotheses=[[] for _ in texts])
         piece_texts: list[str] = [""] * len(pieces)
         for batch in self._batches(pieces):
-            result = self._decode([pieces[i] for i in batch], tgt_lang, strategy, config)
+            result = self._decode([pieces[i] for i in batch], framing, strategy, config)
             output.stats.add(result.stats)
             hypotheses = result.hypotheses
             if rerank is not None:
@@ -190,14 +187,10 @@ class Translator:
         if batch:
             yield batch
 
-    def _decode(self, pieces: list[list[int]], tgt_lang: str, strategy: str, config: Any) -> Any:
-        tag = self.tokenizer.lang_id(tgt_lang)
+    def _decode(self, pieces: list[list[int]], framing: Framing, strategy: str, config: Any) -> Any:
         eos, pad = self.tokenizer.eos_id, self.tokenizer.pad_id
-        width = max(len(p) for p in pieces) + 2
-        src = torch.full((len(pieces), width), pad, dtype=torch.long)
-        for row, piece in enumerate(pieces):
-            src[row, : len(piece) + 2] = torch.tensor([tag, *piece, eos])
-        prefix = torch.full((len(pieces), 1), tag, dtype=torch.long)
+        src = _pad([framing.source(piece) for piece in pieces], pad)
+        prefix = torch.tensor([framing.decoder_prefix] * len(pieces), dtype=torch.long)
         inputs = DecodeInput(src.to(self.device), prefix.to(self.device), eos_id=eos, pad_id=pad)
         return decode(self.model, inputs, strategy, config)
 
@@ -213,17 +206,20 @@ class Translator:
         return translate_document(text, format, engine, src_lang=src_lang, tgt_lang=tgt_lang,
                                   **options)
 
-    def score(self, sources: Sequence[str], targets: Sequence[str], tgt_lang: str) -> list[float]:
-        """Log-probability of each target given its source (sum over tokens, EOS included)."""
+    def score(self, sources: Sequence[str], targets: Sequence[str], tgt_lang: str,
+              src_lang: str | None = None) -> list[float]:
+        """Log-probability of each target given its source (sum over tokens, EOS included).
+        `src_lang` is needed by models whose source names its language (M2M-100, NLLB, mBART)."""
         from polyseq.train.objectives import sequence_log_probs
 
         if len(sources) != len(targets):
             raise InputError(f"{len(sources)} sources but {len(targets)} targets")
+        framing = framing_for(self.tokenizer, src_lang, tgt_lang)
         scores: list[float] = []
         size = self.max_batch_sentences
         for start in range(0, len(sources), size):
-            src_ids = [self.tokenizer.source_ids(s, tgt_lang) for s in sources[start : start + size]]
-            tgt_ids = [self.tokenizer.target_ids(t, tgt_lang) for t in targets[start : start + size]]
+            src_ids = [framing.source(self.tokenizer.encode(s)) for s in sources[start : start + size]]
+            tgt_ids = [target_ids(self.tokenizer, framing, t) for t in targets[start : start + size]]
             src, tgt = _pad(src_ids, self.tokenizer.pad_id), _pad(tgt_ids, self.tokenizer.pad_id)
             with torch.inference_mode():
                 logits = self.model(src.to(self.device), tgt[:, :-1].to(self.device))

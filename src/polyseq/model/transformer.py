@@ -8,13 +8,22 @@ from each row's cached length, without one it treats `tokens` as the whole prefi
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from polyseq.config import Activation, ModelConfig, NormPlacement
+from polyseq.config import (
+    Activation,
+    EmbeddingNorm,
+    EmbeddingScale,
+    ModelConfig,
+    NormPlacement,
+    OutputBias,
+    Positions,
+)
 from polyseq.model.cache import DecoderCache
 
 
@@ -35,6 +44,20 @@ def sinusoidal_table(positions: int, dim: int) -> Tensor:
     table[:, 0::2] = torch.sin(position * frequency)
     table[:, 1::2] = torch.cos(position * frequency[: dim // 2])
     return table  # (P, D)
+
+
+def fairseq_sinusoidal_table(positions: int, dim: int) -> Tensor:
+    """fairseq's (tensor2tensor's) variant used by M2M-100 and NLLB: all sines, then all cosines,
+    with frequencies spaced by log(10000) / (dim/2 - 1)."""
+    half = dim // 2
+    frequency = torch.exp(torch.arange(half, dtype=torch.float32) * -(math.log(10000.0) / (half - 1)))
+    angles = torch.arange(positions, dtype=torch.float32)[:, None] * frequency[None, :]
+    return torch.cat([torch.sin(angles), torch.cos(angles)], dim=1)  # (P, D)
+
+
+_ACTIVATIONS: dict[Activation, Callable[[Tensor], Tensor]] = {
+    Activation.RELU: F.relu, Activation.GELU: F.gelu, Activation.SWISH: F.silu,
+}
 
 
 def _split_heads(x: Tensor, heads: int) -> Tensor:
@@ -94,11 +117,14 @@ class FeedForward(nn.Module):
         super().__init__()
         self.inner = nn.Linear(config.d_model, config.ffn_dim)
         self.outer = nn.Linear(config.ffn_dim, config.d_model)
-        self.activation = F.gelu if config.activation is Activation.GELU else F.relu
+        self.activation = _ACTIVATIONS[config.activation]
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.outer(self.dropout(self.activation(self.inner(x))))
+        hidden = self.activation(self.inner(x))
+        if self.training:  # in eval Dropout is the identity; skipping the call saves decoding time
+            hidden = self.dropout(hidden)
+        return self.outer(hidden)
 
 
 class Residual(nn.Module):
@@ -114,7 +140,7 @@ class Residual(nn.Module):
         return self.norm(x) if self.pre else x
 
     def output(self, x: Tensor, y: Tensor) -> Tensor:
-        x = x + self.dropout(y)
+        x = x + (self.dropout(y) if self.training else y)  # see FeedForward.forward
         return x if self.pre else self.norm(x)
 
 
@@ -148,9 +174,14 @@ class DecoderLayer(nn.Module):
 
 
 class Seq2Seq(nn.Module):
-    """Encoder-decoder Transformer with a shared vocabulary (tied embeddings by default)."""
+    """Encoder-decoder Transformer with a shared vocabulary (tied embeddings by default).
 
-    positions: Tensor  # (max_positions, D) sinusoidal table, a non-persistent buffer
+    The config's variants (positions, embedding scale and norm, output bias) exist so that Marian,
+    M2M-100/NLLB and (m)BART checkpoints run here unchanged; each adds modules only when chosen, so
+    a default model has exactly the parameters it always had.
+    """
+
+    positions: Tensor  # (offset + max_positions, D) sinusoidal table, a non-persistent buffer
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -159,9 +190,20 @@ class Seq2Seq(nn.Module):
         nn.init.normal_(self.embed.weight, std=config.d_model**-0.5)
         with torch.no_grad():
             self.embed.weight[config.pad_id].zero_()
-        self.embed_scale = math.sqrt(config.d_model)
-        self.register_buffer("positions", sinusoidal_table(config.max_positions, config.d_model),
-                             persistent=False)
+        scaled = config.embedding_scale is EmbeddingScale.SQRT_D_MODEL
+        self.embed_scale = math.sqrt(config.d_model) if scaled else 1.0
+        rows = config.position_offset + config.max_positions
+        self.encoder_positions: nn.Embedding | None = None
+        self.decoder_positions: nn.Embedding | None = None
+        if config.positions is Positions.LEARNED:  # BART keeps one table per side
+            self.encoder_positions = nn.Embedding(rows, config.d_model)
+            self.decoder_positions = nn.Embedding(rows, config.d_model)
+        else:
+            make = sinusoidal_table if config.positions is Positions.SINUSOIDAL else fairseq_sinusoidal_table
+            self.register_buffer("positions", make(rows, config.d_model), persistent=False)
+        norm = config.embedding_norm is EmbeddingNorm.LAYER_NORM
+        self.encoder_embedding_norm = nn.LayerNorm(config.d_model) if norm else None
+        self.decoder_embedding_norm = nn.LayerNorm(config.d_model) if norm else None
         self.dropout = nn.Dropout(config.dropout)
         self.encoder_layers = nn.ModuleList(EncoderLayer(config) for _ in range(config.encoder_layers))
         self.decoder_layers = nn.ModuleList(DecoderLayer(config) for _ in range(config.decoder_layers))
@@ -170,25 +212,48 @@ class Seq2Seq(nn.Module):
         self.decoder_norm = nn.LayerNorm(config.d_model) if pre else nn.Identity()
         self.output = None if config.tie_embeddings else nn.Linear(config.d_model, config.vocab_size,
                                                                     bias=False)
+        with_bias = config.output_bias is OutputBias.BIAS
+        self.output_bias = nn.Parameter(torch.zeros(config.vocab_size)) if with_bias else None
 
     @property
     def decoders(self) -> list[DecoderLayer]:
         return list(self.decoder_layers)  # type: ignore[arg-type]
 
-    def _embed(self, tokens: Tensor, positions: Tensor) -> Tensor:
-        if int(positions.max()) >= self.config.max_positions:
+    def _embed(self, tokens: Tensor, positions: Tensor | range, table: nn.Embedding | None,
+               norm: nn.LayerNorm | None) -> Tensor:
+        """Token embeddings plus positions for one side; `table` is its learned positions.
+        `positions` is a range when every row is at the same positions (a slice of the table, the
+        common case), else a (B, T) tensor (rows of a cache at different lengths)."""
+        last = positions[-1] if isinstance(positions, range) else int(positions.max())
+        if last >= self.config.max_positions:
             raise ValueError(
-                f"sequence of {int(positions.max()) + 1} tokens exceeds the model's "
+                f"sequence of {last + 1} tokens exceeds the model's "
                 f"max_positions={self.config.max_positions}"
             )
-        x = self.embed(tokens) * self.embed_scale + self.positions[positions]
-        return self.dropout(x)  # (B, T, D)
+        x = self.embed(tokens)
+        if self.embed_scale != 1.0:
+            x = x * self.embed_scale
+        offset = self.config.position_offset
+        if isinstance(positions, range):
+            rows = slice(positions.start + offset, positions.stop + offset)
+            x = x + (self.positions[rows] if table is None else table.weight[rows])  # (T, D) broadcast
+        else:
+            index = positions + offset if offset else positions
+            x = x + (self.positions[index] if table is None else table(index))
+        if norm is not None:
+            x = norm(x)
+        return self.dropout(x) if self.training else x  # (B, T, D)
+
+    def _embed_source(self, tokens: Tensor, positions: Tensor | range) -> Tensor:
+        return self._embed(tokens, positions, self.encoder_positions, self.encoder_embedding_norm)
+
+    def _embed_target(self, tokens: Tensor, positions: Tensor | range) -> Tensor:
+        return self._embed(tokens, positions, self.decoder_positions, self.decoder_embedding_norm)
 
     def encode(self, src: Tensor) -> Memory:
         """src (B, S) right-padded token ids -> Memory with states (B, S, D)."""
         mask = src != self.config.pad_id  # (B, S)
-        positions = torch.arange(src.shape[1], device=src.device)[None, :]
-        x = self._embed(src, positions)
+        x = self._embed_source(src, range(src.shape[1]))
         attention_mask = mask[:, None, None, :]  # (B, 1, 1, S)
         for layer in self.encoder_layers:
             x = layer(x, attention_mask)
@@ -220,16 +285,15 @@ class Seq2Seq(nn.Module):
             return self._decode_uncached(tokens, memory)
         k = tokens.shape[1]
         start = cache.uniform_length()
-        cache.ensure_capacity(cache.max_length() + k)
-        steps = torch.arange(k, device=tokens.device)
-        positions = cache.lengths[:, None] + steps  # (B, k)
-        x = self._embed(tokens, positions)
-        total = cache.max_length() + k
-        if start is not None and k == 1:
-            self_mask = None  # one new token may see every cached position
-        else:  # key j is visible to new token i of row b when j <= lengths[b] + i
+        total = (cache.max_length() if start is None else start) + k  # start saves a read-back
+        cache.ensure_capacity(total)
+        self_mask: Tensor | None = None  # one new token may see every cached position
+        if start is None or k > 1:  # key j is visible to new token i of row b when j <= lengths[b] + i
+            positions = cache.lengths[:, None] + torch.arange(k, device=tokens.device)  # (B, k)
             self_mask = torch.arange(total, device=tokens.device)[None, None, :] <= positions[:, :, None]
             self_mask = self_mask[:, None]  # (B, 1, k, total)
+        # rows at one length read a slice of the position table, the rest index it row by row
+        x = self._embed_target(tokens, positions if start is None else range(start, total))
         cross_mask = cache.source_mask[:, None, None, :]  # (B, 1, 1, S)
         for index, layer in enumerate(self.decoders):
             q, new_k, new_v = layer.self_attention.projections(layer.self_residual.input(x))
@@ -243,8 +307,7 @@ class Seq2Seq(nn.Module):
         return self._logits(x)
 
     def _decode_uncached(self, tokens: Tensor, memory: Memory) -> Tensor:
-        positions = torch.arange(tokens.shape[1], device=tokens.device)[None, :]
-        x = self._embed(tokens, positions)
+        x = self._embed_target(tokens, range(tokens.shape[1]))
         cross_mask = memory.mask[:, None, None, :]
         for layer in self.decoders:
             q, k, v = layer.self_attention.projections(layer.self_residual.input(x))
@@ -255,9 +318,8 @@ class Seq2Seq(nn.Module):
 
     def _logits(self, x: Tensor) -> Tensor:
         x = self.decoder_norm(x)
-        if self.output is None:
-            return F.linear(x, self.embed.weight)  # (B, T, V)
-        return self.output(x)
+        weight = self.embed.weight if self.output is None else self.output.weight
+        return F.linear(x, weight, self.output_bias)  # (B, T, V)
 
     def forward(self, src: Tensor, tgt_in: Tensor) -> Tensor:
         """Teacher-forced logits (B, T, V) for training and scoring."""

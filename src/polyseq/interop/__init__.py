@@ -1,0 +1,12 @@
+"""Interoperability with Hugging Face transformers and CTranslate2.
+
+`import_hf` turns a local Marian, M2M-100/NLLB, BART, mBART or Pegasus checkpoint into a polyseq model
+directory that every polyseq decoding strategy runs; `export_hf` and `export_ct2` hand polyseq models
+to transformers and CTranslate2. See docs/interop.md.
+"""
+
+from polyseq.interop.families import Family, InteropError
+from polyseq.interop.hf import export_hf, import_hf
+from polyseq.interop.tokenizers import Framing, framing_for, load_tokenizer
+
+__all__ = ["Family", "Framing", "InteropError", "export_hf", "framing_for", "import_hf", "load_tokenizer"]

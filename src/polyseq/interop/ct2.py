@@ -1,0 +1,71 @@
+"""Export polyseq models to CTranslate2, through the Hugging Face export and CTranslate2's own
+TransformersConverter (so CTranslate2 reads exactly what transformers would load).
+
+CTranslate2 takes tokens as strings: `tokens(ids)` and `ids(tokens)` translate between polyseq ids
+and the converted model's vocabulary, which is polyseq's vocabulary in id order.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import tempfile
+from pathlib import Path
+
+from polyseq.interop.families import Family, InteropError, family_of
+from polyseq.interop.hf import export_hf
+from polyseq.model.checkpoint import load_metadata, load_model_config, write_directory_atomic
+
+
+class Quantization(str, enum.Enum):
+    FLOAT32 = "float32"
+    INT8 = "int8"
+    INT8_FLOAT32 = "int8_float32"
+    FLOAT16 = "float16"
+    BFLOAT16 = "bfloat16"
+
+
+def export_ct2(model_dir: str | Path, output: str | Path,
+               quantization: Quantization = Quantization.FLOAT32) -> Path:
+    """Write the polyseq model in `model_dir` as a CTranslate2 model directory at `output`.
+
+    The weights are stored as `quantization`; CTranslate2 can also quantize a float32 model when it
+    loads it (`compute_type="int8"`), which is what the benchmark does."""
+    try:
+        from ctranslate2.converters import TransformersConverter
+    except ImportError:
+        raise InteropError("exporting to CTranslate2 needs ctranslate2: pip install ctranslate2") from None
+    model_dir = Path(model_dir)
+    own_tokenizer = (load_metadata(model_dir).get("tokenizer") or {"kind": "polyseq"})["kind"] == "polyseq"
+    if own_tokenizer and family_of(load_model_config(model_dir)) is Family.MARIAN:
+        # CTranslate2 starts a Marian decoder from a zero vector (Marian's <pad>), not from a token
+        raise InteropError("CTranslate2 starts Marian-family decoders from a zero embedding, but this "
+                           "post-norm polyseq model starts from a language tag; export it to hf instead")
+    with tempfile.TemporaryDirectory(prefix="polyseq-ct2-") as staging:
+        hf_dir = export_hf(model_dir, Path(staging) / "hf")
+
+        def fill(directory: Path) -> None:
+            converter = TransformersConverter(str(hf_dir))
+            converter.convert(str(directory), quantization=Quantization(quantization).value, force=True)
+            if own_tokenizer:
+                _start_from_prefix(directory)
+
+        return write_directory_atomic(output, fill)
+
+
+def _start_from_prefix(directory: Path) -> None:
+    """polyseq decoders start with the target tag: no fixed start token, the caller passes the tag
+    as `target_prefix` (CTranslate2 then starts from the prefix's first token, as for mBART-25)."""
+    path = directory / "config.json"
+    config = json.loads(path.read_text(encoding="utf-8"))
+    config["decoder_start_token"] = None
+    path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+
+
+def vocabulary(ct2_dir: str | Path) -> list[str]:
+    """The converted model's target vocabulary, one token per id."""
+    directory = Path(ct2_dir)
+    for name in ("shared_vocabulary.json", "target_vocabulary.json"):
+        if (directory / name).is_file():
+            return list(json.loads((directory / name).read_text(encoding="utf-8")))
+    raise InteropError(f"{directory} has no shared_vocabulary.json or target_vocabulary.json")

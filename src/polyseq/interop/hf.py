@@ -1,0 +1,217 @@
+"""Import local Hugging Face checkpoints into polyseq model directories, and export polyseq models
+to directories that transformers' `from_pretrained` loads.
+
+    import_hf("opus-mt-en-de/", "models/opus-en-de")   # Marian, M2M-100/NLLB, BART, mBART, Pegasus
+    export_hf("models/multi30k", "exported/multi30k")    # -> PegasusForConditionalGeneration, ...
+
+Import reads config.json, the tokenizer files and model.safetensors (or a sharded index; a
+pytorch_model.bin only through `torch.load(weights_only=True)`), and never fetches anything: it does
+not even need transformers. Export builds the closest transformers class (see families.py), loads
+the mapped weights into it and saves it with `save_pretrained`; it needs transformers.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+
+from polyseq.interop.families import (
+    TRAITS,
+    Family,
+    InteropError,
+    config_from_hf,
+    family_from_hf,
+    family_of,
+    hf_config_values,
+)
+from polyseq.interop.tokenizers import describe_hf_tokenizer
+from polyseq.interop.weights import from_hf, to_hf
+from polyseq.model.checkpoint import (
+    load_metadata,
+    load_model,
+    save_model_files,
+    write_directory_atomic,
+)
+from polyseq.model.transformer import Seq2Seq
+
+EXPORT_NOTE = "polyseq.json"  # written into exported directories: where they came from
+HF_SETTINGS = ("tokenizer_config.json", "special_tokens_map.json", "added_tokens.json")
+
+
+def read_hf_config(directory: Path) -> dict[str, Any]:
+    path = directory / "config.json"
+    if not path.is_file():
+        raise InteropError(f"{path} is missing: not a Hugging Face model directory")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise InteropError(f"{path} is not valid JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise InteropError(f"{path} must hold a JSON object")
+    generation = directory / "generation_config.json"
+    if generation.is_file():  # generation settings (bad_words_ids, decoder start) may live here
+        extra = json.loads(generation.read_text(encoding="utf-8"))
+        data = {**{k: v for k, v in extra.items() if k != "transformers_version"}, **data}
+    return data
+
+
+def read_hf_weights(directory: Path) -> dict[str, torch.Tensor]:
+    """All tensors of a checkpoint, with the `model.` prefix that the *ForConditionalGeneration
+    classes use (a bare base-model checkpoint gets it added)."""
+    single, index = directory / "model.safetensors", directory / "model.safetensors.index.json"
+    binary = directory / "pytorch_model.bin"
+    try:
+        if single.is_file():
+            weights = load_file(str(single))
+        elif index.is_file():
+            shards = sorted(set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()))
+            weights = {k: v for shard in shards for k, v in load_file(str(directory / shard)).items()}
+        elif binary.is_file():  # weights_only: a pickle that can only hold tensors, never code
+            weights = torch.load(binary, map_location="cpu", weights_only=True)
+        else:
+            raise InteropError(f"{directory}: no model.safetensors, sharded index or pytorch_model.bin")
+    except (SafetensorError, OSError, RuntimeError, KeyError, json.JSONDecodeError) as error:
+        raise InteropError(f"{directory}: cannot read the weights: {error}") from None
+    if not any(name.startswith("model.") for name in weights):
+        weights = {f"model.{name}": tensor for name, tensor in weights.items()}
+    return weights
+
+
+def _suppressed_tokens(hf: dict[str, Any]) -> list[int]:
+    """Single tokens that generation must never produce (Marian's <pad>, via bad_words_ids)."""
+    return sorted({int(ids[0]) for ids in hf.get("bad_words_ids") or [] if len(ids) == 1})
+
+
+def import_hf(source: str | Path, output: str | Path, *, with_tokenizer: bool = True) -> Path:
+    """Convert the HF checkpoint directory `source` into the polyseq model directory `output`.
+
+    `with_tokenizer=False` imports the weights alone (a model used with token ids only)."""
+    source = Path(source)
+    if not source.is_dir():
+        raise InteropError(f"{source} is not a directory; pass a local Hugging Face model directory")
+    hf = read_hf_config(source)
+    family = family_from_hf(hf, str(source))
+    model, suppressed = _import_model(source, hf, family)
+    tokenizer = _import_tokenizer_info(source, hf, family) if with_tokenizer else {"kind": "none"}
+    _check_ids_fit(tokenizer, model.config.vocab_size, source)
+    # the tokenizer's settings files travel along, so that an export can give them back
+    carried = [*tokenizer.get("files", []), *(n for n in HF_SETTINGS if (source / n).is_file())]
+    metadata = {"imported_from": {"path": str(source.resolve()), "model_type": family.value,
+                                  "architectures": hf.get("architectures", [])},
+                "hf_config": hf, "tokenizer": tokenizer, "suppressed_tokens": suppressed,
+                "hf_files": carried}
+
+    def fill(directory: Path) -> None:
+        save_model_files(directory, model, metadata)
+        if tokenizer["kind"] == "polyseq":
+            shutil.copy2(source / "tokenizer.model", directory / "tokenizer.model")
+        for name in carried:
+            shutil.copy2(source / name, directory / name)
+
+    return write_directory_atomic(output, fill)
+
+
+def _import_model(source: Path, hf: dict[str, Any], family: Family) -> tuple[Seq2Seq, list[int]]:
+    """The polyseq model holding the checkpoint's weights, and the token ids it suppresses."""
+    weights = read_hf_weights(source)
+    bias = weights.get("final_logits_bias")
+    suppressed = _suppressed_tokens(hf)
+    has_bias = (bias is not None and bool(bias.any())) or bool(suppressed)
+    config = config_from_hf(hf, family, has_bias, str(source))
+    if suppressed:  # a -inf bias makes every strategy respect bad_words_ids, as transformers does
+        bias = torch.zeros(1, config.vocab_size) if bias is None else bias.clone()
+        bias[0, suppressed] = float("-inf")
+        weights["final_logits_bias"] = bias
+    state = from_hf(weights, config, TRAITS[family].halves_layout, str(source))
+    model = Seq2Seq(config)
+    expected = {k for k in model.state_dict() if not (config.tie_embeddings and k == "output.weight")}
+    if set(state) != expected:
+        missing, unexpected = sorted(expected - set(state))[:5], sorted(set(state) - expected)[:5]
+        raise InteropError(f"{source}: weights do not fit the architecture: missing {missing}, "
+                           f"unexpected {unexpected}")
+    model.load_state_dict(state, strict=False)
+    return model.eval(), suppressed
+
+
+def _check_ids_fit(tokenizer: dict[str, Any], vocab_size: int, source: Path) -> None:
+    """Every special and language id of the tokenizer must be a row of the embedding."""
+    specials = ("pad_id", "eos_id", "unk_id", "decoder_start_id")
+    ids = [*tokenizer.get("languages", {}).values(), *(tokenizer[k] for k in specials if k in tokenizer)]
+    if ids and max(ids) >= vocab_size:
+        raise InteropError(f"{source}: the tokenizer uses id {max(ids)} but the model has only "
+                           f"vocab_size={vocab_size} embeddings; the tokenizer files belong to another model")
+
+
+def _import_tokenizer_info(source: Path, hf: dict[str, Any], family: Family) -> dict[str, Any]:
+    note = source / EXPORT_NOTE
+    if note.is_file() and json.loads(note.read_text(encoding="utf-8")).get("tokenizer") == "polyseq":
+        return {"kind": "polyseq"}  # a polyseq export coming home: its own tokenizer.model
+    return describe_hf_tokenizer(source, family.value, hf)
+
+
+# ------------------------------------------------------------------------------------------ export
+
+
+def _generation_ids(metadata: dict[str, Any], config_pad: int) -> dict[str, Any]:
+    """Special ids for the HF config: the original ones for an imported model, else polyseq's."""
+    original = metadata.get("hf_config") or {}
+    keys = ("bos_token_id", "eos_token_id", "pad_token_id", "decoder_start_token_id",
+            "forced_eos_token_id", "forced_bos_token_id", "bad_words_ids")
+    if original:
+        return {key: original[key] for key in keys if key in original}
+    from polyseq.text.tokenizer import Tokenizer
+
+    # polyseq starts the decoder with the target tag: callers pass decoder_input_ids=[[<2xx>]];
+    # bos is the fallback start. polyseq never forces EOS at the length limit.
+    return {"bos_token_id": Tokenizer.bos_id, "eos_token_id": Tokenizer.eos_id, "pad_token_id": config_pad,
+            "decoder_start_token_id": Tokenizer.bos_id, "forced_eos_token_id": None}
+
+
+def export_hf(model_dir: str | Path, output: str | Path) -> Path:
+    """Write the polyseq model in `model_dir` as a transformers directory at `output`."""
+    try:
+        import transformers
+    except ImportError:
+        raise InteropError("exporting needs transformers: pip install 'polyseq[hf]'") from None
+    model_dir = Path(model_dir)
+    model, metadata = load_model(model_dir), load_metadata(model_dir)
+    config = model.config
+    family = family_of(config)
+    traits = TRAITS[family]
+    values = {**hf_config_values(config, family), **_generation_ids(metadata, config.pad_id)}
+    hf_config = getattr(transformers, traits.config_class)(**values)
+    hf_model = getattr(transformers, traits.model_class)(hf_config).eval()
+    state = to_hf(model.state_dict(), config, traits.halves_layout)
+    if not traits.logits_bias:
+        state.pop("final_logits_bias")
+    missing, unexpected = hf_model.load_state_dict(state, strict=False)
+    allowed = ("embed_positions", "embed_tokens", "lm_head")  # computed tables and tied copies
+    missing = [name for name in missing if not any(part in name for part in allowed)]
+    if missing or unexpected:
+        raise InteropError(f"export to {traits.model_class}: missing {missing[:5]}, "
+                           f"unexpected {unexpected[:5]}")
+    if config.tie_embeddings:
+        hf_model.tie_weights()
+    info = metadata.get("tokenizer") or {"kind": "polyseq"}
+
+    def fill(directory: Path) -> None:
+        hf_model.save_pretrained(directory)
+        if info["kind"] == "polyseq":
+            from polyseq.interop.hf_tokenizer import write_hf_tokenizer
+
+            write_hf_tokenizer(model_dir, directory)
+        else:
+            for name in metadata.get("hf_files", info.get("files", [])):
+                shutil.copy2(model_dir / name, directory / name)
+        note = {"exported_by": "polyseq", "family": family.value, "tokenizer": info["kind"],
+                "residual_permuted": traits.halves_layout and info["kind"] == "polyseq"}
+        (directory / EXPORT_NOTE).write_text(json.dumps(note, indent=2) + "\n", encoding="utf-8")
+
+    return write_directory_atomic(output, fill)
+

@@ -1,0 +1,40 @@
+"""`polyseq convert` and `polyseq export` through Typer's runner, and their one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hf_models import make_hf_model
+from typer.testing import CliRunner
+
+from polyseq.cli import app
+from polyseq.model.checkpoint import load_model
+
+runner = CliRunner()
+
+
+def test_export_to_hf_and_ct2_then_convert_back(tiny_model_dir: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["export", str(tiny_model_dir), str(tmp_path / "hf"), "--to", "hf"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "hf" / "config.json").read_text())["model_type"] == "pegasus"
+    result = runner.invoke(app, ["convert", "--from", "hf", str(tmp_path / "hf"), str(tmp_path / "back")])
+    assert result.exit_code == 0, result.output
+    assert load_model(tmp_path / "back").config == load_model(tiny_model_dir).config
+    result = runner.invoke(app, ["export", str(tiny_model_dir), str(tmp_path / "ct2"), "--to", "ct2",
+                                 "--quantization", "int8"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "ct2" / "model.bin").is_file()
+
+
+def test_convert_errors_name_the_problem(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["convert", str(tmp_path), str(tmp_path / "out")])
+    assert result.exit_code == 2 and "config.json is missing" in result.output
+    make_hf_model("marian", tmp_path / "hf")  # weights without tokenizer files
+    result = runner.invoke(app, ["convert", str(tmp_path / "hf"), str(tmp_path / "out")])
+    assert result.exit_code == 2 and "source.spm" in result.output
+    result = runner.invoke(app, ["convert", "--no-tokenizer", str(tmp_path / "hf"), str(tmp_path / "ids")])
+    assert result.exit_code == 0, result.output
+    assert load_model(tmp_path / "ids").config.vocab_size == 96
+    result = runner.invoke(app, ["export", str(tmp_path / "hf"), str(tmp_path / "x"), "--to", "onnx"])
+    assert result.exit_code == 2

@@ -1,0 +1,49 @@
+"""Translator runs imported models (after the Translator hook patch): text in, text out, the same
+as transformers' tokenizer + generate + batch_decode, with polyseq's strategies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hf_models import LAYERS, transformers
+from tokenizer_files import TEXTS, m2m_dir, marian_dir
+
+from polyseq.decoding.core import LengthLimit
+from polyseq.interop.hf import import_hf
+from polyseq.translator import Translator
+
+
+def test_translator_runs_an_imported_marian_model(tmp_path: Path) -> None:
+    hf_dir = marian_dir(tmp_path / "hf")
+    tokenizer = transformers.MarianTokenizer.from_pretrained(hf_dir)
+    size = len(tokenizer)
+    config = transformers.MarianConfig(vocab_size=size, pad_token_id=size - 1, eos_token_id=0,
+                                       decoder_start_token_id=size - 1, **LAYERS)
+    model = transformers.MarianMTModel(config).eval()
+    model.save_pretrained(hf_dir)
+    batch = tokenizer(TEXTS, return_tensors="pt", padding=True)
+    out = model.generate(**batch, do_sample=False, num_beams=1, max_new_tokens=40, forced_eos_token_id=None)
+    expected = tokenizer.batch_decode(out, skip_special_tokens=True)
+    translator = Translator.load(import_hf(hf_dir, tmp_path / "polyseq"))
+    assert translator.languages == ("en", "de")
+    got = translator.translate(TEXTS, "en", "de", "greedy", max_length=LengthLimit(0.0, 40))
+    assert got == expected
+    assert len(translator.translate(TEXTS, "en", "de", "beam", beam_size=3)) == len(TEXTS)
+    scores = translator.score(TEXTS, ["der Hund", "die Katze", "das Haus"], "de", "en")
+    assert len(scores) == 3 and all(s < 0 for s in scores)
+
+
+def test_translator_frames_m2m100_with_both_languages(tmp_path: Path) -> None:
+    import pytest
+
+    from polyseq.text.tokenizer import UnknownLanguageError
+
+    hf_dir = m2m_dir(tmp_path / "hf")
+    size = transformers.M2M100Tokenizer.from_pretrained(hf_dir).get_lang_id("zu") + 1 + 8
+    config = transformers.M2M100Config(vocab_size=size, pad_token_id=1, eos_token_id=2,
+                                       decoder_start_token_id=2, **LAYERS)
+    transformers.M2M100ForConditionalGeneration(config).save_pretrained(hf_dir)
+    translator = Translator.load(import_hf(hf_dir, tmp_path / "polyseq"))
+    assert len(translator.translate(TEXTS, "en", "de", "greedy")) == len(TEXTS)
+    with pytest.raises(UnknownLanguageError, match="source language"):
+        translator.translate(TEXTS, None, "de", "greedy")
