@@ -13,14 +13,13 @@ protected spans with its source's.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from polyseq.files import write_atomic
 from polyseq.text.formats import Format, format_for_path, get_format
 from polyseq.text.protect import (
     DocumentError,
@@ -335,22 +334,6 @@ def read_document(path: str | Path) -> str:
             f"{path}, line {line}, column {column}: not valid UTF-8 (byte 0x{data[err.start]:02x})"
             ". Convert the file to UTF-8 (for example iconv -f latin1 -t utf-8) and try again."
         ) from err
-
-
-def write_atomic(path: str | Path, text: str) -> None:
-    """Write ``text`` as UTF-8 through a temporary file in the same folder, then rename it
-    over ``path``: a reader never sees half a file, and a failure leaves ``path`` as it was."""
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(text.encode("utf-8"))
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def default_output(path: str | Path, tgt_lang: str | None) -> Path:

@@ -11,6 +11,8 @@ from typing import Any
 
 import sacrebleu
 
+from polyseq.files import write_json_atomic
+
 
 @dataclass(frozen=True)
 class Scores:
@@ -51,11 +53,8 @@ def score(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> Sco
 
 
 def write_report(path: str | Path, report: dict[str, Any]) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    temporary.replace(path)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, report)
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:

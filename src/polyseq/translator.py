@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ class TranslationOutput:
     texts: list[str]
     hypotheses: list[list[Hypothesis]]  # per input text: n-best of its first piece
     stats: DecodeStats = field(default_factory=DecodeStats)
+    split_texts: int = 0  # inputs too long for the model, translated in pieces
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,8 @@ class Translator:
         framing = framing_for(self.tokenizer, src_lang, tgt_lang)  # checks both languages
         config = make_config(strategy, self._resolve_models(settings))
         pieces, owners = self._pieces(texts)
-        output = TranslationOutput(texts=[""] * len(texts), hypotheses=[[] for _ in texts])
+        output = TranslationOutput(texts=[""] * len(texts), hypotheses=[[] for _ in texts],
+                                   split_texts=sum(n > 1 for n in Counter(owners).values()))
         piece_texts: list[str] = [""] * len(pieces)
         for batch in self._batches(pieces):
             result = self._decode([pieces[i] for i in batch], framing, strategy, config)
@@ -260,14 +263,16 @@ class Translator:
             raise InputError(f"output {output_path} would overwrite the input; choose another path")
         lines = read_text_lines(input_path)
         make_config(strategy, self._resolve_models(settings))  # bad settings fail before any work
-        stats = DecodeStats()
+        stats, split = DecodeStats(), 0
         temporary = output_path.with_name(f".{output_path.name}.tmp")
         with temporary.open("w", encoding="utf-8") as handle:
-            for text in self.translate_lines(lines, src_lang, tgt_lang, strategy, chunk_lines, rerank,
-                                             stats, **settings):
-                handle.write(text + "\n")
+            for start in range(0, len(lines), chunk_lines):
+                result = self.translate_detailed(lines[start : start + chunk_lines], src_lang,
+                                                 tgt_lang, strategy, rerank, **settings)
+                stats.add(result.stats)
+                split += result.split_texts
+                handle.writelines(text.replace("\n", " ") + "\n" for text in result.texts)
         os.replace(temporary, output_path)
-        split = sum(len(self._split_to_fit(t.strip())) > 1 for t in lines if t.strip())
         return FileReport(len(lines), sum(not t.strip() for t in lines), split, stats)
 
 

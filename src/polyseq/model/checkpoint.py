@@ -21,6 +21,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from polyseq.config import ConfigError, ModelConfig, model_config_from_dict
+from polyseq.files import write_json_atomic
 from polyseq.model.transformer import Seq2Seq
 
 CONFIG_FILE = "config.json"
@@ -31,12 +32,6 @@ FORMAT_VERSION = 1
 
 class CheckpointError(ValueError):
     """A model directory is missing, partial or corrupt."""
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
 
 
 def write_directory_atomic(target: str | Path, fill: Callable[[Path], None]) -> Path:

@@ -18,15 +18,15 @@ from __future__ import annotations
 import difflib
 import io
 import logging
-import os
 import random
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 import sentencepiece as spm
+
+from polyseq.files import write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -236,16 +236,7 @@ class Tokenizer:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / MODEL_FILE
-        handle, temp = tempfile.mkstemp(dir=directory, prefix=f".{MODEL_FILE}.", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as file:
-                file.write(self._proto)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temp, path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        write_atomic(path, self._proto)
         return path
 
     # ----------------------------------------------------------------------------- vocabulary

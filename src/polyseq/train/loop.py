@@ -30,12 +30,8 @@ from polyseq.config import ExperimentConfig, replace
 from polyseq.data.batching import BatchStream, collate
 from polyseq.decoding.core import DecodeInput, decode
 from polyseq.evaluate import plot_training, score
-from polyseq.model.checkpoint import (
-    average_weights,
-    save_model_files,
-    write_directory_atomic,
-    write_json_atomic,
-)
+from polyseq.files import write_json_atomic
+from polyseq.model.checkpoint import average_weights, save_model_files, write_directory_atomic
 from polyseq.model.transformer import Seq2Seq
 from polyseq.train.data import PreparedData, ValidSet, prepare_data
 from polyseq.train.objectives import label_smoothed_nll
