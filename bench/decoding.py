@@ -35,6 +35,7 @@ STRATEGIES: list[tuple[str, str, dict[str, Any]]] = [
     ("greedy", "greedy", {}),
     ("beam5", "beam", {"beam_size": 5}),
     ("aggressive", "aggressive", {}),
+    ("aggressive-adaptive", "aggressive", {"adaptive": True}),
     ("speculative-ngram", "speculative", {"draft": "ngram"}),
     ("speculative-model", "speculative", {"draft": "model"}),
 ]

@@ -1,12 +1,14 @@
 """Benchmark: train en->de on multi30k within a wall-clock budget; test2016 BLEU and chrF.
 
-Reports detokenized, cased sacrebleu BLEU and chrF on test_2016_flickr (greedy and beam, for the
-best, last and averaged checkpoints, the one used for the headline chosen on the validation set),
-the budget, the model size, training tokens/s and peak memory, and the training tokens/s of a plain
-`torch.nn.Transformer` of the same size on the same batches, measured in the same run.
+Reports detokenized, cased sacrebleu BLEU and chrF on test_2016_flickr: the checkpoint (best or
+averaged) and decoding (greedy, beam 5 with length penalty 0.6 / 1.0 / 1.4) are chosen on the
+validation set, never on test. Also the budget, the model size, training tokens/s and peak memory,
+and the training tokens/s of a plain `torch.nn.Transformer` of the same size on the same batches,
+measured in the same run.
 
     python bench/multi30k.py --minutes 60            # the full benchmark
     python bench/multi30k.py --minutes 2 --quick     # a smoke run
+    python bench/multi30k.py --evaluate-only         # score the finished run again
 """
 
 from __future__ import annotations
@@ -44,26 +46,41 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--result", type=Path, default=ROOT / "bench" / "results" / "multi30k.json")
     parser.add_argument("--reference-seconds", type=float, default=45.0,
                         help="time for each throughput measurement (polyseq and nn.Transformer)")
-    parser.add_argument("--quick", action="store_true", help="small model and vocabulary (smoke run)")
+    parser.add_argument("--d-model", type=int, default=192, help="model width")
+    parser.add_argument("--layers", type=int, default=3, help="encoder and decoder layers (each)")
+    parser.add_argument("--ffn", type=int, default=0, help="feed-forward size (default 4 x d-model)")
+    parser.add_argument("--dropout", type=float, default=0.2)
+    parser.add_argument("--vocab", type=int, default=8000, help="SentencePiece vocabulary size")
+    parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
+    parser.add_argument("--warmup", type=int, default=600, help="warm-up steps")
+    parser.add_argument("--eval-every", type=int, default=250, help="steps between validations")
+    parser.add_argument("--average-last", type=int, default=5, help="checkpoints averaged at the end")
+    parser.add_argument("--quick", action="store_true", help="tiny model and vocabulary (smoke run)")
     parser.add_argument("--resume", action="store_true", help="continue a stopped run in --output")
+    parser.add_argument("--evaluate-only", action="store_true",
+                        help="score the finished run in --output again, without training")
     return parser.parse_args()
 
 
 def experiment(args: argparse.Namespace) -> ExperimentConfig:
     directions = tuple(d for d in args.directions.split(",") if d)
     languages = tuple(dict.fromkeys(lang for d in directions for lang in d.split("-")))
-    model = model_preset("tiny" if args.quick else "small", dropout=0.2, max_positions=128)
+    size = {} if args.quick else dict(d_model=args.d_model, encoder_layers=args.layers,
+                                      decoder_layers=args.layers, ffn_dim=args.ffn or 4 * args.d_model)
+    model = model_preset("tiny" if args.quick else "small", dropout=args.dropout, max_positions=128,
+                         **size)
     return ExperimentConfig(
         model=model,
         data=DataConfig(train=str(args.data / "train"), valid=str(args.data / "val"),
                         languages=languages, directions=directions, valid_directions=("en-de",),
-                        vocab_size=2000 if args.quick else 8000, max_tokens=4096, max_length=100,
+                        vocab_size=2000 if args.quick else args.vocab, max_tokens=4096, max_length=100,
                         max_ratio=3.0),
         train=TrainConfig(output_dir=str(args.output), steps=1_000_000,
-                          time_budget_minutes=args.minutes, lr=2e-3, warmup_steps=800,
-                          label_smoothing=0.1, clip_norm=1.0, eval_every=100 if args.quick else 500,
-                          eval_bleu_sentences=300, log_every=100, seed=1, average_last=4),
-        preset="tiny" if args.quick else "small",
+                          time_budget_minutes=args.minutes, lr=args.lr, warmup_steps=args.warmup,
+                          label_smoothing=0.1, clip_norm=1.0,
+                          eval_every=100 if args.quick else args.eval_every, eval_bleu_sentences=300,
+                          log_every=100, seed=1, average_last=args.average_last),
+        preset="tiny" if args.quick else f"d{args.d_model}-{args.layers}x{args.layers}",
     )
 
 
@@ -133,24 +150,40 @@ def compare_throughput(run_dir: Path, config: ExperimentConfig, seconds: float) 
     return results
 
 
-def evaluate_models(run_dir: Path, data: Path) -> dict[str, dict[str, float]]:
-    sources = {split: read_text_lines(data / f"{split}.en") for split in ("val", "test_2016_flickr")}
-    references = {split: read_text_lines(data / f"{split}.de") for split in sources}
+DECODING = {  # name -> (strategy, settings); chosen on the validation set
+    "greedy": ("greedy", {}),
+    **{f"beam5-lp{lp}": ("beam", {"beam_size": 5, "length_penalty": lp}) for lp in (0.6, 1.0, 1.4)},
+}
+
+
+def evaluate_models(run_dir: Path, data: Path) -> tuple[str, dict[str, dict[str, float]]]:
+    """BLEU/chrF on val for each checkpoint (best, averaged) and decoding; the choice made on
+    val is then scored on test2016, with every checkpoint's greedy output for reference."""
+    splits = ("val", "test_2016_flickr")
+    sources = {split: read_text_lines(data / f"{split}.en") for split in splits}
+    references = {split: read_text_lines(data / f"{split}.de") for split in splits}
+    translators = {name: Translator.load(run_dir / name) for name in ("best", "averaged")
+                   if (run_dir / name).is_dir()}
     scores: dict[str, dict[str, float]] = {}
-    for name in ("best", "averaged"):
-        if not (run_dir / name).is_dir():
-            continue
-        translator = Translator.load(run_dir / name)
-        for strategy, settings in (("greedy", {}), ("beam", {"beam_size": 5, "length_penalty": 1.0})):
-            for split in sources:
-                started = time.perf_counter()
-                hypotheses = translator.translate(sources[split], "en", "de", strategy, **settings)
-                result = score(hypotheses, [references[split]])
-                scores[f"{name}/{strategy}/{split}"] = {
-                    "bleu": result.bleu, "chrf": result.chrf,
-                    "seconds": round(time.perf_counter() - started, 1),
-                }
-    return scores
+
+    def run(name: str, decoding: str, split: str) -> None:
+        strategy, settings = DECODING[decoding]
+        started = time.perf_counter()
+        hypotheses = translators[name].translate(sources[split], "en", "de", strategy, **settings)
+        result = score(hypotheses, [references[split]])
+        scores[f"{name}/{decoding}/{split}"] = {
+            "bleu": result.bleu, "chrf": result.chrf, "seconds": round(time.perf_counter() - started, 1)}
+
+    for name in translators:
+        for decoding in DECODING:
+            run(name, decoding, "val")
+    chosen = max((k for k in scores if k.endswith("/val")), key=lambda k: scores[k]["bleu"])
+    chosen = chosen.removesuffix("/val")
+    for name in translators:
+        run(name, "greedy", "test_2016_flickr")
+    if not chosen.endswith("/greedy"):
+        run(*chosen.split("/"), "test_2016_flickr")
+    return chosen, scores
 
 
 def main() -> None:
@@ -159,28 +192,38 @@ def main() -> None:
         sys.exit(f"multi30k not found in {args.data}: pass --data DIR (see ../shared/data/README.md)")
     torch.set_num_threads(2)
     config = experiment(args)
+    if args.evaluate_only and not (args.output / "best").is_dir():
+        sys.exit(f"--evaluate-only needs a finished run in {args.output}")
+    previous = json.loads(args.result.read_text()) if args.evaluate_only and args.result.is_file() \
+        else {}
     started = time.perf_counter()
-    result = train(config, resume=args.resume)
-    training_wall = time.perf_counter() - started
+    if not args.evaluate_only:
+        train(config, resume=args.resume)
+    training_wall = previous.get("training_wall_seconds") or round(time.perf_counter() - started, 1)
     metrics = [json.loads(line) for line in (args.output / "metrics.jsonl").open()]
     speeds = [m["tokens_per_s"] for m in metrics if m["kind"] == "train"]
-    scores = evaluate_models(args.output, args.data)
-    # choose the checkpoint and strategy on the validation set, never on test
-    chosen = max((k for k in scores if k.endswith("/val")), key=lambda k: scores[k]["bleu"])
-    headline = scores[chosen.replace("/val", "/test_2016_flickr")]
-    throughput = compare_throughput(args.output, config, args.reference_seconds)
+    chosen, scores = evaluate_models(args.output, args.data)
+    headline = scores[f"{chosen}/test_2016_flickr"]
+    throughput = previous.get("throughput_same_batches") or compare_throughput(
+        args.output, config, args.reference_seconds)
+    commands = [*previous.get("commands", [previous["command"]] if previous else []),
+                "python " + shlex.join(sys.argv)]
     report = {
-        "command": "python " + shlex.join(sys.argv),
-        "budget_minutes": args.minutes, "training_wall_seconds": round(training_wall, 1),
-        "steps": result.steps, "model": config.to_dict()["model"],
+        "command": commands[0], "commands": commands,
+        "budget_minutes": args.minutes,
+        # time in training steps (the budget's clock, which validation does not use), over resumes
+        "training_seconds": max(m.get("elapsed_s", 0.0) for m in metrics),
+        "training_wall_seconds": training_wall,
+        "steps": max(m["step"] for m in metrics), "model": config.to_dict()["model"],
         "parameters": Seq2Seq(replace(config.model, vocab_size=Translator.load(
-            result.best_dir).tokenizer.vocab_size)).parameter_count(),
+            args.output / "best").tokenizer.vocab_size)).parameter_count(),
         "directions": list(config.data.directions),
-        "test2016_en_de": {"chosen_on_val": chosen.removesuffix("/val"), **headline},
+        "test2016_en_de": {"chosen_on_val": chosen, **headline},
         "scores": scores,
         "training_tgt_tokens_per_s_median": sorted(speeds)[len(speeds) // 2] if speeds else None,
         "throughput_same_batches": throughput,
-        "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_memory_mb": max(previous.get("peak_memory_mb", 0.0),
+                              round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)),
         "threads": torch.get_num_threads(), "torch": torch.__version__,
     }
     write_report(args.result, report)

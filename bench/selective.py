@@ -5,9 +5,9 @@ django_po (translated to its own locale, every entry): the preservation rate of 
 protected span (code blocks, inline code, includes, URLs, anchors, placeholders, tags ...;
 target 100%), repairs per 1,000 sentences, and documents per second. Without a model the
 translator rewrites every word (so every sentinel must travel through it); a second pass uses a
-faulty translator that drops, doubles or garbles the sentinels of 30% of the sentences, to
-measure the repair step. With ``--model DIR`` a polyseq model translates, and chrF (sacrebleu)
-against the human translations is reported for the languages the model knows.
+faulty translator that drops, doubles, garbles, reverses or space-pads the sentinels of 30% of
+the sentences, to measure the repair step. With ``--model DIR`` a polyseq model translates,
+and chrF (sacrebleu) against the human translations is reported for the languages it knows.
 
     python bench/selective.py                      # rewriting and faulty translators
     python bench/selective.py --model runs/multi30k/best
@@ -61,12 +61,20 @@ def rewrite_words(texts: list[str]) -> list[str]:
     return [WORD.sub(lambda m: m.group(0)[::-1].swapcase(), t) for t in texts]
 
 
+def _reverse_sentinels(text: str) -> str:
+    ids = [m.group(1) for m in SENTINEL_RE.finditer(text)][::-1]
+    return SENTINEL_RE.sub(lambda m: f"⟦{ids.pop(0)}⟧", text)
+
+
 def faulty_translator(rate: float, seed: int = 0) -> Translate:
-    """Rewrites words, and for a share of the sentences drops, doubles or garbles sentinels."""
+    """Rewrites words, and for a share of the sentences drops, doubles, garbles, reverses or
+    pads sentinels with spaces (``** bold **``)."""
     rng = random.Random(seed)
     faults = [lambda t: SENTINEL_RE.sub("", t, count=1),
               lambda t: SENTINEL_RE.sub(lambda m: m.group(0) * 2, t),
-              lambda t: SENTINEL_RE.sub(lambda m: f"[[{m.group(1)}]]", t)]
+              lambda t: SENTINEL_RE.sub(lambda m: f"[[{m.group(1)}]]", t),
+              _reverse_sentinels,
+              lambda t: SENTINEL_RE.sub(lambda m: f" {m.group(0)} ", t)]
 
     def translate(texts: list[str]) -> list[str]:
         out = rewrite_words(texts)

@@ -133,7 +133,9 @@ class DataConfig:
     `train` and `valid` are corpus specs (see polyseq.data.corpus.load_corpus): a path prefix of
     aligned files (`data/train` with `train.en`, `train.de`), a `.tsv` or a `.jsonl` file.
     `languages` lists the languages of the corpus; `directions` the pairs to train ("en-de"), or
-    empty for every pair among `languages`.
+    empty for every pair among `languages`. `sentinel_rate` is the share of training pairs given
+    ⟦n⟧ sentinels on both sides, so that the model learns to copy the protected spans of
+    document translation (see polyseq.data.sentinels).
     """
 
     train: str = ""
@@ -146,6 +148,7 @@ class DataConfig:
     max_length: int = 200
     max_ratio: float = 3.0
     valid_size: int = 500
+    sentinel_rate: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "languages", tuple(self.languages))
@@ -155,6 +158,7 @@ class DataConfig:
         _check(self.max_tokens > 0, "data.max_tokens must be positive")
         _check(self.max_length > 0, "data.max_length must be positive")
         _check(self.max_ratio >= 1.0, "data.max_ratio must be >= 1")
+        _check(0.0 <= self.sentinel_rate <= 1.0, "data.sentinel_rate must be in [0, 1]")
         for direction in self.directions + self.valid_directions:
             parts = direction.split("-")
             _check(len(parts) == 2 and all(parts), f"direction {direction!r} must look like 'en-de'")

@@ -5,14 +5,18 @@ what must not be translated (``polyseq.text.protect``), cuts the prose into sent
 the model (``polyseq.text.segment``), sends the sentences to any translator - a callable from
 a list of strings to a list of strings, or a loaded ``Translator`` - and writes the document
 back with every protected span exactly once. A sentence whose sentinels the model dropped,
-doubled or garbled is repaired by translating its prose pieces around the spans one by one;
-the summary counts those repairs. ``translate_file`` does the same for a file and writes the
+doubled or garbled, or whose structure (emphasis markers, link brackets, inline tags) it
+reordered or emptied, is repaired by translating its prose pieces around the spans one by one;
+the summary counts those repairs. Spacing next to structure is made as in the source, since
+``**fett **`` is no emphasis. ``translate_file`` does the same for a file and writes the
 result atomically, never over its input; ``check_preservation`` compares a translation's
 protected spans with its source's.
 """
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,10 +32,14 @@ from polyseq.text.protect import (
     Segment,
     Span,
     has_words,
+    hug_structure,
+    is_structure,
     mask,
     restore_check,
+    sentinel_ids,
     split_sentinels,
     strip_sentinel_debris,
+    structure_kept,
     where,
 )
 from polyseq.text.segment import split_sentences
@@ -132,6 +140,7 @@ class _Job:
         self.max_chars, self.batch_size = max_chars, batch_size
         self.plans: dict[int, _Plan] = {}
         self.done: dict[str, list[str | int]] = {}  # masked sentence -> prose and sentinels
+        self.structure: dict[str, set[int]] = {}  # masked sentence -> its structure sentinels
         self.repaired: set[str] = set()
         self.rendered: dict[int, str] = {}
 
@@ -144,6 +153,8 @@ class _Job:
                 sentence = masked.text[start:end]
                 pieces.append((masked.text[cursor:start], False))
                 pieces.append((sentence, has_words(sentence)))
+                self.structure.setdefault(sentence, set()).update(
+                    n for n in sentinel_ids(sentence) if is_structure(masked.spans[n - 1]))
                 cursor = end
         pieces.append((masked.text[cursor:], False))
         plan = _Plan(segment, masked.spans, [p for p in pieces if p[0]])
@@ -156,25 +167,30 @@ class _Job:
         broken: list[str] = []
         for source, translation in zip(wanted, translations, strict=True):
             parts = restore_check(translation, source)
-            if parts is None:
+            original, ids = split_sentinels(source), self.structure[source]
+            if parts is None or not structure_kept(original, parts, ids):
                 broken.append(source)
             else:
-                self.done[source] = parts
+                self.done[source] = hug_structure(original, parts, ids)
         self._repair(broken)
 
     def _repair(self, broken: list[str]) -> None:
-        """Translate each prose piece between the sentinels on its own, keep spans in order."""
+        """Translate each prose piece between the sentinels on its own, keep spans in order.
+
+        Only a piece's words go to the model: the spaces and punctuation at its edges stay
+        as in the source. A model translates a fragment as a sentence and adds a full stop or
+        drops a bracket, and next to a span that can undo the markup: "**Zeit.**Wort" is no
+        emphasis in Markdown, "**Zeit**) Wort" is."""
         pieces = [p for s in broken for p in split_sentinels(s) if isinstance(p, str)]
-        wanted = list(dict.fromkeys(p.strip() for p in pieces if has_words(p)))
+        wanted = list(dict.fromkeys(_edges(p)[1] for p in pieces if has_words(p)))
         translated = dict(zip(wanted, self._call(wanted), strict=True))
         for source in broken:
             parts: list[str | int] = []
             for part in split_sentinels(source):
-                if isinstance(part, str) and part.strip() in translated:
-                    core = strip_sentinel_debris(translated[part.strip()])
-                    lead = part[: len(part) - len(part.lstrip())]
-                    trail = part[len(part.rstrip()):]
-                    part = lead + core + trail
+                lead, words, trail = _edges(part) if isinstance(part, str) else ("", "", "")
+                if words in translated:
+                    inner = _PUNCTUATION_EDGES.sub("", strip_sentinel_debris(translated[words]))
+                    part = lead + (inner or words) + trail
                 parts.append(part)
             self.done[source] = parts
             self.repaired.add(source)
@@ -234,6 +250,19 @@ class _Job:
             cursor = hole.raw_end
         out.append(segment.raw[cursor:])
         return "".join(out)
+
+
+_EDGES = re.compile(r"(\W*)(.*?)(\W*)", re.DOTALL)  # non-word edges, words between
+_PUNCTUATION = "".join(re.escape(chr(c)) for c in range(0x3100)  # Latin to CJK punctuation
+                       if unicodedata.category(chr(c)).startswith("P"))
+_PUNCTUATION_EDGES = re.compile(rf"^[\s{_PUNCTUATION}]+|[\s{_PUNCTUATION}]+$")
+
+
+def _edges(piece: str) -> tuple[str, str, str]:
+    """``") is fast, "`` -> ``(") ", "is fast", ", ")``."""
+    match = _EDGES.fullmatch(piece)
+    assert match is not None  # every string matches
+    return match.group(1), match.group(2), match.group(3)
 
 
 def _options(

@@ -1,10 +1,13 @@
 """Atomic file writes: a temporary file in the same folder, fsynced, then renamed over the
-target, so a reader never sees half a file and a failure leaves the old file as it was."""
+target, so a reader never sees half a file and a failure leaves the old file as it was. The
+result gets the permissions a plain write would give (temporary files are private), or keeps
+those of the file it replaces."""
 
 from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,7 @@ def write_atomic(path: str | Path, data: str | bytes) -> None:
             out.write(data.encode("utf-8") if isinstance(data, str) else data)
             out.flush()
             os.fsync(out.fileno())
+        os.chmod(temporary, stat.S_IMODE(path.stat().st_mode) if path.exists() else public_mode())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -27,3 +31,10 @@ def write_atomic(path: str | Path, data: str | bytes) -> None:
 
 def write_json_atomic(path: str | Path, data: Any) -> None:
     write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def public_mode(directory: bool = False) -> int:
+    """The mode `open` or `mkdir` would give a new file or folder under the current umask."""
+    umask = os.umask(0)  # the only way to read it is to set it
+    os.umask(umask)
+    return (0o777 if directory else 0o666) & ~umask

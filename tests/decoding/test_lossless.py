@@ -115,3 +115,28 @@ def test_always_wrong_drafts_still_give_greedy(copy_translator: Translator) -> N
                               lambda *_: WrongDrafter())
     assert tokens(result) == tokens(decode(copy_translator.model, inputs, "greedy"))
 
+
+
+def test_verification_projects_only_positions_up_to_each_first_mismatch() -> None:
+    from polyseq.decoding.drafting import _check_drafts
+
+    vocabulary, width = 10, 12
+    # row 0 agrees with its whole draft, row 1 leaves it at its third token, row 2 has no draft
+    drafts = [[3, 4, 5, 6, 7, 8, 9, 1, 2], [3, 4, 5, 6], []]
+    greedy = [[3, 4, 5, 6, 7, 8, 9, 1, 2, 0], [3, 4, 9, 9, 9], [7]]
+    states = torch.full((3, width, vocabulary), -5.0)
+    for row, choices in enumerate(greedy):
+        for position, token in enumerate(choices):
+            states[row, 1 + position, token] = 5.0  # pending token at 0, so predictions start at 1
+    projected: list[int] = []
+
+    def project(rows: torch.Tensor) -> torch.Tensor:
+        projected.append(rows.shape[0])
+        return rows
+
+    checked = _check_drafts(states, project, [1, 1, 1], drafts)
+    assert [tokens for tokens, _ in checked] == [greedy[0], [3, 4, 9], [7]]
+    expected_score = 5.0 - torch.tensor([5.0] + [-5.0] * 9).logsumexp(0).item()
+    assert all(score == pytest.approx(expected_score) for _, scores in checked for score in scores)
+    # rounds of 4, 8 positions: row 0 needs 10 predictions, row 1 stops in the first round
+    assert projected == [4 + 4 + 1, 6]

@@ -35,10 +35,26 @@ def _garble_all(text: str) -> str:
     return SENTINEL_RE.sub(lambda m: f"[[{m.group(1)}]", text)
 
 
+def _pad_all(text: str) -> str:
+    return SENTINEL_RE.sub(lambda m: f" {m.group(0)} ", text)
+
+
+def _reverse_order(text: str) -> str:
+    ids = [m.group(1) for m in SENTINEL_RE.finditer(text)][::-1]
+    return SENTINEL_RE.sub(lambda m: f"⟦{ids.pop(0)}⟧", text)
+
+
+def _bunch_at_end(text: str) -> str:
+    return SENTINEL_RE.sub("", text) + "".join(m.group(0) for m in SENTINEL_RE.finditer(text))
+
+
 FAULTS: dict[str, Callable[[str], str]] = {
     "drop": _drop_first,
     "double": _double_all,
     "garble": _garble_all,
+    "pad": _pad_all,  # spaces around every sentinel: "** bold **"
+    "reverse": _reverse_order,  # closing markers before opening ones
+    "bunch": _bunch_at_end,  # every span at the end: empty emphasis
 }
 
 

@@ -147,3 +147,46 @@ def test_check_reports_lost_and_changed_spans(tmp_path: Path, rewrite) -> None:
 def test_binary_text_given_as_a_string_is_refused(identity) -> None:
     with pytest.raises(DocumentError, match=r"^blob\.txt, character 3: this looks like binary"):
         translate_document("abc\x00def", "plain", identity, source="blob.txt")
+
+
+STRUCTURED = ("Use **bold** and _this_ word, see [the guide](https://example.com/guide) "
+              "or <b>tags</b> too, **even <dfn>nested</dfn>** ones.\n")
+
+
+def test_spacing_inside_emphasis_and_links_is_made_as_in_the_source(make_faulty, rewrite) -> None:
+    result = translate_document(STRUCTURED, "markdown", make_faulty("pad"))
+    assert result.summary.repairs == 0
+    words = rewrite(["bold", "this", "the", "guide", "tags"])
+    assert (f"**{words[0]}**" in result.text and f"_{words[1]}_" in result.text
+            and f"[{words[2]} {words[3]}](https://example.com/guide)" in result.text
+            and f"<b>{words[4]}</b>" in result.text and "</dfn>** " in result.text), result.text
+    assert check_preservation(STRUCTURED, result.text, "markdown").ok
+
+
+@pytest.mark.parametrize("fault", ["reverse", "bunch"])
+def test_reordered_or_emptied_structure_is_repaired(make_faulty, fault: str) -> None:
+    result = translate_document(STRUCTURED, "markdown", make_faulty(fault))
+    assert result.summary.repairs == 1
+    report = check_preservation(STRUCTURED, result.text, "markdown")
+    assert report.ok, f"{report}\n{result.text}"
+
+
+def test_placeholders_may_move_without_a_repair() -> None:
+    moved = translate_document("Send %(count)s files to {user}.", "plain",
+                               lambda texts: [t.replace("⟦1⟧", "X").replace("⟦2⟧", "⟦1⟧")
+                                              .replace("X", "⟦2⟧") for t in texts])
+    assert moved.summary.repairs == 0
+    assert moved.text == "Send {user} files to %(count)s."
+
+
+def test_repaired_pieces_keep_their_own_edges_so_markup_survives() -> None:
+    def sentences_only(texts: list[str]) -> list[str]:
+        """Like a real model on fragments: drops sentinels and brackets, adds quotes and a stop."""
+        return ["„" + re.sub(r"⟦\d+⟧|[()]", "", t).strip().upper() + ".“" for t in texts]
+
+    text = "The **server** program (for example **Uvicorn** via **FastAPI CLI**) is fast.\n"
+    result = translate_document(text, "markdown", sentences_only)
+    assert result.summary.repairs == 1
+    assert result.text == ("THE **SERVER** PROGRAM FOR EXAMPLE **UVICORN** VIA **FASTAPI CLI**) "
+                           "IS FAST.\n")
+    assert check_preservation(text, result.text, "markdown").ok

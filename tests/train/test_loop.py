@@ -87,7 +87,7 @@ def test_resume_with_other_model_settings_is_refused(tmp_path: Path) -> None:
     train(config, log=lambda m: None)
     changed = replace(config, model=replace(config.model, ffn_dim=128),
                       train=replace(config.train, steps=4))
-    with pytest.raises(TrainingError, match=r"\[model\] settings differ"):
+    with pytest.raises(TrainingError, match=r"\[model\] settings ffn_dim differ"):
         train(changed, resume=True, log=lambda m: None)
 
 
@@ -118,3 +118,20 @@ def test_average_last_writes_the_mean_of_the_last_snapshots(tmp_path: Path) -> N
     for name, tensor in averaged.items():
         torch.testing.assert_close(tensor, (first[name] + second[name]) / 2)
     assert not torch.equal(first["embed.weight"], second["embed.weight"])
+
+
+def test_a_run_from_before_a_new_setting_resumes(tmp_path: Path) -> None:
+    from polyseq.train.loop import TRAINER_STATE
+
+    config = tiny_experiment(tmp_path / "data", tmp_path / "run", steps=2, eval_every=2)
+    train(config, log=lambda m: None)
+    state_file = tmp_path / "run" / "last" / TRAINER_STATE
+    state = torch.load(state_file, weights_only=True)
+    del state["experiment"]["data"]["sentinel_rate"]  # saved by a polyseq without this setting
+    torch.save(state, state_file)
+    result = train(replace(config, train=replace(config.train, steps=4)), resume=True,
+                   log=lambda m: None)
+    assert result.steps == 4
+    with pytest.raises(TrainingError, match=r"\[data\] settings sentinel_rate differ"):
+        train(replace(config, data=replace(config.data, sentinel_rate=0.5)), resume=True,
+              log=lambda m: None)

@@ -126,7 +126,8 @@ def make_config(name: str, settings: dict[str, Any] | None = None) -> Any:
     processors' `min_length`, `no_repeat_ngram`, ...) may be given flat, as the CLI does.
     """
     spec = get_strategy(name)
-    top, nested = dict(settings or {}), {}
+    top: dict[str, Any] = dict(settings or {})
+    nested: dict[str, dict[str, Any]] = {}
     fields = {item.name: item for item in dataclasses.fields(spec.config_type)}
     flat_names = {}  # flat setting name -> (field of the config, field of the nested config)
     for item in fields.values():

@@ -98,30 +98,57 @@ def verify(model: Any, memory: Any, cache: Any, rows: Sequence[Row], drafts: Seq
     for position, block in enumerate(blocks):
         tokens[position, : len(block)] = torch.tensor(block)
     start = cache.lengths.clone()
-    logits = model.decode_step(tokens.to(cache.lengths.device), memory, cache).float()  # (A, W, V)
-    predicted = logits.argmax(dim=-1).tolist()  # (A, W): the greedy choice after each position
-    counts, kept, accepted_tokens, where = [], [], [], []
-    for position, (row, draft) in enumerate(zip(rows, drafts, strict=True)):
-        first = len(row.pending) - 1  # the position whose prediction is the first new token
-        guesses = predicted[position][first:]
-        accepted = 0
-        while accepted < len(draft) and guesses[accepted] == draft[accepted]:
-            accepted += 1
-        new_tokens = draft[:accepted] + [guesses[accepted]]
-        accepted_tokens.append(new_tokens)
-        where += [(position, first + offset, token) for offset, token in enumerate(new_tokens)]
-        counts.append(accepted)
-        kept.append(len(row.pending) + accepted)
-    # log-probabilities only where tokens were accepted: a softmax over every draft position
-    # would cost as much as the rest of the verification
-    index = torch.tensor(where, device=logits.device)  # (N, 3): row, position, token
-    chosen = logits[index[:, 0], index[:, 1]]  # (N, V)
-    scores = (chosen.gather(1, index[:, 2:]).squeeze(1) - chosen.logsumexp(dim=-1)).tolist()
-    for row, new_tokens in zip(rows, accepted_tokens, strict=True):
-        _extend(row, new_tokens, scores[: len(new_tokens)], eos_id)
-        scores = scores[len(new_tokens) :]
+    states, project = _decode(model, tokens.to(cache.lengths.device), memory, cache)
+    firsts = [len(row.pending) - 1 for row in rows]  # the position predicting each first new token
+    checked = _check_drafts(states, project, firsts, drafts)
+    counts, kept = [], []
+    for row, (new_tokens, scores) in zip(rows, checked, strict=True):
+        counts.append(len(new_tokens) - 1)
+        kept.append(len(row.pending) + len(new_tokens) - 1)
+        _extend(row, new_tokens, scores, eos_id)
     cache.truncate(start + torch.tensor(kept, device=start.device))
     return counts
+
+
+def _decode(model: Any, tokens: torch.Tensor, memory: Any, cache: Any) -> tuple[torch.Tensor, Any]:
+    """The decoder's states (A, W, D) and the output layer, when the model splits them (polyseq
+    models do); else the logits (A, W, V) and the identity."""
+    if hasattr(model, "decode_hidden") and hasattr(model, "project"):
+        return model.decode_hidden(tokens, memory, cache), model.project
+    return model.decode_step(tokens, memory, cache), lambda logits: logits
+
+
+FIRST_CHUNK = 4  # positions per row checked in the first round; each later round doubles it
+
+
+def _check_drafts(states: torch.Tensor, project: Any, firsts: Sequence[int],
+                  drafts: Sequence[list[int]]) -> list[tuple[list[int], list[float]]]:
+    """Per row: the accepted draft prefix plus greedy's own next token, with their
+    log-probabilities. The output layer (a large share of a pass) runs in rounds of growing
+    size and only for rows that still agree with their draft, never on padding or on the
+    positions after a row's first mismatch."""
+    results: list[tuple[list[int], list[float]]] = [([], []) for _ in drafts]
+    agreeing = list(range(len(drafts)))  # rows whose draft greedy has accepted so far
+    begin, size = 0, FIRST_CHUNK
+    while agreeing:
+        where = [(r, firsts[r] + j) for r in agreeing for j in range(begin, min(begin + size,
+                                                                                len(drafts[r]) + 1))]
+        index = torch.tensor(where, device=states.device)  # (N, 2): row, position
+        logits = project(states[index[:, 0], index[:, 1]]).float()  # (N, V)
+        best, chosen = logits.max(dim=-1)
+        scores = (best - logits.logsumexp(dim=-1)).tolist()
+        for (r, _), token, score in zip(where, chosen.tolist(), scores, strict=True):
+            if _agrees(results[r][0], drafts[r]):  # else it left its draft earlier this round
+                results[r][0].append(token)
+                results[r][1].append(score)
+        agreeing = [r for r in agreeing if _agrees(results[r][0], drafts[r])]
+        begin, size = begin + size, 2 * size
+    return results
+
+
+def _agrees(tokens: list[int], draft: list[int]) -> bool:
+    """Whether every token so far is the draft's, so the next prediction is still needed."""
+    return not tokens or (len(tokens) <= len(draft) and tokens[-1] == draft[len(tokens) - 1])
 
 
 def _extend(row: Row, new_tokens: list[int], scores: list[float], eos_id: int) -> None:

@@ -21,7 +21,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from polyseq.config import ConfigError, ModelConfig, model_config_from_dict
-from polyseq.files import write_json_atomic
+from polyseq.files import public_mode, write_json_atomic
 from polyseq.model.transformer import Seq2Seq
 
 CONFIG_FILE = "config.json"
@@ -41,6 +41,7 @@ def write_directory_atomic(target: str | Path, fill: Callable[[Path], None]) -> 
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         fill(staging)
+        os.chmod(staging, public_mode(directory=True))  # mkdtemp made it private
         if target.exists():
             retired = target.with_name(f".{target.name}.old")
             if retired.exists():

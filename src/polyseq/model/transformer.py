@@ -283,6 +283,11 @@ class Seq2Seq(nn.Module):
         """
         if cache is None:
             return self._decode_uncached(tokens, memory)
+        return self.project(self.decode_hidden(tokens, memory, cache))
+
+    def decode_hidden(self, tokens: Tensor, memory: Memory, cache: DecoderCache) -> Tensor:
+        """`decode_step` without the output layer: final states (B, k, D), for callers that
+        need the logits of only some positions (`project` them)."""
         k = tokens.shape[1]
         start = cache.uniform_length()
         total = (cache.max_length() if start is None else start) + k  # start saves a read-back
@@ -304,7 +309,7 @@ class Seq2Seq(nn.Module):
             attended = layer.self_attention.attend(q, keys, values, self_mask, causal=False)
             x = layer(x, attended, cross, cross_mask)
         cache.advance(k)
-        return self._logits(x)
+        return x
 
     def _decode_uncached(self, tokens: Tensor, memory: Memory) -> Tensor:
         x = self._embed_target(tokens, range(tokens.shape[1]))
@@ -314,9 +319,10 @@ class Seq2Seq(nn.Module):
             cross = layer.cross_attention.keys_values(memory.states)
             attended = layer.self_attention.attend(q, k, v, None, causal=True)
             x = layer(x, attended, cross, cross_mask)
-        return self._logits(x)
+        return self.project(x)
 
-    def _logits(self, x: Tensor) -> Tensor:
+    def project(self, x: Tensor) -> Tensor:
+        """Decoder states (..., D) -> logits (..., V)."""
         x = self.decoder_norm(x)
         weight = self.embed.weight if self.output is None else self.output.weight
         return F.linear(x, weight, self.output_bias)  # (B, T, V)

@@ -248,3 +248,60 @@ def restore_check(translation: str, source: str) -> list[str | int] | None:
 def strip_sentinel_debris(text: str) -> str:
     """Remove sentinels and stray sentinel brackets a model invented in a repaired piece."""
     return SENTINEL_RE.sub("", text).replace(SENTINEL_OPEN, "").replace(SENTINEL_CLOSE, "")
+
+
+# Holes whose order and adjacency carry structure: emphasis markers and link brackets pair up,
+# inline tags open and close. A model may move a placeholder; it must not move these.
+STRUCTURE_KINDS = frozenset({"markup", "url", "link_ref", "html_tag"})
+
+
+def is_structure(span: Span) -> bool:
+    return span.hole is not None and span.kind in STRUCTURE_KINDS
+
+
+def structure_kept(source: list[str | int], translation: list[str | int], ids: set[int]) -> bool:
+    """Whether the structure sentinels ``ids`` come back in the source's order, and two that
+    had text between them still do (``**⟦1⟧⟦2⟧**`` would be empty emphasis)."""
+    order = [p for p in source if isinstance(p, int) and p in ids]
+    if [p for p in translation if isinstance(p, int) and p in ids] != order:
+        return False
+    pairs = zip(order, order[1:], strict=False)
+    return all(_gap(translation, a, b) or not _gap(source, a, b) for a, b in pairs)
+
+
+def _gap(parts: list[str | int], a: int, b: int) -> bool:
+    """Whether non-space text lies between sentinels ``a`` and ``b`` (a before b)."""
+    inner = parts[parts.index(a) + 1 : parts.index(b)]
+    return any(isinstance(p, int) or p.strip() for p in inner)
+
+
+def hug_structure(source: list[str | int], translation: list[str | int],
+                  ids: set[int]) -> list[str | int]:
+    """The translation with the spacing on each side of a structure sentinel made as in the
+    source: ``**fett **`` is no emphasis in Markdown, ``**fett**`` is."""
+    out = list(translation)
+    for n in ids:
+        i, k = source.index(n), out.index(n)
+        for step in (-1, 1):
+            if not (0 <= i + step < len(source) and 0 <= k + step < len(out)):
+                continue  # at an edge of the sentence: nothing to match
+            had, got = source[i + step], out[k + step]
+            if not isinstance(got, str):
+                continue
+            if not isinstance(had, str):  # two spans that touch: "</dfn>**" must stay so
+                out[k + step] = got if got.strip() else ""
+            elif got.strip():
+                out[k + step] = _touching_space(got, step, _touching_space(had, step) != had)
+    return out
+
+
+def _touching_space(text: str, step: int, spaced: bool = False) -> str:
+    """``text`` with the whitespace on the side that touches the sentinel removed (``step``
+    -1: text before it, so its end; 1: text after it, so its start), and one space put back
+    when ``spaced`` and the text had none there."""
+    body = text.rstrip() if step == -1 else text.lstrip()
+    if not spaced:
+        return body
+    if body != text:
+        return text
+    return body + " " if step == -1 else " " + body

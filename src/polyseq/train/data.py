@@ -12,6 +12,7 @@ from typing import Any
 
 from polyseq.config import DataConfig
 from polyseq.data.corpus import Example, Pair, encode_pairs, filter_examples, load_corpus
+from polyseq.data.sentinels import add_sentinels
 from polyseq.text.tokenizer import Tokenizer
 
 
@@ -52,6 +53,8 @@ def prepare_data(config: DataConfig, tokenizer_dir: Path, seed: int, log: Any = 
         valid_pairs = load_corpus(config.valid, config.languages, valid_directions)
     else:
         train_pairs, valid_pairs = _split_valid(train_pairs, config.valid_size, seed)
+    if config.sentinel_rate:  # before the tokenizer, so that it learns the sentinels' pieces
+        train_pairs = add_sentinels(train_pairs, config.sentinel_rate, seed)
     if (tokenizer_dir / "tokenizer.model").is_file():
         tokenizer = Tokenizer.load(tokenizer_dir)
     else:

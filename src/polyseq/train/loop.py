@@ -176,11 +176,15 @@ class Trainer:
             raise TrainingError(f"cannot resume: {last / TRAINER_STATE} does not exist")
         state = torch.load(last / TRAINER_STATE, weights_only=True)
         saved, current = state["experiment"], self.config.to_dict()
+        defaults = ExperimentConfig().to_dict()  # a setting added since the run began is at these
         for section in ("model", "data"):
-            if saved[section] != current[section]:
+            was = {**defaults[section], **saved[section]}
+            changed = sorted(key for key in was.keys() | current[section].keys()
+                             if was.get(key) != current[section].get(key))
+            if changed:
                 raise TrainingError(
-                    f"cannot resume: the [{section}] settings differ from those of the run in "
-                    f"{self.output_dir}; resume with the same configuration"
+                    f"cannot resume: the [{section}] settings {', '.join(changed)} differ from "
+                    f"those of the run in {self.output_dir}; resume with the same configuration"
                 )
         self.model.load_state_dict(load_model(last).state_dict())
         self.optimizer.load_state_dict(state["optimizer"])
