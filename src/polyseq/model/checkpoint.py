@@ -72,6 +72,7 @@ def save_model_files(directory: Path, model: Seq2Seq, metadata: dict[str, Any]) 
     if model.config.tie_embeddings:
         weights = {k: v for k, v in weights.items() if k != "output.weight"}
     save_file(weights, str(directory / WEIGHTS_FILE), metadata={"format": "pt"})
+    os.chmod(directory / WEIGHTS_FILE, public_mode())  # safetensors writes it private
     write_json_atomic(directory / METADATA_FILE, metadata)
 
 
