@@ -33,6 +33,9 @@ logger = logging.getLogger(__name__)
 MODEL_FILE = "tokenizer.model"
 _LANG_CODE = re.compile(r"[A-Za-z0-9_]+")
 _TAG = re.compile(r"<2([A-Za-z0-9_-]+)>")
+# SentencePiece's batch calls start threads: below this many texts one call per text is faster
+# (a single sentence: 0.13 ms against 0.006 ms on a 2-core machine)
+_THREADED_FROM = 64
 _META = "\u2581"  # SentencePiece's whitespace symbol; decodes to " " unless given as bytes
 _BYTE_PIECES = 256
 _TOO_HIGH = re.compile(r"Vocabulary size too high \((\d+)\)\. Please set it to a value <= (\d+)")
@@ -294,7 +297,10 @@ class Tokenizer:
             raise TokenizerError("expected a sequence of texts, got one str; use encode for one")
         texts = list(texts)
         try:
-            encoded = self._sp.encode(texts, out_type=int)
+            if len(texts) >= _THREADED_FROM:
+                encoded = self._sp.encode(texts, out_type=int)
+            else:
+                encoded = [self._sp.encode(text, out_type=int) for text in texts]
         except (RuntimeError, TypeError, UnicodeError):
             _explain_bad_text(texts)
             raise
@@ -320,7 +326,9 @@ class Tokenizer:
             ids = [int(i) for i in ids]
             self._check_ids(ids)
             kept.append([i for i in ids if i not in self._skip])
-        return self._sp.decode(kept) if kept else []  # SentencePiece reads [] as one empty text
+        if len(kept) >= _THREADED_FROM:
+            return self._sp.decode(kept)
+        return [self._sp.decode(ids) for ids in kept]
 
     def _check_ids(self, ids: Sequence[int]) -> None:
         size = self.vocab_size
