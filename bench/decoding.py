@@ -4,7 +4,8 @@ A corrector (Ukrainian error correction trained on ua-gec, evaluated on document
 training) and a translator (multi30k en->de), each with a smaller draft model that shares its
 tokenizer (one decoder layer) for speculative decoding. For each strategy: sentences/s, target
 tokens/s, forward passes per sentence, the speed-up over greedy at the same batch size, and the
-rate of outputs identical to greedy's.
+rate of outputs identical to greedy's; the strategies take turns three times (`--repeats`) and
+each keeps its median run.
 
     python bench/decoding.py                                      # train what is missing, measure
     python bench/decoding.py --translator bench/work/multi30k/best  # reuse a trained translator
@@ -50,6 +51,7 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--minutes", type=float, default=10.0, help="training budget per main model")
     parser.add_argument("--draft-minutes", type=float, default=5.0, help="budget per draft model")
     parser.add_argument("--sentences", type=int, default=200, help="evaluation sentences per model")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per strategy (median kept)")
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "work" / "decoding")
     parser.add_argument("--result", type=Path, default=ROOT / "bench" / "results" / "decoding.json")
     return parser.parse_args()
@@ -109,19 +111,28 @@ def measure(translator: Translator, texts: list[str], tgt_lang: str, batch: int,
     }
 
 
-def race(translator: Translator, draft: Path, texts: list[str], tgt_lang: str) -> dict[str, Any]:
+def race(translator: Translator, draft: Path, texts: list[str], tgt_lang: str,
+         repeats: int) -> dict[str, Any]:
+    """Every strategy at batch 1 and 32. The strategies take turns `repeats` times and each
+    keeps its median run, so that a burst of load on the shared machine hits one run, not one
+    strategy."""
     results: dict[str, Any] = {}
     for batch in (1, 32):
-        greedy_texts: list[str] = []
-        for name, strategy, settings in STRATEGIES:
-            if strategy == "speculative" and settings.get("draft") == "model":
-                settings = {**settings, "draft_model": str(draft)}
-            outputs, figures = measure(translator, texts, tgt_lang, batch, strategy, settings)
-            if name == "greedy":
-                greedy_texts, greedy_seconds = outputs, figures["seconds"]
-            figures["speedup_over_greedy"] = round(greedy_seconds / figures["seconds"], 2)
+        runs: dict[str, list[tuple[list[str], dict[str, float]]]] = {}
+        for _ in range(repeats):
+            for name, strategy, settings in STRATEGIES:
+                if strategy == "speculative" and settings.get("draft") == "model":
+                    settings = {**settings, "draft_model": str(draft)}
+                runs.setdefault(name, []).append(
+                    measure(translator, texts, tgt_lang, batch, strategy, settings))
+        median = {name: sorted(found, key=lambda run: run[1]["seconds"])[len(found) // 2]
+                  for name, found in runs.items()}
+        greedy_texts, greedy_figures = median["greedy"]
+        for name, (outputs, figures) in median.items():
+            figures["speedup_over_greedy"] = round(greedy_figures["seconds"] / figures["seconds"], 2)
             same = sum(a == b for a, b in zip(outputs, greedy_texts, strict=True))
             figures["identical_to_greedy"] = round(100.0 * same / len(texts), 2)
+            figures["seconds_all_runs"] = [run[1]["seconds"] for run in runs[name]]
             results[f"batch{batch}/{name}"] = figures
             print(f"batch {batch:>2} {name:<18} {figures['sentences_per_s']:>8.2f} sent/s "
                   f"{figures['tokens_per_s']:>9.1f} tok/s {figures['forward_passes_per_sentence']:>6.2f}"
@@ -155,9 +166,11 @@ def main() -> None:
         "translator_test": f"first {len(mt_sources)} lines of multi30k test_2016_flickr.en",
     }
     print("corrector (uk -> uk)")
-    report["corrector"] = race(Translator.load(corrector), corrector_draft, dev[: args.sentences], "uk")
+    report["corrector"] = race(Translator.load(corrector), corrector_draft, dev[: args.sentences], "uk",
+                               args.repeats)
     print("translator (en -> de)")
-    report["translator"] = race(Translator.load(translator_dir), translator_draft, mt_sources, "de")
+    report["translator"] = race(Translator.load(translator_dir), translator_draft, mt_sources, "de",
+                                args.repeats)
     write_report(args.result, report)
 
 
