@@ -94,3 +94,19 @@ def django_po() -> Path:
 @pytest.fixture(scope="session")
 def make_faulty() -> Callable[[str], Translate]:
     return faulty
+
+
+def _recording(translate: Translate) -> tuple[Translate, list[str]]:
+    """``translate``, and the list of every text it is given."""
+    calls: list[str] = []
+
+    def recorded(texts: list[str]) -> list[str]:
+        calls.extend(texts)
+        return translate(texts)
+
+    return recorded, calls
+
+
+@pytest.fixture(scope="session")
+def recording() -> Callable[[Translate], tuple[Translate, list[str]]]:
+    return _recording

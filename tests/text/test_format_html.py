@@ -85,14 +85,9 @@ def test_rewriting_keeps_tags_code_and_spans(rewrite, text: str) -> None:
         r'(?:href|src|class|id|type|value)="[^"]*"', text)
 
 
-def test_a_sentence_with_inline_tags_is_translated_whole(rewrite) -> None:
+def test_a_sentence_with_inline_tags_is_translated_whole(rewrite, recording) -> None:
     text = '<p>Click <a href="/home" title="Go home">here</a> to <b>start</b> now.</p>'
-    calls: list[str] = []
-
-    def spy(texts: list[str]) -> list[str]:
-        calls.extend(texts)
-        return rewrite(texts)
-
+    spy, calls = recording(rewrite)
     out = translate_document(text, "html", spy).text
     assert sorted(calls) == sorted(["Click ⟦1⟧here⟦2⟧ to ⟦3⟧start⟦4⟧ now.", "Go home"])
     go, home = rewrite(["Go", "home"])

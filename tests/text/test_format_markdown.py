@@ -211,14 +211,9 @@ def test_known_constructs(rewrite) -> None:
     assert out.count("\n") == SAMPLE.count("\n")
 
 
-def test_multi_line_paragraph_is_translated_whole_and_rewrapped(rewrite) -> None:
+def test_multi_line_paragraph_is_translated_whole_and_rewrapped(rewrite, recording) -> None:
     text = "> The first line of a quote that\n> goes on here with `code` and\n> ends here.\n"
-    calls: list[str] = []
-
-    def spy(texts: list[str]) -> list[str]:
-        calls.extend(texts)
-        return rewrite(texts)
-
+    spy, calls = recording(rewrite)
     out = translate_document(text, "markdown", spy).text
     assert calls == ["The first line of a quote that goes on here with ⟦1⟧ and ends here."]
     assert all(line.startswith("> ") for line in out.splitlines())
