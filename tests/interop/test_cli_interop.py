@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hf_models import make_hf_model
+from hf_models import LAYERS, make_hf_model, transformers
+from tokenizer_files import TEXTS, marian_dir
 from typer.testing import CliRunner
 
 from polyseq.cli import app
@@ -38,3 +39,26 @@ def test_convert_errors_name_the_problem(tmp_path: Path) -> None:
     assert load_model(tmp_path / "ids").config.vocab_size == 96
     result = runner.invoke(app, ["export", str(tmp_path / "hf"), str(tmp_path / "x"), "--to", "onnx"])
     assert result.exit_code == 2
+
+
+def test_convert_then_translate_an_opus_mt_style_model(tmp_path: Path) -> None:
+    """What a user of an OPUS-MT checkpoint does: convert, then translate text from stdin with
+    several strategies; greedy gives what transformers' tokenizer + generate give."""
+    hf_dir = marian_dir(tmp_path / "hf")
+    tokenizer = transformers.MarianTokenizer.from_pretrained(hf_dir)
+    size = len(tokenizer)
+    config = transformers.MarianConfig(vocab_size=size, pad_token_id=size - 1, eos_token_id=0,
+                                       decoder_start_token_id=size - 1, **LAYERS)
+    model = transformers.MarianMTModel(config).eval()
+    model.save_pretrained(hf_dir)
+    batch = tokenizer(TEXTS, return_tensors="pt", padding=True)
+    out = model.generate(**batch, do_sample=False, num_beams=1, max_new_tokens=40, forced_eos_token_id=None)
+    expected = tokenizer.batch_decode(out, skip_special_tokens=True)
+    result = runner.invoke(app, ["convert", "--from", "hf", str(hf_dir), str(tmp_path / "opus")])
+    assert result.exit_code == 0, result.output
+    for strategy in ("greedy", "aggressive", "speculative"):
+        result = runner.invoke(app, ["translate", "--model", str(tmp_path / "opus"), "--src", "en",
+                                     "--tgt", "de", "--strategy", strategy, "-O", "max_len_a=0",
+                                     "-O", "max_len_b=40"], input="\n".join(TEXTS) + "\n")
+        assert result.exit_code == 0, result.output
+        assert result.stdout.split("\n")[:3] == expected, strategy
