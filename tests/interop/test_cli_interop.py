@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hf_models import LAYERS, make_hf_model, transformers
-from tokenizer_files import TEXTS, marian_dir
+from hf_models import make_hf_model
+from tokenizer_files import TEXTS, marian_greedy_texts, marian_model
 from typer.testing import CliRunner
 
 from polyseq.cli import app
@@ -44,16 +44,8 @@ def test_convert_errors_name_the_problem(tmp_path: Path) -> None:
 def test_convert_then_translate_an_opus_mt_style_model(tmp_path: Path) -> None:
     """What a user of an OPUS-MT checkpoint does: convert, then translate text from stdin with
     several strategies; greedy gives what transformers' tokenizer + generate give."""
-    hf_dir = marian_dir(tmp_path / "hf")
-    tokenizer = transformers.MarianTokenizer.from_pretrained(hf_dir)
-    size = len(tokenizer)
-    config = transformers.MarianConfig(vocab_size=size, pad_token_id=size - 1, eos_token_id=0,
-                                       decoder_start_token_id=size - 1, **LAYERS)
-    model = transformers.MarianMTModel(config).eval()
-    model.save_pretrained(hf_dir)
-    batch = tokenizer(TEXTS, return_tensors="pt", padding=True)
-    out = model.generate(**batch, do_sample=False, num_beams=1, max_new_tokens=40, forced_eos_token_id=None)
-    expected = tokenizer.batch_decode(out, skip_special_tokens=True)
+    hf_dir = tmp_path / "hf"
+    expected = marian_greedy_texts(marian_model(hf_dir), hf_dir)
     result = runner.invoke(app, ["convert", "--from", "hf", str(hf_dir), str(tmp_path / "opus")])
     assert result.exit_code == 0, result.output
     for strategy in ("greedy", "aggressive", "speculative"):

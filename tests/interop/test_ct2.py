@@ -59,19 +59,16 @@ def test_int8_ct2_model_converts_and_translates(tiny_model_dir: Path, tmp_path: 
 
 def test_an_imported_marian_model_goes_out_to_ct2_unchanged(tmp_path: Path) -> None:
     """HF Marian -> polyseq -> CTranslate2 (through its own Marian converter): same greedy tokens."""
-    from hf_models import LAYERS, transformers
-    from tokenizer_files import TEXTS, marian_dir
+    from hf_models import transformers
+    from tokenizer_files import TEXTS, marian_model
 
     from polyseq.interop.hf import import_hf
     from polyseq.interop.tokenizers import load_tokenizer
 
-    hf_dir = marian_dir(tmp_path / "hf")
+    hf_dir = tmp_path / "hf"
     torch.manual_seed(0)
+    marian_model(hf_dir, init_std=0.1)
     hf_tokenizer = transformers.MarianTokenizer.from_pretrained(hf_dir)
-    size = len(hf_tokenizer)
-    config = transformers.MarianConfig(vocab_size=size, pad_token_id=size - 1, eos_token_id=0,
-                                       decoder_start_token_id=size - 1, **{**LAYERS, "init_std": 0.1})
-    transformers.MarianMTModel(config).save_pretrained(hf_dir)
     model_dir = import_hf(hf_dir, tmp_path / "polyseq")
     ct2_dir = export_ct2(model_dir, tmp_path / "ct2")
     tokenizer, model = load_tokenizer(model_dir), load_model(model_dir)

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from hf_models import LAYERS, transformers
-from tokenizer_files import marian_dir
+from tokenizer_files import marian_model
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "interop.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", PAGE.read_text(encoding="utf-8"), flags=re.DOTALL)
@@ -19,11 +18,7 @@ def test_interop_example_runs(index: int, tiny_model_dir: Path, tmp_path: Path,
                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     torch.manual_seed(0)
-    hf_dir = marian_dir(tmp_path / "opus-mt-en-de")  # a tiny OPUS-MT look-alike, made here
-    size = len(transformers.MarianTokenizer.from_pretrained(hf_dir))
-    config = transformers.MarianConfig(vocab_size=size, pad_token_id=size - 1, eos_token_id=0,
-                                       decoder_start_token_id=size - 1, **LAYERS)
-    transformers.MarianMTModel(config).save_pretrained(hf_dir)
+    marian_model(tmp_path / "opus-mt-en-de")  # a tiny OPUS-MT look-alike, made here
     code = BLOCKS[index].replace('"quickstart/run/best"', repr(str(tiny_model_dir)))
     exec(compile(code, f"docs/interop.md:block{index}", "exec"), {"__name__": "interop_doc"})
 

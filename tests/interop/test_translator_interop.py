@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hf_models import LAYERS, transformers
-from tokenizer_files import TEXTS, m2m_dir, marian_dir
+from tokenizer_files import TEXTS, m2m_dir, marian_greedy_texts, marian_model
 
 from polyseq.decoding.core import LengthLimit
 from polyseq.interop.hf import import_hf
@@ -14,16 +14,8 @@ from polyseq.translator import Translator
 
 
 def test_translator_runs_an_imported_marian_model(tmp_path: Path) -> None:
-    hf_dir = marian_dir(tmp_path / "hf")
-    tokenizer = transformers.MarianTokenizer.from_pretrained(hf_dir)
-    size = len(tokenizer)
-    config = transformers.MarianConfig(vocab_size=size, pad_token_id=size - 1, eos_token_id=0,
-                                       decoder_start_token_id=size - 1, **LAYERS)
-    model = transformers.MarianMTModel(config).eval()
-    model.save_pretrained(hf_dir)
-    batch = tokenizer(TEXTS, return_tensors="pt", padding=True)
-    out = model.generate(**batch, do_sample=False, num_beams=1, max_new_tokens=40, forced_eos_token_id=None)
-    expected = tokenizer.batch_decode(out, skip_special_tokens=True)
+    hf_dir = tmp_path / "hf"
+    expected = marian_greedy_texts(marian_model(hf_dir), hf_dir)
     translator = Translator.load(import_hf(hf_dir, tmp_path / "polyseq"))
     assert translator.languages == ("en", "de")
     got = translator.translate(TEXTS, "en", "de", "greedy", max_length=LengthLimit(0.0, 40))

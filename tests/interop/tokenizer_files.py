@@ -7,9 +7,10 @@ import io
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import sentencepiece as spm
-from hf_models import transformers
+from hf_models import LAYERS, transformers
 
 EN = "the a cat dog house small big red blue green runs walks sees eats and or with to in on"
 EN_WORDS = EN.split()
@@ -62,3 +63,23 @@ def m2m_dir(directory: Path) -> Path:
                                              str(directory / "sentencepiece.bpe.model"))
     tokenizer.save_pretrained(directory)
     return directory
+
+
+def marian_model(directory: Path, **config: Any) -> Any:
+    """A tiny OPUS-MT look-alike: `marian_dir`'s tokenizer files plus a random MarianMTModel
+    whose special ids are the tokenizer's, saved beside them. `config` overrides LAYERS."""
+    marian_dir(directory)
+    size = len(transformers.MarianTokenizer.from_pretrained(directory))
+    settings = transformers.MarianConfig(vocab_size=size, pad_token_id=size - 1, eos_token_id=0,
+                                         decoder_start_token_id=size - 1, **{**LAYERS, **config})
+    model = transformers.MarianMTModel(settings).eval()
+    model.save_pretrained(directory)
+    return model
+
+
+def marian_greedy_texts(model: Any, directory: Path) -> list[str]:
+    """transformers' own greedy translations of TEXTS: tokenizer, generate, batch_decode."""
+    tokenizer = transformers.MarianTokenizer.from_pretrained(directory)
+    batch = tokenizer(TEXTS, return_tensors="pt", padding=True)
+    out = model.generate(**batch, do_sample=False, num_beams=1, max_new_tokens=40, forced_eos_token_id=None)
+    return list(tokenizer.batch_decode(out, skip_special_tokens=True))
