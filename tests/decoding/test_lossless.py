@@ -99,6 +99,8 @@ def test_always_wrong_drafts_still_give_greedy(copy_translator: Translator) -> N
     from polyseq.decoding.drafting import draft_and_verify
 
     class WrongDrafter:
+        confident = False
+
         def propose(self, rows):
             return [[7] * 5 for _ in rows]  # a token the corrector never produces here
 
@@ -137,6 +139,31 @@ def test_verification_projects_only_positions_up_to_each_first_mismatch() -> Non
     checked = _check_drafts(states, project, [1, 1, 1], drafts)
     assert [tokens for tokens, _ in checked] == [greedy[0], [3, 4, 9], [7]]
     expected_score = 5.0 - torch.tensor([5.0] + [-5.0] * 9).logsumexp(0).item()
-    assert all(score == pytest.approx(expected_score) for _, scores in checked for score in scores)
-    # rounds of 4, 8 positions: row 0 needs 10 predictions, row 1 stops in the first round
-    assert projected == [4 + 4 + 1, 6]
+    assert all(score == pytest.approx(expected_score, abs=1e-6) for _, scores in checked for score in scores)
+    # rounds of 8, 16 positions: row 0 needs 10 predictions, row 1 stops in the first round
+    assert projected == [8 + 5 + 1, 2]
+    # a confident drafter's first round has at least ROUND_POSITIONS positions: here all of them
+    projected.clear()
+    assert _check_drafts(states, project, [1, 1, 1], drafts, confident=True) == checked
+    assert projected == [10 + 5 + 1]
+
+
+def test_ngram_drafts_shrink_after_a_miss_and_grow_while_accepted() -> None:
+    from polyseq.decoding.drafting import Row
+    from polyseq.decoding.speculative import NgramDrafter, SpeculativeConfig
+
+    row = Row(0, 100, source=list(range(10, 60)), tokens=[10, 11])
+    drafter = NgramDrafter([row], SpeculativeConfig(max_k=8))
+    assert drafter.propose([row]) == [list(range(12, 20))]  # what follows "10 11", up to max_k
+    row.tokens += [12, 13, 30]  # two accepted, then the model left the draft for 30
+    drafter.accepted([row], [2], [list(range(12, 20))])
+    assert drafter.propose([row]) == [[31, 32, 33, 34]]  # half the budget
+    row.tokens += [31, 40]
+    drafter.accepted([row], [1], [[31, 32, 33, 34]])
+    assert drafter.propose([row]) == [[41, 42]]  # half again, and one more than it accepted
+    row.tokens += [41, 42, 43]
+    drafter.accepted([row], [2], [[41, 42]])
+    assert drafter.propose([row]) == [[44, 45, 46, 47]]  # the whole draft passed: twice as many
+    fixed = NgramDrafter([row], SpeculativeConfig(k=3, max_k=3, adaptive=False))
+    fixed.accepted([row], [0], [[44, 45, 46]])
+    assert fixed.propose([row]) == [[44, 45, 46]]

@@ -38,6 +38,8 @@ class InputDrafter:
     mismatch are wasted; so with `adaptive`, a row that left its draft verifies twice what it
     accepted (at least `min_draft`) next time, and doubles its budget again while it agrees."""
 
+    confident = True  # the input is mostly right (see drafting.ROUND_POSITIONS)
+
     def __init__(self, rows: Sequence[Row], config: AggressiveConfig):
         self.config = config
         self.cursors = [0] * len(rows)  # index in the row's source of the next expected token

@@ -25,6 +25,13 @@ from polyseq.decoding.core import (
     max_positions,
 )
 
+# The output layer runs in rounds: each costs a fixed part (reading the layer's weight) plus a part
+# per position, and 8 positions per row cost about what 2 do. A confident drafter's first round
+# has at least ROUND_POSITIONS positions in all: at batch 1 its whole draft at once; in a large
+# batch the fixed part is shared, and small rounds still stop at each row's first mismatch.
+FIRST_ROUND = 8
+ROUND_POSITIONS = 64
+
 
 @dataclass
 class Row:
@@ -41,6 +48,8 @@ class Row:
 
 
 class Drafter(Protocol):
+    confident: bool  # most draft tokens are accepted (see ROUND_POSITIONS)
+
     def propose(self, rows: Sequence[Row]) -> list[list[int]]:
         """Draft tokens to verify for each alive row (possibly none)."""
         ...
@@ -72,7 +81,8 @@ def draft_and_verify(model: Any, inputs: DecodeInput, max_length: LengthLimit, s
         room = max_positions(model) - int(cache.lengths.max())
         drafts = [d[: max(min(row.limit - len(row.tokens) - 1, room - len(row.pending)), 0)]
                   for d, row in zip(drafter.propose(alive), alive, strict=True)]
-        counts = verify(model, memory, cache, alive, drafts, inputs.eos_id, inputs.pad_id)
+        counts = verify(model, memory, cache, alive, drafts, inputs.eos_id, inputs.pad_id,
+                        drafter.confident)
         stats.forward_passes += 1
         stats.draft_tokens += sum(len(d) for d in drafts)
         stats.accepted_draft_tokens += sum(counts)
@@ -88,19 +98,17 @@ def draft_and_verify(model: Any, inputs: DecodeInput, max_length: LengthLimit, s
 
 
 def verify(model: Any, memory: Any, cache: Any, rows: Sequence[Row], drafts: Sequence[list[int]],
-           eos_id: int, pad_id: int) -> list[int]:
+           eos_id: int, pad_id: int, confident: bool = False) -> list[int]:
     """One forward pass over each row's pending tokens and draft; update the rows with the
     accepted draft prefix and the model's next token; roll the cache back. Returns the number
     of draft tokens each row accepted."""
     blocks = [row.pending + draft for row, draft in zip(rows, drafts, strict=True)]
     width = max(len(block) for block in blocks)
-    tokens = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    for position, block in enumerate(blocks):
-        tokens[position, : len(block)] = torch.tensor(block)
+    tokens = torch.tensor([block + [pad_id] * (width - len(block)) for block in blocks])
     start = cache.lengths.clone()
-    states, project = _decode(model, tokens.to(cache.lengths.device), memory, cache)
+    states, project = decode_states(model, tokens.to(cache.lengths.device), memory, cache)
     firsts = [len(row.pending) - 1 for row in rows]  # the position predicting each first new token
-    checked = _check_drafts(states, project, firsts, drafts)
+    checked = _check_drafts(states, project, firsts, drafts, confident)
     counts, kept = [], []
     for row, (new_tokens, scores) in zip(rows, checked, strict=True):
         counts.append(len(new_tokens) - 1)
@@ -110,7 +118,7 @@ def verify(model: Any, memory: Any, cache: Any, rows: Sequence[Row], drafts: Seq
     return counts
 
 
-def _decode(model: Any, tokens: torch.Tensor, memory: Any, cache: Any) -> tuple[torch.Tensor, Any]:
+def decode_states(model: Any, tokens: torch.Tensor, memory: Any, cache: Any) -> tuple[torch.Tensor, Any]:
     """The decoder's states (A, W, D) and the output layer, when the model splits them (polyseq
     models do); else the logits (A, W, V) and the identity."""
     if hasattr(model, "decode_hidden") and hasattr(model, "project"):
@@ -118,25 +126,23 @@ def _decode(model: Any, tokens: torch.Tensor, memory: Any, cache: Any) -> tuple[
     return model.decode_step(tokens, memory, cache), lambda logits: logits
 
 
-FIRST_CHUNK = 4  # positions per row checked in the first round; each later round doubles it
-
-
-def _check_drafts(states: torch.Tensor, project: Any, firsts: Sequence[int],
-                  drafts: Sequence[list[int]]) -> list[tuple[list[int], list[float]]]:
+def _check_drafts(states: torch.Tensor, project: Any, firsts: Sequence[int], drafts: Sequence[list[int]],
+                  confident: bool = False) -> list[tuple[list[int], list[float]]]:
     """Per row: the accepted draft prefix plus greedy's own next token, with their
     log-probabilities. The output layer (a large share of a pass) runs in rounds of growing
     size and only for rows that still agree with their draft, never on padding or on the
     positions after a row's first mismatch."""
     results: list[tuple[list[int], list[float]]] = [([], []) for _ in drafts]
     agreeing = list(range(len(drafts)))  # rows whose draft greedy has accepted so far
-    begin, size = 0, FIRST_CHUNK
+    size = max(FIRST_ROUND, ROUND_POSITIONS // len(drafts)) if confident else FIRST_ROUND
+    begin = 0
     while agreeing:
         where = [(r, firsts[r] + j) for r in agreeing for j in range(begin, min(begin + size,
                                                                                 len(drafts[r]) + 1))]
         index = torch.tensor(where, device=states.device)  # (N, 2): row, position
         logits = project(states[index[:, 0], index[:, 1]]).float()  # (N, V)
-        best, chosen = logits.max(dim=-1)
-        scores = (best - logits.logsumexp(dim=-1)).tolist()
+        chosen = logits.argmax(dim=-1)  # greedy's choice and score, computed as greedy does
+        scores = logits.log_softmax(dim=-1).gather(1, chosen[:, None])[:, 0].tolist()
         for (r, _), token, score in zip(where, chosen.tolist(), scores, strict=True):
             if _agrees(results[r][0], drafts[r]):  # else it left its draft earlier this round
                 results[r][0].append(token)

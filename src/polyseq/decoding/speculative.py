@@ -21,14 +21,19 @@ import torch
 from polyseq.config import ConfigError
 from polyseq.decoding.aggressive import copy_sources
 from polyseq.decoding.core import DecodeInput, DecodeResult, LengthLimit, register_strategy
-from polyseq.decoding.drafting import Row, draft_and_verify, find_continuation
+from polyseq.decoding.drafting import (
+    Row,
+    decode_states,
+    draft_and_verify,
+    find_continuation,
+)
 
 
 @dataclass(frozen=True)
 class SpeculativeConfig:
     draft: str = "ngram"  # "ngram" or "model"
     draft_model: Any = None  # a Seq2Seq (or a model directory) for draft="model"
-    k: int = 4  # draft tokens per pass (the start value when adaptive)
+    k: int = 4  # draft-model tokens per pass (the start value when adaptive)
     adaptive: bool = True
     max_k: int = 16
     ngram: int = 3  # longest n-gram looked up for draft="ngram"
@@ -44,13 +49,20 @@ class SpeculativeConfig:
 
 
 class NgramDrafter:
-    """Looks the output's last n tokens up in the source and the output; proposes what followed."""
+    """Looks the output's last n tokens up in the source and the output; proposes what followed.
 
-    def __init__(self, config: SpeculativeConfig):
+    A lookup costs nothing, but every drafted position costs compute in the verifying pass. So
+    a row drafts up to `max_k` tokens and, with `adaptive`, after a pass that left its draft,
+    half its budget (at least one more than it accepted); after a pass that took the whole
+    draft, twice its budget again. A copying task keeps long drafts, translation short ones."""
+
+    def __init__(self, rows: Sequence[Row], config: SpeculativeConfig):
         self.config = config
+        self.budgets = [config.max_k] * len(rows)
+        self.confident = False
 
     def propose(self, rows: Sequence[Row]) -> list[list[int]]:
-        return [self._lookup(row) for row in rows]
+        return [self._lookup(row)[:budget] for row, budget in zip(rows, self.budgets, strict=True)]
 
     def _lookup(self, row: Row) -> list[int]:
         history = row.tokens
@@ -65,10 +77,19 @@ class NgramDrafter:
         return [] if history else row.source[: self.config.max_k]
 
     def accepted(self, rows: Sequence[Row], counts: Sequence[int], drafts: Sequence[list[int]]) -> None:
-        pass
+        if not self.config.adaptive:
+            return
+        for position, (count, draft) in enumerate(zip(counts, drafts, strict=True)):
+            if not draft:  # nothing was found to draft: the budget was not tried
+                continue
+            budget = self.budgets[position]
+            if count == len(draft):
+                self.budgets[position] = min(2 * budget, self.config.max_k)
+            else:
+                self.budgets[position] = max(budget // 2, count + 1)
 
     def keep(self, positions: Sequence[int]) -> None:
-        pass
+        self.budgets = [self.budgets[p] for p in positions]
 
 
 class ModelDrafter:
@@ -76,6 +97,7 @@ class ModelDrafter:
 
     def __init__(self, draft_model: Any, inputs: DecodeInput, rows: Sequence[Row], config: SpeculativeConfig):
         self.model, self.config, self.k = draft_model, config, config.k
+        self.confident = False
         self.memory = draft_model.encode(inputs.src)
         capacity = inputs.prefix.shape[1] + max(row.limit for row in rows) + config.max_k + 2
         self.cache = draft_model.init_cache(self.memory, capacity=capacity)
@@ -89,11 +111,11 @@ class ModelDrafter:
         for position, tokens in enumerate(self.pending):
             block[position, : len(tokens)] = torch.tensor(tokens)
         self.start = self.cache.lengths.clone()
-        logits = self.model.decode_step(block.to(self.start.device), self.memory, self.cache)
-        last = torch.tensor([len(p) - 1 for p in self.pending], device=logits.device)
+        states, project = decode_states(self.model, block.to(self.start.device), self.memory, self.cache)
+        last = torch.tensor([len(p) - 1 for p in self.pending], device=states.device)
         # keep only the real pending tokens in the draft cache, then draft token by token
         self.cache.truncate(self.start + last + 1)
-        token = logits[torch.arange(len(rows), device=logits.device), last].argmax(dim=-1)  # (A,)
+        token = project(states[torch.arange(len(rows), device=states.device), last]).argmax(dim=-1)  # (A,)
         drafts = [token]
         for _ in range(self.k - 1):
             token = self.model.decode_step(token[:, None], self.memory, self.cache)[:, -1].argmax(-1)
@@ -134,7 +156,7 @@ def _load_draft_model(draft_model: Any) -> Any:
 def speculative(model: Any, inputs: DecodeInput, config: SpeculativeConfig) -> DecodeResult:
     if config.draft == "ngram":
         return draft_and_verify(model, inputs, config.max_length, copy_sources(inputs),
-                                lambda *_: NgramDrafter(config))
+                                lambda model, memory, rows, inputs: NgramDrafter(rows, config))
     draft_model = _load_draft_model(config.draft_model)
     return draft_and_verify(
         model, inputs, config.max_length, copy_sources(inputs),
