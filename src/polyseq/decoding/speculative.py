@@ -21,12 +21,7 @@ import torch
 from polyseq.config import ConfigError
 from polyseq.decoding.aggressive import copy_sources
 from polyseq.decoding.core import DecodeInput, DecodeResult, LengthLimit, register_strategy
-from polyseq.decoding.drafting import (
-    Row,
-    decode_states,
-    draft_and_verify,
-    find_continuation,
-)
+from polyseq.decoding.drafting import Row, decode_states, draft_and_verify, find_continuation
 
 
 @dataclass(frozen=True)
@@ -56,10 +51,11 @@ class NgramDrafter:
     half its budget (at least one more than it accepted); after a pass that took the whole
     draft, twice its budget again. A copying task keeps long drafts, translation short ones."""
 
+    confident = False
+
     def __init__(self, rows: Sequence[Row], config: SpeculativeConfig):
         self.config = config
         self.budgets = [config.max_k] * len(rows)
-        self.confident = False
 
     def propose(self, rows: Sequence[Row]) -> list[list[int]]:
         return [self._lookup(row)[:budget] for row, budget in zip(rows, self.budgets, strict=True)]
@@ -95,9 +91,10 @@ class NgramDrafter:
 class ModelDrafter:
     """A small model proposes k tokens greedily; its cache follows the accepted output."""
 
+    confident = False
+
     def __init__(self, draft_model: Any, inputs: DecodeInput, rows: Sequence[Row], config: SpeculativeConfig):
         self.model, self.config, self.k = draft_model, config, config.k
-        self.confident = False
         self.memory = draft_model.encode(inputs.src)
         capacity = inputs.prefix.shape[1] + max(row.limit for row in rows) + config.max_k + 2
         self.cache = draft_model.init_cache(self.memory, capacity=capacity)
