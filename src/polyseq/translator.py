@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from polyseq.decoding.core import DecodeInput, DecodeStats, Hypothesis, decode, make_config
+from polyseq.decoding.core import DecodeInput, DecodeStats, Hypothesis, decode, make_config, pad_rows
 from polyseq.decoding.rerank import Candidate, Scorer
 from polyseq.decoding.rerank import rerank as rerank_candidates
 from polyseq.interop.tokenizers import Framing, ImportedTokenizer, framing_for, load_tokenizer, target_ids
@@ -192,7 +192,7 @@ class Translator:
 
     def _decode(self, pieces: list[list[int]], framing: Framing, strategy: str, config: Any) -> Any:
         eos, pad = self.tokenizer.eos_id, self.tokenizer.pad_id
-        src = _pad([framing.source(piece) for piece in pieces], pad)
+        src = pad_rows([framing.source(piece) for piece in pieces], pad)
         prefix = torch.tensor([framing.decoder_prefix] * len(pieces), dtype=torch.long)
         inputs = DecodeInput(src.to(self.device), prefix.to(self.device), eos_id=eos, pad_id=pad)
         return decode(self.model, inputs, strategy, config)
@@ -223,7 +223,7 @@ class Translator:
         for start in range(0, len(sources), size):
             src_ids = [framing.source(self.tokenizer.encode(s)) for s in sources[start : start + size]]
             tgt_ids = [target_ids(self.tokenizer, framing, t) for t in targets[start : start + size]]
-            src, tgt = _pad(src_ids, self.tokenizer.pad_id), _pad(tgt_ids, self.tokenizer.pad_id)
+            src, tgt = pad_rows(src_ids, self.tokenizer.pad_id), pad_rows(tgt_ids, self.tokenizer.pad_id)
             with torch.inference_mode():
                 logits = self.model(src.to(self.device), tgt[:, :-1].to(self.device))
             scores.extend(sequence_log_probs(logits, tgt[:, 1:], pad_id=self.tokenizer.pad_id).tolist())
@@ -292,9 +292,3 @@ def read_text_lines(path: Path) -> list[str]:
         return []
     return text.removesuffix("\n").split("\n") if "\r\n" not in text else text.splitlines()
 
-
-def _pad(rows: list[list[int]], pad_id: int) -> torch.Tensor:
-    tensor = torch.full((len(rows), max(len(r) for r in rows)), pad_id, dtype=torch.long)
-    for index, row in enumerate(rows):
-        tensor[index, : len(row)] = torch.tensor(row)
-    return tensor

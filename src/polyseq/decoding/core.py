@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -181,3 +181,9 @@ def _load_builtin_strategies() -> None:
 def max_positions(model: Any) -> int:
     config = getattr(model, "config", None)
     return int(getattr(config, "max_positions", 1 << 30))
+
+
+def pad_rows(rows: Sequence[Sequence[int]], pad_id: int) -> Tensor:
+    """Token lists as one right-padded (B, T) long tensor."""
+    width = max(len(row) for row in rows)
+    return torch.tensor([list(row) + [pad_id] * (width - len(row)) for row in rows], dtype=torch.long)

@@ -23,6 +23,7 @@ from polyseq.decoding.core import (
     Hypothesis,
     LengthLimit,
     max_positions,
+    pad_rows,
 )
 
 # The output layer runs in rounds: each costs a fixed part (reading the layer's weight) plus a part
@@ -98,13 +99,11 @@ def draft_and_verify(model: Any, inputs: DecodeInput, max_length: LengthLimit, s
 
 
 def verify(model: Any, memory: Any, cache: Any, rows: Sequence[Row], drafts: Sequence[list[int]],
-           eos_id: int, pad_id: int, confident: bool = False) -> list[int]:
+           eos_id: int, pad_id: int, confident: bool) -> list[int]:
     """One forward pass over each row's pending tokens and draft; update the rows with the
     accepted draft prefix and the model's next token; roll the cache back. Returns the number
     of draft tokens each row accepted."""
-    blocks = [row.pending + draft for row, draft in zip(rows, drafts, strict=True)]
-    width = max(len(block) for block in blocks)
-    tokens = torch.tensor([block + [pad_id] * (width - len(block)) for block in blocks])
+    tokens = pad_rows([row.pending + draft for row, draft in zip(rows, drafts, strict=True)], pad_id)
     start = cache.lengths.clone()
     states, project = decode_states(model, tokens.to(cache.lengths.device), memory, cache)
     firsts = [len(row.pending) - 1 for row in rows]  # the position predicting each first new token
@@ -134,8 +133,8 @@ def _check_drafts(states: torch.Tensor, project: Any, firsts: Sequence[int], dra
     positions after a row's first mismatch."""
     results: list[tuple[list[int], list[float]]] = [([], []) for _ in drafts]
     agreeing = list(range(len(drafts)))  # rows whose draft greedy has accepted so far
-    size = max(FIRST_ROUND, ROUND_POSITIONS // len(drafts)) if confident else FIRST_ROUND
     begin = 0
+    size = max(FIRST_ROUND, ROUND_POSITIONS // len(drafts)) if confident else FIRST_ROUND
     while agreeing:
         where = [(r, firsts[r] + j) for r in agreeing for j in range(begin, min(begin + size,
                                                                                 len(drafts[r]) + 1))]

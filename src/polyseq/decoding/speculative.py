@@ -20,7 +20,7 @@ import torch
 
 from polyseq.config import ConfigError
 from polyseq.decoding.aggressive import copy_sources
-from polyseq.decoding.core import DecodeInput, DecodeResult, LengthLimit, register_strategy
+from polyseq.decoding.core import DecodeInput, DecodeResult, LengthLimit, pad_rows, register_strategy
 from polyseq.decoding.drafting import Row, decode_states, draft_and_verify, find_continuation
 
 
@@ -103,10 +103,7 @@ class ModelDrafter:
 
     @torch.inference_mode()
     def propose(self, rows: Sequence[Row]) -> list[list[int]]:
-        width = max(len(p) for p in self.pending)
-        block = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
-        for position, tokens in enumerate(self.pending):
-            block[position, : len(tokens)] = torch.tensor(tokens)
+        block = pad_rows(self.pending, self.pad_id)
         self.start = self.cache.lengths.clone()
         states, project = decode_states(self.model, block.to(self.start.device), self.memory, self.cache)
         last = torch.tensor([len(p) - 1 for p in self.pending], device=states.device)
