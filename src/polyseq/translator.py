@@ -291,4 +291,3 @@ def read_text_lines(path: Path) -> list[str]:
     if not text:
         return []
     return text.removesuffix("\n").split("\n") if "\r\n" not in text else text.splitlines()
-

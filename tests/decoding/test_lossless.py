@@ -118,7 +118,6 @@ def test_always_wrong_drafts_still_give_greedy(copy_translator: Translator) -> N
     assert tokens(result) == tokens(decode(copy_translator.model, inputs, "greedy"))
 
 
-
 def test_verification_projects_only_positions_up_to_each_first_mismatch() -> None:
     from polyseq.decoding.drafting import _check_drafts
 
@@ -136,7 +135,7 @@ def test_verification_projects_only_positions_up_to_each_first_mismatch() -> Non
         projected.append(rows.shape[0])
         return rows
 
-    checked = _check_drafts(states, project, [1, 1, 1], drafts)
+    checked = _check_drafts(states, project, [1, 1, 1], drafts, confident=False)
     assert [tokens for tokens, _ in checked] == [greedy[0], [3, 4, 9], [7]]
     expected_score = 5.0 - torch.tensor([5.0] + [-5.0] * 9).logsumexp(0).item()
     assert all(score == pytest.approx(expected_score, abs=1e-6) for _, scores in checked for score in scores)

@@ -126,7 +126,7 @@ def decode_states(model: Any, tokens: torch.Tensor, memory: Any, cache: Any) -> 
 
 
 def _check_drafts(states: torch.Tensor, project: Any, firsts: Sequence[int], drafts: Sequence[list[int]],
-                  confident: bool = False) -> list[tuple[list[int], list[float]]]:
+                  confident: bool) -> list[tuple[list[int], list[float]]]:
     """Per row: the accepted draft prefix plus greedy's own next token, with their
     log-probabilities. The output layer (a large share of a pass) runs in rounds of growing
     size and only for rows that still agree with their draft, never on padding or on the
@@ -136,8 +136,8 @@ def _check_drafts(states: torch.Tensor, project: Any, firsts: Sequence[int], dra
     begin = 0
     size = max(FIRST_ROUND, ROUND_POSITIONS // len(drafts)) if confident else FIRST_ROUND
     while agreeing:
-        where = [(r, firsts[r] + j) for r in agreeing for j in range(begin, min(begin + size,
-                                                                                len(drafts[r]) + 1))]
+        where = [(r, firsts[r] + j) for r in agreeing
+                 for j in range(begin, min(begin + size, len(drafts[r]) + 1))]
         index = torch.tensor(where, device=states.device)  # (N, 2): row, position
         logits = project(states[index[:, 0], index[:, 1]]).float()  # (N, V)
         chosen = logits.argmax(dim=-1)  # greedy's choice and score, computed as greedy does
