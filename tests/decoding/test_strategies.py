@@ -11,6 +11,7 @@ from test_beam_greedy import random_model_input
 from typer.testing import CliRunner
 
 from polyseq.cli import app
+from polyseq.config import ConfigError
 from polyseq.decoding.core import decode, strategy_names
 from polyseq.decoding.rerank import Candidate, LengthNormalised, ReverseModel, rerank
 from polyseq.translator import Translator
@@ -113,3 +114,5 @@ def test_lossless_strategies_match_greedy_through_the_translator(tiny_model_dir:
                                 draft="model", draft_model=str(tiny_model_dir)) == greedy
     output = translator.translate_detailed(texts, "num", "en", strategy="speculative")
     assert output.stats.draft_tokens >= output.stats.accepted_draft_tokens >= 0
+    with pytest.raises(ConfigError, match="draft_model must be a polyseq model"):
+        translator.translate(texts, "num", "en", strategy="speculative", draft="model", draft_model=object())

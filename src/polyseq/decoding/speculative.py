@@ -11,6 +11,7 @@ The main model verifies every draft in one pass (see drafting.py), so the output
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +21,10 @@ import torch
 
 from polyseq.config import ConfigError
 from polyseq.decoding.aggressive import copy_sources
-from polyseq.decoding.core import DecodeInput, DecodeResult, LengthLimit, pad_rows, register_strategy
-from polyseq.decoding.drafting import Row, decode_states, draft_and_verify, find_continuation
+from polyseq.decoding.core import DecodeInput, DecodeResult, LengthLimit, register_strategy
+from polyseq.decoding.drafting import Row, draft_and_verify, find_continuation
+from polyseq.model.one_token import OneTokenDecoder
+from polyseq.model.transformer import Seq2Seq
 
 
 @dataclass(frozen=True)
@@ -89,33 +92,44 @@ class NgramDrafter:
 
 
 class ModelDrafter:
-    """A small model proposes k tokens greedily; its cache follows the accepted output."""
+    """A small model proposes k tokens greedily; its cache follows the accepted output.
+    Its steps take one token per row through a `OneTokenDecoder`, as most of a small model's
+    step is per-call overhead that the decoder leaves out."""
 
     confident = False
 
-    def __init__(self, draft_model: Any, inputs: DecodeInput, rows: Sequence[Row], config: SpeculativeConfig):
-        self.model, self.config, self.k = draft_model, config, config.k
+    def __init__(self, draft: OneTokenDecoder, draft_model: Any, inputs: DecodeInput, rows: Sequence[Row],
+                 config: SpeculativeConfig):
+        self.step, self.config, self.k = draft, config, config.k
         self.memory = draft_model.encode(inputs.src)
         capacity = inputs.prefix.shape[1] + max(row.limit for row in rows) + config.max_k + 2
         self.cache = draft_model.init_cache(self.memory, capacity=capacity)
         self.pending = [list(row.pending) for row in rows]  # accepted, not yet in the draft cache
-        self.pad_id, self.eos_id = inputs.pad_id, inputs.eos_id
+        self.eos_id = inputs.eos_id
 
     @torch.inference_mode()
     def propose(self, rows: Sequence[Row]) -> list[list[int]]:
-        block = pad_rows(self.pending, self.pad_id)
         self.start = self.cache.lengths.clone()
-        states, project = decode_states(self.model, block.to(self.start.device), self.memory, self.cache)
-        last = torch.tensor([len(p) - 1 for p in self.pending], device=states.device)
-        # keep only the real pending tokens in the draft cache, then draft token by token
-        self.cache.truncate(self.start + last + 1)
-        token = project(states[torch.arange(len(rows), device=states.device), last]).argmax(dim=-1)  # (A,)
+        token = self._read_pending().argmax(dim=-1)  # (A,)
         drafts = [token]
         for _ in range(self.k - 1):
-            token = self.model.decode_step(token[:, None], self.memory, self.cache)[:, -1].argmax(-1)
+            token = self.step.logits(self.step(token, self.cache)).argmax(dim=-1)
             drafts.append(token)
         proposed = torch.stack(drafts, dim=1).tolist()  # (A, k)
         return [d[: d.index(self.eos_id) + 1] if self.eos_id in d else d for d in proposed]
+
+    def _read_pending(self) -> torch.Tensor:
+        """Feed every row's pending tokens, column by column (a row out of tokens waits);
+        the logits (A, V) after each row's last one."""
+        counts = [len(p) for p in self.pending]
+        states = []
+        for column in range(max(counts)):
+            tokens = torch.tensor([p[min(column, len(p) - 1)] for p in self.pending])
+            waiting = column >= min(counts)
+            advance = torch.tensor([column < n for n in counts]) if waiting else None
+            states.append(self.step(tokens, self.cache, advance))
+        last = torch.stack(states)[torch.tensor(counts) - 1, torch.arange(len(counts))]  # (A, D)
+        return self.step.logits(last)
 
     def accepted(self, rows: Sequence[Row], counts: Sequence[int], drafts: Sequence[list[int]]) -> None:
         # the draft cache holds pending + the first k-1 drafts; keep what the main model accepted
@@ -138,6 +152,20 @@ class ModelDrafter:
         self.pending = [self.pending[p] for p in positions]
 
 
+_DECODERS: weakref.WeakKeyDictionary[Any, OneTokenDecoder] = weakref.WeakKeyDictionary()
+
+
+def _one_token_decoder(draft_model: Any) -> OneTokenDecoder:
+    """Built once per draft model, not once per batch: it copies the output layer, so a draft
+    model whose weights change afterwards drafts with the old output layer (slower, still lossless)."""
+    if not isinstance(draft_model, Seq2Seq):
+        raise ConfigError("draft_model must be a polyseq model or its directory, "
+                          f"not {type(draft_model).__name__}")
+    if draft_model not in _DECODERS:
+        _DECODERS[draft_model] = OneTokenDecoder(draft_model)
+    return _DECODERS[draft_model]
+
+
 def _load_draft_model(draft_model: Any) -> Any:
     if isinstance(draft_model, (str, Path)):
         from polyseq.model.checkpoint import load_model
@@ -152,7 +180,8 @@ def speculative(model: Any, inputs: DecodeInput, config: SpeculativeConfig) -> D
         return draft_and_verify(model, inputs, config.max_length, copy_sources(inputs),
                                 lambda model, memory, rows, inputs: NgramDrafter(rows, config))
     draft_model = _load_draft_model(config.draft_model)
+    draft = _one_token_decoder(draft_model)
     return draft_and_verify(
         model, inputs, config.max_length, copy_sources(inputs),
-        lambda model, memory, rows, inputs: ModelDrafter(draft_model, inputs, rows, config),
+        lambda model, memory, rows, inputs: ModelDrafter(draft, draft_model, inputs, rows, config),
     )

@@ -1,0 +1,107 @@
+"""Benchmark: what one decoder step and the output layer cost, the two parts of speculative decoding.
+
+1. One greedy step (one token per row, then argmax) of each model, through the model's
+   `decode_step` and through `OneTokenDecoder` (the flat step that draft models use), at batch
+   1 and 8, with rows at one length.
+2. The output layer (`Seq2Seq.project`) on 1 to 9 rows of states: a verifying pass projects the
+   k draft positions plus one, and its cost per row is what a draft token must save.
+
+Each figure is the fastest of `--repeats` rounds of `--steps` calls, the variants taking turns.
+
+    python bench/draft_step.py --model bench/work/multi30k/averaged \\
+        --model bench/work/decoding-mt/translator-draft-distilled/best
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from polyseq.evaluate import write_report
+from polyseq.model.checkpoint import load_model
+from polyseq.model.one_token import OneTokenDecoder
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def parse_arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, action="append", required=True, help="a model directory")
+    parser.add_argument("--steps", type=int, default=200, help="calls per timed round")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--result", type=Path, default=ROOT / "bench" / "results" / "draft_step.json")
+    return parser.parse_args()
+
+
+def fastest(variants: dict[str, Callable[[], Any]], steps: int, repeats: int) -> dict[str, float]:
+    """Milliseconds per call of each variant, the fastest of `repeats` interleaved rounds."""
+    best = dict.fromkeys(variants, float("inf"))
+    for _ in range(repeats):
+        for name, call in variants.items():
+            call()  # warm
+            started = time.perf_counter()
+            for _ in range(steps):
+                call()
+            best[name] = min(best[name], (time.perf_counter() - started) / steps * 1000)
+    return {name: round(ms, 4) for name, ms in best.items()}
+
+
+@torch.inference_mode()
+def step_costs(model: Any, batch: int, steps: int, repeats: int) -> dict[str, float]:
+    vocab = model.config.vocab_size
+    memory = model.encode(torch.randint(4, vocab, (batch, 15), generator=torch.Generator().manual_seed(0)))
+    fast = OneTokenDecoder(model)
+    token = torch.full((batch,), 5)
+    caches = {name: model.init_cache(memory, capacity=64) for name in ("decode_step", "one_token")}
+    for cache in caches.values():  # a prefix of 20 tokens, rolled back to it after every step
+        model.decode_step(torch.randint(4, vocab, (batch, 20)), memory, cache)
+
+    def model_step() -> None:
+        model.decode_step(token[:, None], memory, caches["decode_step"])[:, -1].argmax(-1)
+        caches["decode_step"].truncate(20)
+
+    def flat_step() -> None:
+        fast.logits(fast(token, caches["one_token"])).argmax(-1)
+        caches["one_token"].truncate(20)
+
+    costs = fastest({"decode_step": model_step, "one_token": flat_step}, steps, repeats)
+    costs["one_token_speedup"] = round(costs["decode_step"] / costs["one_token"], 2)
+    return costs
+
+
+@torch.inference_mode()
+def output_layer_costs(model: Any, steps: int, repeats: int) -> dict[str, float]:
+    states = torch.randn(9, model.config.d_model)
+    variants = {f"{rows}_rows": (lambda rows=rows: model.project(states[:rows])) for rows in range(1, 10)}
+    return fastest(variants, steps, repeats)
+
+
+def main() -> None:
+    args = parse_arguments()
+    torch.set_num_threads(2)
+    report: dict[str, Any] = {"command": "python " + shlex.join(sys.argv), "threads": torch.get_num_threads(),
+                              "unit": "milliseconds per call", "models": {}}
+    for directory in args.model:
+        model = load_model(directory)
+        config = model.config
+        shape = f"d{config.d_model}, {config.decoder_layers} decoder layers, vocabulary {config.vocab_size}"
+        entry: dict[str, Any] = {"shape": shape}
+        for batch in (1, 8):
+            entry[f"step_batch{batch}"] = step_costs(model, batch, args.steps, args.repeats)
+            print(directory, f"batch {batch}", entry[f"step_batch{batch}"], flush=True)
+        entry["output_layer"] = output_layer_costs(model, args.steps, args.repeats)
+        print(directory, "output layer", entry["output_layer"], flush=True)
+        report["models"][str(directory)] = entry
+    write_report(args.result, report)
+
+
+if __name__ == "__main__":
+    main()
