@@ -1,8 +1,10 @@
 """Benchmark: what one decoder step and the output layer cost, the two parts of speculative decoding.
 
 1. One greedy step (one token per row, then argmax) of each model, through the model's
-   `decode_step` and through `OneTokenDecoder` (the flat step that draft models use), at batch
-   1 and 8, with rows at one length.
+   `decode_step` and through `OneTokenDecoder` (the flat step that greedy search, beam search and
+   draft models take), at batch 1 and 8, with rows at one length. The calls repeat back to
+   back, so the weights stay in the CPU's caches: this is the per-call overhead, not what a step
+   costs inside a decoding run.
 2. The output layer (`Seq2Seq.project`) on 1 to 9 rows of states: a verifying pass projects the
    k draft positions plus one, and its cost per row is what a draft token must save.
 
@@ -69,7 +71,7 @@ def step_costs(model: Any, batch: int, steps: int, repeats: int) -> dict[str, fl
         caches["decode_step"].truncate(20)
 
     def flat_step() -> None:
-        fast.logits(fast(token, caches["one_token"])).argmax(-1)
+        model.project(fast(token, caches["one_token"])).argmax(-1)
         caches["one_token"].truncate(20)
 
     costs = fastest({"decode_step": model_step, "one_token": flat_step}, steps, repeats)

@@ -147,3 +147,31 @@ def test_beam_returns_n_best_sorted_and_distinct() -> None:
         scores = [h.score for h in candidates]
         assert scores == sorted(scores, reverse=True)
         assert len({h.tokens for h in candidates}) == 4
+
+
+class ProtocolOnly:
+    """A polyseq model seen only through the protocol, so strategies step through decode_step."""
+
+    def __init__(self, model: Seq2Seq):
+        self.model, self.config = model, model.config
+
+    def encode(self, src: torch.Tensor) -> object:
+        return self.model.encode(src)
+
+    def init_cache(self, memory: object, capacity: int = 64) -> object:
+        return self.model.init_cache(memory, capacity)  # type: ignore[arg-type]
+
+    def decode_step(self, tokens: torch.Tensor, memory: object, cache: object = None) -> torch.Tensor:
+        return self.model.decode_step(tokens, memory, cache)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("strategy, settings", [("greedy", {}), ("beam", {"beam_size": 3, "n_best": 3})])
+def test_the_one_token_path_gives_what_decode_step_gives(strategy: str, settings: dict) -> None:
+    model, inputs = random_model_input()
+    fast = decode(model, inputs, strategy, **settings).hypotheses
+    general = decode(ProtocolOnly(model), inputs, strategy, **settings).hypotheses
+    assert [[h.tokens for h in row] for row in fast] == [[h.tokens for h in row] for row in general]
+    for fast_row, general_row in zip(fast, general, strict=True):
+        for a, b in zip(fast_row, general_row, strict=True):
+            assert a.log_prob == pytest.approx(b.log_prob, abs=1e-5)
+    assert sum(len(h.tokens) for row in fast for h in row) > 2 * len(fast)

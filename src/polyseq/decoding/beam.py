@@ -27,6 +27,7 @@ from polyseq.decoding.core import (
     Hypothesis,
     LengthLimit,
     max_positions,
+    next_token_logits,
     register_strategy,
 )
 from polyseq.decoding.processors import Processing
@@ -84,8 +85,9 @@ def grouped_beam_search(model: Any, inputs: DecodeInput, config: BeamConfig, gro
     scores[:, 0] = 0.0  # the beams of a group start identical: keep one so there are no duplicates
     step_input = inputs.prefix.repeat_interleave(config.beam_size, dim=0)  # (B*K, P)
     stats = DecodeStats()
+    next_logits = next_token_logits(model)
     while alive:
-        logits = model.decode_step(step_input, memory, cache)[:, -1]  # (A*W, V)
+        logits = next_logits(step_input, memory, cache)  # (A*W, V)
         stats.forward_passes += 1
         log_probs = config.processing(logits.float(), histories, inputs.eos_id).log_softmax(dim=-1)
         candidates = (scores.view(-1, 1) + log_probs).view(len(alive), -1)  # (A, W*V)

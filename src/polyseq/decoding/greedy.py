@@ -23,6 +23,7 @@ from polyseq.decoding.core import (
     Hypothesis,
     LengthLimit,
     max_positions,
+    next_token_logits,
     register_strategy,
 )
 from polyseq.decoding.processors import Processing
@@ -60,8 +61,9 @@ def stepwise_decode(model: Any, inputs: DecodeInput, max_length: LengthLimit,
     alive = list(range(rows))  # the output row of each cache row
     step_input = inputs.prefix.repeat_interleave(copies, dim=0)  # (B*copies, P)
     stats = DecodeStats()
+    next_logits = next_token_logits(model)
     while alive:
-        logits = model.decode_step(step_input, memory, cache)[:, -1]  # (A, V)
+        logits = next_logits(step_input, memory, cache)  # (A, V)
         stats.forward_passes += 1
         logits = processing(logits.float(), [tokens[row] for row in alive], inputs.eos_id)
         chosen = choose(logits)  # (A,)

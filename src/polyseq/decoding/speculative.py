@@ -11,7 +11,6 @@ The main model verifies every draft in one pass (see drafting.py), so the output
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,9 +97,12 @@ class ModelDrafter:
 
     confident = False
 
-    def __init__(self, draft: OneTokenDecoder, draft_model: Any, inputs: DecodeInput, rows: Sequence[Row],
-                 config: SpeculativeConfig):
-        self.step, self.config, self.k = draft, config, config.k
+    def __init__(self, draft_model: Any, inputs: DecodeInput, rows: Sequence[Row], config: SpeculativeConfig):
+        if not isinstance(draft_model, Seq2Seq):
+            raise ConfigError("draft_model must be a polyseq model or its directory, "
+                              f"not {type(draft_model).__name__}")
+        self.step, self.project = OneTokenDecoder(draft_model), draft_model.project
+        self.config, self.k = config, config.k
         self.memory = draft_model.encode(inputs.src)
         capacity = inputs.prefix.shape[1] + max(row.limit for row in rows) + config.max_k + 2
         self.cache = draft_model.init_cache(self.memory, capacity=capacity)
@@ -113,7 +115,7 @@ class ModelDrafter:
         token = self._read_pending().argmax(dim=-1)  # (A,)
         drafts = [token]
         for _ in range(self.k - 1):
-            token = self.step.logits(self.step(token, self.cache)).argmax(dim=-1)
+            token = self.project(self.step(token, self.cache)).argmax(dim=-1)
             drafts.append(token)
         proposed = torch.stack(drafts, dim=1).tolist()  # (A, k)
         return [d[: d.index(self.eos_id) + 1] if self.eos_id in d else d for d in proposed]
@@ -129,7 +131,7 @@ class ModelDrafter:
             advance = torch.tensor([column < n for n in counts]) if waiting else None
             states.append(self.step(tokens, self.cache, advance))
         last = torch.stack(states)[torch.tensor(counts) - 1, torch.arange(len(counts))]  # (A, D)
-        return self.step.logits(last)
+        return self.project(last)
 
     def accepted(self, rows: Sequence[Row], counts: Sequence[int], drafts: Sequence[list[int]]) -> None:
         # the draft cache holds pending + the first k-1 drafts; keep what the main model accepted
@@ -152,20 +154,6 @@ class ModelDrafter:
         self.pending = [self.pending[p] for p in positions]
 
 
-_DECODERS: weakref.WeakKeyDictionary[Any, OneTokenDecoder] = weakref.WeakKeyDictionary()
-
-
-def _one_token_decoder(draft_model: Any) -> OneTokenDecoder:
-    """Built once per draft model, not once per batch: it copies the output layer, so a draft
-    model whose weights change afterwards drafts with the old output layer (slower, still lossless)."""
-    if not isinstance(draft_model, Seq2Seq):
-        raise ConfigError("draft_model must be a polyseq model or its directory, "
-                          f"not {type(draft_model).__name__}")
-    if draft_model not in _DECODERS:
-        _DECODERS[draft_model] = OneTokenDecoder(draft_model)
-    return _DECODERS[draft_model]
-
-
 def _load_draft_model(draft_model: Any) -> Any:
     if isinstance(draft_model, (str, Path)):
         from polyseq.model.checkpoint import load_model
@@ -180,8 +168,7 @@ def speculative(model: Any, inputs: DecodeInput, config: SpeculativeConfig) -> D
         return draft_and_verify(model, inputs, config.max_length, copy_sources(inputs),
                                 lambda model, memory, rows, inputs: NgramDrafter(rows, config))
     draft_model = _load_draft_model(config.draft_model)
-    draft = _one_token_decoder(draft_model)
     return draft_and_verify(
         model, inputs, config.max_length, copy_sources(inputs),
-        lambda model, memory, rows, inputs: ModelDrafter(draft, draft_model, inputs, rows, config),
+        lambda model, memory, rows, inputs: ModelDrafter(draft_model, inputs, rows, config),
     )

@@ -1,11 +1,11 @@
 """One decoder step of one token per row, with the per-call overhead taken out.
 
 A small model's decoder step on a CPU costs mostly the framework's overhead per operation
-(module calls, shape handling, masks), not arithmetic. Draft models take many such steps for
-each pass of the main model, so `OneTokenDecoder` runs `Seq2Seq.decode_hidden` for the case
-k = 1 as a flat sequence of tensor operations on weights gathered once: the same arithmetic on
-the same `DecoderCache`, without the module calls and with only the masking that rows at
-different lengths need.
+(module calls, shape handling, masks), not arithmetic. Greedy search, beam search and draft
+models take one token per row per step, so `OneTokenDecoder` runs `Seq2Seq.decode_hidden` for
+the case k = 1 as a flat sequence of tensor operations on weights gathered once per decoding
+call: the same arithmetic on the same `DecoderCache`, without the module calls and with only the
+masking that rows at different lengths need. The states go through `Seq2Seq.project` as usual.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from polyseq.model.cache import DecoderCache
 
 
 class OneTokenDecoder:
-    """`decode_hidden` for one new token per row of an evaluation-mode `Seq2Seq`."""
+    """`decode_hidden` for one new token per row of an evaluation-mode `Seq2Seq`. It holds the
+    model's parameters, not copies, so it follows `load_state_dict` and `to(dtype)`."""
 
     def __init__(self, model: Any):
         if model.training:
@@ -37,12 +38,6 @@ class OneTokenDecoder:
         self.max_positions = config.max_positions
         self.embedding_norm = model.decoder_embedding_norm
         self.layers = [_LayerWeights(layer) for layer in model.decoders]
-        self.final_norm = model.decoder_norm
-        # a contiguous (D, V) copy: one row of states times it runs about twice as fast as
-        # `linear` on the (V, D) weight; so the decoder is a snapshot of the model's weights
-        weight = model.embed.weight if model.output is None else model.output.weight
-        self.output = weight.detach().t().contiguous()
-        self.output_bias = model.output_bias
 
     def __call__(self, tokens: Tensor, cache: DecoderCache, advance: Tensor | None = None) -> Tensor:
         """States (B, D) after one token per row (B,), each at its row's cached length; the
@@ -71,11 +66,6 @@ class OneTokenDecoder:
     def _sublayer(self, x: Tensor, norm: Callable[[Tensor], Tensor], sublayer: Callable[..., Tensor],
                   *arguments: Any) -> Tensor:
         return x + sublayer(norm(x), *arguments) if self.pre else norm(x + sublayer(x, *arguments))
-
-    def logits(self, states: Tensor) -> Tensor:
-        """States (B, D) -> logits (B, V), as `Seq2Seq.project` computes them up to rounding."""
-        x = self.final_norm(states) @ self.output
-        return x if self.output_bias is None else x + self.output_bias
 
 
 class _Step:
