@@ -31,6 +31,7 @@ import torch
 
 from polyseq.config import DataConfig, ExperimentConfig, ModelConfig, TrainConfig
 from polyseq.evaluate import write_report
+from polyseq.files import write_atomic
 from polyseq.train.loop import train
 from polyseq.translator import Translator, read_text_lines
 
@@ -62,7 +63,8 @@ def parse_arguments() -> argparse.Namespace:
 
 
 def corrector_corpus(ua_gec: Path, output: Path, held_out_docs: int = 40) -> tuple[Path, list[str]]:
-    """ua-gec pairs as JSONL for training; the last `held_out_docs` documents are the dev slice."""
+    """ua-gec pairs as JSONL for training; the last `held_out_docs` documents are the dev slice
+    (also written to corrector-dev.uk for other benchmarks)."""
     sources = read_text_lines(ua_gec / "gec-only.train.src.txt")
     targets = read_text_lines(ua_gec / "gec-only.train.ref0.txt")
     documents = read_text_lines(ua_gec / "gec-only.train.docids.txt")
@@ -74,6 +76,7 @@ def corrector_corpus(ua_gec: Path, output: Path, held_out_docs: int = 40) -> tup
             if document not in held and source.strip() and target.strip():
                 handle.write(json.dumps({"src": source, "tgt": target}, ensure_ascii=False) + "\n")
     dev = [s for s, d in zip(sources, documents, strict=True) if d in held and s.strip()]
+    write_atomic(output / "corrector-dev.uk", "".join(line + "\n" for line in dev))
     return train_path, dev
 
 

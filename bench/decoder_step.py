@@ -1,4 +1,4 @@
-"""Benchmark: what one decoder step and the output layer cost, the two parts of speculative decoding.
+"""Benchmark: what one decoder step and the output layer cost, alone and inside a decoding run.
 
 1. One greedy step (one token per row, then argmax) of each model, through the model's
    `decode_step` and through `OneTokenDecoder` (the flat step that greedy search, beam search and
@@ -7,11 +7,19 @@
    costs inside a decoding run.
 2. The output layer (`Seq2Seq.project`) on 1 to 9 rows of states: a verifying pass projects the
    k draft positions plus one, and its cost per row is what a draft token must save.
+3. With `--decode MODEL TEXTS LANG`: greedy and beam search (5 beams) at batch 1 on the first
+   `--sentences` lines of TEXTS, through `OneTokenDecoder` (what polyseq does) and through
+   `decode_step` (the same model seen only through the model protocol), sentence by sentence,
+   each sentence's fastest of `--repeats` runs, the two paths taking turns; outputs compared.
 
-Each figure is the fastest of `--repeats` rounds of `--steps` calls, the variants taking turns.
+Figures 1 and 2 are the fastest of `--repeats` rounds of `--steps` calls, the variants taking turns.
 
-    python bench/draft_step.py --model bench/work/multi30k/averaged \\
-        --model bench/work/decoding-mt/translator-draft-distilled/best
+    python bench/decoder_step.py --model bench/work/multi30k/averaged \\
+        --model bench/work/decoding-mt/translator-draft-distilled/best \\
+        --decode bench/work/multi30k/averaged ../shared/data/multi30k/test_2016_flickr.en de \\
+        --decode bench/work/decoding-mt/corrector/best bench/work/decoding-mt/corrector-dev.uk uk
+
+(bench/decoding.py trains the models in bench/work/ and writes the corrector's dev slice.)
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ import torch
 from polyseq.evaluate import write_report
 from polyseq.model.checkpoint import load_model
 from polyseq.model.one_token import OneTokenDecoder
+from polyseq.translator import Translator, read_text_lines
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,7 +48,10 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--model", type=Path, action="append", required=True, help="a model directory")
     parser.add_argument("--steps", type=int, default=200, help="calls per timed round")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--result", type=Path, default=ROOT / "bench" / "results" / "draft_step.json")
+    parser.add_argument("--decode", nargs=3, action="append", default=[], metavar=("MODEL", "TEXTS", "LANG"),
+                        help="also time greedy and beam search on real sentences")
+    parser.add_argument("--sentences", type=int, default=100)
+    parser.add_argument("--result", type=Path, default=ROOT / "bench" / "results" / "decoder_step.json")
     return parser.parse_args()
 
 
@@ -86,11 +98,55 @@ def output_layer_costs(model: Any, steps: int, repeats: int) -> dict[str, float]
     return fastest(variants, steps, repeats)
 
 
+class ThroughDecodeStep:
+    """A model seen only through the model protocol, so strategies step through `decode_step`."""
+
+    def __init__(self, model: Any):
+        self.model, self.config = model, model.config
+
+    def encode(self, src: torch.Tensor) -> Any:
+        return self.model.encode(src)
+
+    def init_cache(self, memory: Any, capacity: int = 64) -> Any:
+        return self.model.init_cache(memory, capacity)
+
+    def decode_step(self, tokens: torch.Tensor, memory: Any, cache: Any = None) -> torch.Tensor:
+        return self.model.decode_step(tokens, memory, cache)
+
+
+def decoding_costs(directory: str, texts: Path, lang: str, sentences: int, repeats: int) -> dict[str, Any]:
+    translator = Translator.load(directory)
+    translator.max_batch_sentences = 1
+    paths = {"one_token": translator.model, "decode_step": ThroughDecodeStep(translator.model)}
+    report: dict[str, Any] = {"texts": f"first {sentences} lines of {texts.name}"}
+    for strategy, settings in (("greedy", {}), ("beam", {"beam_size": 5})):
+        seconds = dict.fromkeys(paths, 0.0)
+        outputs: dict[str, list[str]] = {name: [] for name in paths}
+        for text in read_text_lines(texts)[:sentences]:
+            fastest_run = dict.fromkeys(paths, float("inf"))
+            for repeat in range(repeats):
+                for name, model in paths.items():
+                    translator.model = model
+                    started = time.perf_counter()
+                    output = translator.translate([text], None, lang, strategy, **settings)
+                    fastest_run[name] = min(fastest_run[name], time.perf_counter() - started)
+                    if repeat == 0:
+                        outputs[name].extend(output)
+            for name in paths:
+                seconds[name] += fastest_run[name]
+        translator.model = paths["one_token"]
+        report[strategy] = {**{f"{name}_seconds": round(value, 3) for name, value in seconds.items()},
+                            "one_token_speedup": round(seconds["decode_step"] / seconds["one_token"], 2),
+                            "identical_outputs": outputs["one_token"] == outputs["decode_step"]}
+    return report
+
+
 def main() -> None:
     args = parse_arguments()
     torch.set_num_threads(2)
     report: dict[str, Any] = {"command": "python " + shlex.join(sys.argv), "threads": torch.get_num_threads(),
-                              "unit": "milliseconds per call", "models": {}}
+                              "unit": "models: milliseconds per call; decoding: seconds for all sentences",
+                              "models": {}}
     for directory in args.model:
         model = load_model(directory)
         config = model.config
@@ -102,6 +158,11 @@ def main() -> None:
         entry["output_layer"] = output_layer_costs(model, args.steps, args.repeats)
         print(directory, "output layer", entry["output_layer"], flush=True)
         report["models"][str(directory)] = entry
+    report["decoding"] = {}
+    for directory, texts, lang in args.decode:
+        costs = decoding_costs(directory, Path(texts), lang, args.sentences, args.repeats)
+        report["decoding"][directory] = costs
+        print(directory, costs, flush=True)
     write_report(args.result, report)
 
 
