@@ -22,8 +22,8 @@ from polyseq.model.cache import DecoderCache
 
 
 class OneTokenDecoder:
-    """`decode_hidden` for one new token per row of an evaluation-mode `Seq2Seq`. It holds the
-    model's parameters, not copies, so it follows `load_state_dict` and `to(dtype)`."""
+    """`decode_hidden` for one new token per row of an evaluation-mode `Seq2Seq`. It holds views
+    of the model's parameters, not copies: build one per decoding call, after any `to()`."""
 
     def __init__(self, model: Any):
         if model.training:
