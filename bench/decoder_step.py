@@ -1,16 +1,16 @@
 """Benchmark: what one decoder step and the output layer cost, alone and inside a decoding run.
 
 1. One greedy step (one token per row, then argmax) of each model, through the model's
-   `decode_step` and through `OneTokenDecoder` (the flat step that greedy search, beam search and
-   draft models take), at batch 1 and 8, with rows at one length. The calls repeat back to
-   back, so the weights stay in the CPU's caches: this is the per-call overhead, not what a step
-   costs inside a decoding run.
+   `decode_step` and through `FlatDecoder` (the flat pass that polyseq's strategies take), at
+   batch 1 and 8, with rows at one length. The calls repeat back to back, so the weights stay in
+   the CPU's caches: this is the per-call overhead, not what a step costs inside a decoding run.
 2. The output layer (`Seq2Seq.project`) on 1 to 9 rows of states: a verifying pass projects the
    k draft positions plus one, and its cost per row is what a draft token must save.
-3. With `--decode MODEL TEXTS LANG`: greedy and beam search (5 beams) at batch 1 on the first
-   `--sentences` lines of TEXTS, through `OneTokenDecoder` (what polyseq does) and through
-   `decode_step` (the same model seen only through the model protocol), sentence by sentence,
-   each sentence's fastest of `--repeats` runs, the two paths taking turns; outputs compared.
+3. With `--decode MODEL TEXTS LANG`: greedy, beam search (5 beams) and aggressive decoding at
+   batch 1 on the first `--sentences` lines of TEXTS, through `FlatDecoder` (what polyseq does)
+   and through `decode_step` (the same model seen only through the model protocol), sentence by
+   sentence, each sentence's fastest of `--repeats` runs, the two paths taking turns; outputs
+   compared.
 
 Figures 1 and 2 are the fastest of `--repeats` rounds of `--steps` calls, the variants taking turns.
 
@@ -36,7 +36,7 @@ import torch
 
 from polyseq.evaluate import write_report
 from polyseq.model.checkpoint import load_model
-from polyseq.model.one_token import OneTokenDecoder
+from polyseq.model.flat import FlatDecoder
 from polyseq.translator import Translator, read_text_lines
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,9 +72,9 @@ def fastest(variants: dict[str, Callable[[], Any]], steps: int, repeats: int) ->
 def step_costs(model: Any, batch: int, steps: int, repeats: int) -> dict[str, float]:
     vocab = model.config.vocab_size
     memory = model.encode(torch.randint(4, vocab, (batch, 15), generator=torch.Generator().manual_seed(0)))
-    fast = OneTokenDecoder(model)
+    flat = FlatDecoder(model)
     token = torch.full((batch,), 5)
-    caches = {name: model.init_cache(memory, capacity=64) for name in ("decode_step", "one_token")}
+    caches = {name: model.init_cache(memory, capacity=64) for name in ("decode_step", "flat")}
     for cache in caches.values():  # a prefix of 20 tokens, rolled back to it after every step
         model.decode_step(torch.randint(4, vocab, (batch, 20)), memory, cache)
 
@@ -83,11 +83,11 @@ def step_costs(model: Any, batch: int, steps: int, repeats: int) -> dict[str, fl
         caches["decode_step"].truncate(20)
 
     def flat_step() -> None:
-        model.project(fast(token, caches["one_token"])).argmax(-1)
-        caches["one_token"].truncate(20)
+        model.project(flat(token[:, None], caches["flat"])[:, -1]).argmax(-1)
+        caches["flat"].truncate(20)
 
-    costs = fastest({"decode_step": model_step, "one_token": flat_step}, steps, repeats)
-    costs["one_token_speedup"] = round(costs["decode_step"] / costs["one_token"], 2)
+    costs = fastest({"decode_step": model_step, "flat": flat_step}, steps, repeats)
+    costs["flat_speedup"] = round(costs["decode_step"] / costs["flat"], 2)
     return costs
 
 
@@ -117,9 +117,9 @@ class ThroughDecodeStep:
 def decoding_costs(directory: str, texts: Path, lang: str, sentences: int, repeats: int) -> dict[str, Any]:
     translator = Translator.load(directory)
     translator.max_batch_sentences = 1
-    paths = {"one_token": translator.model, "decode_step": ThroughDecodeStep(translator.model)}
+    paths = {"flat": translator.model, "decode_step": ThroughDecodeStep(translator.model)}
     report: dict[str, Any] = {"texts": f"first {sentences} lines of {texts.name}"}
-    for strategy, settings in (("greedy", {}), ("beam", {"beam_size": 5})):
+    for strategy, settings in (("greedy", {}), ("beam", {"beam_size": 5}), ("aggressive", {})):
         seconds = dict.fromkeys(paths, 0.0)
         outputs: dict[str, list[str]] = {name: [] for name in paths}
         for text in read_text_lines(texts)[:sentences]:
@@ -134,10 +134,10 @@ def decoding_costs(directory: str, texts: Path, lang: str, sentences: int, repea
                         outputs[name].extend(output)
             for name in paths:
                 seconds[name] += fastest_run[name]
-        translator.model = paths["one_token"]
+        translator.model = paths["flat"]
         report[strategy] = {**{f"{name}_seconds": round(value, 3) for name, value in seconds.items()},
-                            "one_token_speedup": round(seconds["decode_step"] / seconds["one_token"], 2),
-                            "identical_outputs": outputs["one_token"] == outputs["decode_step"]}
+                            "flat_speedup": round(seconds["decode_step"] / seconds["flat"], 2),
+                            "identical_outputs": outputs["flat"] == outputs["decode_step"]}
     return report
 
 

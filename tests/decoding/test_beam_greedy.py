@@ -165,8 +165,9 @@ class ProtocolOnly:
         return self.model.decode_step(tokens, memory, cache)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("strategy, settings", [("greedy", {}), ("beam", {"beam_size": 3, "n_best": 3})])
-def test_the_one_token_path_gives_what_decode_step_gives(strategy: str, settings: dict) -> None:
+@pytest.mark.parametrize("strategy, settings", [("greedy", {}), ("beam", {"beam_size": 3, "n_best": 3}),
+                                                ("aggressive", {}), ("speculative", {"draft": "ngram"})])
+def test_the_flat_path_gives_what_decode_step_gives(strategy: str, settings: dict) -> None:
     model, inputs = random_model_input()
     fast = decode(model, inputs, strategy, **settings).hypotheses
     general = decode(ProtocolOnly(model), inputs, strategy, **settings).hypotheses

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from polyseq.config import ConfigError, did_you_mean
-from polyseq.model.one_token import OneTokenDecoder
+from polyseq.model.flat import FlatDecoder
 from polyseq.model.transformer import Seq2Seq
 
 
@@ -187,18 +187,12 @@ def max_positions(model: Any) -> int:
 
 def next_token_logits(model: Any) -> Callable[[Tensor, Any, Any], Tensor]:
     """A function (tokens (A, T), memory, cache) -> the logits (A, V) after each row's last
-    token, through `decode_step`; on a polyseq model one token per row goes through a
-    `OneTokenDecoder`, which computes the same with a fraction of the per-call overhead."""
+    token: `decode_step`, or on an evaluation-mode polyseq model its `FlatDecoder`, which
+    computes the same with a fraction of the per-call overhead."""
     if not isinstance(model, Seq2Seq) or model.training:
         return lambda tokens, memory, cache: model.decode_step(tokens, memory, cache)[:, -1]
-    one_token = OneTokenDecoder(model)
-
-    def step(tokens: Tensor, memory: Any, cache: Any) -> Tensor:
-        if tokens.shape[1] != 1:
-            return model.decode_step(tokens, memory, cache)[:, -1]
-        return model.project(one_token(tokens[:, 0], cache))
-
-    return step
+    flat = FlatDecoder(model)
+    return lambda tokens, memory, cache: model.project(flat(tokens, cache)[:, -1])
 
 
 def pad_rows(rows: Sequence[Sequence[int]], pad_id: int) -> Tensor:

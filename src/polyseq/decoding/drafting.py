@@ -10,7 +10,7 @@ changes is only how many forward passes it takes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -25,6 +25,8 @@ from polyseq.decoding.core import (
     max_positions,
     pad_rows,
 )
+from polyseq.model.flat import FlatDecoder
+from polyseq.model.transformer import Seq2Seq
 
 # The output layer runs in rounds: each costs a fixed part (reading the layer's weight) plus a part
 # per position, and 8 positions per row cost about what 2 do. A confident drafter's first round
@@ -71,6 +73,7 @@ def draft_and_verify(model: Any, inputs: DecodeInput, max_length: LengthLimit, s
     limits = max_length.for_input(inputs, max_positions(model) - prefix_length).tolist()
     memory = model.encode(inputs.src)
     cache = model.init_cache(memory, capacity=prefix_length + max(limits) + 2)
+    decode = states_decoder(model)
     rows = [Row(i, limits[i], sources[i], pending=inputs.prefix[i].tolist())
             for i in range(inputs.batch_size)]
     results, alive = list(rows), list(rows)
@@ -82,7 +85,7 @@ def draft_and_verify(model: Any, inputs: DecodeInput, max_length: LengthLimit, s
         room = max_positions(model) - int(cache.lengths.max())
         drafts = [d[: max(min(row.limit - len(row.tokens) - 1, room - len(row.pending)), 0)]
                   for d, row in zip(drafter.propose(alive), alive, strict=True)]
-        counts = verify(model, memory, cache, alive, drafts, inputs.eos_id, inputs.pad_id,
+        counts = verify(decode, memory, cache, alive, drafts, inputs.eos_id, inputs.pad_id,
                         drafter.confident)
         stats.forward_passes += 1
         stats.draft_tokens += sum(len(d) for d in drafts)
@@ -98,14 +101,14 @@ def draft_and_verify(model: Any, inputs: DecodeInput, max_length: LengthLimit, s
     return DecodeResult(hypotheses, stats)
 
 
-def verify(model: Any, memory: Any, cache: Any, rows: Sequence[Row], drafts: Sequence[list[int]],
+def verify(decode: StatesDecoder, memory: Any, cache: Any, rows: Sequence[Row], drafts: Sequence[list[int]],
            eos_id: int, pad_id: int, confident: bool) -> list[int]:
     """One forward pass over each row's pending tokens and draft; update the rows with the
     accepted draft prefix and the model's next token; roll the cache back. Returns the number
     of draft tokens each row accepted."""
     tokens = pad_rows([row.pending + draft for row, draft in zip(rows, drafts, strict=True)], pad_id)
     start = cache.lengths.clone()
-    states, project = decode_states(model, tokens.to(cache.lengths.device), memory, cache)
+    states, project = decode(tokens.to(cache.lengths.device), memory, cache)
     firsts = [len(row.pending) - 1 for row in rows]  # the position predicting each first new token
     checked = _check_drafts(states, project, firsts, drafts, confident)
     counts, kept = [], []
@@ -117,12 +120,20 @@ def verify(model: Any, memory: Any, cache: Any, rows: Sequence[Row], drafts: Seq
     return counts
 
 
-def decode_states(model: Any, tokens: torch.Tensor, memory: Any, cache: Any) -> tuple[torch.Tensor, Any]:
-    """The decoder's states (A, W, D) and the output layer, when the model splits them (polyseq
-    models do); else the logits (A, W, V) and the identity."""
+Project = Callable[[torch.Tensor], torch.Tensor]
+StatesDecoder = Callable[[torch.Tensor, Any, Any], tuple[torch.Tensor, Project]]
+
+
+def states_decoder(model: Any) -> StatesDecoder:
+    """A function (tokens, memory, cache) -> the decoder's states (A, W, D) and the output layer,
+    when the model splits them (polyseq models do, through their `FlatDecoder` when evaluating);
+    else the logits (A, W, V) and the identity."""
+    if isinstance(model, Seq2Seq) and not model.training:
+        flat = FlatDecoder(model)
+        return lambda tokens, memory, cache: (flat(tokens, cache), model.project)
     if hasattr(model, "decode_hidden") and hasattr(model, "project"):
-        return model.decode_hidden(tokens, memory, cache), model.project
-    return model.decode_step(tokens, memory, cache), lambda logits: logits
+        return lambda tokens, memory, cache: (model.decode_hidden(tokens, memory, cache), model.project)
+    return lambda tokens, memory, cache: (model.decode_step(tokens, memory, cache), lambda logits: logits)
 
 
 def _check_drafts(states: torch.Tensor, project: Any, firsts: Sequence[int], drafts: Sequence[list[int]],

@@ -20,9 +20,9 @@ import torch
 
 from polyseq.config import ConfigError
 from polyseq.decoding.aggressive import copy_sources
-from polyseq.decoding.core import DecodeInput, DecodeResult, LengthLimit, register_strategy
+from polyseq.decoding.core import DecodeInput, DecodeResult, LengthLimit, pad_rows, register_strategy
 from polyseq.decoding.drafting import Row, draft_and_verify, find_continuation
-from polyseq.model.one_token import OneTokenDecoder
+from polyseq.model.flat import FlatDecoder
 from polyseq.model.transformer import Seq2Seq
 
 
@@ -92,8 +92,8 @@ class NgramDrafter:
 
 class ModelDrafter:
     """A small model proposes k tokens greedily; its cache follows the accepted output.
-    Its steps take one token per row through a `OneTokenDecoder`, as most of a small model's
-    step is per-call overhead that the decoder leaves out."""
+    Its passes go through a `FlatDecoder`, as most of a small model's step is per-call overhead
+    that the decoder leaves out."""
 
     confident = False
 
@@ -101,37 +101,28 @@ class ModelDrafter:
         if not isinstance(draft_model, Seq2Seq):
             raise ConfigError("draft_model must be a polyseq model or its directory, "
                               f"not {type(draft_model).__name__}")
-        self.step, self.project = OneTokenDecoder(draft_model), draft_model.project
+        self.decode, self.project = FlatDecoder(draft_model), draft_model.project
         self.config, self.k = config, config.k
         self.memory = draft_model.encode(inputs.src)
         capacity = inputs.prefix.shape[1] + max(row.limit for row in rows) + config.max_k + 2
         self.cache = draft_model.init_cache(self.memory, capacity=capacity)
         self.pending = [list(row.pending) for row in rows]  # accepted, not yet in the draft cache
-        self.eos_id = inputs.eos_id
+        self.pad_id, self.eos_id = inputs.pad_id, inputs.eos_id
 
     @torch.inference_mode()
     def propose(self, rows: Sequence[Row]) -> list[list[int]]:
         self.start = self.cache.lengths.clone()
-        token = self._read_pending().argmax(dim=-1)  # (A,)
+        counts = torch.tensor([len(p) for p in self.pending], device=self.start.device)
+        states = self.decode(pad_rows(self.pending, self.pad_id).to(self.start.device), self.cache)
+        self.cache.truncate(self.start + counts)  # keep only the real pending tokens, then draft
+        last = states[torch.arange(len(rows), device=states.device), counts - 1]  # (A, D)
+        token = self.project(last).argmax(dim=-1)  # (A,)
         drafts = [token]
         for _ in range(self.k - 1):
-            token = self.project(self.step(token, self.cache)).argmax(dim=-1)
+            token = self.project(self.decode(token[:, None], self.cache)[:, 0]).argmax(dim=-1)
             drafts.append(token)
         proposed = torch.stack(drafts, dim=1).tolist()  # (A, k)
         return [d[: d.index(self.eos_id) + 1] if self.eos_id in d else d for d in proposed]
-
-    def _read_pending(self) -> torch.Tensor:
-        """Feed every row's pending tokens, column by column (a row out of tokens waits);
-        the logits (A, V) after each row's last one."""
-        counts = [len(p) for p in self.pending]
-        states = []
-        for column in range(max(counts)):
-            tokens = torch.tensor([p[min(column, len(p) - 1)] for p in self.pending])
-            waiting = column >= min(counts)
-            advance = torch.tensor([column < n for n in counts]) if waiting else None
-            states.append(self.step(tokens, self.cache, advance))
-        last = torch.stack(states)[torch.tensor(counts) - 1, torch.arange(len(counts))]  # (A, D)
-        return self.project(last)
 
     def accepted(self, rows: Sequence[Row], counts: Sequence[int], drafts: Sequence[list[int]]) -> None:
         # the draft cache holds pending + the first k-1 drafts; keep what the main model accepted

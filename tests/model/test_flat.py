@@ -1,5 +1,6 @@
-"""OneTokenDecoder: the flat one-token step computes what `decode_hidden` computes, for every
-model variant, with rows at different lengths, and on the same cache."""
+"""FlatDecoder: the flat pass computes what `decode_hidden` computes, for every model variant, for
+one token and several per row, with rows at one length and at different lengths, on the same
+cache."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from polyseq.config import (
     OutputBias,
     Positions,
 )
-from polyseq.model.one_token import OneTokenDecoder
+from polyseq.model.flat import FlatDecoder
 from polyseq.model.transformer import Seq2Seq
 
 ATOL = 1e-5
@@ -42,8 +43,8 @@ def make_model(**variant: object) -> Seq2Seq:
     return model
 
 
-def started_caches(model: Seq2Seq) -> tuple:
-    """Two identical caches over a padded source, with rows left at lengths 4, 1 and 3."""
+def started_caches(model: Seq2Seq, lengths: list[int]) -> tuple:
+    """Two identical caches over a padded source, with rows left at `lengths` tokens."""
     generator = torch.Generator().manual_seed(1)
     src = torch.randint(4, 40, (3, 9), generator=generator)
     src[1, 5:] = 0
@@ -52,21 +53,22 @@ def started_caches(model: Seq2Seq) -> tuple:
     prefix = torch.randint(4, 40, (3, 4), generator=generator)
     for cache in caches:
         model.decode_hidden(prefix, memory, cache)
-        cache.truncate(torch.tensor([4, 1, 3]))
+        cache.truncate(torch.tensor(lengths))
     return memory, caches
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
-def test_steps_equal_decode_hidden_and_project(variant: str) -> None:
+@pytest.mark.parametrize("k", [1, 3])
+@pytest.mark.parametrize("lengths", [[4, 1, 3], [2, 2, 2]])
+def test_passes_equal_decode_hidden(variant: str, k: int, lengths: list[int]) -> None:
     model = make_model(**VARIANTS[variant])
-    fast = OneTokenDecoder(model)
-    tokens = torch.tensor([5, 6, 7])
+    flat = FlatDecoder(model)
+    tokens = torch.tensor([[5, 6, 7], [8, 9, 10], [11, 12, 13]])[:, :k]
     with torch.no_grad():
-        memory, (reference, cache) = started_caches(model)
-        for _ in range(6):
-            expected = model.decode_hidden(tokens[:, None], memory, reference)[:, 0]
-            states = fast(tokens, cache)
-            torch.testing.assert_close(states, expected, atol=ATOL, rtol=0)
+        memory, (reference, cache) = started_caches(model, lengths)
+        for _ in range(3):
+            expected = model.decode_hidden(tokens, memory, reference)
+            torch.testing.assert_close(flat(tokens, cache), expected, atol=ATOL, rtol=0)
             assert torch.equal(cache.lengths, reference.lengths)
             tokens = model.project(expected).argmax(-1)
     for mine, theirs in zip(cache.self_keys + cache.self_values, reference.self_keys + reference.self_values,
@@ -75,27 +77,13 @@ def test_steps_equal_decode_hidden_and_project(variant: str) -> None:
             torch.testing.assert_close(mine[row, :, :length], theirs[row, :, :length], atol=ATOL, rtol=0)
 
 
-def test_rows_that_do_not_advance_keep_their_length_and_their_cache() -> None:
-    model = make_model()
-    fast = OneTokenDecoder(model)
-    with torch.no_grad():
-        memory, (reference, cache) = started_caches(model)
-        fast(torch.tensor([5, 6, 7]), cache, advance=torch.tensor([True, False, True]))
-        assert cache.lengths.tolist() == [5, 1, 4]
-        # row 1 goes on as if the waiting step had never happened
-        expected = model.decode_hidden(torch.tensor([[8], [9], [10]]), memory, reference)[1]
-        states = fast(torch.tensor([8, 9, 10]), cache)
-        torch.testing.assert_close(states[1], expected[0], atol=ATOL, rtol=0)
-
-
 def test_positions_past_the_model_are_an_error_and_training_mode_is_refused() -> None:
     model = make_model()
-    fast = OneTokenDecoder(model)
+    flat = FlatDecoder(model)
     with torch.no_grad():
-        memory, (_, cache) = started_caches(model)
-        for _ in range(12):  # row 0 fills positions 4 to 15, the model's last
-            fast(torch.tensor([5, 6, 7]), cache)
+        memory, (_, cache) = started_caches(model, [4, 1, 3])
+        flat(torch.full((3, 12), 5), cache)  # row 0 fills positions 4 to 15, the model's last
         with pytest.raises(ValueError, match="max_positions=16"):
-            fast(torch.tensor([5, 6, 7]), cache)
+            flat(torch.full((3, 1), 5), cache)
     with pytest.raises(ValueError, match="evaluation-mode"):
-        OneTokenDecoder(model.train())
+        FlatDecoder(model.train())

@@ -1,11 +1,11 @@
-"""One decoder step of one token per row, with the per-call overhead taken out.
+"""The decoder's cached step as flat tensor operations, with the per-call overhead taken out.
 
-A small model's decoder step on a CPU costs mostly the framework's overhead per operation
-(module calls, shape handling, masks), not arithmetic. Greedy search, beam search and draft
-models take one token per row per step, so `OneTokenDecoder` runs `Seq2Seq.decode_hidden` for
-the case k = 1 as a flat sequence of tensor operations on weights gathered once per decoding
-call: the same arithmetic on the same `DecoderCache`, without the module calls and with only the
-masking that rows at different lengths need. The states go through `Seq2Seq.project` as usual.
+A small model's decoder pass on a CPU costs mostly the framework's overhead per operation
+(module calls, shape handling, masks), not arithmetic. Decoding takes many such passes, so
+`FlatDecoder` runs `Seq2Seq.decode_hidden` as a flat sequence of tensor operations on weights
+gathered once per decoding call: the same arithmetic on the same `DecoderCache`, without the
+module calls, with plain slices when every row is at one length and masks only where rows are
+at different lengths or read several tokens at once. The states go through `Seq2Seq.project`.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from polyseq.config import NormPlacement
 from polyseq.model.cache import DecoderCache
 
 
-class OneTokenDecoder:
-    """`decode_hidden` for one new token per row of an evaluation-mode `Seq2Seq`. It holds views
-    of the model's parameters, not copies: build one per decoding call, after any `to()`."""
+class FlatDecoder:
+    """`decode_hidden` of an evaluation-mode `Seq2Seq`. It holds views of the model's parameters,
+    not copies: build one per decoding call, after any `to()`."""
 
     def __init__(self, model: Any):
         if model.training:
-            raise ValueError("OneTokenDecoder runs evaluation-mode models only (no dropout)")
+            raise ValueError("FlatDecoder runs evaluation-mode models only (no dropout)")
         config = model.config
         self.heads, self.dim = config.heads, config.d_model
         self.pre = config.norm is NormPlacement.PRE
@@ -39,29 +39,28 @@ class OneTokenDecoder:
         self.embedding_norm = model.decoder_embedding_norm
         self.layers = [_LayerWeights(layer) for layer in model.decoders]
 
-    def __call__(self, tokens: Tensor, cache: DecoderCache, advance: Tensor | None = None) -> Tensor:
-        """States (B, D) after one token per row (B,), each at its row's cached length; the
-        token's keys/values enter the cache. Rows where `advance` (B,) is False keep their
-        length: their write is overwritten by their next token and their state is meaningless."""
-        lengths = cache.lengths
-        total = int(lengths.max()) + 1
-        if total > self.max_positions:
-            raise ValueError(f"sequence of {total} tokens exceeds the model's "
+    def __call__(self, tokens: Tensor, cache: DecoderCache) -> Tensor:
+        """States (B, k, D) for k new tokens per row (B, k), which continue each row's cached
+        prefix and enter the cache."""
+        batch, k = tokens.shape
+        step = _Step(cache, k, self.heads)
+        if step.total > self.max_positions:
+            raise ValueError(f"sequence of {step.total} tokens exceeds the model's "
                              f"max_positions={self.max_positions}")
-        cache.ensure_capacity(total)
+        cache.ensure_capacity(step.total)
         x = self.embedding[tokens]
         if self.scale != 1.0:
             x = x * self.scale
-        x = x + self.positions[lengths]  # (B, D)
+        x = x + (self.positions[step.start : step.total] if step.uniform else self.positions[step.where])
         if self.embedding_norm is not None:
             x = self.embedding_norm(x)
-        step = _Step(cache, lengths, total, self.heads)
+        x = x.reshape(batch * k, self.dim)
         for index, layer in enumerate(self.layers):
             x = self._sublayer(x, layer.self_norm, layer.self_attention, step, index)
             x = self._sublayer(x, layer.cross_norm, layer.cross_attention, step, index)
             x = self._sublayer(x, layer.ffn_norm, layer.feed_forward)
-        cache.lengths = lengths + (1 if advance is None else advance.to(lengths.dtype))
-        return x
+        cache.advance(k)
+        return x.view(batch, k, self.dim)
 
     def _sublayer(self, x: Tensor, norm: Callable[[Tensor], Tensor], sublayer: Callable[..., Tensor],
                   *arguments: Any) -> Tensor:
@@ -69,18 +68,34 @@ class OneTokenDecoder:
 
 
 class _Step:
-    """What every layer of one step shares: the cache, where each row writes, the masks."""
+    """What every layer of one pass shares: the cache, where each row's new tokens go, the masks."""
 
-    def __init__(self, cache: DecoderCache, lengths: Tensor, total: int, heads: int):
-        self.cache, self.lengths, self.total, self.heads = cache, lengths, total, heads
+    def __init__(self, cache: DecoderCache, k: int, heads: int):
+        lengths = cache.lengths
+        self.cache, self.lengths, self.k, self.heads = cache, lengths, k, heads
         batch, device = lengths.shape[0], lengths.device
-        self.rows = torch.arange(batch, device=device)
-        self.self_mask: Tensor | None = None  # rows at one length see every cached position
-        if batch > 1 and not bool((lengths == lengths[0]).all()):
-            visible = torch.arange(total, device=device) <= lengths[:, None]  # (B, total)
-            self.self_mask = visible[:, None, None]
+        low, high = int(lengths.min()), int(lengths.max())
+        self.uniform, self.start, self.total = low == high, low, high + k
+        # new token i of row b sees key j when j <= lengths[b] + i; one token per row at one
+        # length sees every cached key and needs no mask (the common step, kept cheapest)
+        self.self_mask: Tensor | None = None
+        if k > 1 or not self.uniform:
+            self.where = lengths[:, None] + torch.arange(k, device=device)  # (B, k) new positions
+            keys = torch.arange(self.total, device=device)
+            self.self_mask = (keys <= self.where[:, :, None])[:, None]  # (B, 1, k, total)
+        if not self.uniform:
+            self.rows = torch.arange(batch, device=device)[:, None]
         source = cache.source_mask
         self.cross_mask = None if bool(source.all()) else source[:, None, None, :]
+
+    def write(self, keys: Tensor, values: Tensor, new_keys: Tensor, new_values: Tensor) -> None:
+        """Store the new tokens' keys and values (B, k, H, Dh) at their positions."""
+        if self.uniform:
+            keys[:, :, self.start : self.total] = new_keys.transpose(1, 2)
+            values[:, :, self.start : self.total] = new_values.transpose(1, 2)
+        else:
+            keys[self.rows, :, self.where] = new_keys
+            values[self.rows, :, self.where] = new_values
 
 
 class _LayerWeights:
@@ -99,21 +114,20 @@ class _LayerWeights:
         self.self_norm, self.cross_norm, self.ffn_norm = (_layer_norm(norm) for norm in norms)
 
     def self_attention(self, h: Tensor, step: _Step, index: int) -> Tensor:
-        batch = h.shape[0]
+        batch = h.shape[0] // step.k
         keys, values = step.cache.self_keys[index], step.cache.self_values[index]
-        qkv = torch.addmm(self.qkv_bias, h, self.qkv).view(batch, 3, step.heads, -1)
-        keys[step.rows, :, step.lengths] = qkv[:, 1]
-        values[step.rows, :, step.lengths] = qkv[:, 2]
-        y = F.scaled_dot_product_attention(qkv[:, 0, :, None], keys[:, :, : step.total],
+        qkv = torch.addmm(self.qkv_bias, h, self.qkv).view(batch, step.k, 3, step.heads, -1)
+        step.write(keys, values, qkv[:, :, 1], qkv[:, :, 2])
+        y = F.scaled_dot_product_attention(qkv[:, :, 0].transpose(1, 2), keys[:, :, : step.total],
                                            values[:, :, : step.total], attn_mask=step.self_mask)
-        return torch.addmm(self.out_bias, y.reshape(batch, -1), self.out)
+        return torch.addmm(self.out_bias, y.transpose(1, 2).reshape(h.shape), self.out)
 
     def cross_attention(self, h: Tensor, step: _Step, index: int) -> Tensor:
-        batch = h.shape[0]
-        q = torch.addmm(self.query_bias, h, self.query).view(batch, step.heads, 1, -1)
+        batch = h.shape[0] // step.k
+        q = torch.addmm(self.query_bias, h, self.query).view(batch, step.k, step.heads, -1).transpose(1, 2)
         y = F.scaled_dot_product_attention(q, step.cache.cross_keys[index], step.cache.cross_values[index],
                                            attn_mask=step.cross_mask)
-        return torch.addmm(self.cross_out_bias, y.reshape(batch, -1), self.cross_out)
+        return torch.addmm(self.cross_out_bias, y.transpose(1, 2).reshape(h.shape), self.cross_out)
 
     def feed_forward(self, h: Tensor) -> Tensor:
         hidden = self.activation(torch.addmm(self.inner_bias, h, self.inner))
