@@ -185,14 +185,32 @@ def max_positions(model: Any) -> int:
     return int(getattr(config, "max_positions", 1 << 30))
 
 
+Project = Callable[[Tensor], Tensor]
+StatesDecoder = Callable[[Tensor, Any, Any], tuple[Tensor, Project]]
+
+
+def states_decoder(model: Any) -> StatesDecoder:
+    """A function (tokens (A, T), memory, cache) -> the decoder's states (A, T, D) and the output
+    layer, when the model splits them (polyseq models do, through a `FlatDecoder`, which computes
+    what `decode_hidden` computes with a fraction of the per-call overhead, when evaluating);
+    else the logits (A, T, V) and the identity. Built once per decoding call."""
+    if isinstance(model, Seq2Seq) and not model.training:
+        flat = FlatDecoder(model)
+        return lambda tokens, memory, cache: (flat(tokens, cache), model.project)
+    if hasattr(model, "decode_hidden") and hasattr(model, "project"):
+        return lambda tokens, memory, cache: (model.decode_hidden(tokens, memory, cache), model.project)
+    return lambda tokens, memory, cache: (model.decode_step(tokens, memory, cache), lambda logits: logits)
+
+
 def next_token_logits(model: Any) -> Callable[[Tensor, Any, Any], Tensor]:
-    """A function (tokens (A, T), memory, cache) -> the logits (A, V) after each row's last
-    token: `decode_step`, or on an evaluation-mode polyseq model its `FlatDecoder`, which
-    computes the same with a fraction of the per-call overhead."""
-    if not isinstance(model, Seq2Seq) or model.training:
-        return lambda tokens, memory, cache: model.decode_step(tokens, memory, cache)[:, -1]
-    flat = FlatDecoder(model)
-    return lambda tokens, memory, cache: model.project(flat(tokens, cache)[:, -1])
+    """A function (tokens (A, T), memory, cache) -> the logits (A, V) after each row's last token."""
+    decode = states_decoder(model)
+
+    def step(tokens: Tensor, memory: Any, cache: Any) -> Tensor:
+        states, project = decode(tokens, memory, cache)
+        return project(states[:, -1])
+
+    return step
 
 
 def pad_rows(rows: Sequence[Sequence[int]], pad_id: int) -> Tensor:

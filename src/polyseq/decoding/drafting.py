@@ -10,7 +10,7 @@ changes is only how many forward passes it takes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -22,11 +22,11 @@ from polyseq.decoding.core import (
     DecodeStats,
     Hypothesis,
     LengthLimit,
+    StatesDecoder,
     max_positions,
     pad_rows,
+    states_decoder,
 )
-from polyseq.model.flat import FlatDecoder
-from polyseq.model.transformer import Seq2Seq
 
 # The output layer runs in rounds: each costs a fixed part (reading the layer's weight) plus a part
 # per position, and 8 positions per row cost about what 2 do. A confident drafter's first round
@@ -118,22 +118,6 @@ def verify(decode: StatesDecoder, memory: Any, cache: Any, rows: Sequence[Row], 
         _extend(row, new_tokens, scores, eos_id)
     cache.truncate(start + torch.tensor(kept, device=start.device))
     return counts
-
-
-Project = Callable[[torch.Tensor], torch.Tensor]
-StatesDecoder = Callable[[torch.Tensor, Any, Any], tuple[torch.Tensor, Project]]
-
-
-def states_decoder(model: Any) -> StatesDecoder:
-    """A function (tokens, memory, cache) -> the decoder's states (A, W, D) and the output layer,
-    when the model splits them (polyseq models do, through their `FlatDecoder` when evaluating);
-    else the logits (A, W, V) and the identity."""
-    if isinstance(model, Seq2Seq) and not model.training:
-        flat = FlatDecoder(model)
-        return lambda tokens, memory, cache: (flat(tokens, cache), model.project)
-    if hasattr(model, "decode_hidden") and hasattr(model, "project"):
-        return lambda tokens, memory, cache: (model.decode_hidden(tokens, memory, cache), model.project)
-    return lambda tokens, memory, cache: (model.decode_step(tokens, memory, cache), lambda logits: logits)
 
 
 def _check_drafts(states: torch.Tensor, project: Any, firsts: Sequence[int], drafts: Sequence[list[int]],

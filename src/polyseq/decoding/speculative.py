@@ -103,9 +103,8 @@ class ModelDrafter:
                               f"not {type(draft_model).__name__}")
         self.decode, self.project = FlatDecoder(draft_model), draft_model.project
         self.config, self.k = config, config.k
-        self.memory = draft_model.encode(inputs.src)
         capacity = inputs.prefix.shape[1] + max(row.limit for row in rows) + config.max_k + 2
-        self.cache = draft_model.init_cache(self.memory, capacity=capacity)
+        self.cache = draft_model.init_cache(draft_model.encode(inputs.src), capacity=capacity)
         self.pending = [list(row.pending) for row in rows]  # accepted, not yet in the draft cache
         self.pad_id, self.eos_id = inputs.pad_id, inputs.eos_id
 

@@ -72,7 +72,7 @@ class _Step:
 
     def __init__(self, cache: DecoderCache, k: int, heads: int):
         lengths = cache.lengths
-        self.cache, self.lengths, self.k, self.heads = cache, lengths, k, heads
+        self.cache, self.k, self.heads = cache, k, heads
         batch, device = lengths.shape[0], lengths.device
         low, high = int(lengths.min()), int(lengths.max())
         self.uniform, self.start, self.total = low == high, low, high + k
