@@ -1,14 +1,17 @@
-"""Benchmark: what one decoder step and the output layer cost, alone and inside a decoding run.
+"""Benchmark: what one decoder step, the encoder and the output layer cost, alone and inside a
+decoding run.
 
 1. One greedy step (one token per row, then argmax) of each model, through the model's
    `decode_step` and through `FlatDecoder` (the flat pass that polyseq's strategies take), at
    batch 1 and 8, with rows at one length. The calls repeat back to back, so the weights stay in
    the CPU's caches: this is the per-call overhead, not what a step costs inside a decoding run.
+   Likewise the encoder and the decoder cache's set-up (`encode` + `init_cache`) on 30 source
+   tokens, through the modules and through `FlatEncoder` + `FlatDecoder.init_cache`.
 2. The output layer (`Seq2Seq.project`) on 1 to 9 rows of states: a verifying pass projects the
    k draft positions plus one, and its cost per row is what a draft token must save.
 3. With `--decode MODEL TEXTS LANG`: greedy, beam search (5 beams) and aggressive decoding at
-   batch 1 on the first `--sentences` lines of TEXTS, through `FlatDecoder` (what polyseq does)
-   and through `decode_step` (the same model seen only through the model protocol), sentence by
+   batch 1 on the first `--sentences` lines of TEXTS, through flat passes (what polyseq does)
+   and through the modules (the same model seen only through the model protocol), sentence by
    sentence, each sentence's fastest of `--repeats` runs, the two paths taking turns; outputs
    compared.
 
@@ -36,7 +39,7 @@ import torch
 
 from polyseq.evaluate import write_report
 from polyseq.model.checkpoint import load_model
-from polyseq.model.flat import FlatDecoder
+from polyseq.model.flat import FlatDecoder, FlatEncoder
 from polyseq.translator import Translator, read_text_lines
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,14 +95,25 @@ def step_costs(model: Any, batch: int, steps: int, repeats: int) -> dict[str, fl
 
 
 @torch.inference_mode()
+def encoder_costs(model: Any, batch: int, steps: int, repeats: int) -> dict[str, float]:
+    src = torch.randint(4, model.config.vocab_size, (batch, 30), generator=torch.Generator().manual_seed(0))
+    encoder, decoder = FlatEncoder(model), FlatDecoder(model)
+    costs = fastest({"modules": lambda: model.init_cache(model.encode(src), capacity=64),
+                     "flat": lambda: decoder.init_cache(encoder(src), capacity=64)}, steps, repeats)
+    costs["flat_speedup"] = round(costs["modules"] / costs["flat"], 2)
+    return costs
+
+
+@torch.inference_mode()
 def output_layer_costs(model: Any, steps: int, repeats: int) -> dict[str, float]:
     states = torch.randn(9, model.config.d_model)
     variants = {f"{rows}_rows": (lambda rows=rows: model.project(states[:rows])) for rows in range(1, 10)}
     return fastest(variants, steps, repeats)
 
 
-class ThroughDecodeStep:
-    """A model seen only through the model protocol, so strategies step through `decode_step`."""
+class ThroughModules:
+    """A model seen only through the model protocol, so strategies run its modules (`encode`,
+    `init_cache`, `decode_step`), not flat passes."""
 
     def __init__(self, model: Any):
         self.model, self.config = model, model.config
@@ -117,7 +131,7 @@ class ThroughDecodeStep:
 def decoding_costs(directory: str, texts: Path, lang: str, sentences: int, repeats: int) -> dict[str, Any]:
     translator = Translator.load(directory)
     translator.max_batch_sentences = 1
-    paths = {"flat": translator.model, "decode_step": ThroughDecodeStep(translator.model)}
+    paths = {"flat": translator.model, "modules": ThroughModules(translator.model)}
     report: dict[str, Any] = {"texts": f"first {sentences} lines of {texts.name}"}
     for strategy, settings in (("greedy", {}), ("beam", {"beam_size": 5}), ("aggressive", {})):
         seconds = dict.fromkeys(paths, 0.0)
@@ -136,8 +150,8 @@ def decoding_costs(directory: str, texts: Path, lang: str, sentences: int, repea
                 seconds[name] += fastest_run[name]
         translator.model = paths["flat"]
         report[strategy] = {**{f"{name}_seconds": round(value, 3) for name, value in seconds.items()},
-                            "flat_speedup": round(seconds["decode_step"] / seconds["flat"], 2),
-                            "identical_outputs": outputs["flat"] == outputs["decode_step"]}
+                            "flat_speedup": round(seconds["modules"] / seconds["flat"], 2),
+                            "identical_outputs": outputs["flat"] == outputs["modules"]}
     return report
 
 
@@ -155,6 +169,8 @@ def main() -> None:
         for batch in (1, 8):
             entry[f"step_batch{batch}"] = step_costs(model, batch, args.steps, args.repeats)
             print(directory, f"batch {batch}", entry[f"step_batch{batch}"], flush=True)
+            entry[f"encoder_batch{batch}"] = encoder_costs(model, batch, args.steps, args.repeats)
+            print(directory, f"encoder, batch {batch}", entry[f"encoder_batch{batch}"], flush=True)
         entry["output_layer"] = output_layer_costs(model, args.steps, args.repeats)
         print(directory, "output layer", entry["output_layer"], flush=True)
         report["models"][str(directory)] = entry

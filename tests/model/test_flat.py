@@ -1,4 +1,5 @@
-"""FlatDecoder: the flat pass computes what `decode_hidden` computes, for every model variant, for
+"""Flat passes compute what the model's modules compute, for every model variant: FlatEncoder what
+`encode` does, with and without padding; FlatDecoder what `init_cache` and `decode_hidden` do, for
 one token and several per row, with rows at one length and at different lengths, on the same
 cache."""
 
@@ -16,7 +17,7 @@ from polyseq.config import (
     OutputBias,
     Positions,
 )
-from polyseq.model.flat import FlatDecoder
+from polyseq.model.flat import FlatDecoder, FlatEncoder
 from polyseq.model.transformer import Seq2Seq
 
 ATOL = 1e-5
@@ -77,6 +78,28 @@ def test_passes_equal_decode_hidden(variant: str, k: int, lengths: list[int]) ->
             torch.testing.assert_close(mine[row, :, :length], theirs[row, :, :length], atol=ATOL, rtol=0)
 
 
+@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("padded", [True, False])
+def test_encoder_and_cache_equal_the_modules(variant: str, padded: bool) -> None:
+    model = make_model(**VARIANTS[variant])
+    src = torch.randint(4, 40, (3, 9), generator=torch.Generator().manual_seed(2))
+    if padded:
+        src[0, 4:] = 0
+        src[2, 8:] = 0
+    with torch.no_grad():
+        expected, memory = model.encode(src), FlatEncoder(model)(src)
+        torch.testing.assert_close(memory.states, expected.states, atol=ATOL, rtol=0)
+        assert torch.equal(memory.mask, expected.mask)
+        mine, theirs = FlatDecoder(model).init_cache(memory, capacity=5), model.init_cache(memory, capacity=5)
+    for got, want in zip(mine.cross_keys + mine.cross_values, theirs.cross_keys + theirs.cross_values,
+                         strict=True):
+        torch.testing.assert_close(got, want, atol=ATOL, rtol=0)
+    for got, want in zip(mine.self_keys + mine.self_values, theirs.self_keys + theirs.self_values,
+                         strict=True):
+        assert got.shape == want.shape and not got.any()
+    assert torch.equal(mine.source_mask, theirs.source_mask) and torch.equal(mine.lengths, theirs.lengths)
+
+
 def test_positions_past_the_model_are_an_error_and_training_mode_is_refused() -> None:
     model = make_model()
     flat = FlatDecoder(model)
@@ -85,5 +108,9 @@ def test_positions_past_the_model_are_an_error_and_training_mode_is_refused() ->
         flat(torch.full((3, 12), 5), cache)  # row 0 fills positions 4 to 15, the model's last
         with pytest.raises(ValueError, match="max_positions=16"):
             flat(torch.full((3, 1), 5), cache)
+    with pytest.raises(ValueError, match="max_positions=16"):
+        FlatEncoder(model)(torch.full((1, 17), 5))
     with pytest.raises(ValueError, match="evaluation-mode"):
         FlatDecoder(model.train())
+    with pytest.raises(ValueError, match="evaluation-mode"):
+        FlatEncoder(model)

@@ -27,6 +27,7 @@ from polyseq.decoding.core import (
     Hypothesis,
     LengthLimit,
     max_positions,
+    model_runner,
     next_token_logits,
     register_strategy,
 )
@@ -74,8 +75,9 @@ def grouped_beam_search(model: Any, inputs: DecodeInput, config: BeamConfig, gro
         raise ConfigError(f"beam_size {config.beam_size} must be a multiple of groups {groups}")
     width = config.beam_size // groups
     limits = config.max_length.for_input(inputs, max_positions(model) - prefix_length).tolist()
-    memory = model.encode(inputs.src)
-    cache = model.init_cache(memory, capacity=prefix_length + max(limits) + 1)
+    run = model_runner(model)
+    memory = run.encode(inputs.src)
+    cache = run.init_cache(memory, capacity=prefix_length + max(limits) + 1)
     device = inputs.src.device
     cache.reorder(torch.arange(batch, device=device).repeat_interleave(config.beam_size))
     alive = [_Group(s, g, limits[s]) for s in range(batch) for g in range(groups)]
@@ -85,7 +87,7 @@ def grouped_beam_search(model: Any, inputs: DecodeInput, config: BeamConfig, gro
     scores[:, 0] = 0.0  # the beams of a group start identical: keep one so there are no duplicates
     step_input = inputs.prefix.repeat_interleave(config.beam_size, dim=0)  # (B*K, P)
     stats = DecodeStats()
-    next_logits = next_token_logits(model)
+    next_logits = next_token_logits(run.decode)
     while alive:
         logits = next_logits(step_input, memory, cache)  # (A*W, V)
         stats.forward_passes += 1

@@ -8,6 +8,7 @@ Strategies are chosen by name; their settings live in a typed config dataclass.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ import torch
 from torch import Tensor
 
 from polyseq.config import ConfigError, did_you_mean
-from polyseq.model.flat import FlatDecoder
+from polyseq.model.flat import FlatDecoder, FlatEncoder
 from polyseq.model.transformer import Seq2Seq
 
 
@@ -151,6 +152,7 @@ def make_config(name: str, settings: dict[str, Any] | None = None) -> Any:
     return spec.config_type(**top)
 
 
+@functools.cache  # get_type_hints evaluates annotations: a cost every decoding call would pay
 def _nested_type(config_type: type, name: str) -> type | None:
     hint = typing.get_type_hints(config_type).get(name)
     return hint if isinstance(hint, type) and dataclasses.is_dataclass(hint) else None
@@ -189,22 +191,33 @@ Project = Callable[[Tensor], Tensor]
 StatesDecoder = Callable[[Tensor, Any, Any], tuple[Tensor, Project]]
 
 
-def states_decoder(model: Any) -> StatesDecoder:
-    """A function (tokens (A, T), memory, cache) -> the decoder's states (A, T, D) and the output
-    layer, when the model splits them (polyseq models do, through a `FlatDecoder`, which computes
-    what `decode_hidden` computes with a fraction of the per-call overhead, when evaluating);
-    else the logits (A, T, V) and the identity. Built once per decoding call."""
+@dataclass(frozen=True)
+class ModelRunner:
+    """How a strategy runs the model, chosen once per decoding call. `decode` maps (tokens (A, T),
+    memory, cache) to the decoder's states (A, T, D) and the output layer, when the model splits
+    them, else to the logits (A, T, V) and the identity."""
+
+    encode: Callable[[Tensor], Any]
+    init_cache: Callable[..., Any]  # (memory, capacity=...)
+    decode: StatesDecoder
+
+
+def model_runner(model: Any) -> ModelRunner:
+    """Flat passes (`FlatEncoder`, `FlatDecoder`: what the model's modules compute, with a fraction
+    of the per-call overhead) for an evaluation-mode polyseq model; else the model protocol."""
     if isinstance(model, Seq2Seq) and not model.training:
         flat = FlatDecoder(model)
-        return lambda tokens, memory, cache: (flat(tokens, cache), model.project)
+        return ModelRunner(FlatEncoder(model), flat.init_cache,
+                           lambda tokens, memory, cache: (flat(tokens, cache), model.project))
     if hasattr(model, "decode_hidden") and hasattr(model, "project"):
-        return lambda tokens, memory, cache: (model.decode_hidden(tokens, memory, cache), model.project)
-    return lambda tokens, memory, cache: (model.decode_step(tokens, memory, cache), lambda logits: logits)
+        return ModelRunner(model.encode, model.init_cache, lambda tokens, memory, cache: (
+            model.decode_hidden(tokens, memory, cache), model.project))
+    return ModelRunner(model.encode, model.init_cache, lambda tokens, memory, cache: (
+        model.decode_step(tokens, memory, cache), lambda logits: logits))
 
 
-def next_token_logits(model: Any) -> Callable[[Tensor, Any, Any], Tensor]:
+def next_token_logits(decode: StatesDecoder) -> Callable[[Tensor, Any, Any], Tensor]:
     """A function (tokens (A, T), memory, cache) -> the logits (A, V) after each row's last token."""
-    decode = states_decoder(model)
 
     def step(tokens: Tensor, memory: Any, cache: Any) -> Tensor:
         states, project = decode(tokens, memory, cache)

@@ -24,8 +24,8 @@ from polyseq.decoding.core import (
     LengthLimit,
     StatesDecoder,
     max_positions,
+    model_runner,
     pad_rows,
-    states_decoder,
 )
 
 # The output layer runs in rounds: each costs a fixed part (reading the layer's weight) plus a part
@@ -71,9 +71,9 @@ def draft_and_verify(model: Any, inputs: DecodeInput, max_length: LengthLimit, s
     """Decode greedily with drafts from `make_drafter(model, memory, rows, inputs)`."""
     prefix_length = inputs.prefix.shape[1]
     limits = max_length.for_input(inputs, max_positions(model) - prefix_length).tolist()
-    memory = model.encode(inputs.src)
-    cache = model.init_cache(memory, capacity=prefix_length + max(limits) + 2)
-    decode = states_decoder(model)
+    run = model_runner(model)
+    memory = run.encode(inputs.src)
+    cache = run.init_cache(memory, capacity=prefix_length + max(limits) + 2)
     rows = [Row(i, limits[i], sources[i], pending=inputs.prefix[i].tolist())
             for i in range(inputs.batch_size)]
     results, alive = list(rows), list(rows)
@@ -85,7 +85,7 @@ def draft_and_verify(model: Any, inputs: DecodeInput, max_length: LengthLimit, s
         room = max_positions(model) - int(cache.lengths.max())
         drafts = [d[: max(min(row.limit - len(row.tokens) - 1, room - len(row.pending)), 0)]
                   for d, row in zip(drafter.propose(alive), alive, strict=True)]
-        counts = verify(decode, memory, cache, alive, drafts, inputs.eos_id, inputs.pad_id,
+        counts = verify(run.decode, memory, cache, alive, drafts, inputs.eos_id, inputs.pad_id,
                         drafter.confident)
         stats.forward_passes += 1
         stats.draft_tokens += sum(len(d) for d in drafts)

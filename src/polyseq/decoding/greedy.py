@@ -23,6 +23,7 @@ from polyseq.decoding.core import (
     Hypothesis,
     LengthLimit,
     max_positions,
+    model_runner,
     next_token_logits,
     register_strategy,
 )
@@ -51,8 +52,9 @@ def stepwise_decode(model: Any, inputs: DecodeInput, max_length: LengthLimit,
     batch, prefix_length = inputs.batch_size, inputs.prefix.shape[1]
     limits = max_length.for_input(inputs, max_positions(model) - prefix_length)
     limits_per_row = limits.repeat_interleave(copies).tolist()
-    memory = model.encode(inputs.src)
-    cache = model.init_cache(memory, capacity=prefix_length + max(limits_per_row) + 1)
+    run = model_runner(model)
+    memory = run.encode(inputs.src)
+    cache = run.init_cache(memory, capacity=prefix_length + max(limits_per_row) + 1)
     if copies > 1:
         cache.reorder(torch.arange(batch, device=inputs.src.device).repeat_interleave(copies))
     rows = batch * copies
@@ -61,7 +63,7 @@ def stepwise_decode(model: Any, inputs: DecodeInput, max_length: LengthLimit,
     alive = list(range(rows))  # the output row of each cache row
     step_input = inputs.prefix.repeat_interleave(copies, dim=0)  # (B*copies, P)
     stats = DecodeStats()
-    next_logits = next_token_logits(model)
+    next_logits = next_token_logits(run.decode)
     while alive:
         logits = next_logits(step_input, memory, cache)  # (A, V)
         stats.forward_passes += 1

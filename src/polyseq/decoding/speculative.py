@@ -22,7 +22,7 @@ from polyseq.config import ConfigError
 from polyseq.decoding.aggressive import copy_sources
 from polyseq.decoding.core import DecodeInput, DecodeResult, LengthLimit, pad_rows, register_strategy
 from polyseq.decoding.drafting import Row, draft_and_verify, find_continuation
-from polyseq.model.flat import FlatDecoder
+from polyseq.model.flat import FlatDecoder, FlatEncoder
 from polyseq.model.transformer import Seq2Seq
 
 
@@ -92,8 +92,8 @@ class NgramDrafter:
 
 class ModelDrafter:
     """A small model proposes k tokens greedily; its cache follows the accepted output.
-    Its passes go through a `FlatDecoder`, as most of a small model's step is per-call overhead
-    that the decoder leaves out."""
+    Its passes are flat (`FlatEncoder`, `FlatDecoder`), as most of a small model's step is
+    per-call overhead that they leave out."""
 
     confident = False
 
@@ -104,7 +104,7 @@ class ModelDrafter:
         self.decode, self.project = FlatDecoder(draft_model), draft_model.project
         self.config, self.k = config, config.k
         capacity = inputs.prefix.shape[1] + max(row.limit for row in rows) + config.max_k + 2
-        self.cache = draft_model.init_cache(draft_model.encode(inputs.src), capacity=capacity)
+        self.cache = self.decode.init_cache(FlatEncoder(draft_model)(inputs.src), capacity=capacity)
         self.pending = [list(row.pending) for row in rows]  # accepted, not yet in the draft cache
         self.pad_id, self.eos_id = inputs.pad_id, inputs.eos_id
 

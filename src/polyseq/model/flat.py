@@ -1,11 +1,13 @@
-"""The decoder's cached step as flat tensor operations, with the per-call overhead taken out.
+"""The encoder and the decoder's cached step as flat tensor operations, with the per-call
+overhead taken out.
 
-A small model's decoder pass on a CPU costs mostly the framework's overhead per operation
-(module calls, shape handling, masks), not arithmetic. Decoding takes many such passes, so
-`FlatDecoder` runs `Seq2Seq.decode_hidden` as a flat sequence of tensor operations on weights
-gathered once per decoding call: the same arithmetic on the same `DecoderCache`, without the
-module calls, with plain slices when every row is at one length and masks only where rows are
-at different lengths or read several tokens at once. The states go through `Seq2Seq.project`.
+A small model's pass on a CPU costs mostly the framework's overhead per operation (module calls,
+shape handling, masks), not arithmetic. Decoding takes many such passes, so `FlatDecoder` runs
+`Seq2Seq.init_cache` and `Seq2Seq.decode_hidden`, and `FlatEncoder` runs `Seq2Seq.encode`, as
+flat sequences of tensor operations on weights gathered once per decoding call: the same
+arithmetic on the same `Memory` and `DecoderCache`, without the module calls, with plain slices
+when every row is at one length and masks only where rows are at different lengths, read several
+tokens at once, or have padding. The states go through `Seq2Seq.project`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,36 @@ from torch import Tensor
 
 from polyseq.config import NormPlacement
 from polyseq.model.cache import DecoderCache
+from polyseq.model.transformer import Memory
+
+
+def _evaluating(model: Any) -> None:
+    if model.training:
+        raise ValueError("flat passes run evaluation-mode models only (no dropout)")
+
+
+class FlatEncoder:
+    """`encode` of an evaluation-mode `Seq2Seq`, on views of its parameters: build one per
+    decoding call, after any `to()`."""
+
+    def __init__(self, model: Any):
+        _evaluating(model)
+        self.pad_id, self.pre = model.config.pad_id, model.config.norm is NormPlacement.PRE
+        self.embed = _Embedding(model, model.encoder_positions, model.encoder_embedding_norm)
+        self.final_norm = model.encoder_norm
+        self.layers = [_EncoderLayerWeights(layer) for layer in model.encoder_layers]
+
+    def __call__(self, src: Tensor) -> Memory:
+        """src (B, S) right-padded token ids -> Memory with states (B, S, D)."""
+        batch, length = src.shape
+        self.embed.check(length)
+        real = src != self.pad_id  # (B, S)
+        mask = None if bool(real.all()) else real[:, None, None, :]  # no padding: nothing to hide
+        x = self.embed(src, slice(0, length)).reshape(batch * length, -1)
+        for layer in self.layers:
+            x = _residual(self.pre, x, layer.attention_norm, layer.self_attention, (batch, length), mask)
+            x = _residual(self.pre, x, layer.ffn_norm, layer.feed_forward)
+        return Memory(self.final_norm(x.view(batch, length, -1)), real)
 
 
 class FlatDecoder:
@@ -26,45 +58,77 @@ class FlatDecoder:
     not copies: build one per decoding call, after any `to()`."""
 
     def __init__(self, model: Any):
-        if model.training:
-            raise ValueError("FlatDecoder runs evaluation-mode models only (no dropout)")
+        _evaluating(model)
         config = model.config
         self.heads, self.dim = config.heads, config.d_model
         self.pre = config.norm is NormPlacement.PRE
-        self.scale = model.embed_scale
-        self.embedding = model.embed.weight
-        table = model.positions if model.decoder_positions is None else model.decoder_positions.weight
-        self.positions = table[config.position_offset :]  # row p: position p
-        self.max_positions = config.max_positions
-        self.embedding_norm = model.decoder_embedding_norm
+        self.embed = _Embedding(model, model.decoder_positions, model.decoder_embedding_norm)
         self.layers = [_LayerWeights(layer) for layer in model.decoders]
+
+    def init_cache(self, memory: Memory, capacity: int = 64) -> DecoderCache:
+        """What `Seq2Seq.init_cache` returns: cross-attention keys/values, empty self K/V."""
+        states = memory.states
+        batch, length = states.shape[:2]
+        flat = states.reshape(batch * length, self.dim)
+        keys, values = [], []
+        for layer in self.layers:
+            kv = torch.addmm(layer.kv_bias, flat, layer.kv).view(batch, length, 2, self.heads, -1)
+            k, v = kv.permute(2, 0, 3, 1, 4)  # (B, H, S, Dh) each
+            keys.append(k)
+            values.append(v)
+        shape = (batch, self.heads, capacity, self.dim // self.heads)
+        return DecoderCache(
+            self_keys=[states.new_zeros(shape) for _ in self.layers],
+            self_values=[states.new_zeros(shape) for _ in self.layers], cross_keys=keys,
+            cross_values=values, source_mask=memory.mask,
+            lengths=torch.zeros(batch, dtype=torch.long, device=states.device),
+        )
 
     def __call__(self, tokens: Tensor, cache: DecoderCache) -> Tensor:
         """States (B, k, D) for k new tokens per row (B, k), which continue each row's cached
         prefix and enter the cache."""
         batch, k = tokens.shape
         step = _Step(cache, k, self.heads)
-        if step.total > self.max_positions:
-            raise ValueError(f"sequence of {step.total} tokens exceeds the model's "
-                             f"max_positions={self.max_positions}")
+        self.embed.check(step.total)
         cache.ensure_capacity(step.total)
-        x = self.embedding[tokens]
-        if self.scale != 1.0:
-            x = x * self.scale
-        x = x + (self.positions[step.start : step.total] if step.uniform else self.positions[step.where])
-        if self.embedding_norm is not None:
-            x = self.embedding_norm(x)
+        x = self.embed(tokens, slice(step.start, step.total) if step.uniform else step.where)
         x = x.reshape(batch * k, self.dim)
         for index, layer in enumerate(self.layers):
-            x = self._sublayer(x, layer.self_norm, layer.self_attention, step, index)
-            x = self._sublayer(x, layer.cross_norm, layer.cross_attention, step, index)
-            x = self._sublayer(x, layer.ffn_norm, layer.feed_forward)
+            x = _residual(self.pre, x, layer.self_norm, layer.self_attention, step, index)
+            x = _residual(self.pre, x, layer.cross_norm, layer.cross_attention, step, index)
+            x = _residual(self.pre, x, layer.ffn_norm, layer.feed_forward)
         cache.advance(k)
         return x.view(batch, k, self.dim)
 
-    def _sublayer(self, x: Tensor, norm: Callable[[Tensor], Tensor], sublayer: Callable[..., Tensor],
-                  *arguments: Any) -> Tensor:
-        return x + sublayer(norm(x), *arguments) if self.pre else norm(x + sublayer(x, *arguments))
+
+class _Embedding:
+    """One side's token embeddings, scaled, plus its positions, then its optional norm."""
+
+    def __init__(self, model: Any, learned_positions: Any, norm: Any):
+        config = model.config
+        self.weight, self.scale, self.norm = model.embed.weight, model.embed_scale, norm
+        table = model.positions if learned_positions is None else learned_positions.weight
+        self.positions = table[config.position_offset :]  # row p: position p
+        self.max_positions = config.max_positions
+
+    def check(self, length: int) -> None:
+        if length > self.max_positions:
+            raise ValueError(f"sequence of {length} tokens exceeds the model's "
+                             f"max_positions={self.max_positions}")
+
+    def __call__(self, tokens: Tensor, positions: slice | Tensor) -> Tensor:
+        """(B, T) tokens at `positions`: a slice shared by every row, or (B, T) per row."""
+        x = self.weight[tokens]
+        if self.scale != 1.0:
+            x = x * self.scale
+        x = x + self.positions[positions]
+        return x if self.norm is None else self.norm(x)
+
+
+def _residual(pre: bool, x: Tensor, norm: Callable[[Tensor], Tensor], sublayer: Callable[..., Tensor],
+              *arguments: Any) -> Tensor:
+    """A sublayer with its residual connection and its layer norm, before or after."""
+    return x + sublayer(norm(x), *arguments) if pre else norm(x + sublayer(x, *arguments))
 
 
 class _Step:
@@ -99,17 +163,16 @@ class _Step:
 
 
 class _LayerWeights:
-    """One decoder layer's weights, transposed for `addmm`, and its norms and activation."""
+    """One decoder layer's weights, transposed for `addmm`, and its norms."""
 
     def __init__(self, layer: Any):
-        attention, cross, ffn = layer.self_attention, layer.cross_attention, layer.ffn
+        attention, cross = layer.self_attention, layer.cross_attention
         self.qkv, self.qkv_bias = attention.qkv.weight.t(), attention.qkv.bias
         self.out, self.out_bias = attention.out.weight.t(), attention.out.bias
         self.query, self.query_bias = cross.q.weight.t(), cross.q.bias
+        self.kv, self.kv_bias = cross.kv.weight.t(), cross.kv.bias
         self.cross_out, self.cross_out_bias = cross.out.weight.t(), cross.out.bias
-        self.inner, self.inner_bias = ffn.inner.weight.t(), ffn.inner.bias
-        self.outer, self.outer_bias = ffn.outer.weight.t(), ffn.outer.bias
-        self.activation = ffn.activation
+        self.feed_forward = _FeedForward(layer.ffn)
         norms = (layer.self_residual.norm, layer.cross_residual.norm, layer.ffn_residual.norm)
         self.self_norm, self.cross_norm, self.ffn_norm = (_layer_norm(norm) for norm in norms)
 
@@ -129,9 +192,36 @@ class _LayerWeights:
                                            attn_mask=step.cross_mask)
         return torch.addmm(self.cross_out_bias, y.transpose(1, 2).reshape(h.shape), self.cross_out)
 
-    def feed_forward(self, h: Tensor) -> Tensor:
-        hidden = self.activation(torch.addmm(self.inner_bias, h, self.inner))
-        return torch.addmm(self.outer_bias, hidden, self.outer)
+
+class _EncoderLayerWeights:
+    """One encoder layer's weights, transposed for `addmm`, and its norms."""
+
+    def __init__(self, layer: Any):
+        attention = layer.attention
+        self.heads = attention.heads
+        self.qkv, self.qkv_bias = attention.qkv.weight.t(), attention.qkv.bias
+        self.out, self.out_bias = attention.out.weight.t(), attention.out.bias
+        self.feed_forward = _FeedForward(layer.ffn)
+        self.attention_norm = _layer_norm(layer.attention_residual.norm)
+        self.ffn_norm = _layer_norm(layer.ffn_residual.norm)
+
+    def self_attention(self, h: Tensor, shape: tuple[int, int], mask: Tensor | None) -> Tensor:
+        batch, length = shape
+        qkv = torch.addmm(self.qkv_bias, h, self.qkv).view(batch, length, 3, self.heads, -1)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # (B, H, S, Dh) each
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return torch.addmm(self.out_bias, y.transpose(1, 2).reshape(h.shape), self.out)
+
+
+class _FeedForward:
+    def __init__(self, ffn: Any):
+        self.inner, self.inner_bias = ffn.inner.weight.t(), ffn.inner.bias
+        self.outer, self.outer_bias = ffn.outer.weight.t(), ffn.outer.bias
+        self.activation = ffn.activation
+
+    def __call__(self, h: Tensor) -> Tensor:
+        return torch.addmm(self.outer_bias, self.activation(torch.addmm(self.inner_bias, h, self.inner)),
+                           self.outer)
 
 
 def _layer_norm(norm: torch.nn.LayerNorm) -> Any:
