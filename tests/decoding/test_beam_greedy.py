@@ -176,3 +176,20 @@ def test_the_flat_path_gives_what_decode_step_gives(strategy: str, settings: dic
         for a, b in zip(fast_row, general_row, strict=True):
             assert a.log_prob == pytest.approx(b.log_prob, abs=1e-5)
     assert sum(len(h.tokens) for row in fast for h in row) > 2 * len(fast)
+
+
+def test_a_hooked_model_runs_its_modules_and_a_protocol_model_drafts() -> None:
+    model, inputs = random_model_input()
+    plain = [h.tokens for h in decode(model, inputs, "greedy").best()]
+    assert [h.tokens for h in decode(model, inputs, "speculative", draft="model",
+                                     draft_model=ProtocolOnly(model)).best()] == plain
+    token = 7  # the hook pulls every decoder state towards this token's (tied) embedding
+
+    def pull(module: torch.nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor:
+        return output + 50 * model.embed.weight[token]
+
+    model.decoder_layers[-1].ffn.register_forward_hook(pull)
+    for strategy in ("greedy", "aggressive"):
+        hooked = [h.tokens for h in decode(model, inputs, strategy).best()]
+        assert hooked == [h.tokens for h in decode(ProtocolOnly(model), inputs, strategy).best()]
+        assert hooked != plain and sum(t == token for row in hooked for t in row) > len(hooked)

@@ -17,7 +17,7 @@ from polyseq.config import (
     OutputBias,
     Positions,
 )
-from polyseq.model.flat import FlatDecoder, FlatEncoder
+from polyseq.model.flat import FlatDecoder, FlatEncoder, runs_flat
 from polyseq.model.transformer import Seq2Seq
 
 ATOL = 1e-5
@@ -114,3 +114,19 @@ def test_positions_past_the_model_are_an_error_and_training_mode_is_refused() ->
         FlatDecoder(model.train())
     with pytest.raises(ValueError, match="evaluation-mode"):
         FlatEncoder(model)
+
+
+def test_flat_passes_run_only_where_they_compute_what_the_modules_do() -> None:
+    class Doubled(torch.nn.Linear):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return 2 * super().forward(x)
+
+    model = make_model()
+    assert runs_flat(model) and not runs_flat(model.train()) and not runs_flat(object())
+    model.eval()
+    handle = model.encoder_layers[0].attention.out.register_forward_pre_hook(lambda module, args: None)
+    assert not runs_flat(model)
+    handle.remove()
+    assert runs_flat(model)
+    model.decoder_layers[1].ffn.outer = Doubled(64, 32)
+    assert not runs_flat(model)

@@ -18,8 +18,7 @@ import torch
 from torch import Tensor
 
 from polyseq.config import ConfigError, did_you_mean
-from polyseq.model.flat import FlatDecoder, FlatEncoder
-from polyseq.model.transformer import Seq2Seq
+from polyseq.model.flat import FlatDecoder, FlatEncoder, runs_flat
 
 
 class DecoderCacheLike(Protocol):
@@ -204,8 +203,9 @@ class ModelRunner:
 
 def model_runner(model: Any) -> ModelRunner:
     """Flat passes (`FlatEncoder`, `FlatDecoder`: what the model's modules compute, with a fraction
-    of the per-call overhead) for an evaluation-mode polyseq model; else the model protocol."""
-    if isinstance(model, Seq2Seq) and not model.training:
+    of the per-call overhead) where they compute exactly that (`runs_flat`); else the model
+    protocol."""
+    if runs_flat(model):
         flat = FlatDecoder(model)
         return ModelRunner(FlatEncoder(model), flat.init_cache,
                            lambda tokens, memory, cache: (flat(tokens, cache), model.project))

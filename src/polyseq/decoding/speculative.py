@@ -20,10 +20,15 @@ import torch
 
 from polyseq.config import ConfigError
 from polyseq.decoding.aggressive import copy_sources
-from polyseq.decoding.core import DecodeInput, DecodeResult, LengthLimit, pad_rows, register_strategy
+from polyseq.decoding.core import (
+    DecodeInput,
+    DecodeResult,
+    LengthLimit,
+    model_runner,
+    pad_rows,
+    register_strategy,
+)
 from polyseq.decoding.drafting import Row, draft_and_verify, find_continuation
-from polyseq.model.flat import FlatDecoder, FlatEncoder
-from polyseq.model.transformer import Seq2Seq
 
 
 @dataclass(frozen=True)
@@ -92,19 +97,20 @@ class NgramDrafter:
 
 class ModelDrafter:
     """A small model proposes k tokens greedily; its cache follows the accepted output.
-    Its passes are flat (`FlatEncoder`, `FlatDecoder`), as most of a small model's step is
-    per-call overhead that they leave out."""
+    Its passes are flat where they can be (see `model_runner`), as most of a small model's step
+    is per-call overhead that they leave out."""
 
     confident = False
 
     def __init__(self, draft_model: Any, inputs: DecodeInput, rows: Sequence[Row], config: SpeculativeConfig):
-        if not isinstance(draft_model, Seq2Seq):
-            raise ConfigError("draft_model must be a polyseq model or its directory, "
-                              f"not {type(draft_model).__name__}")
-        self.decode, self.project = FlatDecoder(draft_model), draft_model.project
-        self.config, self.k = config, config.k
+        if not all(hasattr(draft_model, name) for name in ("encode", "init_cache", "decode_step")):
+            raise ConfigError("draft_model must be a polyseq model, its directory, or a model with "
+                              f"encode, init_cache and decode_step, not {type(draft_model).__name__}")
+        run = model_runner(draft_model)
+        self.config, self.k, self.decode = config, config.k, run.decode
         capacity = inputs.prefix.shape[1] + max(row.limit for row in rows) + config.max_k + 2
-        self.cache = self.decode.init_cache(FlatEncoder(draft_model)(inputs.src), capacity=capacity)
+        self.memory = run.encode(inputs.src)
+        self.cache = run.init_cache(self.memory, capacity=capacity)
         self.pending = [list(row.pending) for row in rows]  # accepted, not yet in the draft cache
         self.pad_id, self.eos_id = inputs.pad_id, inputs.eos_id
 
@@ -112,13 +118,15 @@ class ModelDrafter:
     def propose(self, rows: Sequence[Row]) -> list[list[int]]:
         self.start = self.cache.lengths.clone()
         counts = torch.tensor([len(p) for p in self.pending], device=self.start.device)
-        states = self.decode(pad_rows(self.pending, self.pad_id).to(self.start.device), self.cache)
+        tokens = pad_rows(self.pending, self.pad_id).to(self.start.device)
+        states, project = self.decode(tokens, self.memory, self.cache)
         self.cache.truncate(self.start + counts)  # keep only the real pending tokens, then draft
         last = states[torch.arange(len(rows), device=states.device), counts - 1]  # (A, D)
-        token = self.project(last).argmax(dim=-1)  # (A,)
+        token = project(last).argmax(dim=-1)  # (A,)
         drafts = [token]
         for _ in range(self.k - 1):
-            token = self.project(self.decode(token[:, None], self.cache)[:, 0]).argmax(dim=-1)
+            states, project = self.decode(token[:, None], self.memory, self.cache)
+            token = project(states[:, 0]).argmax(dim=-1)
             drafts.append(token)
         proposed = torch.stack(drafts, dim=1).tolist()  # (A, k)
         return [d[: d.index(self.eos_id) + 1] if self.eos_id in d else d for d in proposed]

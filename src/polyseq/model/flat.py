@@ -17,11 +17,42 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from polyseq.config import NormPlacement
 from polyseq.model.cache import DecoderCache
-from polyseq.model.transformer import Memory
+from polyseq.model.transformer import (
+    CrossAttention,
+    DecoderLayer,
+    EncoderLayer,
+    FeedForward,
+    Memory,
+    Residual,
+    SelfAttention,
+    Seq2Seq,
+)
+
+# The module classes whose arithmetic flat passes reproduce. Any other module (a subclass, an
+# adapter, a parametrized or quantized layer) may compute something else, and so may a hook.
+_REPRODUCED = frozenset({Seq2Seq, EncoderLayer, DecoderLayer, SelfAttention, CrossAttention, FeedForward,
+                         Residual, nn.Linear, nn.LayerNorm, nn.Embedding, nn.Dropout, nn.Identity,
+                         nn.ModuleList})
+
+
+def runs_flat(model: Any) -> bool:
+    """Whether flat passes compute what `model`'s modules compute: an evaluation-mode polyseq model
+    made only of the module classes they reproduce, without forward hooks."""
+    if not isinstance(model, Seq2Seq) or model.training:
+        return False
+    modules: list[nn.Module | None] = [model]
+    while modules:  # a plain walk: `model.modules()` costs four times as much, on every call
+        module = modules.pop()
+        if module is None:  # an optional submodule left out
+            continue
+        if type(module) not in _REPRODUCED or module._forward_hooks or module._forward_pre_hooks:
+            return False
+        modules.extend(module._modules.values())
+    return True
 
 
 def _evaluating(model: Any) -> None:
