@@ -128,5 +128,8 @@ def test_flat_passes_run_only_where_they_compute_what_the_modules_do() -> None:
     assert not runs_flat(model)
     handle.remove()
     assert runs_flat(model)
+    model.decoder_layers[0].ffn.train()  # its module would drop out
+    assert not runs_flat(model)
+    model.eval()
     model.decoder_layers[1].ffn.outer = Doubled(64, 32)
     assert not runs_flat(model)

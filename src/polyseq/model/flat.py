@@ -40,16 +40,17 @@ _REPRODUCED = frozenset({Seq2Seq, EncoderLayer, DecoderLayer, SelfAttention, Cro
 
 
 def runs_flat(model: Any) -> bool:
-    """Whether flat passes compute what `model`'s modules compute: an evaluation-mode polyseq model
-    made only of the module classes they reproduce, without forward hooks."""
-    if not isinstance(model, Seq2Seq) or model.training:
+    """Whether flat passes compute what `model`'s modules compute: a polyseq model made only of
+    the module classes they reproduce, every one in evaluation mode, without forward hooks."""
+    if not isinstance(model, Seq2Seq):
         return False
     modules: list[nn.Module | None] = [model]
     while modules:  # a plain walk: `model.modules()` costs four times as much, on every call
         module = modules.pop()
         if module is None:  # an optional submodule left out
             continue
-        if type(module) not in _REPRODUCED or module._forward_hooks or module._forward_pre_hooks:
+        if (type(module) not in _REPRODUCED or module.training or module._forward_hooks
+                or module._forward_pre_hooks):
             return False
         modules.extend(module._modules.values())
     return True
