@@ -199,11 +199,11 @@ class _LayerWeights:
 
     def __init__(self, layer: Any):
         attention, cross = layer.self_attention, layer.cross_attention
-        self.qkv, self.qkv_bias = attention.qkv.weight.t(), attention.qkv.bias
-        self.out, self.out_bias = attention.out.weight.t(), attention.out.bias
-        self.query, self.query_bias = cross.q.weight.t(), cross.q.bias
-        self.kv, self.kv_bias = cross.kv.weight.t(), cross.kv.bias
-        self.cross_out, self.cross_out_bias = cross.out.weight.t(), cross.out.bias
+        self.qkv, self.qkv_bias = _for_addmm(attention.qkv)
+        self.out, self.out_bias = _for_addmm(attention.out)
+        self.query, self.query_bias = _for_addmm(cross.q)
+        self.kv, self.kv_bias = _for_addmm(cross.kv)
+        self.cross_out, self.cross_out_bias = _for_addmm(cross.out)
         self.feed_forward = _FeedForward(layer.ffn)
         norms = (layer.self_residual.norm, layer.cross_residual.norm, layer.ffn_residual.norm)
         self.self_norm, self.cross_norm, self.ffn_norm = (_layer_norm(norm) for norm in norms)
@@ -231,8 +231,8 @@ class _EncoderLayerWeights:
     def __init__(self, layer: Any):
         attention = layer.attention
         self.heads = attention.heads
-        self.qkv, self.qkv_bias = attention.qkv.weight.t(), attention.qkv.bias
-        self.out, self.out_bias = attention.out.weight.t(), attention.out.bias
+        self.qkv, self.qkv_bias = _for_addmm(attention.qkv)
+        self.out, self.out_bias = _for_addmm(attention.out)
         self.feed_forward = _FeedForward(layer.ffn)
         self.attention_norm = _layer_norm(layer.attention_residual.norm)
         self.ffn_norm = _layer_norm(layer.ffn_residual.norm)
@@ -247,13 +247,18 @@ class _EncoderLayerWeights:
 
 class _FeedForward:
     def __init__(self, ffn: Any):
-        self.inner, self.inner_bias = ffn.inner.weight.t(), ffn.inner.bias
-        self.outer, self.outer_bias = ffn.outer.weight.t(), ffn.outer.bias
+        self.inner, self.inner_bias = _for_addmm(ffn.inner)
+        self.outer, self.outer_bias = _for_addmm(ffn.outer)
         self.activation = ffn.activation
 
     def __call__(self, h: Tensor) -> Tensor:
         return torch.addmm(self.outer_bias, self.activation(torch.addmm(self.inner_bias, h, self.inner)),
                            self.outer)
+
+
+def _for_addmm(linear: nn.Linear) -> tuple[Tensor, Tensor]:
+    """A linear layer's weight as a transposed view, and its bias: `addmm(bias, x, weight)`."""
+    return linear.weight.t(), linear.bias
 
 
 def _layer_norm(norm: torch.nn.LayerNorm) -> Any:
