@@ -22,6 +22,7 @@ from polyseq.decoding.rerank import Candidate, Scorer
 from polyseq.decoding.rerank import rerank as rerank_candidates
 from polyseq.interop.tokenizers import Framing, ImportedTokenizer, framing_for, load_tokenizer, target_ids
 from polyseq.model.checkpoint import load_metadata, load_model
+from polyseq.model.layout import input_major
 from polyseq.model.transformer import Seq2Seq
 from polyseq.text.tokenizer import Tokenizer
 
@@ -55,7 +56,7 @@ class Translator:
     def __init__(self, model: Seq2Seq, tokenizer: Tokenizer | ImportedTokenizer,
                  metadata: dict[str, Any] | None = None, *, max_batch_tokens: int = 6000,
                  max_batch_sentences: int = 64):
-        self.model = model.eval()
+        self.model = input_major(model.eval())
         self.tokenizer = tokenizer
         self.metadata = metadata or {}
         self.max_batch_tokens = max_batch_tokens
@@ -125,7 +126,7 @@ class Translator:
         if isinstance(draft, (str, Path)):
             key = str(Path(draft).resolve())
             if key not in self._draft_models:
-                self._draft_models[key] = load_model(draft, device=self.device)
+                self._draft_models[key] = input_major(load_model(draft, device=self.device))
             settings = {**settings, "draft_model": self._draft_models[key]}
         return settings
 

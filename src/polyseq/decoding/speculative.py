@@ -155,8 +155,9 @@ class ModelDrafter:
 def _load_draft_model(draft_model: Any) -> Any:
     if isinstance(draft_model, (str, Path)):
         from polyseq.model.checkpoint import load_model
+        from polyseq.model.layout import input_major
 
-        return load_model(draft_model)
+        return input_major(load_model(draft_model))
     return draft_model
 
 
