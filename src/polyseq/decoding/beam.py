@@ -77,7 +77,9 @@ def grouped_beam_search(model: Any, inputs: DecodeInput, config: BeamConfig, gro
     limits = config.max_length.for_input(inputs, max_positions(model) - prefix_length).tolist()
     run = model_runner(model)
     memory = run.encode(inputs.src)
-    cache = run.init_cache(memory, capacity=prefix_length + max(limits) + 1)
+    # the self-attention buffers start small and double as the beams lengthen (see
+    # DecoderCache.ensure_capacity): every step's reorder copies them whole, padding included
+    cache = run.init_cache(memory, capacity=prefix_length + 1)
     device = inputs.src.device
     cache.reorder(torch.arange(batch, device=device).repeat_interleave(config.beam_size))
     alive = [_Group(s, g, limits[s]) for s in range(batch) for g in range(groups)]
