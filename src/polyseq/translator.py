@@ -20,6 +20,7 @@ import torch
 from polyseq.decoding.core import DecodeInput, DecodeStats, Hypothesis, decode, make_config, pad_rows
 from polyseq.decoding.rerank import Candidate, Scorer
 from polyseq.decoding.rerank import rerank as rerank_candidates
+from polyseq.decoding.speculative import load_draft_model
 from polyseq.interop.tokenizers import Framing, ImportedTokenizer, framing_for, load_tokenizer, target_ids
 from polyseq.model.checkpoint import load_metadata, load_model
 from polyseq.model.layout import input_major
@@ -126,7 +127,7 @@ class Translator:
         if isinstance(draft, (str, Path)):
             key = str(Path(draft).resolve())
             if key not in self._draft_models:
-                self._draft_models[key] = input_major(load_model(draft, device=self.device))
+                self._draft_models[key] = load_draft_model(draft, device=self.device)
             settings = {**settings, "draft_model": self._draft_models[key]}
         return settings
 
