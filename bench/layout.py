@@ -1,12 +1,14 @@
-"""Benchmark: output-major weights (PyTorch's order) against input-major ones (`input_major`, what
-the Translator decodes with), on this CPU.
+"""Benchmark: weights as decoding reads them, on this CPU. Three layouts: output-major (PyTorch's
+order), input-major (`input_major`), and input-major with a oneDNN-packed copy of the large
+weights (`for_decoding`, what the Translator decodes with; `polyseq.model.packed`).
 
 1. Matrix products of each model's shapes (the output layer, the attention's fused projection and
    the feed-forward's two layers) on 1 to 160 rows, with the weight evicted from the CPU's caches
    before every call, as it is inside a decoding run where every layer's weights pass through
-   the caches each step. Median of `--calls` calls, microseconds.
+   the caches each step. Median of `--calls` calls, microseconds. The packed column is oneDNN's
+   product on every row count, also where `Product` leaves a weight to PyTorch's.
 2. Decoding runs: greedy and a lossless strategy at batch 1 and 32 on the first `--sentences`
-   lines of each task's texts, the two layouts taking turns `--repeats` times; each keeps its
+   lines of each task's texts, the layouts taking turns `--repeats` times; each keeps its
    fastest run, and the outputs are compared.
 
     python bench/layout.py \\
@@ -32,11 +34,13 @@ import torch
 
 from polyseq.evaluate import write_report
 from polyseq.model.checkpoint import load_model
-from polyseq.model.layout import input_major
+from polyseq.model.layout import for_decoding, input_major
+from polyseq.model.packed import Product, pack_weights, unpack_weights
 from polyseq.translator import Translator, read_text_lines
 
 ROOT = Path(__file__).resolve().parents[1]
 ROWS = (1, 2, 4, 8, 32, 160)
+LAYOUTS = ("output_major", "input_major", "packed")  # the first is the reference
 EVICT = torch.ones(16 * 1024 * 1024)  # 64 MB: more than this CPU's caches hold
 
 
@@ -69,16 +73,19 @@ def product_costs(model: Any, calls: int) -> dict[str, Any]:
               "feed-forward in": (config.d_model, config.ffn_dim),
               "feed-forward out": (config.ffn_dim, config.d_model)}
     costs: dict[str, Any] = {}
-    with torch.inference_mode():
-        for name, (inputs, outputs) in shapes.items():
-            output_major, bias = torch.randn(outputs, inputs), torch.randn(outputs)
-            layouts = {"output_major": output_major, "input_major": output_major.t().contiguous().t()}
+    for name, (inputs, outputs) in shapes.items():
+        linear = pack_weights(torch.nn.Linear(inputs, outputs), min_elements=0)
+        weight, bias = linear.weight.detach(), linear.bias.detach()
+        with torch.inference_mode():
+            layouts = {"output_major": Product(weight.clone(), bias),
+                       "input_major": Product(weight.t().contiguous().t(), bias),
+                       "packed": Product(linear.weight, bias, min_rows=1)}
             per_rows: dict[int, dict[str, float]] = {}
             for rows in ROWS:
                 states = torch.randn(rows, inputs)
                 per_rows[rows] = {layout: cold_microseconds(
-                    lambda weight=weight: torch.addmm(bias, states, weight.t()), calls)  # noqa: B023
-                    for layout, weight in layouts.items()}
+                    lambda product=product: product(states), calls)  # noqa: B023
+                    for layout, product in layouts.items()}
             costs[f"{name} {inputs}x{outputs}"] = per_rows
     return costs
 
@@ -86,14 +93,16 @@ def product_costs(model: Any, calls: int) -> dict[str, Any]:
 def decoding_runs(model_dir: str, texts: list[str], lang: str, strategy: str,
                   repeats: int) -> dict[str, Any]:
     """Greedy and `strategy` at batch 1 and 32, in each layout, taking turns."""
-    translators = {"output_major": Translator.load(model_dir), "input_major": Translator.load(model_dir)}
+    translators = {layout: Translator.load(model_dir) for layout in LAYOUTS}
     translators["output_major"].model = load_model(model_dir)  # as loaded: PyTorch's order
+    unpack_weights(translators["input_major"].model)
     settings: dict[str, dict[str, Any]] = {layout: {} for layout in translators}
     name = strategy
     if strategy.startswith("speculative:"):
         draft = strategy.split(":", 1)[1]
-        settings = {"output_major": {"draft": "model", "draft_model": load_model(draft)},
-                    "input_major": {"draft": "model", "draft_model": input_major(load_model(draft))}}
+        drafts = {"output_major": load_model(draft), "input_major": input_major(load_model(draft)),
+                  "packed": for_decoding(load_model(draft))}
+        settings = {layout: {"draft": "model", "draft_model": model} for layout, model in drafts.items()}
         strategy, name = "speculative", "speculative-model"
     results: dict[str, Any] = {}
     for batch in (1, 32):
@@ -114,10 +123,11 @@ def decoding_runs(model_dir: str, texts: list[str], lang: str, strategy: str,
                 "identical_to_output_major_greedy": sum(
                     a == b for a, b in zip(outputs[label, layout], reference, strict=True)) / len(texts)}
         for label in ("greedy", name):
-            before, after = min(runs[label, "output_major"]), min(runs[label, "input_major"])
-            results[f"batch{batch}/{label}/input_major_speedup"] = round(before / after, 2)
-            print(f"{Path(model_dir).parent.name} batch {batch:>2} {label:<18} output-major "
-                  f"{before:.3f}s input-major {after:.3f}s x{before / after:.2f}", flush=True)
+            base = min(runs[label, "output_major"])
+            for layout in LAYOUTS[1:]:
+                results[f"batch{batch}/{label}/{layout}_speedup"] = round(base / min(runs[label, layout]), 2)
+            print(f"{Path(model_dir).parent.name} batch {batch:>2} {label:<18} " + "  ".join(
+                f"{layout} {min(runs[label, layout]):.3f}s" for layout in LAYOUTS), flush=True)
     return results
 
 

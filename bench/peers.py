@@ -122,7 +122,7 @@ def _polyseq_decoder(task: Task, strategy: str) -> Any:
 
     from polyseq.decoding.core import DecodeInput, LengthLimit, decode, strategy_names
     from polyseq.model.checkpoint import load_model
-    from polyseq.model.layout import input_major
+    from polyseq.model.layout import for_decoding
 
     name = {"beam5": "beam"}.get(strategy, strategy)
     if name not in strategy_names():
@@ -130,7 +130,7 @@ def _polyseq_decoder(task: Task, strategy: str) -> Any:
     settings: dict[str, Any] = {"max_length": LengthLimit(0.0, task.max_new)}
     if name == "beam":
         settings |= {"beam_size": 5, "length_penalty": 1.0}
-    model = input_major(load_model(task.model_dir))  # as polyseq's Translator decodes
+    model = for_decoding(load_model(task.model_dir))  # as polyseq's Translator decodes
 
     def run(rows: list[list[int]]) -> list[list[int]]:
         prefix = torch.tensor([task.prefix] * len(rows))

@@ -23,7 +23,7 @@ from polyseq.decoding.rerank import rerank as rerank_candidates
 from polyseq.decoding.speculative import load_draft_model
 from polyseq.interop.tokenizers import Framing, ImportedTokenizer, framing_for, load_tokenizer, target_ids
 from polyseq.model.checkpoint import load_metadata, load_model
-from polyseq.model.layout import input_major
+from polyseq.model.layout import for_decoding
 from polyseq.model.transformer import Seq2Seq
 from polyseq.text.tokenizer import Tokenizer
 
@@ -57,7 +57,7 @@ class Translator:
     def __init__(self, model: Seq2Seq, tokenizer: Tokenizer | ImportedTokenizer,
                  metadata: dict[str, Any] | None = None, *, max_batch_tokens: int = 6000,
                  max_batch_sentences: int = 64):
-        self.model = input_major(model.eval())
+        self.model = for_decoding(model.eval())
         self.tokenizer = tokenizer
         self.metadata = metadata or {}
         self.max_batch_tokens = max_batch_tokens

@@ -4,6 +4,7 @@ untrained model, with drafts that are always wrong included."""
 
 from __future__ import annotations
 
+import copy
 from dataclasses import replace
 
 import pytest
@@ -11,6 +12,7 @@ import torch
 from num2words import num2words
 
 from polyseq.decoding.core import DecodeInput, DecodeResult, decode
+from polyseq.model.packed import pack_weights, packing_available
 from polyseq.model.transformer import Seq2Seq
 from polyseq.translator import Translator
 
@@ -85,6 +87,23 @@ def test_lossless_on_an_untrained_model(batch: int) -> None:
     draft = Seq2Seq(replace(replace_config(), decoder_layers=1)).eval()
     result = assert_lossless(model, inputs, draft)
     assert any(not h.finished for h in result.best())  # runs into the length limit too
+
+
+@pytest.mark.skipif(not packing_available(), reason="this PyTorch build has no oneDNN")
+@pytest.mark.parametrize("batch", [1, 8])
+def test_lossless_with_every_weight_packed(copy_translator: Translator, tiny_model_dir, batch: int) -> None:
+    """Packed weights serve products on 2 rows or more, PyTorch's product one row: greedy's
+    steps at batch 1 and the verifying passes multiply with different kernels, and agree."""
+    corrector = pack_weights(copy.deepcopy(copy_translator.model), min_elements=0)
+    texts = [num2words(n) for n in (2467, 3001, 128, 1999, 45, 7070, 12345, 606)][:batch]
+    inputs = inputs_for(copy_translator, texts, "yy")
+    draft = pack_weights(Seq2Seq(corrector.config).eval(), min_elements=0)
+    expected = assert_lossless(corrector, inputs, draft)
+    assert tokens(expected) == tokens(decode(copy_translator.model, inputs, "greedy"))
+    translator = Translator.load(tiny_model_dir)
+    pack_weights(translator.model, min_elements=0)
+    digits = inputs_for(translator, ["12", "399", "7", "250", "81", "100", "333", "64"][:batch], "en")
+    assert_lossless(translator.model, digits, translator.model)
 
 
 def replace_config():

@@ -209,7 +209,7 @@ def model_runner(model: Any) -> ModelRunner:
     if runs_flat(model):
         flat = FlatDecoder(model)
         return ModelRunner(FlatEncoder(model), flat.init_cache,
-                           lambda tokens, memory, cache: (flat(tokens, cache), model.project))
+                           lambda tokens, memory, cache: (flat(tokens, cache), flat.project))
     if hasattr(model, "decode_hidden") and hasattr(model, "project"):
         return ModelRunner(model.encode, model.init_cache, lambda tokens, memory, cache: (
             model.decode_hidden(tokens, memory, cache), model.project))

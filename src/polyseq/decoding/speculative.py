@@ -153,12 +153,12 @@ class ModelDrafter:
 
 
 def load_draft_model(draft_model: Any, device: str | torch.device = "cpu") -> Any:
-    """A draft model given as a directory, loaded for decoding (see `input_major`); a model as is."""
+    """A draft model given as a directory, loaded for decoding (see `for_decoding`); a model as is."""
     if isinstance(draft_model, (str, Path)):
         from polyseq.model.checkpoint import load_model
-        from polyseq.model.layout import input_major
+        from polyseq.model.layout import for_decoding
 
-        return input_major(load_model(draft_model, device=device))
+        return for_decoding(load_model(draft_model, device=device))
     return draft_model
 
 
@@ -167,7 +167,7 @@ def speculative(model: Any, inputs: DecodeInput, config: SpeculativeConfig) -> D
     if config.draft == "ngram":
         return draft_and_verify(model, inputs, config.max_length, copy_sources(inputs),
                                 lambda model, memory, rows, inputs: NgramDrafter(rows, config))
-    draft_model = load_draft_model(config.draft_model)
+    draft_model = load_draft_model(config.draft_model, device=inputs.src.device)  # beside the inputs
     return draft_and_verify(
         model, inputs, config.max_length, copy_sources(inputs),
         lambda model, memory, rows, inputs: ModelDrafter(draft_model, inputs, rows, config),

@@ -3,11 +3,12 @@ overhead taken out.
 
 A small model's pass on a CPU costs mostly the framework's overhead per operation (module calls,
 shape handling, masks), not arithmetic. Decoding takes many such passes, so `FlatDecoder` runs
-`Seq2Seq.init_cache` and `Seq2Seq.decode_hidden`, and `FlatEncoder` runs `Seq2Seq.encode`, as
-flat sequences of tensor operations on weights gathered once per decoding call: the same
-arithmetic on the same `Memory` and `DecoderCache`, without the module calls, with plain slices
-when every row is at one length and masks only where rows are at different lengths, read several
-tokens at once, or have padding. The states go through `Seq2Seq.project`.
+`Seq2Seq.init_cache`, `Seq2Seq.decode_hidden` and `Seq2Seq.project`, and `FlatEncoder` runs
+`Seq2Seq.encode`, as flat sequences of tensor operations on weights gathered once per decoding
+call: the same arithmetic on the same `Memory` and `DecoderCache`, without the module calls, with
+plain slices when every row is at one length and masks only where rows are at different lengths,
+read several tokens at once, or have padding. Products go through `Product`, which uses a weight's
+packed copy where there is one (`polyseq.model.packed`): the same product, summed in another order.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from torch import Tensor, nn
 
 from polyseq.config import NormPlacement
 from polyseq.model.cache import DecoderCache
+from polyseq.model.packed import Product
 from polyseq.model.transformer import (
     CrossAttention,
     DecoderLayer,
@@ -96,6 +98,15 @@ class FlatDecoder:
         self.pre = config.norm is NormPlacement.PRE
         self.embed = _Embedding(model, model.decoder_positions, model.decoder_embedding_norm)
         self.layers = [_LayerWeights(layer) for layer in model.decoders]
+        norm = model.decoder_norm
+        self.output_norm = _layer_norm(norm) if isinstance(norm, nn.LayerNorm) else (lambda x: x)
+        output = model.embed if model.output is None else model.output
+        self.output = Product(output.weight, model.output_bias)
+
+    def project(self, states: Tensor) -> Tensor:
+        """`Seq2Seq.project`: decoder states (..., D) -> logits (..., V)."""
+        x = self.output_norm(states)
+        return self.output(x.reshape(-1, self.dim)).view(*x.shape[:-1], -1)
 
     def init_cache(self, memory: Memory, capacity: int = 64) -> DecoderCache:
         """What `Seq2Seq.init_cache` returns: cross-attention keys/values, empty self K/V."""
@@ -104,7 +115,7 @@ class FlatDecoder:
         flat = states.reshape(batch * length, self.dim)
         keys, values = [], []
         for layer in self.layers:
-            kv = torch.addmm(layer.kv_bias, flat, layer.kv).view(batch, length, 2, self.heads, -1)
+            kv = layer.kv(flat).view(batch, length, 2, self.heads, -1)
             k, v = kv.permute(2, 0, 3, 1, 4)  # (B, H, S, Dh) each
             keys.append(k)
             values.append(v)
@@ -195,15 +206,12 @@ class _Step:
 
 
 class _LayerWeights:
-    """One decoder layer's weights, transposed for `addmm`, and its norms."""
+    """One decoder layer's products and norms."""
 
     def __init__(self, layer: Any):
         attention, cross = layer.self_attention, layer.cross_attention
-        self.qkv, self.qkv_bias = _for_addmm(attention.qkv)
-        self.out, self.out_bias = _for_addmm(attention.out)
-        self.query, self.query_bias = _for_addmm(cross.q)
-        self.kv, self.kv_bias = _for_addmm(cross.kv)
-        self.cross_out, self.cross_out_bias = _for_addmm(cross.out)
+        self.qkv, self.out = _product(attention.qkv), _product(attention.out)
+        self.query, self.kv, self.cross_out = _product(cross.q), _product(cross.kv), _product(cross.out)
         self.feed_forward = _FeedForward(layer.ffn)
         norms = (layer.self_residual.norm, layer.cross_residual.norm, layer.ffn_residual.norm)
         self.self_norm, self.cross_norm, self.ffn_norm = (_layer_norm(norm) for norm in norms)
@@ -211,54 +219,50 @@ class _LayerWeights:
     def self_attention(self, h: Tensor, step: _Step, index: int) -> Tensor:
         batch = h.shape[0] // step.k
         keys, values = step.cache.self_keys[index], step.cache.self_values[index]
-        qkv = torch.addmm(self.qkv_bias, h, self.qkv).view(batch, step.k, 3, step.heads, -1)
+        qkv = self.qkv(h).view(batch, step.k, 3, step.heads, -1)
         step.write(keys, values, qkv[:, :, 1], qkv[:, :, 2])
         y = F.scaled_dot_product_attention(qkv[:, :, 0].transpose(1, 2), keys[:, :, : step.total],
                                            values[:, :, : step.total], attn_mask=step.self_mask)
-        return torch.addmm(self.out_bias, y.transpose(1, 2).reshape(h.shape), self.out)
+        return self.out(y.transpose(1, 2).reshape(h.shape))
 
     def cross_attention(self, h: Tensor, step: _Step, index: int) -> Tensor:
         batch = h.shape[0] // step.k
-        q = torch.addmm(self.query_bias, h, self.query).view(batch, step.k, step.heads, -1).transpose(1, 2)
+        q = self.query(h).view(batch, step.k, step.heads, -1).transpose(1, 2)
         y = F.scaled_dot_product_attention(q, step.cache.cross_keys[index], step.cache.cross_values[index],
                                            attn_mask=step.cross_mask)
-        return torch.addmm(self.cross_out_bias, y.transpose(1, 2).reshape(h.shape), self.cross_out)
+        return self.cross_out(y.transpose(1, 2).reshape(h.shape))
 
 
 class _EncoderLayerWeights:
-    """One encoder layer's weights, transposed for `addmm`, and its norms."""
+    """One encoder layer's products and norms."""
 
     def __init__(self, layer: Any):
         attention = layer.attention
         self.heads = attention.heads
-        self.qkv, self.qkv_bias = _for_addmm(attention.qkv)
-        self.out, self.out_bias = _for_addmm(attention.out)
+        self.qkv, self.out = _product(attention.qkv), _product(attention.out)
         self.feed_forward = _FeedForward(layer.ffn)
         self.attention_norm = _layer_norm(layer.attention_residual.norm)
         self.ffn_norm = _layer_norm(layer.ffn_residual.norm)
 
     def self_attention(self, h: Tensor, shape: tuple[int, int], mask: Tensor | None) -> Tensor:
         batch, length = shape
-        qkv = torch.addmm(self.qkv_bias, h, self.qkv).view(batch, length, 3, self.heads, -1)
+        qkv = self.qkv(h).view(batch, length, 3, self.heads, -1)
         q, k, v = qkv.permute(2, 0, 3, 1, 4)  # (B, H, S, Dh) each
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        return torch.addmm(self.out_bias, y.transpose(1, 2).reshape(h.shape), self.out)
+        return self.out(y.transpose(1, 2).reshape(h.shape))
 
 
 class _FeedForward:
     def __init__(self, ffn: Any):
-        self.inner, self.inner_bias = _for_addmm(ffn.inner)
-        self.outer, self.outer_bias = _for_addmm(ffn.outer)
+        self.inner, self.outer = _product(ffn.inner), _product(ffn.outer)
         self.activation = ffn.activation
 
     def __call__(self, h: Tensor) -> Tensor:
-        return torch.addmm(self.outer_bias, self.activation(torch.addmm(self.inner_bias, h, self.inner)),
-                           self.outer)
+        return self.outer(self.activation(self.inner(h)))
 
 
-def _for_addmm(linear: nn.Linear) -> tuple[Tensor, Tensor]:
-    """A linear layer's weight as a transposed view, and its bias: `addmm(bias, x, weight)`."""
-    return linear.weight.t(), linear.bias
+def _product(linear: nn.Linear) -> Product:
+    return Product(linear.weight, linear.bias)
 
 
 def _layer_norm(norm: torch.nn.LayerNorm) -> Any:
