@@ -36,6 +36,12 @@ def test_a_packed_product_equals_the_linear_layer(bias: bool) -> None:
             torch.testing.assert_close(product(states), linear(states), rtol=0, atol=1e-5)
 
 
+def test_a_product_that_needs_gradients_leaves_the_packed_weight_alone() -> None:
+    linear = pack_weights(nn.Linear(64, 96), min_elements=0)
+    Product(linear.weight, linear.bias, min_rows=1)(torch.randn(4, 64)).sum().backward()
+    assert linear.weight.grad is not None and linear.bias.grad is not None
+
+
 def test_a_packed_weight_is_dropped_once_its_parameter_changes() -> None:
     linear = pack_weights(nn.Linear(64, 96), min_elements=0)
     assert packed(linear.weight) is not None

@@ -83,8 +83,9 @@ def packed(weight: Tensor) -> Tensor | None:
 
 class Product:
     """`x (N, in) -> x @ weight.T + bias`, through the packed weight where that is faster (on at
-    least `min_rows` rows; by default 1 for weights of ONE_ROW_ELEMENTS, else 2). Build one per
-    decoding call: it looks the packed weight up once."""
+    least `min_rows` rows; by default 1 for weights of ONE_ROW_ELEMENTS, else 2) and no gradient
+    is wanted (oneDNN's product has none). Build one per decoding call: it looks the packed weight
+    up once."""
 
     def __init__(self, weight: Tensor, bias: Tensor | None, min_rows: int | None = None):
         self.transposed, self.bias = weight.t(), bias
@@ -92,7 +93,7 @@ class Product:
         self.min_rows = min_rows or (1 if weight.numel() >= ONE_ROW_ELEMENTS else 2)
 
     def __call__(self, x: Tensor) -> Tensor:
-        if self.packed is not None and x.shape[0] >= self.min_rows:
+        if self.packed is not None and x.shape[0] >= self.min_rows and not torch.is_grad_enabled():
             return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, "none", [], "")
         if self.bias is None:
             return torch.mm(x, self.transposed)
