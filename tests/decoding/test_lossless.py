@@ -12,7 +12,7 @@ import torch
 from num2words import num2words
 
 from polyseq.decoding.core import DecodeInput, DecodeResult, decode
-from polyseq.model.packed import pack_weights, packing_available
+from polyseq.model.packed import pack_weights, packed, packing_available
 from polyseq.model.transformer import Seq2Seq
 from polyseq.translator import Translator
 
@@ -95,6 +95,7 @@ def test_lossless_with_every_weight_packed(copy_translator: Translator, tiny_mod
     """Packed weights serve products on 2 rows or more, PyTorch's product one row: greedy's
     steps at batch 1 and the verifying passes multiply with different kernels, and agree."""
     corrector = pack_weights(copy.deepcopy(copy_translator.model), min_elements=0)
+    assert all(packed(m.weight) is not None for m in corrector.modules() if isinstance(m, torch.nn.Linear))
     texts = [num2words(n) for n in (2467, 3001, 128, 1999, 45, 7070, 12345, 606)][:batch]
     inputs = inputs_for(copy_translator, texts, "yy")
     draft = pack_weights(Seq2Seq(corrector.config).eval(), min_elements=0)

@@ -1,7 +1,7 @@
-"""Flat passes compute what the model's modules compute, for every model variant: FlatEncoder what
-`encode` does, with and without padding; FlatDecoder what `init_cache` and `decode_hidden` do, for
-one token and several per row, with rows at one length and at different lengths, on the same
-cache."""
+"""Flat passes compute what the model's modules compute, for every model variant, with and without
+packed weights: FlatEncoder what `encode` does, with and without padding; FlatDecoder what
+`init_cache`, `decode_hidden` and `project` do, for one token and several per row, with rows at one
+length and at different lengths, on the same cache."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from polyseq.config import (
     Positions,
 )
 from polyseq.model.flat import FlatDecoder, FlatEncoder, runs_flat
+from polyseq.model.packed import pack_weights, packing_available
 from polyseq.model.transformer import Seq2Seq
 
 ATOL = 1e-5
@@ -32,7 +33,11 @@ VARIANTS = {
 }
 
 
-def make_model(**variant: object) -> Seq2Seq:
+PACKED = [False, True] if packing_available() else [False]
+
+
+def make_model(packed: bool = False, **variant: object) -> Seq2Seq:
+    """With `packed`, every weight has a packed copy (see polyseq.model.packed)."""
     torch.manual_seed(0)
     config = ModelConfig(vocab_size=40, d_model=32, encoder_layers=2, decoder_layers=2, heads=4, ffn_dim=64,
                          dropout=0.0, max_positions=16, **variant)  # type: ignore[arg-type]
@@ -41,7 +46,7 @@ def make_model(**variant: object) -> Seq2Seq:
         for name, parameter in model.named_parameters():
             if "norm" in name or name.endswith("bias"):
                 parameter.add_(0.1 * torch.randn_like(parameter))
-    return model
+    return pack_weights(model, min_elements=0) if packed else model
 
 
 def started_caches(model: Seq2Seq, lengths: list[int]) -> tuple:
@@ -58,30 +63,35 @@ def started_caches(model: Seq2Seq, lengths: list[int]) -> tuple:
     return memory, caches
 
 
+@pytest.mark.parametrize("packed", PACKED)
 @pytest.mark.parametrize("variant", list(VARIANTS))
 @pytest.mark.parametrize("k", [1, 3])
 @pytest.mark.parametrize("lengths", [[4, 1, 3], [2, 2, 2]])
-def test_passes_equal_decode_hidden(variant: str, k: int, lengths: list[int]) -> None:
-    model = make_model(**VARIANTS[variant])
+def test_passes_equal_decode_hidden(variant: str, k: int, lengths: list[int], packed: bool) -> None:
+    model = make_model(packed, **VARIANTS[variant])
     flat = FlatDecoder(model)
     tokens = torch.tensor([[5, 6, 7], [8, 9, 10], [11, 12, 13]])[:, :k]
     with torch.no_grad():
         memory, (reference, cache) = started_caches(model, lengths)
         for _ in range(3):
             expected = model.decode_hidden(tokens, memory, reference)
-            torch.testing.assert_close(flat(tokens, cache), expected, atol=ATOL, rtol=0)
+            states = flat(tokens, cache)
+            torch.testing.assert_close(states, expected, atol=ATOL, rtol=0)
             assert torch.equal(cache.lengths, reference.lengths)
-            tokens = model.project(expected).argmax(-1)
+            logits = model.project(expected)
+            torch.testing.assert_close(flat.project(states), logits, atol=ATOL, rtol=0)
+            tokens = logits.argmax(-1)
     for mine, theirs in zip(cache.self_keys + cache.self_values, reference.self_keys + reference.self_values,
                             strict=True):
         for row, length in enumerate(reference.lengths.tolist()):
             torch.testing.assert_close(mine[row, :, :length], theirs[row, :, :length], atol=ATOL, rtol=0)
 
 
+@pytest.mark.parametrize("packed", PACKED)
 @pytest.mark.parametrize("variant", list(VARIANTS))
 @pytest.mark.parametrize("padded", [True, False])
-def test_encoder_and_cache_equal_the_modules(variant: str, padded: bool) -> None:
-    model = make_model(**VARIANTS[variant])
+def test_encoder_and_cache_equal_the_modules(variant: str, padded: bool, packed: bool) -> None:
+    model = make_model(packed, **VARIANTS[variant])
     src = torch.randint(4, 40, (3, 9), generator=torch.Generator().manual_seed(2))
     if padded:
         src[0, 4:] = 0

@@ -11,11 +11,15 @@ weight. So weights under PACK_ELEMENTS stay unpacked (in a sweep of shapes, oneD
 weight only from ONE_ROW_ELEMENTS, where the two cost about the same.
 
 A packed weight is a second copy, kept beside its parameter (`pack_weights`); it is used only
-while the parameter holds the values it was packed from (same storage, same version).
+while the parameter holds the values it was packed from: the same storage, unchanged by autograd's
+count of in-place writes. Writes that bypass that count (through `.data` or a NumPy view) are not
+noticed: after them, `unpack_weights` and `pack_weights` again.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -28,12 +32,20 @@ ONE_ROW_ELEMENTS = 1 << 20  # and used on a single row when at least this large
 
 ModelType = TypeVar("ModelType", bound=nn.Module)
 
+_cpu_autocast: Callable[[], bool]
+try:
+    torch.is_autocast_enabled("cpu")
+    _cpu_autocast = functools.partial(torch.is_autocast_enabled, "cpu")
+except TypeError:  # PyTorch before 2.4: one function per device
+    _cpu_autocast = torch.is_autocast_cpu_enabled
+
 
 @dataclass(frozen=True)
 class _Packed:
     weight: Tensor  # oneDNN's blocked layout
-    data_ptr: int  # what the parameter held when it was packed
+    data_ptr: int  # where the parameter's values were when it was packed, and their version
     version: int
+    storage: torch.UntypedStorage  # held, so that no new storage can take that address meanwhile
 
 
 _PACKED = WeakIdKeyDictionary()  # parameter -> _Packed, for as long as the parameter lives
@@ -62,7 +74,7 @@ def pack_weights(model: ModelType, min_elements: int = PACK_ELEMENTS) -> ModelTy
                 reordered = torch.ops.mkldnn._reorder_linear_weight(weight.detach().contiguous(), None)
             except RuntimeError:  # oneDNN without kernels for this CPU
                 return model
-            _PACKED[weight] = _Packed(reordered, weight.data_ptr(), weight._version)
+            _PACKED[weight] = _Packed(reordered, weight.data_ptr(), weight._version, weight.untyped_storage())
     return model
 
 
@@ -74,26 +86,31 @@ def unpack_weights(model: ModelType) -> ModelType:
 
 
 def packed(weight: Tensor) -> Tensor | None:
-    """The packed copy of `weight`, if it has one that still holds its values."""
+    """The packed copy of `weight`, if it has one that still holds its values (a stale one is
+    dropped)."""
     entry = _PACKED.get(weight)
-    if entry is None or entry.data_ptr != weight.data_ptr() or entry.version != weight._version:
+    if entry is None:
+        return None
+    if entry.data_ptr != weight.data_ptr() or entry.version != weight._version:
+        _PACKED.pop(weight, None)  # another thread may have dropped it already
         return None
     return entry.weight
 
 
 class Product:
     """`x (N, in) -> x @ weight.T + bias`, through the packed weight where that is faster (on at
-    least `min_rows` rows; by default 1 for weights of ONE_ROW_ELEMENTS, else 2) and no gradient
-    is wanted (oneDNN's product has none). Build one per decoding call: it looks the packed weight
-    up once."""
+    least `min_rows` rows; by default 1 for weights of ONE_ROW_ELEMENTS, else 2) on float32 states,
+    where no gradient is wanted (oneDNN's product has none) and no autocast changes the product's
+    dtype. Build one per decoding call: it looks the packed weight up once."""
 
     def __init__(self, weight: Tensor, bias: Tensor | None, min_rows: int | None = None):
         self.transposed, self.bias = weight.t(), bias
         self.packed = packed(weight)
-        self.min_rows = min_rows or (1 if weight.numel() >= ONE_ROW_ELEMENTS else 2)
+        self.min_rows = min_rows if min_rows is not None else (1 if weight.numel() >= ONE_ROW_ELEMENTS else 2)
 
     def __call__(self, x: Tensor) -> Tensor:
-        if self.packed is not None and x.shape[0] >= self.min_rows and not torch.is_grad_enabled():
+        if (self.packed is not None and x.shape[0] >= self.min_rows and x.dtype == torch.float32
+                and not torch.is_grad_enabled() and not _cpu_autocast()):
             return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, "none", [], "")
         if self.bias is None:
             return torch.mm(x, self.transposed)
