@@ -29,6 +29,8 @@ from polyseq.decoding.core import (
     register_strategy,
 )
 from polyseq.decoding.drafting import Row, draft_and_verify, find_continuation
+from polyseq.model.checkpoint import load_model
+from polyseq.model.layout import for_decoding
 
 
 @dataclass(frozen=True)
@@ -155,9 +157,6 @@ class ModelDrafter:
 def load_draft_model(draft_model: Any, device: str | torch.device = "cpu") -> Any:
     """A draft model given as a directory, loaded for decoding (see `for_decoding`); a model as is."""
     if isinstance(draft_model, (str, Path)):
-        from polyseq.model.checkpoint import load_model
-        from polyseq.model.layout import for_decoding
-
         return for_decoding(load_model(draft_model, device=device))
     return draft_model
 

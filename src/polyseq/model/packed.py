@@ -60,12 +60,12 @@ def pack_weights(model: ModelType, min_elements: int = PACK_ELEMENTS) -> ModelTy
     the output layer too (a polyseq model with tied embeddings), that have at least `min_elements`
     elements, for `Product`. Returns `model`; where this build of PyTorch has no oneDNN for this
     CPU, it stays unpacked, and so do weights created in `torch.inference_mode`."""
+    if not packing_available():
+        return model
     weights = [module.weight for module in model.modules() if isinstance(module, nn.Linear)]
     embed = getattr(model, "embed", None)
     if isinstance(embed, nn.Embedding) and getattr(model, "output", 0) is None:
         weights.append(embed.weight)
-    if not packing_available():
-        return model
     for weight in weights:
         # an inference tensor has no version counter: a change to it could not be noticed
         if (weight.device.type == "cpu" and weight.dtype == torch.float32 and weight.numel() >= min_elements
