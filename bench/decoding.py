@@ -6,13 +6,18 @@ tokenizer (one decoder layer) for speculative decoding. The translator's draft l
 translator's own greedy output on the training sources (sequence-level distillation), so that it
 predicts what the translator will say rather than what the references say. For each strategy:
 sentences/s, target tokens/s, forward passes per sentence, the speed-up over greedy at the same
-batch size, and the rate of outputs identical to greedy's. The strategies take turns five times
-(`--repeats`) and each keeps its fastest run: on a shared machine other processes only ever add
-time, so the minimum is the closest to what the code costs (the rule of Python's timeit); every
-run is in the JSON.
+batch size, and the rate of outputs identical to greedy's. The `oracle` row drafts greedy's own
+output, recorded beforehand: one verifying pass per input, the ceiling of any lossless drafter.
+The strategies take turns five times (`--repeats`) and each keeps its fastest run: on a shared
+machine other processes only ever add time, so the minimum is the closest to what the code costs
+(the rule of Python's timeit); every run is in the JSON. Beside the speed, the quality of
+greedy's output (which every lossless strategy returns) against the references, and what copying
+the input scores on the corrector's dev slice.
 
     python bench/decoding.py                                      # train what is missing, measure
     python bench/decoding.py --translator bench/work/multi30k/best  # reuse a trained translator
+    python bench/decoding.py --corrector-preset d256-6x6 --translator-preset d384-6x6 \
+        --result bench/results/decoding-larger.json               # larger models, costlier passes
 """
 
 from __future__ import annotations
@@ -23,20 +28,39 @@ import shlex
 import shutil
 import sys
 import time
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from polyseq.config import DataConfig, ExperimentConfig, ModelConfig, TrainConfig
-from polyseq.evaluate import write_report
+from polyseq.decoding.aggressive import copy_sources
+from polyseq.decoding.core import DecodeInput, DecodeResult, LengthLimit, register_strategy
+from polyseq.decoding.drafting import Row, draft_and_verify
+from polyseq.decoding.greedy import GreedyConfig, greedy
+from polyseq.evaluate import score, write_report
 from polyseq.files import write_atomic
 from polyseq.train.loop import train
 from polyseq.translator import Translator, read_text_lines
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
+
+
+def _shape(width: int, encoder_layers: int, decoder_layers: int) -> ModelConfig:
+    return ModelConfig(d_model=width, encoder_layers=encoder_layers, decoder_layers=decoder_layers, heads=4,
+                       ffn_dim=4 * width, dropout=0.1)
+
+
+# d128-3x3 learns its task within minutes on two cores; d128-3x1 is the draft models' shape. On a
+# model that small, fixed costs (the encoder, the per-call overhead) weigh on every strategy alike,
+# so the bench can also train larger models (--corrector-preset, --translator-preset) to show how
+# the speed-ups grow with the cost of a forward pass.
+PRESETS = {"d128-3x3": _shape(128, 3, 3), "d128-3x1": _shape(128, 3, 1), "d256-6x6": _shape(256, 6, 6),
+           "d384-6x6": _shape(384, 6, 6)}
+MAIN_PRESETS = sorted(set(PRESETS) - {"d128-3x1"})
 STRATEGIES: list[tuple[str, str, dict[str, Any]]] = [
     ("greedy", "greedy", {}),
     ("beam5", "beam", {"beam_size": 5}),
@@ -44,7 +68,55 @@ STRATEGIES: list[tuple[str, str, dict[str, Any]]] = [
     ("aggressive-adaptive", "aggressive", {"adaptive": True}),
     ("speculative-ngram", "speculative", {"draft": "ngram"}),
     ("speculative-model", "speculative", {"draft": "model"}),
+    ("oracle", "oracle", {}),
 ]
+
+
+@dataclass(frozen=True)
+class ReplayConfig:
+    outputs: dict[tuple[int, ...], list[int]] = field(default_factory=dict)  # source ids -> greedy's ids
+    max_length: LengthLimit = field(default_factory=LengthLimit)
+
+
+def _source_key(inputs: DecodeInput, row: int) -> tuple[int, ...]:
+    return tuple(token for token in inputs.src[row].tolist() if token != inputs.pad_id)
+
+
+@register_strategy("record-greedy", ReplayConfig)
+def record_greedy(model: Any, inputs: DecodeInput, config: ReplayConfig) -> DecodeResult:
+    """Greedy, noting each output (with its EOS) in `config.outputs` for the oracle."""
+    result = greedy(model, inputs, GreedyConfig(max_length=config.max_length))
+    for row, hypotheses in enumerate(result.hypotheses):
+        best = hypotheses[0]
+        config.outputs[_source_key(inputs, row)] = [*best.tokens, *([inputs.eos_id] if best.finished else [])]
+    return result
+
+
+class ReplayDrafter:
+    """Drafts greedy's own output, so every draft token is accepted and each input takes one
+    verifying pass: no drafter can do better, so this is the ceiling of every lossless strategy
+    on this model and machine."""
+
+    confident = True
+
+    def __init__(self, outputs: list[list[int]]):
+        self.outputs = outputs
+
+    def propose(self, rows: Sequence[Row]) -> list[list[int]]:
+        return [self.outputs[row.index][len(row.tokens) :] for row in rows]
+
+    def accepted(self, rows: Sequence[Row], counts: Sequence[int], drafts: Sequence[list[int]]) -> None:
+        pass
+
+    def keep(self, positions: Sequence[int]) -> None:
+        pass
+
+
+@register_strategy("oracle", ReplayConfig)
+def oracle(model: Any, inputs: DecodeInput, config: ReplayConfig) -> DecodeResult:
+    outputs = [config.outputs[_source_key(inputs, row)] for row in range(inputs.batch_size)]
+    return draft_and_verify(model, inputs, config.max_length, copy_sources(inputs),
+                            lambda *_: ReplayDrafter(outputs))
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -52,19 +124,27 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--ua-gec", type=Path, default=DATA / "ua-gec")
     parser.add_argument("--multi30k", type=Path, default=DATA / "multi30k")
     parser.add_argument("--translator", type=Path, default=None,
-                        help="a trained en->de polyseq model (default: train one)")
+                        help="a trained en->de polyseq model (default: train one of --translator-preset)")
     parser.add_argument("--minutes", type=float, default=10.0, help="training budget per main model")
     parser.add_argument("--draft-minutes", type=float, default=5.0, help="budget per draft model")
+    for model in ("corrector", "translator"):
+        parser.add_argument(f"--{model}-preset", choices=MAIN_PRESETS, default="d128-3x3",
+                            help=f"the {model}'s shape (its draft model is always d128-3x1)")
     parser.add_argument("--sentences", type=int, default=200, help="evaluation sentences per model")
     parser.add_argument("--repeats", type=int, default=5, help="runs per strategy (fastest kept)")
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "work" / "decoding")
     parser.add_argument("--result", type=Path, default=ROOT / "bench" / "results" / "decoding.json")
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.translator and args.translator_preset != "d128-3x3":
+        parser.error("--translator is a trained model: its shape is its own, give no --translator-preset")
+    return args
 
 
-def corrector_corpus(ua_gec: Path, output: Path, held_out_docs: int = 40) -> tuple[Path, list[str]]:
-    """ua-gec pairs as JSONL for training; the last `held_out_docs` documents are the dev slice
-    (also written to corrector-dev.uk for other benchmarks)."""
+def corrector_corpus(ua_gec: Path, output: Path,
+                     held_out_docs: int = 40) -> tuple[Path, list[str], list[str]]:
+    """ua-gec pairs as JSONL for training; the last `held_out_docs` documents are the dev slice,
+    returned as sources and references (the sources also written to corrector-dev.uk for other
+    benchmarks)."""
     sources = read_text_lines(ua_gec / "gec-only.train.src.txt")
     targets = read_text_lines(ua_gec / "gec-only.train.ref0.txt")
     documents = read_text_lines(ua_gec / "gec-only.train.docids.txt")
@@ -75,16 +155,16 @@ def corrector_corpus(ua_gec: Path, output: Path, held_out_docs: int = 40) -> tup
         for source, target, document in zip(sources, targets, documents, strict=True):
             if document not in held and source.strip() and target.strip():
                 handle.write(json.dumps({"src": source, "tgt": target}, ensure_ascii=False) + "\n")
-    dev = [s for s, d in zip(sources, documents, strict=True) if d in held and s.strip()]
-    write_atomic(output / "corrector-dev.uk", "".join(line + "\n" for line in dev))
-    return train_path, dev
+    dev = [(s, t) for s, t, d in zip(sources, targets, documents, strict=True) if d in held and s.strip()]
+    write_atomic(output / "corrector-dev.uk", "".join(source + "\n" for source, _ in dev))
+    return train_path, [source for source, _ in dev], [target for _, target in dev]
 
 
 def distill(translator_dir: Path, sources: Path, tgt_lang: str, output: Path) -> Path:
     """The translator's greedy translations of `sources`, beside a copy of them, as a parallel
-    corpus prefix for training its draft (reused when present)."""
+    corpus prefix (in `output`) for training its draft (reused when present)."""
     src_lang = sources.suffix.lstrip(".")
-    prefix = output / "distilled" / "train"
+    prefix = output / "train"
     target = prefix.with_suffix(f".{tgt_lang}")
     if not target.is_file():
         prefix.parent.mkdir(parents=True, exist_ok=True)
@@ -94,25 +174,23 @@ def distill(translator_dir: Path, sources: Path, tgt_lang: str, output: Path) ->
     return prefix
 
 
-def train_model(name: str, output: Path, data: DataConfig, minutes: float, draft_of: Path | None,
-                max_positions: int) -> Path:
-    """Train (or reuse) a model; a draft model shares its main model's tokenizer."""
+def train_model(name: str, output: Path, data: DataConfig, minutes: float, max_positions: int,
+                preset: str = "d128-3x3", tokenizer_of: Path | None = None) -> Path:
+    """Train (or reuse) a model; with `tokenizer_of`, on that model's tokenizer (a draft model
+    shares its main model's)."""
     run = output / name
     if (run / "best" / "model.safetensors").is_file():
         return run / "best"
-    # small enough to learn its task within minutes on two cores
-    preset = ModelConfig(d_model=128, encoder_layers=3, decoder_layers=3, heads=4, ffn_dim=512,
-                         dropout=0.1, max_positions=max_positions)
-    if draft_of is not None:
-        preset = replace(preset, decoder_layers=1)
+    shape = replace(PRESETS[preset], max_positions=max_positions)
+    if tokenizer_of is not None:
         (run / "tokenizer").mkdir(parents=True, exist_ok=True)
-        shutil.copy(draft_of / "tokenizer.model", run / "tokenizer" / "tokenizer.model")
+        shutil.copy(tokenizer_of / "tokenizer.model", run / "tokenizer" / "tokenizer.model")
     config = ExperimentConfig(
-        model=preset, data=data,
+        model=shape, data=data,
         train=TrainConfig(output_dir=str(run), steps=1_000_000, time_budget_minutes=minutes,
-                          lr=3e-3, warmup_steps=300, eval_every=500, eval_bleu_sentences=100,
-                          log_every=100, average_last=0),
-        preset="d128-3x3" if draft_of is None else "d128-3x1",
+                          lr=3e-3 * 128 / shape.d_model, warmup_steps=300, eval_every=500,  # wider: slower
+                          eval_bleu_sentences=100, log_every=100, average_last=0),
+        preset=preset,
     )
     return train(config, resume=(run / "last").is_dir()).best_dir
 
@@ -132,21 +210,29 @@ def measure(translator: Translator, texts: list[str], tgt_lang: str, batch: int,
     }
 
 
-def race(translator: Translator, draft: Path, texts: list[str], tgt_lang: str,
-         repeats: int) -> dict[str, Any]:
+def race(translator: Translator, draft: Path, texts: list[str], references: list[str], tgt_lang: str,
+           repeats: int) -> dict[str, Any]:
     """Every strategy at batch 1 and 32. The strategies take turns `repeats` times, so that a
-    burst of load on the shared machine hits one run, not one strategy; each keeps its fastest."""
+    burst of load on the shared machine hits one run, not one strategy; each keeps its fastest.
+    Also the quality of greedy's output (which every lossless strategy returns too)."""
     results: dict[str, Any] = {}
     for batch in (1, 32):
         runs: dict[str, list[tuple[list[str], dict[str, float]]]] = {}
+        greedy_outputs: dict[tuple[int, ...], list[int]] = {}  # the oracle's drafts, at this batch size
+        translator.max_batch_sentences = batch
+        translator.translate_detailed(texts, None, tgt_lang, "record-greedy", outputs=greedy_outputs)
         for _ in range(repeats):
             for name, strategy, settings in STRATEGIES:
                 if strategy == "speculative" and settings.get("draft") == "model":
                     settings = {**settings, "draft_model": str(draft)}
+                if strategy == "oracle":
+                    settings = {"outputs": greedy_outputs}
                 runs.setdefault(name, []).append(
                     measure(translator, texts, tgt_lang, batch, strategy, settings))
         fastest = {name: min(found, key=lambda run: run[1]["seconds"]) for name, found in runs.items()}
         greedy_texts, greedy_figures = fastest["greedy"]
+        if batch == 1:
+            results["greedy_quality"] = quality(greedy_texts, references)
         for name, (outputs, figures) in fastest.items():
             figures["speedup_over_greedy"] = round(greedy_figures["seconds"] / figures["seconds"], 2)
             same = sum(a == b for a, b in zip(outputs, greedy_texts, strict=True))
@@ -160,37 +246,56 @@ def race(translator: Translator, draft: Path, texts: list[str], tgt_lang: str,
     return results
 
 
+def quality(texts: list[str], references: list[str]) -> dict[str, float]:
+    scores = score(texts, [references])
+    return {"bleu": scores.bleu, "chrf": scores.chrf}
+
+
 def main() -> None:
     args = parse_arguments()
     for needed in (args.ua_gec / "gec-only.train.src.txt", args.multi30k / "train.en"):
         if not needed.is_file():
             sys.exit(f"{needed} not found: pass --ua-gec / --multi30k (see ../shared/data/README.md)")
     torch.set_num_threads(2)
-    train_jsonl, dev = corrector_corpus(args.ua_gec, args.output)
+    # models of the default shape keep the plain names, so their earlier runs are reused
+    named = {model: "" if preset == "d128-3x3" else f"-{preset}"
+             for model, preset in (("corrector", args.corrector_preset),
+                                   ("translator", args.translator_preset))}
+    report: dict[str, Any] = {"command": "python " + shlex.join(sys.argv), "threads": torch.get_num_threads(),
+                              "models": {}}
+
+    train_jsonl, dev, dev_references = corrector_corpus(args.ua_gec, args.output)
+    dev, dev_references = dev[: args.sentences], dev_references[: args.sentences]
     gec = DataConfig(train=str(train_jsonl), languages=("uk",), directions=("uk-uk",),
                      vocab_size=4000, max_tokens=4096, max_length=120, max_ratio=2.0, valid_size=300)
-    corrector = train_model("corrector", args.output, gec, args.minutes, None, 256)
-    corrector_draft = train_model("corrector-draft", args.output, gec, args.draft_minutes, corrector, 256)
+    corrector = train_model("corrector" + named["corrector"], args.output, gec, args.minutes, 256,
+                            args.corrector_preset)
+    corrector_draft = train_model("corrector-draft" + named["corrector"], args.output, gec,
+                                  args.draft_minutes, 256, "d128-3x1", corrector)
+    report["models"].update(corrector=str(corrector), corrector_draft=str(corrector_draft))
+    report["corrector_dev"] = f"{len(dev)} ua-gec sentences from held-out documents"
+    report["corrector_dev_input_quality"] = quality(dev, dev_references)  # what copying the input scores
+    print("corrector (uk -> uk)")
+    report["corrector"] = race(Translator.load(corrector), corrector_draft, dev, dev_references, "uk",
+                               args.repeats)
+    write_report(args.result, report)  # the corrector's figures stay if the translator's run fails
+
     mt = DataConfig(train=str(args.multi30k / "train"), valid=str(args.multi30k / "val"),
                     languages=("en", "de"), directions=("en-de",), vocab_size=4000, max_tokens=4096)
-    translator_dir = args.translator or train_model("translator", args.output, mt, args.minutes, None, 128)
-    distilled = replace(mt, train=str(distill(translator_dir, args.multi30k / "train.en", "de", args.output)))
-    translator_draft = train_model("translator-draft-distilled", args.output, distilled,
-                                   args.draft_minutes, translator_dir, 128)
+    translator = args.translator or train_model("translator" + named["translator"], args.output, mt,
+                                                args.minutes, 128, args.translator_preset)
+    distilled_prefix = distill(translator, args.multi30k / "train.en", "de",
+                               args.output / ("distilled" + named["translator"]))
+    translator_draft = train_model("translator-draft-distilled" + named["translator"], args.output,
+                                   replace(mt, train=str(distilled_prefix)), args.draft_minutes, 128,
+                                   "d128-3x1", translator)
     mt_sources = read_text_lines(args.multi30k / "test_2016_flickr.en")[: args.sentences]
-    report = {
-        "command": "python " + shlex.join(sys.argv), "threads": torch.get_num_threads(),
-        "models": {"corrector": str(corrector), "corrector_draft": str(corrector_draft),
-                   "translator": str(translator_dir), "translator_draft": str(translator_draft)},
-        "corrector_dev": f"{len(dev[: args.sentences])} ua-gec sentences from held-out documents",
-        "translator_test": f"first {len(mt_sources)} lines of multi30k test_2016_flickr.en",
-    }
-    print("corrector (uk -> uk)")
-    report["corrector"] = race(Translator.load(corrector), corrector_draft, dev[: args.sentences], "uk",
-                               args.repeats)
+    mt_references = read_text_lines(args.multi30k / "test_2016_flickr.de")[: args.sentences]
+    report["models"].update(translator=str(translator), translator_draft=str(translator_draft))
+    report["translator_test"] = f"first {len(mt_sources)} lines of multi30k test_2016_flickr.en"
     print("translator (en -> de)")
-    report["translator"] = race(Translator.load(translator_dir), translator_draft, mt_sources, "de",
-                                args.repeats)
+    report["translator"] = race(Translator.load(translator), translator_draft, mt_sources, mt_references,
+                                "de", args.repeats)
     write_report(args.result, report)
 
 

@@ -138,6 +138,37 @@ def test_always_wrong_drafts_still_give_greedy(copy_translator: Translator) -> N
     assert tokens(result) == tokens(decode(copy_translator.model, inputs, "greedy"))
 
 
+def test_greedy_output_as_draft_takes_one_pass_for_the_whole_batch(copy_translator: Translator) -> None:
+    """What bench/decoding.py's oracle row relies on: a draft that is greedy's own output (with
+    its EOS) is accepted whole, so each input takes a single verifying pass."""
+    from polyseq.decoding.core import LengthLimit
+    from polyseq.decoding.drafting import draft_and_verify
+
+    texts = [num2words(n) for n in (215, 4711, 30, 1500)]
+    inputs = inputs_for(copy_translator, texts, "yy")
+    expected = decode(copy_translator.model, inputs, "greedy")
+    outputs = [[*tokens, inputs.eos_id] for tokens in tokens(expected)]
+
+    class ReplayDrafter:
+        confident = True
+
+        def propose(self, rows):
+            return [outputs[row.index][len(row.tokens):] for row in rows]
+
+        def accepted(self, rows, counts, drafts):
+            pass
+
+        def keep(self, positions):
+            pass
+
+    result = draft_and_verify(copy_translator.model, inputs, LengthLimit(), [[] for _ in texts],
+                              lambda *_: ReplayDrafter())
+    assert tokens(result) == tokens(expected)
+    assert all(h.finished for h in result.best())
+    assert result.stats.forward_passes == 1
+    assert result.stats.accepted_draft_tokens == sum(map(len, outputs))
+
+
 def test_verification_projects_only_positions_up_to_each_first_mismatch() -> None:
     from polyseq.decoding.drafting import _check_drafts
 
