@@ -187,8 +187,9 @@ def train_model(name: str, output: Path, data: DataConfig, minutes: float, max_p
         shutil.copy(tokenizer_of / "tokenizer.model", run / "tokenizer" / "tokenizer.model")
     config = ExperimentConfig(
         model=shape, data=data,
+        # the rate falls with the width, as usual for Transformers (the d128 models train at 3e-3)
         train=TrainConfig(output_dir=str(run), steps=1_000_000, time_budget_minutes=minutes,
-                          lr=3e-3 * 128 / shape.d_model, warmup_steps=300, eval_every=500,  # wider: slower
+                          lr=3e-3 * 128 / shape.d_model, warmup_steps=300, eval_every=500,
                           eval_bleu_sentences=100, log_every=100, average_last=0),
         preset=preset,
     )
