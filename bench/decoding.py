@@ -36,7 +36,6 @@ from typing import Any
 import torch
 
 from polyseq.config import DataConfig, ExperimentConfig, ModelConfig, TrainConfig
-from polyseq.decoding.aggressive import copy_sources
 from polyseq.decoding.core import DecodeInput, DecodeResult, LengthLimit, register_strategy
 from polyseq.decoding.drafting import Row, draft_and_verify
 from polyseq.decoding.greedy import GreedyConfig, greedy
@@ -115,8 +114,8 @@ class ReplayDrafter:
 @register_strategy("oracle", ReplayConfig)
 def oracle(model: Any, inputs: DecodeInput, config: ReplayConfig) -> DecodeResult:
     outputs = [config.outputs[_source_key(inputs, row)] for row in range(inputs.batch_size)]
-    return draft_and_verify(model, inputs, config.max_length, copy_sources(inputs),
-                            lambda *_: ReplayDrafter(outputs))
+    no_sources: list[list[int]] = [[] for _ in outputs]  # the replayed drafts need none
+    return draft_and_verify(model, inputs, config.max_length, no_sources, lambda *_: ReplayDrafter(outputs))
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -172,6 +171,11 @@ def distill(translator_dir: Path, sources: Path, tgt_lang: str, output: Path) ->
         translator.translate_file(sources, target, src_lang, tgt_lang, strategy="greedy", chunk_lines=2048)
     shutil.copyfile(sources, prefix.with_suffix(f".{src_lang}"))
     return prefix
+
+
+def run_name(name: str, preset: str) -> str:
+    """Runs of the default shape keep their plain names, so earlier runs are reused."""
+    return name if preset == "d128-3x3" else f"{name}-{preset}"
 
 
 def train_model(name: str, output: Path, data: DataConfig, minutes: float, max_positions: int,
@@ -258,10 +262,7 @@ def main() -> None:
         if not needed.is_file():
             sys.exit(f"{needed} not found: pass --ua-gec / --multi30k (see ../shared/data/README.md)")
     torch.set_num_threads(2)
-    # models of the default shape keep the plain names, so their earlier runs are reused
-    named = {model: "" if preset == "d128-3x3" else f"-{preset}"
-             for model, preset in (("corrector", args.corrector_preset),
-                                   ("translator", args.translator_preset))}
+
     report: dict[str, Any] = {"command": "python " + shlex.join(sys.argv), "threads": torch.get_num_threads(),
                               "models": {}}
 
@@ -269,9 +270,9 @@ def main() -> None:
     dev, dev_references = dev[: args.sentences], dev_references[: args.sentences]
     gec = DataConfig(train=str(train_jsonl), languages=("uk",), directions=("uk-uk",),
                      vocab_size=4000, max_tokens=4096, max_length=120, max_ratio=2.0, valid_size=300)
-    corrector = train_model("corrector" + named["corrector"], args.output, gec, args.minutes, 256,
+    corrector = train_model(run_name("corrector", args.corrector_preset), args.output, gec, args.minutes, 256,
                             args.corrector_preset)
-    corrector_draft = train_model("corrector-draft" + named["corrector"], args.output, gec,
+    corrector_draft = train_model(run_name("corrector-draft", args.corrector_preset), args.output, gec,
                                   args.draft_minutes, 256, "d128-3x1", corrector)
     report["models"].update(corrector=str(corrector), corrector_draft=str(corrector_draft))
     report["corrector_dev"] = f"{len(dev)} ua-gec sentences from held-out documents"
@@ -283,13 +284,13 @@ def main() -> None:
 
     mt = DataConfig(train=str(args.multi30k / "train"), valid=str(args.multi30k / "val"),
                     languages=("en", "de"), directions=("en-de",), vocab_size=4000, max_tokens=4096)
-    translator = args.translator or train_model("translator" + named["translator"], args.output, mt,
-                                                args.minutes, 128, args.translator_preset)
+    translator = args.translator or train_model(run_name("translator", args.translator_preset), args.output,
+                                                mt, args.minutes, 128, args.translator_preset)
     distilled_prefix = distill(translator, args.multi30k / "train.en", "de",
-                               args.output / ("distilled" + named["translator"]))
-    translator_draft = train_model("translator-draft-distilled" + named["translator"], args.output,
-                                   replace(mt, train=str(distilled_prefix)), args.draft_minutes, 128,
-                                   "d128-3x1", translator)
+                               args.output / run_name("distilled", args.translator_preset))
+    translator_draft = train_model(run_name("translator-draft-distilled", args.translator_preset),
+                                   args.output, replace(mt, train=str(distilled_prefix)), args.draft_minutes,
+                                   128, "d128-3x1", translator)
     mt_sources = read_text_lines(args.multi30k / "test_2016_flickr.en")[: args.sentences]
     mt_references = read_text_lines(args.multi30k / "test_2016_flickr.de")[: args.sentences]
     report["models"].update(translator=str(translator), translator_draft=str(translator_draft))
