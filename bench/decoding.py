@@ -18,6 +18,7 @@ the input scores on the corrector's dev slice.
     python bench/decoding.py --translator bench/work/multi30k/best  # reuse a trained translator
     python bench/decoding.py --corrector-preset d256-6x6 --translator-preset d384-6x6 \
         --result bench/results/decoding-larger.json               # larger models, costlier passes
+    python bench/decoding.py --tasks corrector                    # the corrector alone
 """
 
 from __future__ import annotations
@@ -131,11 +132,16 @@ def parse_arguments() -> argparse.Namespace:
                             help=f"the {model}'s shape (its draft model is always d128-3x1)")
     parser.add_argument("--sentences", type=int, default=200, help="evaluation sentences per model")
     parser.add_argument("--repeats", type=int, default=5, help="runs per strategy (fastest kept)")
+    parser.add_argument("--tasks", default="corrector,translator",
+                        help="which models to race, comma-separated (corrector, translator)")
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "work" / "decoding")
     parser.add_argument("--result", type=Path, default=ROOT / "bench" / "results" / "decoding.json")
     args = parser.parse_args()
     if args.translator and args.translator_preset != "d128-3x3":
         parser.error("--translator is a trained model: its shape is its own, give no --translator-preset")
+    args.tasks = [task.strip() for task in args.tasks.split(",") if task.strip()]
+    if not args.tasks or set(args.tasks) - {"corrector", "translator"}:
+        parser.error(f"--tasks takes corrector and/or translator, not {','.join(args.tasks)!r}")
     return args
 
 
@@ -258,14 +264,22 @@ def quality(texts: list[str], references: list[str]) -> dict[str, float]:
 
 def main() -> None:
     args = parse_arguments()
-    for needed in (args.ua_gec / "gec-only.train.src.txt", args.multi30k / "train.en"):
-        if not needed.is_file():
-            sys.exit(f"{needed} not found: pass --ua-gec / --multi30k (see ../shared/data/README.md)")
+    needs = {"corrector": args.ua_gec / "gec-only.train.src.txt", "translator": args.multi30k / "train.en"}
+    for task in args.tasks:
+        if not needs[task].is_file():
+            sys.exit(f"{needs[task]} not found: pass --ua-gec / --multi30k (see ../shared/data/README.md)")
     torch.set_num_threads(2)
 
     report: dict[str, Any] = {"command": "python " + shlex.join(sys.argv), "threads": torch.get_num_threads(),
                               "models": {}}
 
+    if "corrector" in args.tasks:
+        race_corrector(args, report)
+    if "translator" in args.tasks:
+        race_translator(args, report)
+
+
+def race_corrector(args: argparse.Namespace, report: dict[str, Any]) -> None:
     train_jsonl, dev, dev_references = corrector_corpus(args.ua_gec, args.output)
     dev, dev_references = dev[: args.sentences], dev_references[: args.sentences]
     gec = DataConfig(train=str(train_jsonl), languages=("uk",), directions=("uk-uk",),
@@ -282,6 +296,8 @@ def main() -> None:
                                args.repeats)
     write_report(args.result, report)  # the corrector's figures stay if the translator's run fails
 
+
+def race_translator(args: argparse.Namespace, report: dict[str, Any]) -> None:
     mt = DataConfig(train=str(args.multi30k / "train"), valid=str(args.multi30k / "val"),
                     languages=("en", "de"), directions=("en-de",), vocab_size=4000, max_tokens=4096)
     translator = args.translator or train_model(run_name("translator", args.translator_preset), args.output,

@@ -89,6 +89,25 @@ def test_lossless_on_an_untrained_model(batch: int) -> None:
     assert any(not h.finished for h in result.best())  # runs into the length limit too
 
 
+def test_lossless_with_ragged_passes_packed(copy_translator: Translator, monkeypatch) -> None:
+    """Rows of a batch verify drafts of different lengths; the passes that run their products
+    on the real tokens alone (flat._Step.real) still give greedy's tokens."""
+    from polyseq.model import flat
+
+    packed_passes: list[bool] = []
+    original = flat._Step.__init__
+
+    def spy(self, *arguments, **keywords):
+        original(self, *arguments, **keywords)
+        packed_passes.append(self.real is not None)
+
+    monkeypatch.setattr(flat._Step, "__init__", spy)
+    texts = [num2words(n) for n in (2467, 3001, 128, 1999, 45, 7070, 12345, 606)]
+    inputs = inputs_for(copy_translator, texts, "yy")
+    assert_lossless(copy_translator.model, inputs, Seq2Seq(copy_translator.model.config).eval())
+    assert any(packed_passes) and not all(packed_passes)
+
+
 @pytest.mark.skipif(not packing_available(), reason="this PyTorch build has no oneDNN")
 @pytest.mark.parametrize("batch", [1, 8])
 def test_lossless_with_every_weight_packed(copy_translator: Translator, tiny_model_dir, batch: int) -> None:

@@ -87,6 +87,31 @@ def test_passes_equal_decode_hidden(variant: str, k: int, lengths: list[int], pa
             torch.testing.assert_close(mine[row, :, :length], theirs[row, :, :length], atol=ATOL, rtol=0)
 
 
+@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("widths", [[4, 1, 2], [4, 4, 4], [1, 1, 1]])
+def test_ragged_rows_equal_the_padded_pass_at_their_real_tokens(variant: str, widths: list[int]) -> None:
+    """Rows with `widths` real tokens of 4 (the rest padding): the states and cached keys and
+    values of the real tokens are those of the padded pass, packed or not (by PACK_BELOW)."""
+    from polyseq.model.flat import PACK_BELOW
+
+    model = make_model(**VARIANTS[variant])
+    flat = FlatDecoder(model)
+    tokens = torch.tensor([[5, 6, 7, 8], [9, 10, 0, 0], [11, 12, 13, 0]])
+    with torch.no_grad():
+        memory, (reference, cache) = started_caches(model, [4, 1, 3])
+        start = cache.lengths.clone()
+        expected = flat(tokens, reference)
+        states = flat(tokens, cache, widths)
+    assert (sum(widths) <= PACK_BELOW * tokens.numel()) == (widths != [4, 4, 4])  # both paths run
+    for row, width in enumerate(widths):
+        torch.testing.assert_close(states[row, :width], expected[row, :width], atol=ATOL, rtol=0)
+        end = int(start[row]) + width
+        for mine, theirs in zip(cache.self_keys + cache.self_values,
+                                reference.self_keys + reference.self_values, strict=True):
+            torch.testing.assert_close(mine[row, :, :end], theirs[row, :, :end], atol=ATOL, rtol=0)
+    assert torch.equal(cache.lengths, reference.lengths)
+
+
 @pytest.mark.parametrize("packed", PACKED)
 @pytest.mark.parametrize("variant", list(VARIANTS))
 @pytest.mark.parametrize("padded", [True, False])

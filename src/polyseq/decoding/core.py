@@ -188,7 +188,16 @@ def max_positions(model: Any) -> int:
 
 
 Project = Callable[[Tensor], Tensor]
-StatesDecoder = Callable[[Tensor, Any, Any], tuple[Tensor, Project]]
+
+
+class StatesDecoder(Protocol):
+    """(tokens (A, T), memory, cache) -> the decoder's states (A, T, D) and the output layer.
+    `widths` (A,), when given, says how many of each row's tokens are real (the rest padding,
+    whose states the caller ignores and whose cache entries it truncates): a runner may skip
+    the arithmetic on padding."""
+
+    def __call__(self, tokens: Tensor, memory: Any, cache: Any,
+                 widths: Sequence[int] | None = None) -> tuple[Tensor, Project]: ...
 
 
 @dataclass(frozen=True)
@@ -209,11 +218,12 @@ def model_runner(model: Any) -> ModelRunner:
     if runs_flat(model):
         flat = FlatDecoder(model)
         return ModelRunner(FlatEncoder(model), flat.init_cache,
-                           lambda tokens, memory, cache: (flat(tokens, cache), flat.project))
+                           lambda tokens, memory, cache, widths=None: (flat(tokens, cache, widths),
+                                                                       flat.project))
     if hasattr(model, "decode_hidden") and hasattr(model, "project"):
-        return ModelRunner(model.encode, model.init_cache, lambda tokens, memory, cache: (
+        return ModelRunner(model.encode, model.init_cache, lambda tokens, memory, cache, widths=None: (
             model.decode_hidden(tokens, memory, cache), model.project))
-    return ModelRunner(model.encode, model.init_cache, lambda tokens, memory, cache: (
+    return ModelRunner(model.encode, model.init_cache, lambda tokens, memory, cache, widths=None: (
         model.decode_step(tokens, memory, cache), lambda logits: logits))
 
 

@@ -106,9 +106,9 @@ def verify(decode: StatesDecoder, memory: Any, cache: Any, rows: Sequence[Row], 
     """One forward pass over each row's pending tokens and draft; update the rows with the
     accepted draft prefix and the model's next token; roll the cache back. Returns the number
     of draft tokens each row accepted."""
-    tokens = pad_rows([row.pending + draft for row, draft in zip(rows, drafts, strict=True)], pad_id)
+    fed = [row.pending + draft for row, draft in zip(rows, drafts, strict=True)]
     start = cache.lengths.clone()
-    states, project = decode(tokens.to(cache.lengths.device), memory, cache)
+    states, project = decode(pad_rows(fed, pad_id).to(start.device), memory, cache, [len(f) for f in fed])
     firsts = [len(row.pending) - 1 for row in rows]  # the position predicting each first new token
     checked = _check_drafts(states, project, firsts, drafts, confident)
     counts, kept = [], []

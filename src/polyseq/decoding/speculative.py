@@ -119,9 +119,10 @@ class ModelDrafter:
     @torch.inference_mode()
     def propose(self, rows: Sequence[Row]) -> list[list[int]]:
         self.start = self.cache.lengths.clone()
-        counts = torch.tensor([len(p) for p in self.pending], device=self.start.device)
+        widths = [len(p) for p in self.pending]
+        counts = torch.tensor(widths, device=self.start.device)
         tokens = pad_rows(self.pending, self.pad_id).to(self.start.device)
-        states, project = self.decode(tokens, self.memory, self.cache)
+        states, project = self.decode(tokens, self.memory, self.cache, widths)
         self.cache.truncate(self.start + counts)  # keep only the real pending tokens, then draft
         last = states[torch.arange(len(rows), device=states.device), counts - 1]  # (A, D)
         token = project(last).argmax(dim=-1)  # (A,)

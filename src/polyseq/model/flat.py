@@ -13,7 +13,7 @@ packed copy where there is one (`polyseq.model.packed`): the same product, summe
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -33,6 +33,11 @@ from polyseq.model.transformer import (
     SelfAttention,
     Seq2Seq,
 )
+
+# A pass runs its products on the real tokens alone when they are at most this share of its
+# (B, k) block: packing and unpacking copy the states around each attention, which costs more
+# than the products it saves on a block with little padding.
+PACK_BELOW = 0.75
 
 # The module classes whose arithmetic flat passes reproduce. Any other module (a subclass, an
 # adapter, a parametrized or quantized layer) may compute something else, and so may a hook.
@@ -127,21 +132,22 @@ class FlatDecoder:
             lengths=torch.zeros(batch, dtype=torch.long, device=states.device),
         )
 
-    def __call__(self, tokens: Tensor, cache: DecoderCache) -> Tensor:
+    def __call__(self, tokens: Tensor, cache: DecoderCache, widths: Sequence[int] | None = None) -> Tensor:
         """States (B, k, D) for k new tokens per row (B, k), which continue each row's cached
-        prefix and enter the cache."""
+        prefix and enter the cache. With `widths`, row b's first widths[b] tokens are real and the
+        rest padding, whose states are zeros (and whose keys and values the caller truncates)."""
         batch, k = tokens.shape
-        step = _Step(cache, k, self.heads)
+        step = _Step(cache, k, self.heads, widths)
         self.embed.check(step.total)
         cache.ensure_capacity(step.total)
         x = self.embed(tokens, slice(step.start, step.total) if step.uniform else step.where)
-        x = x.reshape(batch * k, self.dim)
+        x = step.pack(x.reshape(batch * k, self.dim))
         for index, layer in enumerate(self.layers):
             x = _residual(self.pre, x, layer.self_norm, layer.self_attention, step, index)
             x = _residual(self.pre, x, layer.cross_norm, layer.cross_attention, step, index)
             x = _residual(self.pre, x, layer.ffn_norm, layer.feed_forward)
         cache.advance(k)
-        return x.view(batch, k, self.dim)
+        return step.unpack(x).view(batch, k, self.dim)
 
 
 class _Embedding:
@@ -175,12 +181,22 @@ def _residual(pre: bool, x: Tensor, norm: Callable[[Tensor], Tensor], sublayer: 
 
 
 class _Step:
-    """What every layer of one pass shares: the cache, where each row's new tokens go, the masks."""
+    """What every layer of one pass shares: the cache, where each row's new tokens go, the masks,
+    and which of the (B, k) positions are real tokens.
 
-    def __init__(self, cache: DecoderCache, k: int, heads: int):
+    Rows of a verifying pass carry drafts of different lengths, padded to the longest. Where
+    padding is a large part of the block, the products (most of a pass's arithmetic) run on the
+    real tokens alone, packed; only attention, which needs the (B, k) layout, sees the padding."""
+
+    def __init__(self, cache: DecoderCache, k: int, heads: int, widths: Sequence[int] | None = None):
         lengths = cache.lengths
         self.cache, self.k, self.heads = cache, k, heads
         batch, device = lengths.shape[0], lengths.device
+        self.batch = batch
+        self.real: Tensor | None = None  # (N,) indices of the real tokens in the (B * k) block
+        if widths is not None and sum(widths) <= PACK_BELOW * batch * k:
+            real = torch.arange(k)[None, :] < torch.tensor(widths)[:, None]  # (B, k)
+            self.real = real.view(-1).nonzero()[:, 0].to(device)
         low, high = int(lengths.min()), int(lengths.max())
         self.uniform, self.start, self.total = low == high, low, high + k
         # new token i of row b sees key j when j <= lengths[b] + i; one token per row at one
@@ -194,6 +210,16 @@ class _Step:
             self.rows = torch.arange(batch, device=device)[:, None]
         source = cache.source_mask
         self.cross_mask = None if bool(source.all()) else source[:, None, None, :]
+
+    def pack(self, x: Tensor) -> Tensor:
+        """(B * k, C) -> the real tokens' rows (N, C); unchanged when the block is not packed."""
+        return x if self.real is None else x.index_select(0, self.real)
+
+    def unpack(self, x: Tensor) -> Tensor:
+        """The real tokens' rows (N, C) -> (B * k, C), zeros at padding."""
+        if self.real is None:
+            return x
+        return x.new_zeros(self.batch * self.k, x.shape[1]).index_copy_(0, self.real, x)
 
     def write(self, keys: Tensor, values: Tensor, new_keys: Tensor, new_values: Tensor) -> None:
         """Store the new tokens' keys and values (B, k, H, Dh) at their positions."""
@@ -217,20 +243,18 @@ class _LayerWeights:
         self.self_norm, self.cross_norm, self.ffn_norm = (_layer_norm(norm) for norm in norms)
 
     def self_attention(self, h: Tensor, step: _Step, index: int) -> Tensor:
-        batch = h.shape[0] // step.k
         keys, values = step.cache.self_keys[index], step.cache.self_values[index]
-        qkv = self.qkv(h).view(batch, step.k, 3, step.heads, -1)
+        qkv = step.unpack(self.qkv(h)).view(step.batch, step.k, 3, step.heads, -1)
         step.write(keys, values, qkv[:, :, 1], qkv[:, :, 2])
         y = F.scaled_dot_product_attention(qkv[:, :, 0].transpose(1, 2), keys[:, :, : step.total],
                                            values[:, :, : step.total], attn_mask=step.self_mask)
-        return self.out(y.transpose(1, 2).reshape(h.shape))
+        return self.out(step.pack(y.transpose(1, 2).reshape(step.batch * step.k, -1)))
 
     def cross_attention(self, h: Tensor, step: _Step, index: int) -> Tensor:
-        batch = h.shape[0] // step.k
-        q = self.query(h).view(batch, step.k, step.heads, -1).transpose(1, 2)
+        q = step.unpack(self.query(h)).view(step.batch, step.k, step.heads, -1).transpose(1, 2)
         y = F.scaled_dot_product_attention(q, step.cache.cross_keys[index], step.cache.cross_values[index],
                                            attn_mask=step.cross_mask)
-        return self.cross_out(y.transpose(1, 2).reshape(h.shape))
+        return self.cross_out(step.pack(y.transpose(1, 2).reshape(step.batch * step.k, -1)))
 
 
 class _EncoderLayerWeights:
