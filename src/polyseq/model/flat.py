@@ -36,8 +36,8 @@ from polyseq.model.transformer import (
 
 # A pass runs its products on the real tokens alone when they are at most this share of its
 # (B, k) block: packing and unpacking copy the states around each attention, which costs about
-# what the products save at nine real tokens in ten (bench/ragged.py: x1.6 faster at a half,
-# x1.33 at three quarters, x1.01-1.09 at nine tenths).
+# what the products save at nine real tokens in ten (bench/results/ragged.json: x1.46 faster at
+# 55% real tokens, x1.43 at 73%, x1.02 at 90%, x0.97 at 93%).
 PACK_BELOW = 0.85
 
 # The module classes whose arithmetic flat passes reproduce. Any other module (a subclass, an
