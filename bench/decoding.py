@@ -40,6 +40,7 @@ from polyseq.config import DataConfig, ExperimentConfig, ModelConfig, TrainConfi
 from polyseq.decoding.core import DecodeInput, DecodeResult, LengthLimit, register_strategy
 from polyseq.decoding.drafting import Row, draft_and_verify
 from polyseq.decoding.greedy import GreedyConfig, greedy
+from polyseq.devices import usable_device
 from polyseq.evaluate import score, write_report
 from polyseq.files import write_atomic
 from polyseq.train.loop import train
@@ -134,6 +135,7 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=5, help="runs per strategy (fastest kept)")
     parser.add_argument("--tasks", default="corrector,translator",
                         help="which models to race, comma-separated (corrector, translator)")
+    parser.add_argument("--device", default="cpu", help="where the models train and decode: cpu, cuda, ...")
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "work" / "decoding")
     parser.add_argument("--result", type=Path, default=ROOT / "bench" / "results" / "decoding.json")
     args = parser.parse_args()
@@ -165,7 +167,7 @@ def corrector_corpus(ua_gec: Path, output: Path,
     return train_path, [source for source, _ in dev], [target for _, target in dev]
 
 
-def distill(translator_dir: Path, sources: Path, tgt_lang: str, output: Path) -> Path:
+def distill(translator_dir: Path, sources: Path, tgt_lang: str, output: Path, device: str) -> Path:
     """The translator's greedy translations of `sources`, beside a copy of them, as a parallel
     corpus prefix (in `output`) for training its draft (reused when present)."""
     src_lang = sources.suffix.lstrip(".")
@@ -173,7 +175,7 @@ def distill(translator_dir: Path, sources: Path, tgt_lang: str, output: Path) ->
     target = prefix.with_suffix(f".{tgt_lang}")
     if not target.is_file():
         prefix.parent.mkdir(parents=True, exist_ok=True)
-        translator = Translator.load(translator_dir)
+        translator = Translator.load(translator_dir, device=device)
         translator.translate_file(sources, target, src_lang, tgt_lang, strategy="greedy", chunk_lines=2048)
     shutil.copyfile(sources, prefix.with_suffix(f".{src_lang}"))
     return prefix
@@ -184,7 +186,7 @@ def run_name(name: str, preset: str) -> str:
     return name if preset == "d128-3x3" else f"{name}-{preset}"
 
 
-def train_model(name: str, output: Path, data: DataConfig, minutes: float, max_positions: int,
+def train_model(name: str, output: Path, data: DataConfig, minutes: float, max_positions: int, device: str,
                 preset: str = "d128-3x3", tokenizer_of: Path | None = None) -> Path:
     """Train (or reuse) a model; with `tokenizer_of`, on that model's tokenizer (a draft model
     shares its main model's)."""
@@ -200,7 +202,7 @@ def train_model(name: str, output: Path, data: DataConfig, minutes: float, max_p
         # the rate falls with the width, as usual for Transformers (the d128 models train at 3e-3)
         train=TrainConfig(output_dir=str(run), steps=1_000_000, time_budget_minutes=minutes,
                           lr=3e-3 * 128 / shape.d_model, warmup_steps=300, eval_every=500,
-                          eval_bleu_sentences=100, log_every=100, average_last=0),
+                          eval_bleu_sentences=100, log_every=100, average_last=0, device=device),
         preset=preset,
     )
     return train(config, resume=(run / "last").is_dir()).best_dir
@@ -269,9 +271,10 @@ def main() -> None:
         if not needs[task].is_file():
             sys.exit(f"{needs[task]} not found: pass --ua-gec / --multi30k (see ../shared/data/README.md)")
     torch.set_num_threads(2)
-
+    device = usable_device(args.device)
+    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else str(device)
     report: dict[str, Any] = {"command": "python " + shlex.join(sys.argv), "threads": torch.get_num_threads(),
-                              "models": {}}
+                              "device": device_name, "models": {}}
 
     if "corrector" in args.tasks:
         race_corrector(args, report)
@@ -285,15 +288,15 @@ def race_corrector(args: argparse.Namespace, report: dict[str, Any]) -> None:
     gec = DataConfig(train=str(train_jsonl), languages=("uk",), directions=("uk-uk",),
                      vocab_size=4000, max_tokens=4096, max_length=120, max_ratio=2.0, valid_size=300)
     corrector = train_model(run_name("corrector", args.corrector_preset), args.output, gec, args.minutes, 256,
-                            args.corrector_preset)
+                            args.device, args.corrector_preset)
     corrector_draft = train_model(run_name("corrector-draft", args.corrector_preset), args.output, gec,
-                                  args.draft_minutes, 256, "d128-3x1", corrector)
+                                  args.draft_minutes, 256, args.device, "d128-3x1", corrector)
     report["models"].update(corrector=str(corrector), corrector_draft=str(corrector_draft))
     report["corrector_dev"] = f"{len(dev)} ua-gec sentences from held-out documents"
     report["corrector_dev_input_quality"] = quality(dev, dev_references)  # what copying the input scores
     print("corrector (uk -> uk)")
-    report["corrector"] = race(Translator.load(corrector), corrector_draft, dev, dev_references, "uk",
-                               args.repeats)
+    report["corrector"] = race(Translator.load(corrector, device=args.device), corrector_draft, dev,
+                               dev_references, "uk", args.repeats)
     write_report(args.result, report)  # the corrector's figures stay if the translator's run fails
 
 
@@ -301,19 +304,19 @@ def race_translator(args: argparse.Namespace, report: dict[str, Any]) -> None:
     mt = DataConfig(train=str(args.multi30k / "train"), valid=str(args.multi30k / "val"),
                     languages=("en", "de"), directions=("en-de",), vocab_size=4000, max_tokens=4096)
     translator = args.translator or train_model(run_name("translator", args.translator_preset), args.output,
-                                                mt, args.minutes, 128, args.translator_preset)
+                                                mt, args.minutes, 128, args.device, args.translator_preset)
     distilled_prefix = distill(translator, args.multi30k / "train.en", "de",
-                               args.output / run_name("distilled", args.translator_preset))
+                               args.output / run_name("distilled", args.translator_preset), args.device)
     translator_draft = train_model(run_name("translator-draft-distilled", args.translator_preset),
                                    args.output, replace(mt, train=str(distilled_prefix)), args.draft_minutes,
-                                   128, "d128-3x1", translator)
+                                   128, args.device, "d128-3x1", translator)
     mt_sources = read_text_lines(args.multi30k / "test_2016_flickr.en")[: args.sentences]
     mt_references = read_text_lines(args.multi30k / "test_2016_flickr.de")[: args.sentences]
     report["models"].update(translator=str(translator), translator_draft=str(translator_draft))
     report["translator_test"] = f"first {len(mt_sources)} lines of multi30k test_2016_flickr.en"
     print("translator (en -> de)")
-    report["translator"] = race(Translator.load(translator), translator_draft, mt_sources, mt_references,
-                                "de", args.repeats)
+    report["translator"] = race(Translator.load(translator, device=args.device), translator_draft,
+                                mt_sources, mt_references, "de", args.repeats)
     write_report(args.result, report)
 
 

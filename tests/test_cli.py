@@ -39,6 +39,9 @@ def test_translate_errors_exit_2_with_a_message(tiny_model_dir: Path, tmp_path: 
     result = runner.invoke(app, ["translate", "-m", str(tiny_model_dir), "--tgt", "en", "-s",
                                  "beem"], input="1\n")
     assert result.exit_code == 2 and "did you mean 'beam'" in result.stderr
+    result = runner.invoke(app, ["translate", "-m", str(tiny_model_dir), "--tgt", "en", "--device",
+                                 "cuda:64"], input="1\n")
+    assert result.exit_code == 2 and "device 'cuda:64' cannot be used here" in result.stderr
 
 
 def test_eval_scores_and_writes_a_report(tmp_path: Path) -> None:

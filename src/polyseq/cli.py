@@ -67,6 +67,7 @@ def train(
 
 
 StrategyOption = Annotated[str, typer.Option("--strategy", "-s", help="decoding strategy by name")]
+DeviceOption = Annotated[str, typer.Option(help="where the model runs: cpu, cuda, cuda:1, ...")]
 SettingOption = Annotated[
     list[str] | None, typer.Option("--option", "-O", help="strategy setting key=value, repeatable")
 ]
@@ -96,6 +97,7 @@ def translate(
     rerank: Annotated[str | None, typer.Option(help="rerank the n-best: normalised | reverse")] = None,
     reverse_model: Annotated[Path | None, typer.Option(help="model for --rerank reverse")] = None,
     stats: Annotated[bool, typer.Option("--stats", help="print decoding statistics to stderr")] = False,
+    device: DeviceOption = "cpu",
 ) -> None:
     """Translate text line by line: one output line for every input line.
 
@@ -107,8 +109,8 @@ def translate(
 
     with user_errors():
         settings = strategy_settings(strategy, beam_size, n_best, option)
-        translator = Translator.load(model)
-        scorer = _reranker(rerank, reverse_model, src)
+        translator = Translator.load(model, device=device)
+        scorer = _reranker(rerank, reverse_model, src, device)
         totals = DecodeStats()
         if input is not None and output is not None:
             report = translator.translate_file(input, output, src, tgt, strategy, rerank=scorer,
@@ -127,7 +129,7 @@ def translate(
         typer.echo(json.dumps(vars(totals)), err=True)
 
 
-def _reranker(name: str | None, reverse_model: Path | None, src: str | None) -> Any:
+def _reranker(name: str | None, reverse_model: Path | None, src: str | None, device: str) -> Any:
     from polyseq.decoding.rerank import make_scorer
     from polyseq.translator import Translator
 
@@ -137,7 +139,7 @@ def _reranker(name: str | None, reverse_model: Path | None, src: str | None) -> 
         return make_scorer(name)
     if reverse_model is None or src is None:
         raise ValueError("--rerank reverse needs --reverse-model DIR and --src")
-    return make_scorer(name, translator=Translator.load(reverse_model), src_lang=src)
+    return make_scorer(name, translator=Translator.load(reverse_model, device=device), src_lang=src)
 
 
 def _input_lines(path: Path | None) -> Iterator[str]:
@@ -166,6 +168,7 @@ def translate_file_command(
     overwrite: Annotated[bool, typer.Option("--overwrite", help=".po: redo translated entries")] = False,
     no_fuzzy: Annotated[bool, typer.Option("--no-fuzzy", help=".po: do not flag fuzzy")] = False,
     strategy: StrategyOption = "beam",
+    device: DeviceOption = "cpu",
 ) -> None:
     """Translate a document's prose; code, placeholders and markup come back byte for byte."""
     from polyseq.documents import check_file, default_output, translate_file
@@ -182,7 +185,7 @@ def translate_file_command(
             return
         if model is None or tgt is None:
             raise ValueError("translate-file needs --model and --tgt (or --check to verify)")
-        translator = Translator.load(model)
+        translator = Translator.load(model, device=device)
 
         def engine(texts: list[str]) -> list[str]:
             return translator.translate(texts, src_lang=src, tgt_lang=tgt, strategy=strategy)

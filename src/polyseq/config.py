@@ -193,6 +193,7 @@ class TrainConfig:
     seed: int = 1
     threads: int = 0  # torch intra-op threads; 0 = torch's default
     amp: bool = False  # bf16 autocast; slower on CPUs without bf16 support
+    device: str = "cpu"  # where the model trains: cpu, cuda, cuda:1, ...
     progress: bool = True
 
     def __post_init__(self) -> None:

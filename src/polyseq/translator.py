@@ -21,6 +21,7 @@ from polyseq.decoding.core import DecodeInput, DecodeStats, Hypothesis, decode, 
 from polyseq.decoding.rerank import Candidate, Scorer
 from polyseq.decoding.rerank import rerank as rerank_candidates
 from polyseq.decoding.speculative import load_draft_model
+from polyseq.devices import usable_device
 from polyseq.interop.tokenizers import Framing, ImportedTokenizer, framing_for, load_tokenizer, target_ids
 from polyseq.model.checkpoint import load_metadata, load_model
 from polyseq.model.layout import for_decoding
@@ -68,9 +69,9 @@ class Translator:
         self._draft_models: dict[str, Seq2Seq] = {}
 
     @classmethod
-    def load(cls, path: str | Path, device: str = "cpu", **options: Any) -> Translator:
+    def load(cls, path: str | Path, device: str | torch.device = "cpu", **options: Any) -> Translator:
         path = Path(path)
-        model = load_model(path, device=device)
+        model = load_model(path, device=usable_device(device))
         tokenizer = load_tokenizer(path)  # polyseq's own, or an imported family's (interop)
         if isinstance(tokenizer, Tokenizer) and tokenizer.vocab_size != model.config.vocab_size:
             raise InputError(

@@ -12,6 +12,7 @@ from safetensors.torch import load_file
 
 from helpers import tiny_experiment
 from polyseq.data.batching import collate
+from polyseq.devices import DeviceError
 from polyseq.model.transformer import Seq2Seq
 from polyseq.train.loop import TrainingError, train
 from polyseq.train.objectives import label_smoothed_nll
@@ -80,6 +81,15 @@ def test_refuses_to_overwrite_a_run_and_to_resume_a_missing_one(tmp_path: Path,
     fresh = tiny_experiment(tmp_path / "data", tmp_path / "nothing")
     with pytest.raises(TrainingError, match="cannot resume"):
         train(fresh, resume=True, log=lambda m: None)
+
+
+@pytest.mark.parametrize("device", ["cuda:64", "gpu"])  # no machine has 65 GPUs; no such type
+def test_a_device_this_machine_lacks_is_refused_before_any_work(tmp_path: Path, device: str) -> None:
+    config = tiny_experiment(tmp_path / "data", tmp_path / "run")
+    config = replace(config, train=replace(config.train, device=device))
+    with pytest.raises(DeviceError, match=f"device '{device}' cannot be used here"):
+        train(config, log=lambda m: None)
+    assert not (tmp_path / "run").exists()
 
 
 def test_resume_with_other_model_settings_is_refused(tmp_path: Path) -> None:

@@ -85,7 +85,7 @@ def grouped_beam_search(model: Any, inputs: DecodeInput, config: BeamConfig, gro
     alive = [_Group(s, g, limits[s]) for s in range(batch) for g in range(groups)]
     units = list(alive)
     histories: list[list[int]] = [[] for _ in range(batch * config.beam_size)]
-    scores = torch.full((len(alive), width), -math.inf)
+    scores = torch.full((len(alive), width), -math.inf, device=device)
     scores[:, 0] = 0.0  # the beams of a group start identical: keep one so there are no duplicates
     step_input = inputs.prefix.repeat_interleave(config.beam_size, dim=0)  # (B*K, P)
     stats = DecodeStats()
@@ -112,7 +112,7 @@ def grouped_beam_search(model: Any, inputs: DecodeInput, config: BeamConfig, gro
         index_tensor = torch.tensor(rows, dtype=torch.long, device=device)
         cache.reorder(index_tensor)
         histories = [histories[row] + [token] for row, token in zip(rows, tokens, strict=True)]
-        scores = torch.tensor(new_scores).view(len(still_alive), width)
+        scores = torch.tensor(new_scores, device=device).view(len(still_alive), width)
         step_input = torch.tensor(tokens, dtype=torch.long, device=device)[:, None]
         alive = still_alive
     hypotheses: list[list[Hypothesis]] = [[] for _ in range(batch)]
@@ -130,18 +130,19 @@ def _select(candidates: Tensor, alive: list[_Group], width: int, vocab: int,
     count = min(2 * width, candidates.shape[1])
     if diversity == 0.0 or all(group.group == 0 for group in alive):
         return candidates.topk(count, dim=1)
-    top_scores = torch.empty(len(alive), count)
-    top_index = torch.empty(len(alive), count, dtype=torch.long)
+    device = candidates.device
+    top_scores = torch.empty(len(alive), count, device=device)
+    top_index = torch.empty(len(alive), count, dtype=torch.long, device=device)
     used: dict[int, Tensor] = {}  # sentence -> (V,) how often earlier groups chose each token
     for order in sorted(range(len(alive)), key=lambda i: (alive[i].group, alive[i].sentence)):
         group = alive[order]
-        penalty = used.get(group.sentence, torch.zeros(vocab))
+        penalty = used.get(group.sentence, torch.zeros(vocab, device=device))
         penalised = candidates[order].view(width, vocab) - diversity * penalty
         _, index = penalised.view(-1).topk(count)
         top_index[order], top_scores[order] = index, candidates[order, index]
         live = [i for i in index.tolist() if candidates[order, i] > -math.inf][:width]
         used[group.sentence] = penalty + torch.bincount(
-            torch.tensor([i % vocab for i in live], dtype=torch.long), minlength=vocab).float()
+            torch.tensor([i % vocab for i in live], dtype=torch.long, device=device), minlength=vocab).float()
     return top_scores, top_index
 
 

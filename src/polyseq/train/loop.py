@@ -29,6 +29,7 @@ from tqdm import tqdm
 from polyseq.config import ExperimentConfig, replace
 from polyseq.data.batching import BatchStream, collate
 from polyseq.decoding.core import DecodeInput, decode
+from polyseq.devices import usable_device
 from polyseq.evaluate import plot_training, score
 from polyseq.files import write_json_atomic
 from polyseq.model.checkpoint import average_weights, save_model_files, write_directory_atomic
@@ -65,10 +66,11 @@ class TrainResult:
 class Trainer:
     def __init__(self, config: ExperimentConfig, data: PreparedData, output_dir: Path):
         self.config, self.data, self.output_dir = config, data, output_dir
+        self.device = usable_device(config.train.device)
         tokenizer = data.tokenizer
         model_config = replace(config.model, vocab_size=tokenizer.vocab_size, pad_id=tokenizer.pad_id)
-        torch.manual_seed(config.train.seed)
-        self.model = Seq2Seq(model_config)
+        torch.manual_seed(config.train.seed)  # seeds every device's generator
+        self.model = Seq2Seq(model_config).to(self.device)
         self.optimizer = torch.optim.AdamW(
             self._parameter_groups(), lr=config.train.lr, betas=config.train.betas,
         )
@@ -92,11 +94,11 @@ class Trainer:
         lr = inverse_sqrt(self.counters.step + 1, peak_lr=train.lr, warmup_steps=train.warmup_steps)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        batches = [next(self.stream) for _ in range(train.accumulate)]
+        batches = [next(self.stream).to(self.device) for _ in range(train.accumulate)]
         total_tokens = sum(batch.tgt_tokens for batch in batches)
         loss_sum = nll_sum = 0.0
         for batch in batches:
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=train.amp):
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=train.amp):
                 logits = self.model(batch.src, batch.tgt_in)
             loss, nll, _ = label_smoothed_nll(logits, batch.tgt_out,
                                               smoothing=train.label_smoothing,
@@ -120,7 +122,8 @@ class Trainer:
         results: dict[str, Any] = {}
         for valid in self.data.valid:
             for start in range(0, len(valid.examples), 64):
-                batch = collate(valid.examples[start : start + 64], self.data.tokenizer.pad_id)
+                chunk = valid.examples[start : start + 64]
+                batch = collate(chunk, self.data.tokenizer.pad_id).to(self.device)
                 logits = self.model(batch.src, batch.tgt_in)
                 _, nll, count = label_smoothed_nll(logits, batch.tgt_out, smoothing=0.0,
                                                    pad_id=self.data.tokenizer.pad_id)
@@ -136,7 +139,7 @@ class Trainer:
         tokenizer, hypotheses = self.data.tokenizer, []
         for start in range(0, len(examples), 64):
             chunk = examples[start : start + 64]
-            batch = collate(chunk, tokenizer.pad_id)
+            batch = collate(chunk, tokenizer.pad_id).to(self.device)
             prefix = batch.tgt_in[:, :1]  # the target-language tag
             inputs = DecodeInput(batch.src, prefix, eos_id=tokenizer.eos_id, pad_id=tokenizer.pad_id)
             result = decode(self.model, inputs, "greedy")
@@ -162,6 +165,7 @@ class Trainer:
             self._fill_model_dir(directory)
             torch.save({
                 "optimizer": self.optimizer.state_dict(), "rng": torch.get_rng_state(),
+                "device_rng": self._device_rng(),
                 "stream": self.stream.state(), "counters": asdict(self.counters),
                 "experiment": self.config.to_dict(),
             }, directory / TRAINER_STATE)
@@ -174,7 +178,7 @@ class Trainer:
         last = self.output_dir / "last"
         if not (last / TRAINER_STATE).is_file():
             raise TrainingError(f"cannot resume: {last / TRAINER_STATE} does not exist")
-        state = torch.load(last / TRAINER_STATE, weights_only=True)
+        state = torch.load(last / TRAINER_STATE, weights_only=True, map_location="cpu")
         saved, current = state["experiment"], self.config.to_dict()
         defaults = ExperimentConfig().to_dict()  # a setting added since the run began is at these
         for section in ("model", "data"):
@@ -189,9 +193,14 @@ class Trainer:
         self.model.load_state_dict(load_model(last).state_dict())
         self.optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["rng"])
+        if state.get("device_rng") is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["device_rng"], self.device)  # dropout draws from it
         self.stream.load_state(state["stream"])
         self.counters = Counters(**state["counters"])
         self._forget_metrics_after(self.counters.step)
+
+    def _device_rng(self) -> torch.Tensor | None:
+        return torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
 
     def _forget_metrics_after(self, step: int) -> None:
         """Drop log records a killed run wrote after its last checkpoint: they are redone."""
@@ -264,7 +273,7 @@ class Trainer:
         """Keep this evaluation's weights among the last N and write their average."""
         snapshots = self.output_dir / "snapshots"
         snapshots.mkdir(exist_ok=True)
-        weights = {k: v.detach().contiguous() for k, v in self.model.state_dict().items()}
+        weights = {k: v.detach().contiguous().cpu() for k, v in self.model.state_dict().items()}
         path = snapshots / f"step-{self.counters.step:08d}.safetensors"
         save_file(weights, str(path.with_suffix(".tmp")))
         path.with_suffix(".tmp").replace(path)
@@ -295,6 +304,7 @@ def train(config: ExperimentConfig, *, resume: bool = False, log: Any = print) -
             f"{output_dir} already holds a run; pass --resume to continue it, or choose another "
             f"train.output_dir"
         )
+    usable_device(config.train.device)  # before the data, whose preparation takes a while
     output_dir.mkdir(parents=True, exist_ok=True)
     data = prepare_data(config.data, output_dir / "tokenizer", config.train.seed, log=log)
     trainer = Trainer(config, data, output_dir)
