@@ -64,9 +64,8 @@ class TrainResult:
 
 
 class Trainer:
-    def __init__(self, config: ExperimentConfig, data: PreparedData, output_dir: Path):
-        self.config, self.data, self.output_dir = config, data, output_dir
-        self.device = usable_device(config.train.device)
+    def __init__(self, config: ExperimentConfig, data: PreparedData, output_dir: Path, device: torch.device):
+        self.config, self.data, self.output_dir, self.device = config, data, output_dir, device
         tokenizer = data.tokenizer
         model_config = replace(config.model, vocab_size=tokenizer.vocab_size, pad_id=tokenizer.pad_id)
         torch.manual_seed(config.train.seed)  # seeds every device's generator
@@ -304,10 +303,10 @@ def train(config: ExperimentConfig, *, resume: bool = False, log: Any = print) -
             f"{output_dir} already holds a run; pass --resume to continue it, or choose another "
             f"train.output_dir"
         )
-    usable_device(config.train.device)  # before the data, whose preparation takes a while
+    device = usable_device(config.train.device)  # before the data, whose preparation takes a while
     output_dir.mkdir(parents=True, exist_ok=True)
     data = prepare_data(config.data, output_dir / "tokenizer", config.train.seed, log=log)
-    trainer = Trainer(config, data, output_dir)
+    trainer = Trainer(config, data, output_dir, device)
     if resume:
         trainer.load_last()
         log(f"resumed {output_dir} at step {trainer.counters.step}")
