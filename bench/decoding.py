@@ -8,9 +8,11 @@ predicts what the translator will say rather than what the references say. For e
 sentences/s, target tokens/s, forward passes per sentence, the speed-up over greedy at the same
 batch size, and the rate of outputs identical to greedy's. The `oracle` row drafts greedy's own
 output, recorded beforehand: one verifying pass per input, the ceiling of any lossless drafter.
-The strategies take turns five times (`--repeats`) and each keeps its fastest run: on a shared
-machine other processes only ever add time, so the minimum is the closest to what the code costs
-(the rule of Python's timeit); every run is in the JSON. Beside the speed, the quality of
+On each chunk of the texts (a batch of 32, or 20 sentences at batch 1) the strategies take turns
+five times (`--repeats`) and each keeps its fastest run: on a shared machine other processes only
+ever add time, so the minimum is the closest to what the code costs (the rule of Python's timeit),
+and taking turns chunk by chunk lets a slow spell of the machine slow every strategy alike. Each
+repeat's total is in the JSON too. Beside the speed, the quality of
 greedy's output (which every lossless strategy returns) against the references, and what copying
 the input scores on the corrector's dev slice.
 
@@ -62,6 +64,7 @@ def _shape(width: int, encoder_layers: int, decoder_layers: int) -> ModelConfig:
 PRESETS = {"d128-3x3": _shape(128, 3, 3), "d128-3x1": _shape(128, 3, 1), "d256-6x6": _shape(256, 6, 6),
            "d384-6x6": _shape(384, 6, 6)}
 MAIN_PRESETS = sorted(set(PRESETS) - {"d128-3x1"})
+CHUNK_SENTENCES = 20  # texts per timed chunk at batch 1 (see race)
 STRATEGIES: list[tuple[str, str, dict[str, Any]]] = [
     ("greedy", "greedy", {}),
     ("beam5", "beam", {"beam_size": 5}),
@@ -208,55 +211,92 @@ def train_model(name: str, output: Path, data: DataConfig, minutes: float, max_p
     return train(config, resume=(run / "last").is_dir()).best_dir
 
 
-def measure(translator: Translator, texts: list[str], tgt_lang: str, batch: int, strategy: str,
-            settings: dict[str, Any]) -> tuple[list[str], dict[str, float]]:
-    translator.max_batch_sentences = batch
+@dataclass
+class Run:
+    """One strategy's runs on one chunk of the texts."""
+
+    texts: list[str]
+    seconds: list[float]  # one per repeat
+    tokens: int
+    forward_passes: int
+    accepted_draft_tokens: int
+
+
+def measure(translator: Translator, texts: list[str], tgt_lang: str, strategy: str, settings: dict[str, Any],
+            run: Run | None) -> Run:
+    """Translate `texts` once more; the first time (`run` None) also note what came out."""
     started = time.perf_counter()
     output = translator.translate_detailed(texts, None, tgt_lang, strategy, **settings)
     seconds = time.perf_counter() - started
-    tokens = sum(len(h[0].tokens) for h in output.hypotheses if h)
-    return output.texts, {
-        "seconds": round(seconds, 3), "sentences_per_s": round(len(texts) / seconds, 2),
-        "tokens_per_s": round(tokens / seconds, 1),
-        "forward_passes_per_sentence": round(output.stats.forward_passes / len(texts), 2),
-        "accepted_draft_tokens": output.stats.accepted_draft_tokens,
-    }
+    if run is not None:
+        run.seconds.append(seconds)
+        return run
+    return Run(output.texts, [seconds], sum(len(h[0].tokens) for h in output.hypotheses if h),
+               output.stats.forward_passes, output.stats.accepted_draft_tokens)
 
 
 def race(translator: Translator, draft: Path, texts: list[str], references: list[str], tgt_lang: str,
-           repeats: int) -> dict[str, Any]:
-    """Every strategy at batch 1 and 32. The strategies take turns `repeats` times, so that a
-    burst of load on the shared machine hits one run, not one strategy; each keeps its fastest.
-    Also the quality of greedy's output (which every lossless strategy returns too)."""
+         repeats: int) -> dict[str, Any]:
+    """Every strategy at batch 1 and 32, and the quality of greedy's output (which every lossless
+    strategy returns too). The texts, in the translator's order (by length), are cut into chunks:
+    one batch of 32, or CHUNK_SENTENCES single sentences. On each chunk the strategies take turns
+    `repeats` times and each keeps its fastest run, so a slow spell of the shared machine (they
+    last minutes, and stretched greedy's batch-1 runs from 19 s to 29 s in one race) slows every
+    strategy on the chunk it covers rather than one strategy's whole run. A strategy's time is the
+    sum of its chunks' fastest runs."""
     results: dict[str, Any] = {}
+    order = sorted(range(len(texts)), key=lambda i: len(translator.tokenizer.encode(texts[i].strip())))
     for batch in (1, 32):
-        runs: dict[str, list[tuple[list[str], dict[str, float]]]] = {}
-        greedy_outputs: dict[tuple[int, ...], list[int]] = {}  # the oracle's drafts, at this batch size
         translator.max_batch_sentences = batch
+        greedy_outputs: dict[tuple[int, ...], list[int]] = {}  # the oracle's drafts, at this batch size
         translator.translate_detailed(texts, None, tgt_lang, "record-greedy", outputs=greedy_outputs)
-        for _ in range(repeats):
-            for name, strategy, settings in STRATEGIES:
-                if strategy == "speculative" and settings.get("draft") == "model":
-                    settings = {**settings, "draft_model": str(draft)}
-                if strategy == "oracle":
-                    settings = {"outputs": greedy_outputs}
-                runs.setdefault(name, []).append(
-                    measure(translator, texts, tgt_lang, batch, strategy, settings))
-        fastest = {name: min(found, key=lambda run: run[1]["seconds"]) for name, found in runs.items()}
-        greedy_texts, greedy_figures = fastest["greedy"]
+        size = max(batch, CHUNK_SENTENCES)
+        runs: dict[str, list[Run]] = {name: [] for name, _, _ in STRATEGIES}
+        for begin in range(0, len(order), size):
+            chunk = [texts[i] for i in order[begin : begin + size]]
+            chunk_runs: dict[str, Run] = {}
+            for _ in range(repeats):
+                for name, strategy, settings in STRATEGIES:
+                    if strategy == "speculative" and settings.get("draft") == "model":
+                        settings = {**settings, "draft_model": str(draft)}
+                    if strategy == "oracle":
+                        settings = {"outputs": greedy_outputs}
+                    chunk_runs[name] = measure(translator, chunk, tgt_lang, strategy, settings,
+                                               chunk_runs.get(name))
+            for name, run in chunk_runs.items():
+                runs[name].append(run)
+        figures = {name: summary(chunks, order) for name, chunks in runs.items()}
+        greedy_texts, greedy_seconds = figures["greedy"].pop("texts"), figures["greedy"]["seconds"]
         if batch == 1:
             results["greedy_quality"] = quality(greedy_texts, references)
-        for name, (outputs, figures) in fastest.items():
-            figures["speedup_over_greedy"] = round(greedy_figures["seconds"] / figures["seconds"], 2)
+        for name, figure in figures.items():
+            outputs = figure.pop("texts", greedy_texts)
+            figure["speedup_over_greedy"] = round(greedy_seconds / figure["seconds"], 2)
             same = sum(a == b for a, b in zip(outputs, greedy_texts, strict=True))
-            figures["identical_to_greedy"] = round(100.0 * same / len(texts), 2)
-            figures["seconds_all_runs"] = [run[1]["seconds"] for run in runs[name]]
-            results[f"batch{batch}/{name}"] = figures
-            print(f"batch {batch:>2} {name:<18} {figures['sentences_per_s']:>8.2f} sent/s "
-                  f"{figures['tokens_per_s']:>9.1f} tok/s {figures['forward_passes_per_sentence']:>6.2f}"
-                  f" passes/sent  x{figures['speedup_over_greedy']:<5} identical "
-                  f"{figures['identical_to_greedy']}%", flush=True)
+            figure["identical_to_greedy"] = round(100.0 * same / len(texts), 2)
+            results[f"batch{batch}/{name}"] = figure
+            print(f"batch {batch:>2} {name:<18} {figure['sentences_per_s']:>8.2f} sent/s "
+                  f"{figure['tokens_per_s']:>9.1f} tok/s {figure['forward_passes_per_sentence']:>6.2f}"
+                  f" passes/sent  x{figure['speedup_over_greedy']:<5} identical "
+                  f"{figure['identical_to_greedy']}%", flush=True)
     return results
+
+
+def summary(chunks: list[Run], order: list[int]) -> dict[str, Any]:
+    """One strategy's figures over all chunks, with its outputs in the texts' own order."""
+    seconds = sum(min(run.seconds) for run in chunks)
+    texts = [""] * len(order)
+    for position, text in zip(order, (text for run in chunks for text in run.texts), strict=True):
+        texts[position] = text
+    return {
+        "texts": texts, "seconds": round(seconds, 3), "sentences_per_s": round(len(order) / seconds, 2),
+        "tokens_per_s": round(sum(run.tokens for run in chunks) / seconds, 1),
+        "forward_passes_per_sentence": round(sum(run.forward_passes for run in chunks) / len(order), 2),
+        "accepted_draft_tokens": sum(run.accepted_draft_tokens for run in chunks),
+        # each repeat's time over all chunks: the spread the fastest runs were taken from
+        "seconds_per_repeat": [round(sum(times), 3)
+                               for times in zip(*(run.seconds for run in chunks), strict=True)],
+    }
 
 
 def quality(texts: list[str], references: list[str]) -> dict[str, float]:
