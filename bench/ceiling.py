@@ -96,7 +96,6 @@ def main() -> None:
     for width in args.widths:
         model = make_model(width, 4000, 2 * args.length + 8)
         for batch in args.batches:
-            # the output starts with the target-language tag, as polyseq's decoder prefix does
             src = torch.randint(4, 4000, (batch, args.length), generator=generator)
             output = torch.randint(4, 4000, (batch, args.length), generator=generator)
             with torch.inference_mode():
