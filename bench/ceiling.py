@@ -55,23 +55,29 @@ def make_model(width: int, vocab: int, positions: int) -> Seq2Seq:
 
 def greedy_steps(model: Seq2Seq, src: torch.Tensor, output: torch.Tensor) -> None:
     """Encode, then read `output` one token per pass, choosing a token after each as greedy does."""
-    run = model_runner(model)
-    memory = run.encode(src)
-    cache = run.init_cache(memory, capacity=output.shape[1] + 1)
+    run, memory, cache = _started(model, src, output.shape[1])
     for step in range(output.shape[1]):
         states, project = run.decode(output[:, step : step + 1], memory, cache)
-        logits = project(states[:, -1]).float()
-        chosen = logits.argmax(dim=-1)
-        logits.log_softmax(dim=-1).gather(1, chosen[:, None]).tolist()
+        _choose(project(states[:, -1]))
 
 
 def one_pass(model: Seq2Seq, src: torch.Tensor, output: torch.Tensor) -> None:
     """Encode, then read all of `output` in one pass and choose a token after every position."""
+    run, memory, cache = _started(model, src, output.shape[1])
+    states, project = run.decode(output, memory, cache)
+    _choose(project(states.reshape(-1, states.shape[-1])))
+
+
+def _started(model: Seq2Seq, src: torch.Tensor, length: int) -> tuple[Any, Any, Any]:
+    """The runner, the encoded source and a cache with room for `length` decoder tokens."""
     run = model_runner(model)
     memory = run.encode(src)
-    cache = run.init_cache(memory, capacity=output.shape[1] + 1)
-    states, project = run.decode(output, memory, cache)
-    logits = project(states.reshape(-1, states.shape[-1])).float()
+    return run, memory, run.init_cache(memory, capacity=length + 1)
+
+
+def _choose(logits: torch.Tensor) -> None:
+    """What greedy does with each row of logits: its argmax and that token's log-probability."""
+    logits = logits.float()
     chosen = logits.argmax(dim=-1)
     logits.log_softmax(dim=-1).gather(1, chosen[:, None]).tolist()
 

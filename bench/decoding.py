@@ -135,7 +135,8 @@ def parse_arguments() -> argparse.Namespace:
         parser.add_argument(f"--{model}-preset", choices=MAIN_PRESETS, default="d128-3x3",
                             help=f"the {model}'s shape (its draft model is always d128-3x1)")
     parser.add_argument("--sentences", type=int, default=200, help="evaluation sentences per model")
-    parser.add_argument("--repeats", type=int, default=5, help="runs per strategy (fastest kept)")
+    parser.add_argument("--repeats", type=int, default=5,
+                        help="runs per strategy on each chunk (fastest kept)")
     parser.add_argument("--tasks", default="corrector,translator",
                         help="which models to race, comma-separated (corrector, translator)")
     parser.add_argument("--device", default="cpu", help="where the models train and decode: cpu, cuda, ...")
@@ -250,17 +251,15 @@ def race(translator: Translator, draft: Path, texts: list[str], references: list
         translator.max_batch_sentences = batch
         greedy_outputs: dict[tuple[int, ...], list[int]] = {}  # the oracle's drafts, at this batch size
         translator.translate_detailed(texts, None, tgt_lang, "record-greedy", outputs=greedy_outputs)
+        plans = [(name, strategy, _resolved(strategy, settings, draft, greedy_outputs))
+                 for name, strategy, settings in STRATEGIES]
         size = max(batch, CHUNK_SENTENCES)
         runs: dict[str, list[Run]] = {name: [] for name, _, _ in STRATEGIES}
         for begin in range(0, len(order), size):
             chunk = [texts[i] for i in order[begin : begin + size]]
             chunk_runs: dict[str, Run] = {}
             for _ in range(repeats):
-                for name, strategy, settings in STRATEGIES:
-                    if strategy == "speculative" and settings.get("draft") == "model":
-                        settings = {**settings, "draft_model": str(draft)}
-                    if strategy == "oracle":
-                        settings = {"outputs": greedy_outputs}
+                for name, strategy, settings in plans:
                     chunk_runs[name] = measure(translator, chunk, tgt_lang, strategy, settings,
                                                chunk_runs.get(name))
             for name, run in chunk_runs.items():
@@ -280,6 +279,16 @@ def race(translator: Translator, draft: Path, texts: list[str], references: list
                   f" passes/sent  x{figure['speedup_over_greedy']:<5} identical "
                   f"{figure['identical_to_greedy']}%", flush=True)
     return results
+
+
+def _resolved(strategy: str, settings: dict[str, Any], draft: Path,
+              greedy_outputs: dict[tuple[int, ...], list[int]]) -> dict[str, Any]:
+    """A strategy's settings with the race's draft model, or for the oracle greedy's outputs."""
+    if strategy == "oracle":
+        return {"outputs": greedy_outputs}
+    if settings.get("draft") == "model":
+        return {**settings, "draft_model": str(draft)}
+    return settings
 
 
 def summary(chunks: list[Run], order: list[int]) -> dict[str, Any]:
