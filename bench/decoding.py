@@ -72,6 +72,9 @@ STRATEGIES: list[tuple[str, str, dict[str, Any]]] = [
     ("aggressive-adaptive", "aggressive", {"adaptive": True}),
     ("speculative-ngram", "speculative", {"draft": "ngram"}),
     ("speculative-model", "speculative", {"draft": "model"}),
+    # drafts up to 12 tokens, each ending after the first the draft model gives under 50%
+    ("speculative-model-sure", "speculative",
+     {"draft": "model", "confidence": 0.5, "k": 12, "adaptive": False}),
     ("oracle", "oracle", {}),
 ]
 
@@ -171,18 +174,24 @@ def corrector_corpus(ua_gec: Path, output: Path,
     return train_path, [source for source, _ in dev], [target for _, target in dev]
 
 
-def distill(translator_dir: Path, sources: Path, tgt_lang: str, output: Path, device: str) -> Path:
-    """The translator's greedy translations of `sources`, beside a copy of them, as a parallel
-    corpus prefix (in `output`) for training its draft (reused when present)."""
-    src_lang = sources.suffix.lstrip(".")
-    prefix = output / "train"
-    target = prefix.with_suffix(f".{tgt_lang}")
-    if not target.is_file():
-        prefix.parent.mkdir(parents=True, exist_ok=True)
-        translator = Translator.load(translator_dir, device=device)
-        translator.translate_file(sources, target, src_lang, tgt_lang, strategy="greedy", chunk_lines=2048)
-    shutil.copyfile(sources, prefix.with_suffix(f".{src_lang}"))
-    return prefix
+def distill(translator_dir: Path, corpus: Path, splits: Sequence[str], src_lang: str, tgt_lang: str,
+            output: Path, device: str) -> Path:
+    """The translator's greedy translations of each split's sources (`corpus`/SPLIT.SRC_LANG),
+    beside a copy of them, as parallel corpora `output`/SPLIT for training its draft (reused when
+    present). A draft trained on them, and validated on them, learns and is chosen for how well
+    it predicts what the translator says rather than what the references say."""
+    translator = None
+    for split in splits:
+        sources, prefix = corpus / f"{split}.{src_lang}", output / split
+        target = prefix.with_suffix(f".{tgt_lang}")
+        if not target.is_file():
+            prefix.parent.mkdir(parents=True, exist_ok=True)
+            if translator is None:
+                translator = Translator.load(translator_dir, device=device)
+            translator.translate_file(sources, target, src_lang, tgt_lang, strategy="greedy",
+                                      chunk_lines=2048)
+        shutil.copyfile(sources, prefix.with_suffix(f".{src_lang}"))
+    return output
 
 
 def run_name(name: str, preset: str) -> str:
@@ -354,11 +363,12 @@ def race_translator(args: argparse.Namespace, report: dict[str, Any]) -> None:
                     languages=("en", "de"), directions=("en-de",), vocab_size=4000, max_tokens=4096)
     translator = args.translator or train_model(run_name("translator", args.translator_preset), args.output,
                                                 mt, args.minutes, 128, args.device, args.translator_preset)
-    distilled_prefix = distill(translator, args.multi30k / "train.en", "de",
-                               args.output / run_name("distilled", args.translator_preset), args.device)
+    distilled = distill(translator, args.multi30k, ("train", "val"), "en", "de",
+                        args.output / run_name("distilled", args.translator_preset), args.device)
+    draft_data = replace(mt, train=str(distilled / "train"), valid=str(distilled / "val"))
     translator_draft = train_model(run_name("translator-draft-distilled", args.translator_preset),
-                                   args.output, replace(mt, train=str(distilled_prefix)), args.draft_minutes,
-                                   128, args.device, "d128-3x1", translator)
+                                   args.output, draft_data, args.draft_minutes, 128, args.device, "d128-3x1",
+                                   translator)
     mt_sources = read_text_lines(args.multi30k / "test_2016_flickr.en")[: args.sentences]
     mt_references = read_text_lines(args.multi30k / "test_2016_flickr.de")[: args.sentences]
     report["models"].update(translator=str(translator), translator_draft=str(translator_draft))

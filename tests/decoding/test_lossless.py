@@ -43,7 +43,9 @@ def assert_lossless(model: object, inputs: DecodeInput, draft_model: object) -> 
     expected = decode(model, inputs, "greedy")
     strategies = [*LOSSLESS, ("speculative", {"draft": "model", "draft_model": draft_model}),
                   ("speculative", {"draft": "model", "draft_model": draft_model, "k": 1,
-                                   "adaptive": False})]
+                                   "adaptive": False}),
+                  ("speculative", {"draft": "model", "draft_model": draft_model, "k": 8,
+                                   "confidence": 0.6})]
     for strategy, settings in strategies:
         result = decode(model, inputs, strategy, **settings)
         assert tokens(result) == tokens(expected), (strategy, settings)
@@ -236,3 +238,34 @@ def test_ngram_drafts_shrink_after_a_miss_and_grow_while_accepted() -> None:
     fixed = NgramDrafter([row], SpeculativeConfig(k=3, max_k=3, adaptive=False))
     fixed.accepted([row], [0], [[44, 45, 46]])
     assert fixed.propose([row]) == [[44, 45, 46]]
+
+
+def test_model_drafts_end_after_the_first_token_the_draft_model_is_unsure_of(
+        copy_translator: Translator) -> None:
+    """A row's draft runs to the first token to which the draft model gives less than the
+    `confidence` probability, that token included; an untrained draft model is sure of nothing,
+    so its drafts end after one token, where without the floor they run to k."""
+    from polyseq.decoding.drafting import Row
+    from polyseq.decoding.speculative import ModelDrafter, SpeculativeConfig
+
+    texts = [num2words(n) for n in (2467, 3001, 128, 1999)]
+    inputs = inputs_for(copy_translator, texts, "yy")
+    model = copy_translator.model
+
+    def proposals(draft_model: Seq2Seq, confidence: float) -> list[list[int]]:
+        rows = [Row(i, 40, [], pending=inputs.prefix[i].tolist()) for i in range(len(texts))]
+        config = SpeculativeConfig(draft="model", draft_model=draft_model, k=6, adaptive=False,
+                                   confidence=confidence)
+        return ModelDrafter(draft_model, inputs, rows, config).propose(rows)
+
+    untrained = Seq2Seq(model.config).eval()
+    assert [len(d) for d in proposals(untrained, 0.6)] == [1] * len(texts)
+    assert [len(d) for d in proposals(untrained, 0.0)] == [6] * len(texts)
+    whole, cut = proposals(model, 0.0), proposals(model, 0.6)
+    with torch.inference_mode():  # the corrector's own probability for each of its draft tokens
+        prefixes = torch.cat([inputs.prefix, torch.tensor(whole)], dim=1)
+        logits = model.decode_step(prefixes[:, :-1], model.encode(inputs.src))
+        sure = (logits.softmax(dim=-1).max(dim=-1).values[:, inputs.prefix.shape[1] - 1 :] >= 0.6).tolist()
+    expected = [row.index(False) + 1 if False in row else 6 for row in sure]
+    assert cut == [draft[:end] for draft, end in zip(whole, expected, strict=True)]
+    assert len(set(map(len, cut))) > 1  # some drafts were cut, others ran on

@@ -40,6 +40,9 @@ class SpeculativeConfig:
     k: int = 4  # draft-model tokens per pass (the start value when adaptive)
     adaptive: bool = True
     max_k: int = 16
+    # draft="model": a row's draft ends after the first token the draft model gives less than
+    # this probability (0: every row drafts k tokens)
+    confidence: float = 0.0
     ngram: int = 3  # longest n-gram looked up for draft="ngram"
     max_length: LengthLimit = field(default_factory=LengthLimit)
 
@@ -50,6 +53,8 @@ class SpeculativeConfig:
             raise ConfigError("draft='model' needs draft_model (a polyseq model or its directory)")
         if not 1 <= self.k <= self.max_k or self.ngram < 1:
             raise ConfigError("need 1 <= k <= max_k and ngram >= 1")
+        if not 0.0 <= self.confidence <= 1.0:
+            raise ConfigError(f"confidence is a probability, from 0 to 1, not {self.confidence}")
 
 
 class NgramDrafter:
@@ -98,9 +103,12 @@ class NgramDrafter:
 
 
 class ModelDrafter:
-    """A small model proposes k tokens greedily; its cache follows the accepted output.
-    Its passes are flat where they can be (see `model_runner`), as most of a small model's step
-    is per-call overhead that they leave out."""
+    """A small model proposes up to k tokens greedily; its cache follows the accepted output.
+    With `confidence`, a row's draft ends after the first token the small model is unsure of,
+    and the drafting steps stop once every row's draft has ended: a token the main model would
+    likely reject costs a drafting step and a verified position, and the ones after it are
+    wasted. Its passes are flat where they can be (see `model_runner`), as most of a small
+    model's step is per-call overhead that they leave out."""
 
     confident = False
 
@@ -114,6 +122,7 @@ class ModelDrafter:
         self.memory = run.encode(inputs.src)
         self.cache = run.init_cache(self.memory, capacity=capacity)
         self.pending = [list(row.pending) for row in rows]  # accepted, not yet in the draft cache
+        self.fed = 0  # draft tokens of the last proposal that entered the draft cache
         self.pad_id, self.eos_id = inputs.pad_id, inputs.eos_id
 
     @torch.inference_mode()
@@ -125,18 +134,34 @@ class ModelDrafter:
         states, project = self.decode(tokens, self.memory, self.cache, widths)
         self.cache.truncate(self.start + counts)  # keep only the real pending tokens, then draft
         last = states[torch.arange(len(rows), device=states.device), counts - 1]  # (A, D)
-        token = project(last).argmax(dim=-1)  # (A,)
-        drafts = [token]
-        for _ in range(self.k - 1):
+        token, sure = self._choose(project(last))  # (A,) each
+        drafts, sures = [token], [sure]
+        drafting = sure  # rows whose draft has not ended
+        self.fed = 0
+        while len(drafts) < self.k and bool(drafting.any()):
             states, project = self.decode(token[:, None], self.memory, self.cache)
-            token = project(states[:, 0]).argmax(dim=-1)
+            self.fed += 1
+            token, sure = self._choose(project(states[:, 0]))
             drafts.append(token)
-        proposed = torch.stack(drafts, dim=1).tolist()  # (A, k)
+            sures.append(sure)
+            drafting = drafting & sure
+        proposed = torch.stack(drafts, dim=1).tolist()  # (A, n)
+        ends = [row.index(False) + 1 if False in row else len(row)
+                for row in torch.stack(sures, dim=1).tolist()]
+        proposed = [draft[:end] for draft, end in zip(proposed, ends, strict=True)]
         return [d[: d.index(self.eos_id) + 1] if self.eos_id in d else d for d in proposed]
 
+    def _choose(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The draft model's choice per row (A,), and whether it is sure of it (A,) bool."""
+        best, token = logits.float().max(dim=-1)
+        if self.config.confidence <= 0.0:
+            return token, torch.ones_like(token, dtype=torch.bool)
+        probability = (best - logits.float().logsumexp(dim=-1)).exp()
+        return token, probability >= self.config.confidence
+
     def accepted(self, rows: Sequence[Row], counts: Sequence[int], drafts: Sequence[list[int]]) -> None:
-        # the draft cache holds pending + the first k-1 drafts; keep what the main model accepted
-        in_cache = [min(count, self.k - 1) for count in counts]
+        # the draft cache holds pending + the proposal's first `fed` tokens; keep what was accepted
+        in_cache = [min(count, self.fed) for count in counts]
         base = self.start + torch.tensor([len(p) for p in self.pending], device=self.start.device)
         self.cache.truncate(base + torch.tensor(in_cache, device=base.device))
         self.pending = [

@@ -85,7 +85,8 @@ class FlatEncoder:
         batch, length = src.shape
         self.embed.check(length)
         real = src != self.pad_id  # (B, S)
-        mask = None if bool(real.all()) else real[:, None, None, :]  # no padding: nothing to hide
+        # no padding: nothing to hide
+        mask = None if bool(real.all()) else _additive(real[:, None, None, :], self.embed.weight.dtype)
         x = self.embed(src, slice(0, length)).reshape(batch * length, -1)
         for layer in self.layers:
             x = _residual(self.pre, x, layer.attention_norm, layer.self_attention, (batch, length), mask)
@@ -192,7 +193,7 @@ class _Step:
     def __init__(self, cache: DecoderCache, k: int, heads: int, widths: Sequence[int] | None = None):
         lengths = cache.lengths
         self.cache, self.k, self.heads = cache, k, heads
-        batch, device = lengths.shape[0], lengths.device
+        batch, device, dtype = lengths.shape[0], lengths.device, cache.self_keys[0].dtype
         self.batch = batch
         self.real: Tensor | None = None  # (N,) indices of the real tokens in the (B * k) block
         if widths is not None and sum(widths) <= PACK_BELOW * batch * k:
@@ -206,11 +207,11 @@ class _Step:
         if k > 1 or not self.uniform:
             self.where = lengths[:, None] + torch.arange(k, device=device)  # (B, k) new positions
             keys = torch.arange(self.total, device=device)
-            self.self_mask = (keys <= self.where[:, :, None])[:, None]  # (B, 1, k, total)
+            self.self_mask = _additive((keys <= self.where[:, :, None])[:, None], dtype)  # (B, 1, k, total)
         if not self.uniform:
             self.rows = torch.arange(batch, device=device)[:, None]
         source = cache.source_mask
-        self.cross_mask = None if bool(source.all()) else source[:, None, None, :]
+        self.cross_mask = None if bool(source.all()) else _additive(source[:, None, None, :], dtype)
 
     def pack(self, x: Tensor) -> Tensor:
         """(B * k, C) -> the real tokens' rows (N, C); unchanged when the block is not packed."""
@@ -288,6 +289,13 @@ class _FeedForward:
 
 def _product(linear: nn.Linear) -> Product:
     return Product(linear.weight, linear.bias)
+
+
+def _additive(allowed: Tensor, dtype: torch.dtype) -> Tensor:
+    """A boolean attention mask as the additive one attention makes of it on every call (0 where
+    allowed, -inf elsewhere): made once per pass, not once per layer."""
+    additive = torch.zeros(allowed.shape, dtype=dtype, device=allowed.device)
+    return additive.masked_fill_(~allowed, float("-inf"))
 
 
 def _layer_norm(norm: torch.nn.LayerNorm) -> Any:
