@@ -3,8 +3,9 @@
 A corrector (Ukrainian error correction trained on ua-gec, evaluated on documents held out from
 training) and a translator (multi30k en->de), each with a smaller draft model that shares its
 tokenizer (one decoder layer) for speculative decoding. The translator's draft learns from the
-translator's own greedy output on the training sources (sequence-level distillation), so that it
-predicts what the translator will say rather than what the references say. For each strategy:
+translator's own greedy output on the training sources (sequence-level distillation), and is
+validated on its output for the validation sources, so that it predicts what the translator will
+say rather than what the references say. For each strategy:
 sentences/s, target tokens/s, forward passes per sentence, the speed-up over greedy at the same
 batch size, and the rate of outputs identical to greedy's. The `oracle` row drafts greedy's own
 output, recorded beforehand: one verifying pass per input, the ceiling of any lossless drafter.
