@@ -153,10 +153,11 @@ class ModelDrafter:
 
     def _choose(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The draft model's choice per row (A,), and whether it is sure of it (A,) bool."""
-        best, token = logits.float().max(dim=-1)
+        logits = logits.float()
+        best, token = logits.max(dim=-1)
         if self.config.confidence <= 0.0:
             return token, torch.ones_like(token, dtype=torch.bool)
-        probability = (best - logits.float().logsumexp(dim=-1)).exp()
+        probability = (best - logits.logsumexp(dim=-1)).exp()
         return token, probability >= self.config.confidence
 
     def accepted(self, rows: Sequence[Row], counts: Sequence[int], drafts: Sequence[list[int]]) -> None:

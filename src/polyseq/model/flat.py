@@ -85,7 +85,7 @@ class FlatEncoder:
         batch, length = src.shape
         self.embed.check(length)
         real = src != self.pad_id  # (B, S)
-        # no padding: nothing to hide
+        # without padding there is nothing to hide
         mask = None if bool(real.all()) else _additive(real[:, None, None, :], self.embed.weight.dtype)
         x = self.embed(src, slice(0, length)).reshape(batch * length, -1)
         for layer in self.layers:
