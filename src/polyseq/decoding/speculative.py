@@ -122,7 +122,7 @@ class ModelDrafter:
         self.memory = run.encode(inputs.src)
         self.cache = run.init_cache(self.memory, capacity=capacity)
         self.pending = [list(row.pending) for row in rows]  # accepted, not yet in the draft cache
-        self.fed = 0  # draft tokens of the last proposal that entered the draft cache
+        self.fed = 0  # tokens of the last proposal that entered the draft cache
         self.pad_id, self.eos_id = inputs.pad_id, inputs.eos_id
 
     @torch.inference_mode()
@@ -134,29 +134,31 @@ class ModelDrafter:
         states, project = self.decode(tokens, self.memory, self.cache, widths)
         self.cache.truncate(self.start + counts)  # keep only the real pending tokens, then draft
         last = states[torch.arange(len(rows), device=states.device), counts - 1]  # (A, D)
-        token, sure = self._choose(project(last))  # (A,) each
-        drafts, sures = [token], [sure]
-        drafting = sure  # rows whose draft has not ended
-        self.fed = 0
-        while len(drafts) < self.k and bool(drafting.any()):
+        token, drafting = self._choose(project(last))  # (A,) each
+        # drafting: rows whose draft has not ended (None: no floor, every row drafts k tokens)
+        drafts, sures = [token], ([] if drafting is None else [drafting])
+        while len(drafts) < self.k and (drafting is None or bool(drafting.any())):
             states, project = self.decode(token[:, None], self.memory, self.cache)
-            self.fed += 1
             token, sure = self._choose(project(states[:, 0]))
             drafts.append(token)
-            sures.append(sure)
-            drafting = drafting & sure
+            if drafting is not None and sure is not None:
+                sures.append(sure)
+                drafting = drafting & sure
+        self.fed = len(drafts) - 1  # the last draft token has not entered the draft cache
         proposed = torch.stack(drafts, dim=1).tolist()  # (A, n)
-        ends = [row.index(False) + 1 if False in row else len(row)
-                for row in torch.stack(sures, dim=1).tolist()]
-        proposed = [draft[:end] for draft, end in zip(proposed, ends, strict=True)]
+        if drafting is not None:  # cut each row's draft after its first unsure token
+            ends = [row.index(False) + 1 if False in row else len(row)
+                    for row in torch.stack(sures, dim=1).tolist()]
+            proposed = [draft[:end] for draft, end in zip(proposed, ends, strict=True)]
         return [d[: d.index(self.eos_id) + 1] if self.eos_id in d else d for d in proposed]
 
-    def _choose(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The draft model's choice per row (A,), and whether it is sure of it (A,) bool."""
+    def _choose(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The draft model's choice per row (A,), and whether it is sure of it (A,) bool; None
+        without a confidence floor, where there is nothing to check (and no sync on a GPU)."""
         logits = logits.float()
-        best, token = logits.max(dim=-1)
         if self.config.confidence <= 0.0:
-            return token, torch.ones_like(token, dtype=torch.bool)
+            return logits.argmax(dim=-1), None
+        best, token = logits.max(dim=-1)
         probability = (best - logits.logsumexp(dim=-1)).exp()
         return token, probability >= self.config.confidence
 
