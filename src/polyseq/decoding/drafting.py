@@ -133,8 +133,12 @@ def _check_drafts(states: torch.Tensor, project: Any, firsts: Sequence[int], dra
     while agreeing:
         where = [(r, firsts[r] + j) for r in agreeing
                  for j in range(begin, min(begin + size, len(drafts[r]) + 1))]
-        index = torch.tensor(where, device=states.device)  # (N, 2): row, position
-        logits = project(states[index[:, 0], index[:, 1]]).float()  # (N, V)
+        if len(agreeing) == 1:  # one row's positions in a row: a slice, not a gather
+            row, first = where[0]
+            logits = project(states[row, first : first + len(where)]).float()  # (N, V)
+        else:
+            index = torch.tensor(where, device=states.device)  # (N, 2): row, position
+            logits = project(states[index[:, 0], index[:, 1]]).float()  # (N, V)
         chosen = logits.argmax(dim=-1)  # greedy's choice and score, computed as greedy does
         scores = logits.log_softmax(dim=-1).gather(1, chosen[:, None])[:, 0].tolist()
         for (r, _), token, score in zip(where, chosen.tolist(), scores, strict=True):

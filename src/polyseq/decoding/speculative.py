@@ -133,7 +133,10 @@ class ModelDrafter:
         tokens = pad_rows(self.pending, self.pad_id).to(self.start.device)
         states, project = self.decode(tokens, self.memory, self.cache, widths)
         self.cache.truncate(self.start + counts)  # keep only the real pending tokens, then draft
-        last = states[torch.arange(len(rows), device=states.device), counts - 1]  # (A, D)
+        if min(widths) == max(widths):  # no padding: every row's last token is the last column
+            last = states[:, -1]  # (A, D)
+        else:
+            last = states[torch.arange(len(rows), device=states.device), counts - 1]
         token, drafting = self._choose(project(last))  # (A,) each
         # drafting: rows whose draft has not ended (None: no floor, every row drafts k tokens)
         drafts, sures = [token], ([] if drafting is None else [drafting])

@@ -109,6 +109,17 @@ class FlatDecoder:
         self.output_norm = _layer_norm(norm) if isinstance(norm, nn.LayerNorm) else (lambda x: x)
         output = model.embed if model.output is None else model.output
         self.output = Product(output.weight, model.output_bias)
+        self.cross: tuple[Tensor, Tensor | None] | None = None  # a source mask and its additive mask
+
+    def _cross_mask(self, cache: DecoderCache) -> Tensor | None:
+        """The additive cross-attention mask (None without padding), made again only when the
+        cache's source mask is another tensor (after `reorder`), not on every pass."""
+        source = cache.source_mask
+        if self.cross is None or self.cross[0] is not source:
+            dtype = cache.self_keys[0].dtype
+            mask = None if bool(source.all()) else _additive(source[:, None, None, :], dtype)
+            self.cross = (source, mask)
+        return self.cross[1]
 
     def project(self, states: Tensor) -> Tensor:
         """`Seq2Seq.project`: decoder states (..., D) -> logits (..., V)."""
@@ -139,7 +150,7 @@ class FlatDecoder:
         prefix and enter the cache. With `widths`, row b's first widths[b] tokens are real and the
         rest padding, whose states are zeros (and whose keys and values the caller truncates)."""
         batch, k = tokens.shape
-        step = _Step(cache, k, self.heads, widths)
+        step = _Step(cache, k, self.heads, self._cross_mask(cache), widths)
         self.embed.check(step.total)
         cache.ensure_capacity(step.total)
         x = self.embed(tokens, slice(step.start, step.total) if step.uniform else step.where)
@@ -190,7 +201,8 @@ class _Step:
     padding is a large part of the block, the products (most of a pass's arithmetic) run on the
     real tokens alone, packed; only attention, which needs the (B, k) layout, sees the padding."""
 
-    def __init__(self, cache: DecoderCache, k: int, heads: int, widths: Sequence[int] | None = None):
+    def __init__(self, cache: DecoderCache, k: int, heads: int, cross_mask: Tensor | None,
+                 widths: Sequence[int] | None = None):
         lengths = cache.lengths
         self.cache, self.k, self.heads = cache, k, heads
         batch, device, dtype = lengths.shape[0], lengths.device, cache.self_keys[0].dtype
@@ -199,19 +211,20 @@ class _Step:
         if widths is not None and sum(widths) <= PACK_BELOW * batch * k:
             real = torch.arange(k)[None, :] < torch.tensor(widths)[:, None]  # (B, k)
             self.real = real.view(-1).nonzero()[:, 0].to(device)
-        low, high = int(lengths.min()), int(lengths.max())
+        low, high = (int(bound) for bound in lengths.aminmax())
         self.uniform, self.start, self.total = low == high, low, high + k
         # new token i of row b sees key j when j <= lengths[b] + i; one token per row at one
         # length sees every cached key and needs no mask (the common step, kept cheapest)
         self.self_mask: Tensor | None = None
-        if k > 1 or not self.uniform:
+        if self.uniform and k > 1:  # one (k, total) mask for every row: -inf where j - i > start
+            hidden = torch.full((k, self.total), float("-inf"), dtype=dtype, device=device)
+            self.self_mask = hidden.triu_(low + 1)
+        elif not self.uniform:
             self.where = lengths[:, None] + torch.arange(k, device=device)  # (B, k) new positions
             keys = torch.arange(self.total, device=device)
             self.self_mask = _additive((keys <= self.where[:, :, None])[:, None], dtype)  # (B, 1, k, total)
-        if not self.uniform:
             self.rows = torch.arange(batch, device=device)[:, None]
-        source = cache.source_mask
-        self.cross_mask = None if bool(source.all()) else _additive(source[:, None, None, :], dtype)
+        self.cross_mask = cross_mask
 
     def pack(self, x: Tensor) -> Tensor:
         """(B * k, C) -> the real tokens' rows (N, C); unchanged when the block is not packed."""
