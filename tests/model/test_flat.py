@@ -87,6 +87,25 @@ def test_passes_equal_decode_hidden(variant: str, k: int, lengths: list[int], pa
             torch.testing.assert_close(mine[row, :, :length], theirs[row, :, :length], atol=ATOL, rtol=0)
 
 
+def test_passes_after_a_reorder_equal_decode_hidden() -> None:
+    """One FlatDecoder over a cache whose rows are reordered and dropped between passes (as beam
+    search and finished rows do): each pass masks the padding of the source rows it now holds."""
+    model = make_model()
+    flat = FlatDecoder(model)
+    with torch.no_grad():
+        memory, (reference, cache) = started_caches(model, [2, 2, 2])
+        tokens = torch.tensor([[5], [6], [7]])
+        for index in ([1, 0, 2], [0, 2], [1]):  # the padded row (1) moves, then is dropped
+            torch.testing.assert_close(flat(tokens, cache), model.decode_hidden(tokens, memory, reference),
+                                       atol=ATOL, rtol=0)
+            rows = torch.tensor(index)
+            for each in (cache, reference):
+                each.reorder(rows)
+            memory, tokens = memory.select(rows), tokens[rows]
+        torch.testing.assert_close(flat(tokens, cache), model.decode_hidden(tokens, memory, reference),
+                                   atol=ATOL, rtol=0)
+
+
 @pytest.mark.parametrize("variant", list(VARIANTS))
 @pytest.mark.parametrize("widths", [[4, 1, 2], [4, 4, 4], [1, 1, 1]])
 def test_ragged_rows_equal_the_padded_pass_at_their_real_tokens(variant: str, widths: list[int]) -> None:
