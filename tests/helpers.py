@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from num2words import num2words
 
@@ -40,3 +41,11 @@ def write_copy_corpus(directory: Path, numbers: range) -> str:
     (directory / "train.xx").write_text("\n".join(sources) + "\n", encoding="utf-8")
     (directory / "train.yy").write_text("\n".join(targets) + "\n", encoding="utf-8")
     return str(directory / "train")
+
+
+def pack_all(model: Any) -> Any:
+    """`model` with a packed copy of every weight (see polyseq.model.packed); returns it."""
+    from polyseq.model.packed import PackedWeights
+
+    model.packed = PackedWeights(model, min_elements=0)
+    return model

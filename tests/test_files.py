@@ -7,8 +7,10 @@ import os
 import stat
 from pathlib import Path
 
+import pytest
+
 from polyseq.config import ModelConfig
-from polyseq.files import public_mode, write_atomic
+from polyseq.files import InputError, read_text, read_text_lines, write_atomic
 from polyseq.model.checkpoint import save_model_files, write_directory_atomic
 from polyseq.model.transformer import Seq2Seq
 
@@ -49,9 +51,31 @@ def test_a_replaced_file_keeps_its_permissions(tmp_path: Path) -> None:
     assert mode(target) == 0o600 and target.read_text() == "new"
 
 
-def test_public_mode_follows_the_umask() -> None:
+def test_a_private_umask_gives_private_results_and_is_never_changed(tmp_path: Path) -> None:
     old = os.umask(0o077)
     try:
-        assert public_mode() == 0o600 and public_mode(directory=True) == 0o700
+        write_atomic(tmp_path / "out.txt", "hallo")
+        write_directory_atomic(tmp_path / "model", lambda d: write_atomic(d / "config.json", "{}"))
+        assert os.umask(0o077) == 0o077  # what polyseq left in place
     finally:
         os.umask(old)
+    assert mode(tmp_path / "out.txt") == mode(tmp_path / "model" / "config.json") == 0o600
+    assert mode(tmp_path / "model") == 0o700
+
+
+def test_reading_text_names_the_file_and_the_place(tmp_path: Path) -> None:
+    bad = tmp_path / "latin1.txt"
+    bad.write_bytes("eins\nzwei\ndr\xe9i\n".encode("latin-1"))
+    with pytest.raises(InputError, match=r"latin1.txt, line 3, column 3: not valid UTF-8 \(byte 0xe9\)"):
+        read_text_lines(bad)
+    binary = tmp_path / "data.bin"
+    binary.write_bytes(b"ab\x00cd")
+    with pytest.raises(InputError, match="data.bin, line 1, column 3: a NUL byte"):
+        read_text(binary)
+    with pytest.raises(InputError, match="missing.txt does not exist"):
+        read_text(tmp_path / "missing.txt")
+    lines = tmp_path / "lines.txt"
+    lines.write_bytes(b"\xef\xbb\xbfone\r\ntwo\x0bstill two\n\nfour")  # BOM, CRLF, a vertical tab
+    assert read_text_lines(lines) == ["one", "two\x0bstill two", "", "four"]
+    (tmp_path / "empty.txt").write_text("")
+    assert read_text_lines(tmp_path / "empty.txt") == []

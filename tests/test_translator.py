@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from num2words import num2words
 
+from polyseq.data.pieces import split_into_pieces
 from polyseq.text.tokenizer import UnknownLanguageError
 from polyseq.translator import InputError, Translator
 
@@ -52,7 +53,7 @@ def test_unknown_language_names_the_known_ones(translator: Translator) -> None:
 def test_a_line_too_long_for_the_model_is_split_never_cut(translator: Translator) -> None:
     limit = translator.max_source_tokens
     long_line = ". ".join(["12"] * (limit // 2 + 5)) + "."
-    pieces = translator._split_to_fit(long_line)
+    pieces = split_into_pieces([long_line], translator.tokenizer.encode, limit).ids
     assert len(pieces) > 1 and all(len(p) <= limit for p in pieces)
     rebuilt = " ".join(translator.tokenizer.decode(p) for p in pieces)
     assert rebuilt == long_line
@@ -65,7 +66,7 @@ def test_translate_file_keeps_the_line_count(translator: Translator, tmp_path: P
     long_line = " ".join(["7"] * 80)
     source.write_text("1\n\n2\n" + long_line + "\n\n", encoding="utf-8")
     output = tmp_path / "out.en"
-    report = translator.translate_file(source, output, "num", "en", strategy="greedy")
+    report = translator.translate_corpus(source, output, "num", "en", strategy="greedy")
     lines = output.read_text(encoding="utf-8").split("\n")
     assert lines[-1] == "" and len(lines) - 1 == 5 == report.lines
     assert lines[1] == "" and lines[4] == ""
@@ -76,23 +77,23 @@ def test_bad_files_are_clear_errors_and_nothing_is_overwritten(translator: Trans
                                                                tmp_path: Path) -> None:
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"12\n\xff\xfe\n")
-    with pytest.raises(InputError, match=r"line 2 is not valid UTF-8"):
-        translator.translate_file(bad, tmp_path / "out.txt", "num", "en")
+    with pytest.raises(InputError, match=r"bad\.txt, line 2, column 1: not valid UTF-8"):
+        translator.translate_corpus(bad, tmp_path / "out.txt", "num", "en")
     assert not (tmp_path / "out.txt").exists()
     same = tmp_path / "same.txt"
     same.write_text("12\n", encoding="utf-8")
     with pytest.raises(InputError, match="overwrite the input"):
-        translator.translate_file(same, same, "num", "en")
+        translator.translate_corpus(same, same, "num", "en")
     assert same.read_text(encoding="utf-8") == "12\n"
     with pytest.raises(InputError, match="does not exist"):
-        translator.translate_file(tmp_path / "missing.txt", tmp_path / "o.txt", "num", "en")
+        translator.translate_corpus(tmp_path / "missing.txt", tmp_path / "o.txt", "num", "en")
     empty = tmp_path / "empty.txt"
     empty.write_text("", encoding="utf-8")
-    report = translator.translate_file(empty, tmp_path / "empty.out", "num", "en")
+    report = translator.translate_corpus(empty, tmp_path / "empty.out", "num", "en")
     assert report.lines == 0 and (tmp_path / "empty.out").read_text() == ""
 
 
 def test_score_prefers_the_models_own_translation(translator: Translator) -> None:
     (own,) = translator.translate(["21"], "num", "en", strategy="greedy")
-    own_score, other = translator.score(["21", "21"], [own, "zzz qqq"], "en")
+    own_score, other = translator.log_probs(["21", "21"], [own, "zzz qqq"], "en")
     assert own_score > other

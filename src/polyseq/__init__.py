@@ -4,6 +4,9 @@ Train encoder-decoder Transformers on parallel text, decode them with named stra
 files and documents, and evaluate with sacrebleu.
 """
 
+import warnings
+from typing import Any
+
 from polyseq.config import (
     ConfigError,
     DataConfig,
@@ -13,20 +16,22 @@ from polyseq.config import (
     load_config,
     model_preset,
 )
-from polyseq.decoding.core import DecodeInput, DecodeResult, Hypothesis, decode, strategy_names
+from polyseq.decoding import generate, strategy_names
+from polyseq.decoding.core import DecodeInput, DecodeResult, Hypothesis
 from polyseq.documents import (
     DocumentError,
     DocumentResult,
     check_preservation,
     translate_document,
-    translate_file,
+    translate_document_file,
 )
-from polyseq.evaluate import score
+from polyseq.evaluate import score_translations
+from polyseq.files import InputError
 from polyseq.model.checkpoint import CheckpointError, load_model
 from polyseq.model.transformer import Memory, Seq2Seq
 from polyseq.text.tokenizer import Tokenizer
 from polyseq.train.loop import train
-from polyseq.translator import InputError, Translator
+from polyseq.translator import Translator
 
 __version__ = "0.1.0"
 
@@ -48,13 +53,25 @@ __all__ = [
     "TrainConfig",
     "Translator",
     "check_preservation",
-    "decode",
+    "generate",
     "load_config",
     "load_model",
     "model_preset",
-    "score",
+    "score_translations",
     "strategy_names",
     "train",
     "translate_document",
-    "translate_file",
+    "translate_document_file",
 ]
+
+# Old names, kept for one release: each meant two things (see the new names' docstrings).
+_RENAMED = {"decode": generate, "score": score_translations, "translate_file": translate_document_file}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _RENAMED:
+        new = _RENAMED[name]
+        warnings.warn(f"polyseq.{name} is deprecated; use polyseq.{new.__name__}", DeprecationWarning,
+                      stacklevel=2)
+        return new
+    raise AttributeError(f"module 'polyseq' has no attribute {name!r}")

@@ -13,8 +13,25 @@ from typing import Annotated, Any
 
 import typer
 
+# rich_markup_mode=None: help texts are plain, so "[model]" is printed, not read as markup
 app = typer.Typer(help="polyseq: multilingual sequence-to-sequence toolkit.", no_args_is_help=True,
-                  add_completion=False, pretty_exceptions_enable=False)
+                  add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from polyseq import __version__
+
+        typer.echo(f"polyseq {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="print the version and exit")] = False,
+) -> None:
+    """polyseq: multilingual sequence-to-sequence toolkit."""
 
 
 @contextmanager
@@ -22,10 +39,10 @@ def user_errors() -> Iterator[None]:
     """Turn the library's input errors into a one-line message and exit status 2."""
     from polyseq.config import ConfigError
     from polyseq.data.corpus import CorpusError
+    from polyseq.files import InputError
     from polyseq.model.checkpoint import CheckpointError
     from polyseq.text.tokenizer import TokenizerError
     from polyseq.train.loop import TrainingError
-    from polyseq.translator import InputError
 
     try:
         yield
@@ -73,6 +90,9 @@ SettingOption = Annotated[
 ]
 
 
+BeamSizeOption = Annotated[int | None, typer.Option(help="beam size (beam strategies)")]
+
+
 def strategy_settings(strategy: str, beam_size: int | None, n_best: int | None,
                       options: list[str] | None) -> dict[str, Any]:
     settings = parse_settings(options or [])
@@ -83,6 +103,11 @@ def strategy_settings(strategy: str, beam_size: int | None, n_best: int | None,
     return settings
 
 
+class OutputFormat(str, Enum):
+    TEXT = "text"  # one line per input (with --n-best N: N lines per input)
+    JSONL = "jsonl"  # one JSON object per input: the candidates, their scores (and --stats)
+
+
 @app.command()
 def translate(
     model: Annotated[Path, typer.Option("--model", "-m", help="model directory")],
@@ -91,15 +116,19 @@ def translate(
     input: Annotated[Path | None, typer.Option("--input", "-i", help="input file (default stdin)")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="output file (stdout)")] = None,
     strategy: StrategyOption = "beam",
-    beam_size: Annotated[int | None, typer.Option(help="beam size (beam strategies)")] = None,
-    n_best: Annotated[int | None, typer.Option(help="hypotheses kept per input")] = None,
+    beam_size: BeamSizeOption = None,
+    n_best: Annotated[int | None, typer.Option(help="candidates printed per input")] = None,
     option: SettingOption = None,
+    prefix: Annotated[str | None, typer.Option(help="forced start of every output")] = None,
+    output_format: Annotated[OutputFormat, typer.Option("--format", help="text or jsonl")] = (
+        OutputFormat.TEXT),
     rerank: Annotated[str | None, typer.Option(help="rerank the n-best: normalised | reverse")] = None,
     reverse_model: Annotated[Path | None, typer.Option(help="model for --rerank reverse")] = None,
-    stats: Annotated[bool, typer.Option("--stats", help="print decoding statistics to stderr")] = False,
+    stats: Annotated[bool, typer.Option("--stats", help="decoding statistics (stderr, or in jsonl)")] = False,
     device: DeviceOption = "cpu",
 ) -> None:
-    """Translate text line by line: one output line for every input line.
+    """Translate text line by line: one output line for every input line (with --n-best N, N lines
+    per input; with --format jsonl, one JSON object per input).
 
     Strategies: greedy, beam, diverse-beam, sampling, aggressive, speculative; their settings go
     in -O key=value (e.g. -O groups=3 -O diversity=0.5, -O top_p=0.9 -O seed=1,
@@ -112,21 +141,49 @@ def translate(
         translator = Translator.load(model, device=device)
         scorer = _reranker(rerank, reverse_model, src, device)
         totals = DecodeStats()
-        if input is not None and output is not None:
-            report = translator.translate_file(input, output, src, tgt, strategy, rerank=scorer,
-                                               **settings)
+        plain = output_format is OutputFormat.TEXT and n_best is None and prefix is None
+        if plain and input is not None and output is not None:  # atomic, resumable by rerunning
+            report = translator.translate_corpus(input, output, src, tgt, strategy, rerank=scorer,
+                                                 **settings)
             totals = report.stats
             typer.echo(f"translated {report.lines} lines ({report.split_lines} split to fit the "
                        f"model) into {output}", err=True)
         else:
-            lines = _input_lines(input)
             sink = sys.stdout if output is None else output.open("w", encoding="utf-8")
-            for text in translator.translate_lines(lines, src, tgt, strategy, rerank=scorer,
-                                                   stats=totals, **settings):
-                sink.write(text + "\n")
+            for chunk in _chunks(_input_lines(input), 64):
+                result = translator.translate_detailed(chunk, src, tgt, strategy, rerank=scorer,
+                                                       prefix=prefix, **settings)
+                totals.add(result.stats)
+                sink.writelines(_render(result, output_format, n_best or 1, stats))
                 sink.flush()
-    if stats:
+    if stats and output_format is OutputFormat.TEXT:
         typer.echo(json.dumps(vars(totals)), err=True)
+
+
+def _chunks(lines: Iterator[str], size: int) -> Iterator[list[str]]:
+    chunk: list[str] = []
+    for line in lines:
+        chunk.append(line)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _render(result: Any, output_format: OutputFormat, n_best: int, stats: bool) -> Iterator[str]:
+    """Output lines for one chunk: text (n candidates per input, newlines as spaces) or jsonl."""
+    for text, candidates in zip(result.texts, result.candidates, strict=True):
+        if output_format is OutputFormat.TEXT:
+            texts = [c.text for c in candidates[:n_best]] if n_best > 1 else [text]
+            yield from (t.replace("\n", " ") + "\n" for t in texts + [""] * (n_best - len(texts)))
+            continue
+        record: dict[str, Any] = {"translation": text, "candidates": [
+            {"text": c.text, "score": c.hypothesis.score, "log_prob": c.hypothesis.log_prob}
+            for c in candidates[:n_best]]}
+        if stats:
+            record["stats"] = vars(result.stats)  # the chunk's statistics
+        yield json.dumps(record, ensure_ascii=False) + "\n"
 
 
 def _reranker(name: str | None, reverse_model: Path | None, src: str | None, device: str) -> Any:
@@ -143,7 +200,7 @@ def _reranker(name: str | None, reverse_model: Path | None, src: str | None, dev
 
 
 def _input_lines(path: Path | None) -> Iterator[str]:
-    from polyseq.translator import read_text_lines
+    from polyseq.files import read_text_lines
 
     if path is not None:
         yield from read_text_lines(path)
@@ -168,11 +225,14 @@ def translate_file_command(
     overwrite: Annotated[bool, typer.Option("--overwrite", help=".po: redo translated entries")] = False,
     no_fuzzy: Annotated[bool, typer.Option("--no-fuzzy", help=".po: do not flag fuzzy")] = False,
     strategy: StrategyOption = "beam",
+    beam_size: BeamSizeOption = None,
+    option: SettingOption = None,
     device: DeviceOption = "cpu",
 ) -> None:
-    """Translate a document's prose; code, placeholders and markup come back byte for byte."""
-    from polyseq.documents import check_file, default_output, translate_file
-    from polyseq.text.formats import format_for_path, get_format
+    """Translate a document's prose; code, placeholders and markup come back byte for byte.
+    Strategies and their settings as for translate."""
+    from polyseq.documents import check_file, default_output, translate_document_file
+    from polyseq.documents.formats import format_for_path, get_format
     from polyseq.translator import Translator
 
     with user_errors():
@@ -185,13 +245,11 @@ def translate_file_command(
             return
         if model is None or tgt is None:
             raise ValueError("translate-file needs --model and --tgt (or --check to verify)")
+        settings = strategy_settings(strategy, beam_size, None, option)
         translator = Translator.load(model, device=device)
-
-        def engine(texts: list[str]) -> list[str]:
-            return translator.translate(texts, src_lang=src, tgt_lang=tgt, strategy=strategy)
-
-        result = translate_file(input, output, translator=engine, format=chosen.name,
-                                src_lang=src, tgt_lang=tgt, overwrite=overwrite, fuzzy=not no_fuzzy)
+        result = translate_document_file(
+            input, output, translator=translator.for_segments(src, tgt, strategy, **settings),
+            format=chosen.name, src_lang=src, tgt_lang=tgt, overwrite=overwrite, fuzzy=not no_fuzzy)
     typer.echo(str(result.summary), err=True)
 
 
@@ -202,8 +260,8 @@ def evaluate(
     report: Annotated[Path | None, typer.Option("--report", help="write a JSON report here")] = None,
 ) -> None:
     """Score hypotheses with sacrebleu BLEU and chrF++ against one or more references."""
-    from polyseq.evaluate import score, write_report
-    from polyseq.translator import read_text_lines
+    from polyseq.evaluate import score_translations, write_report
+    from polyseq.files import read_text_lines
 
     with user_errors():
         hyps = read_text_lines(hypotheses)
@@ -211,7 +269,7 @@ def evaluate(
         for path, ref in zip(references, refs, strict=True):
             if len(ref) != len(hyps):
                 raise ValueError(f"{path} has {len(ref)} lines but {hypotheses} has {len(hyps)}")
-        scores = score(hyps, refs)
+        scores = score_translations(hyps, refs)
     typer.echo(f"BLEU {scores.bleu:.2f}  chrF++ {scores.chrf:.2f}  exact {scores.exact_match:.1f}%"
                f"  ({scores.sentences} sentences)")
     typer.echo(scores.bleu_signature)

@@ -4,6 +4,7 @@ and the training plot (loss and BLEU over steps)."""
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,7 +28,7 @@ class Scores:
         return asdict(self)
 
 
-def score(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> Scores:
+def score_translations(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> Scores:
     """Corpus BLEU (detokenized, cased) and chrF++; `references` is a list of reference streams,
     each as long as `hypotheses`."""
     if not references:
@@ -86,3 +87,10 @@ def plot_training(metrics_path: str | Path, output_path: str | Path) -> Path | N
     figure.savefig(output_path, dpi=100)
     plt.close(figure)
     return output_path
+
+
+def score(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> Scores:
+    """Deprecated: `score_translations` (the old name was also the Translator's for log-probabilities)."""
+    warnings.warn("polyseq.score is deprecated; use polyseq.score_translations", DeprecationWarning,
+                  stacklevel=2)
+    return score_translations(hypotheses, references)

@@ -1,31 +1,84 @@
-"""Atomic file writes: a temporary file in the same folder, fsynced, then renamed over the
-target, so a reader never sees half a file and a failure leaves the old file as it was. The
-result gets the permissions a plain write would give (temporary files are private), or keeps
-those of the file it replaces."""
+"""Files in and out: reading a user's UTF-8 text with errors that name the place, and atomic writes.
+
+An atomic write goes to a temporary file in the same folder, fsynced, then renamed over the target,
+so a reader never sees half a file and a failure leaves the old file as it was. Temporary files and
+folders are created with the ordinary modes (0o666, 0o777), which the kernel narrows by the umask:
+the result gets the permissions a plain write would give, or keeps those of the file it replaces.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import stat
-import tempfile
 from pathlib import Path
 from typing import Any
+
+
+class InputError(ValueError):
+    """User input that cannot be used as given (the message says where and why)."""
+
+
+def read_text(path: str | Path) -> str:
+    """A text file's content as strict UTF-8 (a byte-order mark is kept: a document is written back
+    with it). A missing, unreadable, binary or non-UTF-8 file is an InputError naming the file,
+    line and column."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path} does not exist or is not a file")
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise InputError(f"{path}: cannot read it ({error.strerror})") from None
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        line, column = _position(data, nul)
+        raise InputError(f"{path}, line {line}, column {column}: a NUL byte; this is a binary file, "
+                         "not UTF-8 text")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line, column = _position(data, error.start)
+        raise InputError(
+            f"{path}, line {line}, column {column}: not valid UTF-8 (byte 0x{data[error.start]:02x}); "
+            "convert the file to UTF-8 (for example iconv -f latin1 -t utf-8) and try again"
+        ) from None
+
+
+def read_text_lines(path: str | Path) -> list[str]:
+    """The lines of a UTF-8 text file (see `read_text`) without their "\\n" or "\\r\\n", nor a
+    leading byte-order mark. Only "\\n" ends a line (not the other characters str.splitlines
+    knows), so aligned files keep their alignment."""
+    text = read_text(path).removeprefix("\ufeff")
+    if not text:
+        return []
+    lines = text.removesuffix("\n").split("\n")
+    if "\r" in text:
+        lines = [line.removesuffix("\r") for line in lines]
+    return lines
+
+
+def _position(data: bytes, offset: int) -> tuple[int, int]:
+    """1-based line and column (in bytes) of a byte offset."""
+    return data.count(b"\n", 0, offset) + 1, offset - data.rfind(b"\n", 0, offset)
 
 
 def write_atomic(path: str | Path, data: str | bytes) -> None:
     """Write `data` (text as UTF-8) to `path` atomically."""
     path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
     try:
         with os.fdopen(handle, "wb") as out:
             out.write(data.encode("utf-8") if isinstance(data, str) else data)
             out.flush()
             os.fsync(out.fileno())
-        os.chmod(temporary, stat.S_IMODE(path.stat().st_mode) if path.exists() else public_mode())
+        if path.exists():
+            os.chmod(temporary, stat.S_IMODE(path.stat().st_mode))
         os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
 
 
@@ -33,8 +86,12 @@ def write_json_atomic(path: str | Path, data: Any) -> None:
     write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
-def public_mode(directory: bool = False) -> int:
-    """The mode `open` or `mkdir` would give a new file or folder under the current umask."""
-    umask = os.umask(0)  # the only way to read it is to set it
-    os.umask(umask)
-    return (0o777 if directory else 0o666) & ~umask
+def new_directory(parent: Path, prefix: str) -> Path:
+    """A new, empty folder under `parent` with a fresh name, made with the mode a plain mkdir gives."""
+    while True:
+        candidate = parent / f"{prefix}{secrets.token_hex(6)}"
+        try:
+            candidate.mkdir(mode=0o777)
+            return candidate
+        except FileExistsError:
+            continue

@@ -17,7 +17,7 @@ from typing import Any
 from num2words import num2words
 
 from polyseq.config import DataConfig, ExperimentConfig, ModelConfig, TrainConfig
-from polyseq.evaluate import score, write_report
+from polyseq.evaluate import score_translations, write_report
 from polyseq.train.loop import TrainResult, train
 from polyseq.translator import Translator
 
@@ -86,7 +86,7 @@ def evaluate_directions(translator: Translator, numbers: Sequence[int],
         sources = [write_number(n, src_lang) for n in numbers]
         references = [write_number(n, tgt_lang) for n in numbers]
         hypotheses = translator.translate(sources, src_lang, tgt_lang, strategy="greedy")
-        scores = score(hypotheses, [references])
+        scores = score_translations(hypotheses, [references])
         report[direction] = {
             "zero_shot": direction in ZERO_SHOT, "exact_match": scores.exact_match,
             "chrf": scores.chrf, "samples": [

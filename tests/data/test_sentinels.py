@@ -8,7 +8,7 @@ from collections import Counter
 
 from polyseq.data.corpus import Pair
 from polyseq.data.sentinels import add_sentinels, with_sentinels
-from polyseq.text.protect import SENTINEL_RE, sentinel_ids
+from polyseq.documents.protect import SENTINEL_RE, sentinel_ids
 
 PAIRS = [Pair(f"the cat number {n} sat on Anna 's mat .", f"die Katze Nummer {n} saß auf Annas "
               "Matte .", "en", "de") for n in range(200)]

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from polyseq.config import ConfigError, ModelConfig
-from polyseq.decoding.core import DecodeInput, LengthLimit, decode
+from polyseq.decoding import generate
+from polyseq.decoding.core import DecodeInput, LengthLimit
 from polyseq.model.transformer import Seq2Seq
 
 PAD, EOS, A, B = 0, 1, 2, 3
@@ -63,7 +64,7 @@ def table_input(batch: int = 1) -> DecodeInput:
 
 
 def test_beam_two_finds_the_hand_computed_beams_and_scores() -> None:
-    result = decode(TableModel(), table_input(), "beam", beam_size=2, n_best=2, length_penalty=0.0)
+    result = generate(TableModel(), table_input(), "beam", beam_size=2, n_best=2, length_penalty=0.0)
     best, second = result.hypotheses[0]
     # step 2 finalizes (a) with p = .6 * .5; step 3 finalizes (a, a) with .6 * .3 * 1, while
     # (b, a, eos) = .144 ranks third and is not final; two final hypotheses stop the search
@@ -74,7 +75,7 @@ def test_beam_two_finds_the_hand_computed_beams_and_scores() -> None:
 
 
 def test_length_penalty_reorders_by_normalised_score() -> None:
-    result = decode(TableModel(), table_input(), "beam", beam_size=2, n_best=2, length_penalty=1.0)
+    result = generate(TableModel(), table_input(), "beam", beam_size=2, n_best=2, length_penalty=1.0)
     first, second = result.hypotheses[0]
     # log(.18) / 3 tokens (eos counted) = -0.572 beats log(.30) / 2 = -0.602
     assert first.tokens == (A, A)
@@ -83,7 +84,7 @@ def test_length_penalty_reorders_by_normalised_score() -> None:
 
 
 def test_greedy_on_the_table_model() -> None:
-    result = decode(TableModel(), table_input(2), "greedy")
+    result = generate(TableModel(), table_input(2), "greedy")
     assert [h.tokens for h in result.best()] == [(A,), (A,)]
     assert result.best()[0].log_prob == pytest.approx(math.log(0.30))
     assert result.stats.forward_passes == 2
@@ -91,19 +92,19 @@ def test_greedy_on_the_table_model() -> None:
 
 def test_length_limit_stops_without_eos() -> None:
     limit = LengthLimit(a=0.0, b=1)
-    greedy = decode(TableModel(), table_input(), "greedy", max_length=limit).best()[0]
-    beam = decode(TableModel(), table_input(), "beam", beam_size=1, max_length=limit).best()[0]
+    greedy = generate(TableModel(), table_input(), "greedy", max_length=limit).best()[0]
+    beam = generate(TableModel(), table_input(), "beam", beam_size=1, max_length=limit).best()[0]
     assert greedy.tokens == beam.tokens == (A,)
     assert not greedy.finished and not beam.finished
 
 
 def test_bad_beam_settings_are_clear_errors() -> None:
     with pytest.raises(ConfigError, match="n_best"):
-        decode(TableModel(), table_input(), "beam", beam_size=2, n_best=3)
+        generate(TableModel(), table_input(), "beam", beam_size=2, n_best=3)
     with pytest.raises(ConfigError, match="did you mean 'beam_size'"):
-        decode(TableModel(), table_input(), "beam", beam_sise=2)
+        generate(TableModel(), table_input(), "beam", beam_sise=2)
     with pytest.raises(ConfigError, match="unknown decoding strategy 'bean'"):
-        decode(TableModel(), table_input(), "bean")
+        generate(TableModel(), table_input(), "bean")
 
 
 def random_model_input(batch: int = 6) -> tuple[Seq2Seq, DecodeInput]:
@@ -120,8 +121,8 @@ def random_model_input(batch: int = 6) -> tuple[Seq2Seq, DecodeInput]:
 
 def test_beam_one_equals_greedy_on_a_real_model() -> None:
     model, inputs = random_model_input()
-    greedy = decode(model, inputs, "greedy").best()
-    beam = decode(model, inputs, "beam", beam_size=1).best()
+    greedy = generate(model, inputs, "greedy").best()
+    beam = generate(model, inputs, "beam", beam_size=1).best()
     assert [h.tokens for h in beam] == [h.tokens for h in greedy]
     for b, g in zip(beam, greedy, strict=True):
         assert b.log_prob == pytest.approx(g.log_prob, abs=1e-4)
@@ -131,17 +132,17 @@ def test_beam_one_equals_greedy_on_a_real_model() -> None:
 @pytest.mark.parametrize("strategy", ["greedy", "beam"])
 def test_batched_decoding_equals_one_sentence_at_a_time(strategy: str) -> None:
     model, inputs = random_model_input()
-    batched = decode(model, inputs, strategy).best()
+    batched = generate(model, inputs, strategy).best()
     for row in range(inputs.batch_size):
         length = int((inputs.src[row] != PAD).sum())
         single = DecodeInput(inputs.src[row : row + 1, :length], inputs.prefix[row : row + 1],
                              EOS, PAD)
-        assert decode(model, single, strategy).best()[0].tokens == batched[row].tokens
+        assert generate(model, single, strategy).best()[0].tokens == batched[row].tokens
 
 
 def test_beam_returns_n_best_sorted_and_distinct() -> None:
     model, inputs = random_model_input(2)
-    result = decode(model, inputs, "beam", beam_size=4, n_best=4)
+    result = generate(model, inputs, "beam", beam_size=4, n_best=4)
     for candidates in result.hypotheses:
         assert len(candidates) == 4
         scores = [h.score for h in candidates]
@@ -169,8 +170,8 @@ class ProtocolOnly:
                                                 ("aggressive", {}), ("speculative", {"draft": "ngram"})])
 def test_the_flat_path_gives_what_decode_step_gives(strategy: str, settings: dict) -> None:
     model, inputs = random_model_input()
-    fast = decode(model, inputs, strategy, **settings).hypotheses
-    general = decode(ProtocolOnly(model), inputs, strategy, **settings).hypotheses
+    fast = generate(model, inputs, strategy, **settings).hypotheses
+    general = generate(ProtocolOnly(model), inputs, strategy, **settings).hypotheses
     assert [[h.tokens for h in row] for row in fast] == [[h.tokens for h in row] for row in general]
     for fast_row, general_row in zip(fast, general, strict=True):
         for a, b in zip(fast_row, general_row, strict=True):
@@ -180,8 +181,8 @@ def test_the_flat_path_gives_what_decode_step_gives(strategy: str, settings: dic
 
 def test_a_hooked_model_runs_its_modules_and_a_protocol_model_drafts() -> None:
     model, inputs = random_model_input()
-    plain = [h.tokens for h in decode(model, inputs, "greedy").best()]
-    assert [h.tokens for h in decode(model, inputs, "speculative", draft="model",
+    plain = [h.tokens for h in generate(model, inputs, "greedy").best()]
+    assert [h.tokens for h in generate(model, inputs, "speculative", draft="model",
                                      draft_model=ProtocolOnly(model)).best()] == plain
     token = 7  # the hook pulls every decoder state towards this token's (tied) embedding
 
@@ -190,6 +191,6 @@ def test_a_hooked_model_runs_its_modules_and_a_protocol_model_drafts() -> None:
 
     model.decoder_layers[-1].ffn.register_forward_hook(pull)
     for strategy in ("greedy", "aggressive"):
-        hooked = [h.tokens for h in decode(model, inputs, strategy).best()]
-        assert hooked == [h.tokens for h in decode(ProtocolOnly(model), inputs, strategy).best()]
+        hooked = [h.tokens for h in generate(model, inputs, strategy).best()]
+        assert hooked == [h.tokens for h in generate(ProtocolOnly(model), inputs, strategy).best()]
         assert hooked != plain and sum(t == token for row in hooked for t in row) > len(hooked)

@@ -11,8 +11,10 @@ import pytest
 import torch
 from num2words import num2words
 
-from polyseq.decoding.core import DecodeInput, DecodeResult, decode
-from polyseq.model.packed import pack_weights, packed, packing_available
+from helpers import pack_all
+from polyseq.decoding import generate
+from polyseq.decoding.core import DecodeInput, DecodeResult
+from polyseq.model.packed import packing_available
 from polyseq.model.transformer import Seq2Seq
 from polyseq.translator import Translator
 
@@ -40,14 +42,14 @@ def tokens(result: DecodeResult) -> list[tuple[int, ...]]:
 
 
 def assert_lossless(model: object, inputs: DecodeInput, draft_model: object) -> DecodeResult:
-    expected = decode(model, inputs, "greedy")
+    expected = generate(model, inputs, "greedy")
     strategies = [*LOSSLESS, ("speculative", {"draft": "model", "draft_model": draft_model}),
                   ("speculative", {"draft": "model", "draft_model": draft_model, "k": 1,
                                    "adaptive": False}),
                   ("speculative", {"draft": "model", "draft_model": draft_model, "k": 8,
                                    "confidence": 0.6})]
     for strategy, settings in strategies:
-        result = decode(model, inputs, strategy, **settings)
+        result = generate(model, inputs, strategy, **settings)
         assert tokens(result) == tokens(expected), (strategy, settings)
         for ours, theirs in zip(result.best(), expected.best(), strict=True):
             assert ours.finished == theirs.finished
@@ -62,8 +64,8 @@ def test_lossless_on_the_copy_like_corrector(copy_translator: Translator, batch:
     untrained = Seq2Seq(copy_translator.model.config).eval()
     expected = assert_lossless(copy_translator.model, inputs, untrained)
     # the corrector copies most of its input: aggressive needs far fewer passes than greedy
-    aggressive = decode(copy_translator.model, inputs, "aggressive")
-    greedy_passes = decode(copy_translator.model, inputs, "greedy").stats.forward_passes
+    aggressive = generate(copy_translator.model, inputs, "aggressive")
+    greedy_passes = generate(copy_translator.model, inputs, "greedy").stats.forward_passes
     assert aggressive.stats.forward_passes < greedy_passes
     assert aggressive.stats.accepted_draft_tokens > 0
     assert all(len(t) > 2 for t in tokens(expected))
@@ -115,15 +117,16 @@ def test_lossless_with_ragged_passes_packed(copy_translator: Translator, monkeyp
 def test_lossless_with_every_weight_packed(copy_translator: Translator, tiny_model_dir, batch: int) -> None:
     """Packed weights serve products on 2 rows or more, PyTorch's product one row: greedy's
     steps at batch 1 and the verifying passes multiply with different kernels, and agree."""
-    corrector = pack_weights(copy.deepcopy(copy_translator.model), min_elements=0)
-    assert all(packed(m.weight) is not None for m in corrector.modules() if isinstance(m, torch.nn.Linear))
+    corrector = pack_all(copy.deepcopy(copy_translator.model))
+    assert all(corrector.packed.get(m.weight) is not None for m in corrector.modules()
+               if isinstance(m, torch.nn.Linear))
     texts = [num2words(n) for n in (2467, 3001, 128, 1999, 45, 7070, 12345, 606)][:batch]
     inputs = inputs_for(copy_translator, texts, "yy")
-    draft = pack_weights(Seq2Seq(corrector.config).eval(), min_elements=0)
+    draft = pack_all(Seq2Seq(corrector.config).eval())
     expected = assert_lossless(corrector, inputs, draft)
-    assert tokens(expected) == tokens(decode(copy_translator.model, inputs, "greedy"))
+    assert tokens(expected) == tokens(generate(copy_translator.model, inputs, "greedy"))
     translator = Translator.load(tiny_model_dir)
-    pack_weights(translator.model, min_elements=0)
+    pack_all(translator.model)
     digits = inputs_for(translator, ["12", "399", "7", "250", "81", "100", "333", "64"][:batch], "en")
     assert_lossless(translator.model, digits, translator.model)
 
@@ -156,7 +159,7 @@ def test_always_wrong_drafts_still_give_greedy(copy_translator: Translator) -> N
     sources = [[7] * 5 for _ in texts]
     result = draft_and_verify(copy_translator.model, inputs, LengthLimit(), sources,
                               lambda *_: WrongDrafter())
-    assert tokens(result) == tokens(decode(copy_translator.model, inputs, "greedy"))
+    assert tokens(result) == tokens(generate(copy_translator.model, inputs, "greedy"))
 
 
 def test_greedy_output_as_draft_takes_one_pass_for_the_whole_batch(copy_translator: Translator) -> None:
@@ -167,7 +170,7 @@ def test_greedy_output_as_draft_takes_one_pass_for_the_whole_batch(copy_translat
 
     texts = [num2words(n) for n in (215, 4711, 30, 1500)]
     inputs = inputs_for(copy_translator, texts, "yy")
-    expected = decode(copy_translator.model, inputs, "greedy")
+    expected = generate(copy_translator.model, inputs, "greedy")
     outputs = [[*tokens, inputs.eos_id] for tokens in tokens(expected)]
 
     class ReplayDrafter:

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from polyseq.cli import app
 from polyseq.config import ConfigError
-from polyseq.decoding.core import decode, strategy_names
+from polyseq.decoding import generate, strategy_names
 from polyseq.decoding.rerank import Candidate, LengthNormalised, ReverseModel, rerank
 from polyseq.translator import Translator
 
@@ -24,8 +24,8 @@ def test_every_strategy_is_registered() -> None:
 
 def test_diverse_beam_with_one_group_is_beam() -> None:
     model, inputs = random_model_input()
-    beam = decode(model, inputs, "beam", beam_size=4, n_best=4)
-    diverse = decode(model, inputs, "diverse-beam", beam_size=4, groups=1, diversity=2.0, n_best=4)
+    beam = generate(model, inputs, "beam", beam_size=4, n_best=4)
+    diverse = generate(model, inputs, "diverse-beam", beam_size=4, groups=1, diversity=2.0, n_best=4)
     assert [[h.tokens for h in c] for c in diverse.hypotheses] == \
         [[h.tokens for h in c] for c in beam.hypotheses]
 
@@ -36,8 +36,8 @@ def distinct_bigrams(candidates: list[tuple[int, ...]]) -> int:
 
 def test_diversity_penalty_gives_more_distinct_outputs() -> None:
     model, inputs = random_model_input(6)
-    plain = decode(model, inputs, "diverse-beam", beam_size=6, groups=3, diversity=0.0, n_best=6)
-    diverse = decode(model, inputs, "diverse-beam", beam_size=6, groups=3, diversity=3.0, n_best=6)
+    plain = generate(model, inputs, "diverse-beam", beam_size=6, groups=3, diversity=0.0, n_best=6)
+    diverse = generate(model, inputs, "diverse-beam", beam_size=6, groups=3, diversity=3.0, n_best=6)
     plain_count = sum(distinct_bigrams([h.tokens for h in c]) for c in plain.hypotheses)
     diverse_count = sum(distinct_bigrams([h.tokens for h in c]) for c in diverse.hypotheses)
     assert diverse_count > plain_count
@@ -47,10 +47,10 @@ def test_diversity_penalty_gives_more_distinct_outputs() -> None:
 
 def test_sampling_is_reproducible_with_a_seed_and_varies_without() -> None:
     model, inputs = random_model_input(3)
-    first = decode(model, inputs, "sampling", num_samples=4, seed=5, top_k=10, temperature=1.5)
+    first = generate(model, inputs, "sampling", num_samples=4, seed=5, top_k=10, temperature=1.5)
     torch.manual_seed(123)  # global RNG state must not matter
-    second = decode(model, inputs, "sampling", num_samples=4, seed=5, top_k=10, temperature=1.5)
-    other = decode(model, inputs, "sampling", num_samples=4, seed=6, top_k=10, temperature=1.5)
+    second = generate(model, inputs, "sampling", num_samples=4, seed=5, top_k=10, temperature=1.5)
+    other = generate(model, inputs, "sampling", num_samples=4, seed=6, top_k=10, temperature=1.5)
     as_tokens = [[h.tokens for h in c] for c in first.hypotheses]
     assert as_tokens == [[h.tokens for h in c] for c in second.hypotheses]
     assert as_tokens != [[h.tokens for h in c] for c in other.hypotheses]
@@ -59,8 +59,8 @@ def test_sampling_is_reproducible_with_a_seed_and_varies_without() -> None:
 
 def test_greedy_sampling_limit_equals_greedy() -> None:
     model, inputs = random_model_input(4)
-    greedy = decode(model, inputs, "greedy")
-    sharp = decode(model, inputs, "sampling", top_k=1, seed=3)
+    greedy = generate(model, inputs, "greedy")
+    sharp = generate(model, inputs, "sampling", top_k=1, seed=3)
     assert [h.tokens for h in sharp.best()] == [h.tokens for h in greedy.best()]
 
 

@@ -149,9 +149,10 @@ def hf_generate(model: torch.nn.Module, spec: Spec, src: torch.Tensor, max_new: 
 
 def polyseq_generate(model: Any, spec: Spec, src: torch.Tensor, max_new: int, strategy: str = "greedy",
                      **settings: Any) -> list[list[int]]:
-    from polyseq.decoding.core import DecodeInput, LengthLimit, decode
+    from polyseq.decoding import generate
+    from polyseq.decoding.core import DecodeInput, LengthLimit
 
     prefix = torch.tensor([spec.prefix] * src.shape[0])
     inputs = DecodeInput(src, prefix, eos_id=spec.eos, pad_id=spec.pad)
-    result = decode(model, inputs, strategy, max_length=LengthLimit(0.0, max_new), **settings)
+    result = generate(model, inputs, strategy, max_length=LengthLimit(0.0, max_new), **settings)
     return [list(h.tokens) for h in result.best()]

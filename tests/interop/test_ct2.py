@@ -10,7 +10,8 @@ import torch
 
 ctranslate2 = pytest.importorskip("ctranslate2", reason="ctranslate2 is not installed: pip install it")
 
-from polyseq.decoding.core import DecodeInput, LengthLimit, decode  # noqa: E402
+from polyseq.decoding import generate  # noqa: E402
+from polyseq.decoding.core import DecodeInput, LengthLimit  # noqa: E402
 from polyseq.interop.ct2 import Quantization, export_ct2, vocabulary  # noqa: E402
 from polyseq.model.checkpoint import load_model  # noqa: E402
 from polyseq.text.tokenizer import Tokenizer  # noqa: E402
@@ -26,7 +27,7 @@ def _polyseq(model_dir: Path, strategy: str, **settings: object) -> list[list[in
         src[index, : len(row)] = torch.tensor(row)
     prefix = torch.full((len(rows), 1), tokenizer.lang_id("de"))
     inputs = DecodeInput(src, prefix, tokenizer.eos_id, tokenizer.pad_id)
-    result = decode(model, inputs, strategy, max_length=LengthLimit(0.0, 30), **settings)
+    result = generate(model, inputs, strategy, max_length=LengthLimit(0.0, 30), **settings)
     return [list(h.tokens) for h in result.best()]
 
 
@@ -78,7 +79,7 @@ def test_an_imported_marian_model_goes_out_to_ct2_unchanged(tmp_path: Path) -> N
     for index, row in enumerate(rows):
         src[index, : len(row)] = torch.tensor(row)
     prefix = torch.tensor([framing.decoder_prefix] * len(rows))
-    ours = decode(model, DecodeInput(src, prefix, tokenizer.eos_id, tokenizer.pad_id), "greedy",
+    ours = generate(model, DecodeInput(src, prefix, tokenizer.eos_id, tokenizer.pad_id), "greedy",
                   max_length=LengthLimit(0.0, 20))
     translator = ctranslate2.Translator(str(ct2_dir), device="cpu", intra_threads=1)
     batch = [hf_tokenizer.convert_ids_to_tokens(row) for row in rows]

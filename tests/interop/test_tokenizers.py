@@ -112,7 +112,8 @@ def test_tokenizer_ids_beyond_the_embedding_are_refused(tmp_path: Path) -> None:
 
 def test_marian_text_in_text_out_matches_transformers(tmp_path: Path) -> None:
     """The whole path: tokenizer, polyseq greedy on the imported weights, detokenizer."""
-    from polyseq.decoding.core import DecodeInput, LengthLimit, decode
+    from polyseq.decoding import generate
+    from polyseq.decoding.core import DecodeInput, LengthLimit
 
     hf_dir = marian_dir(tmp_path / "hf")
     theirs = transformers.MarianTokenizer.from_pretrained(hf_dir)
@@ -128,6 +129,6 @@ def test_marian_text_in_text_out_matches_transformers(tmp_path: Path) -> None:
     framing = ours.framing("en", "de")
     src = batch.input_ids  # the same ids, as the tokenizer test shows
     prefix = torch.tensor([framing.decoder_prefix] * len(TEXTS))
-    result = decode(model, DecodeInput(src, prefix, ours.eos_id, ours.pad_id), "greedy",
+    result = generate(model, DecodeInput(src, prefix, ours.eos_id, ours.pad_id), "greedy",
                     max_length=LengthLimit(0.0, 12))
     assert [ours.decode(h.tokens) for h in result.best()] == expected

@@ -21,7 +21,7 @@ def test_translator_runs_an_imported_marian_model(tmp_path: Path) -> None:
     got = translator.translate(TEXTS, "en", "de", "greedy", max_length=LengthLimit(0.0, 40))
     assert got == expected
     assert len(translator.translate(TEXTS, "en", "de", "beam", beam_size=3)) == len(TEXTS)
-    scores = translator.score(TEXTS, ["der Hund", "die Katze", "das Haus"], "de", "en")
+    scores = translator.log_probs(TEXTS, ["der Hund", "die Katze", "das Haus"], "de", "en")
     assert len(scores) == 3 and all(s < 0 for s in scores)
 
 

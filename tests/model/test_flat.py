@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from helpers import pack_all
 from polyseq.config import (
     Activation,
     EmbeddingNorm,
@@ -18,7 +19,7 @@ from polyseq.config import (
     Positions,
 )
 from polyseq.model.flat import FlatDecoder, FlatEncoder, runs_flat
-from polyseq.model.packed import pack_weights, packing_available
+from polyseq.model.packed import packing_available
 from polyseq.model.transformer import Seq2Seq
 
 ATOL = 1e-5
@@ -46,7 +47,7 @@ def make_model(packed: bool = False, **variant: object) -> Seq2Seq:
         for name, parameter in model.named_parameters():
             if "norm" in name or name.endswith("bias"):
                 parameter.add_(0.1 * torch.randn_like(parameter))
-    return pack_weights(model, min_elements=0) if packed else model
+    return pack_all(model) if packed else model
 
 
 def started_caches(model: Seq2Seq, lengths: list[int]) -> tuple:

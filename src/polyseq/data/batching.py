@@ -1,7 +1,8 @@
-"""Token-budget batching: group examples of similar length, pad them into a Batch, and stream
-batches over epochs with explicit, resumable state.
+"""Token-budget batching, for training and for decoding: group examples of similar length, pad
+them into a Batch, and stream batches over epochs with explicit, resumable state
+(`token_batches`, `BatchStream`); group texts to decode by length (`length_batches`).
 
-Batches follow fairseq: sort by (target length, source length) with a seeded shuffle among equal
+Training batches follow fairseq: sort by (target length, source length) with a seeded shuffle among equal
 lengths, cut consecutive runs so that count x widest side <= max_tokens, then shuffle the order of
 the batches. Everything depends only on (seed, epoch), so a resumed run sees the same batches.
 """
@@ -100,13 +101,25 @@ def token_batches(
     return batches
 
 
-def _cut(widths: list[int], max_tokens: int) -> list[int]:
-    """Batch boundaries over `widths` (in batch order): greedy, count x widest <= max_tokens."""
+def length_batches(lengths: Sequence[int], max_tokens: int, max_sentences: int) -> list[list[int]]:
+    """Indices of inputs to decode, sorted by length (ties in input order) and cut greedily so that
+    count x longest <= max_tokens and count <= max_sentences; an input longer than max_tokens gets
+    a batch of its own. Every index appears once."""
+    if max_tokens < 1 or max_sentences < 1:
+        raise ValueError(f"max_tokens and max_sentences must be >= 1, got {max_tokens}, {max_sentences}")
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    bounds = _cut([lengths[i] for i in order], max_tokens, max_sentences)
+    return [order[start:end] for start, end in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def _cut(widths: list[int], max_tokens: int, max_items: int | None = None) -> list[int]:
+    """Batch boundaries over `widths` (in batch order): greedy, count x widest <= max_tokens and
+    count <= max_items."""
     bounds = [0]
     start = widest = 0
     for i, width in enumerate(widths):
         wider = max(widest, width)
-        if i > start and (i - start + 1) * wider > max_tokens:
+        if i > start and ((i - start + 1) * wider > max_tokens or i - start == max_items):
             bounds.append(i)
             start, widest = i, width
         else:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import overload
 
+from polyseq.files import InputError, read_text_lines
 from polyseq.text.tokenizer import Tokenizer
 
 logger = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ _SHOWN_SKIPS = 3  # how many skipped locations a CorpusStats remembers for its s
 _Encoder = Callable[[Sequence[str], str], list[list[int]]]
 
 
-class CorpusError(ValueError):
+class CorpusError(InputError):
     """A corpus file is missing, unreadable or malformed, or names an unknown language."""
 
 
@@ -104,35 +105,10 @@ class Corpus(Sequence[Pair]):
 
 
 def read_lines(path: str | Path) -> list[str]:
-    """The lines of a strict UTF-8 text file, without their "\\n" or "\\r\\n".
-
-    Only "\\n" ends a line (not the other characters str.splitlines knows), so aligned files keep
-    their alignment. A leading byte-order mark is not text and is removed.
-    """
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise CorpusError(f"{path} does not exist") from None
-    except OSError as error:
-        raise CorpusError(f"{path}: cannot read it ({error.strerror})") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
-        column = error.start - data.rfind(b"\n", 0, error.start)
-        raise CorpusError(
-            f"{path}:{line}: invalid UTF-8 ({error.reason}) at byte offset {error.start} (byte "
-            f"{column} of the line); convert the file to UTF-8, e.g. iconv -f latin1 -t utf-8"
-        ) from None
-    text = text.removeprefix("\ufeff")
-    if not text:
+    """The lines of a corpus file (`polyseq.files.read_text_lines`), which must not be empty."""
+    lines = read_text_lines(path)
+    if not lines:
         raise CorpusError(f"{path} is empty; give a file with one sentence per line")
-    lines = text.split("\n")
-    if lines[-1] == "":
-        lines.pop()  # the newline that ends the last line
-    if "\r" in text:
-        lines = [line[:-1] if line.endswith("\r") else line for line in lines]
     return lines
 
 

@@ -15,7 +15,7 @@ import random
 from collections.abc import Sequence
 
 from polyseq.data.corpus import Pair
-from polyseq.text.protect import sentinel
+from polyseq.documents.protect import sentinel
 
 
 def add_sentinels(pairs: Sequence[Pair], rate: float, seed: int) -> list[Pair]:

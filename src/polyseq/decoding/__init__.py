@@ -1,0 +1,91 @@
+"""Decoding strategies, chosen by name: the one list of them, their settings, and `generate`.
+
+Every strategy module defines `STRATEGY` (a `StrategySpec`); this module lists them and nothing
+else does, so adding a strategy is adding its module to `STRATEGIES` below.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import typing
+import warnings
+from typing import Any
+
+import torch
+
+from polyseq.config import ConfigError, did_you_mean
+from polyseq.decoding import aggressive, beam, diverse_beam, greedy, sampling, speculative
+from polyseq.decoding.core import DecodeInput, DecodeResult, LengthLimit, StrategySpec
+
+STRATEGIES: dict[str, StrategySpec] = {
+    module.STRATEGY.name: module.STRATEGY
+    for module in (aggressive, beam, diverse_beam, greedy, sampling, speculative)
+}
+
+
+def strategy_names() -> list[str]:
+    return sorted(STRATEGIES)
+
+
+def get_strategy(name: str) -> StrategySpec:
+    if name not in STRATEGIES:
+        raise ConfigError(f"unknown decoding strategy {name!r}{did_you_mean(name, strategy_names())}")
+    return STRATEGIES[name]
+
+
+def make_config(name: str, settings: dict[str, Any] | None = None) -> Any:
+    """The strategy's config from keyword settings, with a clear error for an unknown setting.
+
+    Settings of nested configs (the length limit's `a`/`b` as `max_len_a`/`max_len_b`, the
+    processors' `min_length`, `no_repeat_ngram`, ...) may be given flat, as the CLI does.
+    """
+    spec = get_strategy(name)
+    top: dict[str, Any] = dict(settings or {})
+    nested: dict[str, dict[str, Any]] = {}
+    fields = {item.name: item for item in dataclasses.fields(spec.config_type)}
+    flat_names = {}  # flat setting name -> (field of the config, field of the nested config)
+    for item in fields.values():
+        inner = _nested_type(spec.config_type, item.name)
+        if inner is not None:
+            for sub in dataclasses.fields(inner):
+                flat = f"max_len_{sub.name}" if inner is LengthLimit else sub.name
+                flat_names[flat] = (item.name, sub.name)
+    for key in list(top):
+        if key in flat_names and key not in fields:
+            outer, inner_name = flat_names[key]
+            nested.setdefault(outer, {})[inner_name] = top.pop(key)
+        elif key not in fields:
+            known = sorted(set(fields) | set(flat_names))
+            raise ConfigError(f"strategy {name!r} has no setting {key!r}{did_you_mean(key, known)}")
+    for outer, values in nested.items():
+        base = top.get(outer) or _nested_type(spec.config_type, outer)()  # type: ignore[misc]
+        top[outer] = dataclasses.replace(base, **values)
+    return spec.config_type(**top)
+
+
+@functools.cache  # get_type_hints evaluates annotations: a cost every decoding call would pay
+def _nested_type(config_type: type, name: str) -> type | None:
+    hint = typing.get_type_hints(config_type).get(name)
+    return hint if isinstance(hint, type) and dataclasses.is_dataclass(hint) else None
+
+
+def generate(model: Any, inputs: DecodeInput, strategy: str = "greedy", config: Any = None,
+             **settings: Any) -> DecodeResult:
+    """Run the named strategy on `model`; `config` or keyword settings configure it."""
+    spec = get_strategy(strategy)
+    if config is None:
+        config = make_config(strategy, settings)
+    elif settings:
+        config = dataclasses.replace(config, **settings)
+    with torch.inference_mode():
+        return spec.run(model, inputs, config)
+
+
+def decode(*args: Any, **kwargs: Any) -> DecodeResult:
+    """Deprecated: `generate` (the old name was also `Tokenizer.decode`'s)."""
+    warnings.warn("polyseq.decode is deprecated; use polyseq.generate", DeprecationWarning, stacklevel=2)
+    return generate(*args, **kwargs)
+
+
+__all__ = ["STRATEGIES", "generate", "get_strategy", "make_config", "strategy_names"]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from polyseq.config import ConfigError
-from polyseq.decoding.core import DecodeInput, DecodeResult, LengthLimit, register_strategy
+from polyseq.decoding.core import DecodeInput, DecodeResult, LengthLimit, StrategySpec
 from polyseq.decoding.drafting import Row, draft_and_verify, find_continuation
 
 
@@ -86,7 +86,9 @@ def copy_sources(inputs: DecodeInput) -> list[list[int]]:
     return sources
 
 
-@register_strategy("aggressive", AggressiveConfig)
 def aggressive(model: Any, inputs: DecodeInput, config: AggressiveConfig) -> DecodeResult:
     return draft_and_verify(model, inputs, config.max_length, copy_sources(inputs),
                             lambda model, memory, rows, inputs: InputDrafter(rows, config))
+
+
+STRATEGY = StrategySpec("aggressive", aggressive, AggressiveConfig)

@@ -26,10 +26,10 @@ from polyseq.decoding.core import (
     DecodeStats,
     Hypothesis,
     LengthLimit,
+    StrategySpec,
     max_positions,
     model_runner,
     next_token_logits,
-    register_strategy,
 )
 from polyseq.decoding.processors import Processing
 
@@ -63,7 +63,6 @@ class _Group:
     final: list[Hypothesis] = field(default_factory=list)
 
 
-@register_strategy("beam", BeamConfig)
 def beam_search(model: Any, inputs: DecodeInput, config: BeamConfig) -> DecodeResult:
     return grouped_beam_search(model, inputs, config, groups=1, diversity=0.0)
 
@@ -177,3 +176,6 @@ def _advance_group(
     while len(chosen) < width:  # too few live candidates (tiny vocabulary): pad with dead beams
         chosen.append((chosen[0][0], chosen[0][1], -math.inf))
     return chosen
+
+
+STRATEGY = StrategySpec("beam", beam_search, BeamConfig)

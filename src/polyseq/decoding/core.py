@@ -1,15 +1,14 @@
-"""What every decoding strategy shares: the model protocol, inputs, results, and the registry.
+"""What every decoding strategy shares: the model protocol, inputs, results, how a strategy runs
+the model, and the shape of a strategy (`StrategySpec`).
 
 A strategy is a function `(model, DecodeInput, config) -> DecodeResult` that talks to the model only
 through `encode`, `init_cache` and `decode_step`, so any backend with those gets every strategy.
-Strategies are chosen by name; their settings live in a typed config dataclass.
+This module knows no strategy: `polyseq.decoding` lists them and chooses one by name.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
-import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -17,7 +16,6 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
-from polyseq.config import ConfigError, did_you_mean
 from polyseq.model.flat import FlatDecoder, FlatEncoder, runs_flat
 
 
@@ -94,92 +92,12 @@ StrategyFn = Callable[[Any, DecodeInput, Any], DecodeResult]
 
 @dataclass(frozen=True)
 class StrategySpec:
+    """A strategy as users pick it: its name, the function that runs it, and its settings' type.
+    Each strategy module defines one as `STRATEGY`; `polyseq.decoding` lists them."""
+
     name: str
     run: StrategyFn
     config_type: type
-
-
-_STRATEGIES: dict[str, StrategySpec] = {}
-
-
-def register_strategy(name: str, config_type: type) -> Callable[[StrategyFn], StrategyFn]:
-    def decorator(run: StrategyFn) -> StrategyFn:
-        _STRATEGIES[name] = StrategySpec(name, run, config_type)
-        return run
-
-    return decorator
-
-
-def strategy_names() -> list[str]:
-    _load_builtin_strategies()
-    return sorted(_STRATEGIES)
-
-
-def get_strategy(name: str) -> StrategySpec:
-    _load_builtin_strategies()
-    if name not in _STRATEGIES:
-        raise ConfigError(f"unknown decoding strategy {name!r}{did_you_mean(name, sorted(_STRATEGIES))}")
-    return _STRATEGIES[name]
-
-
-def make_config(name: str, settings: dict[str, Any] | None = None) -> Any:
-    """The strategy's config from keyword settings, with a clear error for an unknown setting.
-
-    Settings of nested configs (the length limit's `a`/`b` as `max_len_a`/`max_len_b`, the
-    processors' `min_length`, `no_repeat_ngram`, ...) may be given flat, as the CLI does.
-    """
-    spec = get_strategy(name)
-    top: dict[str, Any] = dict(settings or {})
-    nested: dict[str, dict[str, Any]] = {}
-    fields = {item.name: item for item in dataclasses.fields(spec.config_type)}
-    flat_names = {}  # flat setting name -> (field of the config, field of the nested config)
-    for item in fields.values():
-        inner = _nested_type(spec.config_type, item.name)
-        if inner is not None:
-            for sub in dataclasses.fields(inner):
-                flat = f"max_len_{sub.name}" if inner is LengthLimit else sub.name
-                flat_names[flat] = (item.name, sub.name)
-    for key in list(top):
-        if key in flat_names and key not in fields:
-            outer, inner_name = flat_names[key]
-            nested.setdefault(outer, {})[inner_name] = top.pop(key)
-        elif key not in fields:
-            known = sorted(set(fields) | set(flat_names))
-            raise ConfigError(f"strategy {name!r} has no setting {key!r}{did_you_mean(key, known)}")
-    for outer, values in nested.items():
-        base = top.get(outer) or _nested_type(spec.config_type, outer)()  # type: ignore[misc]
-        top[outer] = dataclasses.replace(base, **values)
-    return spec.config_type(**top)
-
-
-@functools.cache  # get_type_hints evaluates annotations: a cost every decoding call would pay
-def _nested_type(config_type: type, name: str) -> type | None:
-    hint = typing.get_type_hints(config_type).get(name)
-    return hint if isinstance(hint, type) and dataclasses.is_dataclass(hint) else None
-
-
-def decode(model: Any, inputs: DecodeInput, strategy: str = "greedy", config: Any = None,
-           **settings: Any) -> DecodeResult:
-    """Run the named strategy; `config` or keyword settings configure it."""
-    spec = get_strategy(strategy)
-    if config is None:
-        config = make_config(strategy, settings)
-    elif settings:
-        config = dataclasses.replace(config, **settings)
-    with torch.inference_mode():
-        return spec.run(model, inputs, config)
-
-
-def _load_builtin_strategies() -> None:
-    # Imported lazily: the strategy modules register themselves and import this module.
-    from polyseq.decoding import (  # noqa: F401
-        aggressive,
-        beam,
-        diverse_beam,
-        greedy,
-        sampling,
-        speculative,
-    )
 
 
 def max_positions(model: Any) -> int:

@@ -11,7 +11,7 @@ from typing import Any
 
 from polyseq.config import ConfigError
 from polyseq.decoding.beam import BeamConfig, grouped_beam_search
-from polyseq.decoding.core import DecodeInput, DecodeResult, LengthLimit, register_strategy
+from polyseq.decoding.core import DecodeInput, DecodeResult, LengthLimit, StrategySpec
 from polyseq.decoding.processors import Processing
 
 
@@ -38,7 +38,9 @@ class DiverseBeamConfig:
                           processing=self.processing)
 
 
-@register_strategy("diverse-beam", DiverseBeamConfig)
 def diverse_beam_search(model: Any, inputs: DecodeInput, config: DiverseBeamConfig) -> DecodeResult:
     return grouped_beam_search(model, inputs, config.beam(), groups=config.groups,
                                diversity=config.diversity)
+
+
+STRATEGY = StrategySpec("diverse-beam", diverse_beam_search, DiverseBeamConfig)

@@ -22,10 +22,10 @@ from polyseq.decoding.core import (
     DecodeStats,
     Hypothesis,
     LengthLimit,
+    StrategySpec,
     max_positions,
     model_runner,
     next_token_logits,
-    register_strategy,
 )
 from polyseq.decoding.processors import Processing
 
@@ -38,7 +38,6 @@ class GreedyConfig:
     processing: Processing = field(default_factory=Processing)
 
 
-@register_strategy("greedy", GreedyConfig)
 def greedy(model: Any, inputs: DecodeInput, config: GreedyConfig) -> DecodeResult:
     return stepwise_decode(model, inputs, config.max_length, config.processing,
                            choose=lambda logits: logits.argmax(dim=-1))
@@ -92,3 +91,6 @@ def stepwise_decode(model: Any, inputs: DecodeInput, max_length: LengthLimit,
         hypotheses.append(sorted(outputs, key=lambda h: -h.score))
     stats.generated_tokens = sum(len(h[0].tokens) for h in hypotheses)
     return DecodeResult(hypotheses, stats)
+
+
+STRATEGY = StrategySpec("greedy", greedy, GreedyConfig)

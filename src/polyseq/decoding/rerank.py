@@ -51,7 +51,7 @@ class ReverseModel:
         pairs = zip(sources, candidates, strict=True)
         flat_sources = [source for source, group in pairs for _ in group]
         flat = [candidate for group in candidates for candidate in group]
-        reverse = self.translator.score([c.text for c in flat], flat_sources, self.src_lang)
+        reverse = self.translator.log_probs([c.text for c in flat], flat_sources, self.src_lang)
         combined = iter(
             (c.log_prob + self.weight * r) / (len(c.tokens) + 1)
             for c, r in zip(flat, reverse, strict=True)

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from polyseq.config import ConfigError
-from polyseq.decoding.core import DecodeInput, DecodeResult, LengthLimit, register_strategy
+from polyseq.decoding.core import DecodeInput, DecodeResult, LengthLimit, StrategySpec
 from polyseq.decoding.greedy import stepwise_decode
 from polyseq.decoding.processors import Processing, temperature, top_k, top_p
 
@@ -37,7 +37,6 @@ class SamplingConfig:
             raise ConfigError("num_samples must be >= 1")
 
 
-@register_strategy("sampling", SamplingConfig)
 def sample(model: Any, inputs: DecodeInput, config: SamplingConfig) -> DecodeResult:
     """`num_samples` samples per input, most likely first."""
     generator = torch.Generator(device=inputs.src.device).manual_seed(config.seed)
@@ -48,3 +47,6 @@ def sample(model: Any, inputs: DecodeInput, config: SamplingConfig) -> DecodeRes
 
     return stepwise_decode(model, inputs, config.max_length, config.processing, choose,
                            copies=config.num_samples)
+
+
+STRATEGY = StrategySpec("sampling", sample, SamplingConfig)

@@ -24,9 +24,9 @@ from polyseq.decoding.core import (
     DecodeInput,
     DecodeResult,
     LengthLimit,
+    StrategySpec,
     model_runner,
     pad_rows,
-    register_strategy,
 )
 from polyseq.decoding.drafting import Row, draft_and_verify, find_continuation
 from polyseq.model.checkpoint import load_model
@@ -36,7 +36,7 @@ from polyseq.model.layout import for_decoding
 @dataclass(frozen=True)
 class SpeculativeConfig:
     draft: str = "ngram"  # "ngram" or "model"
-    draft_model: Any = None  # a Seq2Seq (or a model directory) for draft="model"
+    draft_model: Any = None  # a loaded model for draft="model" (see load_draft_model)
     k: int = 4  # draft-model tokens per pass (the start value when adaptive)
     adaptive: bool = True
     max_k: int = 16
@@ -51,6 +51,10 @@ class SpeculativeConfig:
             raise ConfigError(f"draft must be 'ngram' or 'model', not {self.draft!r}")
         if self.draft == "model" and self.draft_model is None:
             raise ConfigError("draft='model' needs draft_model (a polyseq model or its directory)")
+        if isinstance(self.draft_model, (str, Path)):
+            raise ConfigError(f"draft_model {str(self.draft_model)!r} is a path: load it once with "
+                              "polyseq.decoding.speculative.load_draft_model, or give the path to a "
+                              "Translator, which does")
         if not 1 <= self.k <= self.max_k or self.ngram < 1:
             raise ConfigError("need 1 <= k <= max_k and ngram >= 1")
         if not 0.0 <= self.confidence <= 1.0:
@@ -114,7 +118,7 @@ class ModelDrafter:
 
     def __init__(self, draft_model: Any, inputs: DecodeInput, rows: Sequence[Row], config: SpeculativeConfig):
         if not all(hasattr(draft_model, name) for name in ("encode", "init_cache", "decode_step")):
-            raise ConfigError("draft_model must be a polyseq model, its directory, or a model with "
+            raise ConfigError("draft_model must be a polyseq model or a model with "
                               f"encode, init_cache and decode_step, not {type(draft_model).__name__}")
         run = model_runner(draft_model)
         self.config, self.k, self.decode = config, config.k, run.decode
@@ -186,20 +190,19 @@ class ModelDrafter:
         self.pending = [self.pending[p] for p in positions]
 
 
-def load_draft_model(draft_model: Any, device: str | torch.device = "cpu") -> Any:
-    """A draft model given as a directory, loaded for decoding (see `for_decoding`); a model as is."""
-    if isinstance(draft_model, (str, Path)):
-        return for_decoding(load_model(draft_model, device=device))
-    return draft_model
+def load_draft_model(path: str | Path, device: str | torch.device = "cpu") -> Any:
+    """A draft model's directory, loaded and laid out for decoding (see `for_decoding`)."""
+    return for_decoding(load_model(path, device=device), in_place=True)
 
 
-@register_strategy("speculative", SpeculativeConfig)
 def speculative(model: Any, inputs: DecodeInput, config: SpeculativeConfig) -> DecodeResult:
     if config.draft == "ngram":
         return draft_and_verify(model, inputs, config.max_length, copy_sources(inputs),
                                 lambda model, memory, rows, inputs: NgramDrafter(rows, config))
-    draft_model = load_draft_model(config.draft_model, device=inputs.src.device)  # beside the inputs
     return draft_and_verify(
         model, inputs, config.max_length, copy_sources(inputs),
-        lambda model, memory, rows, inputs: ModelDrafter(draft_model, inputs, rows, config),
+        lambda model, memory, rows, inputs: ModelDrafter(config.draft_model, inputs, rows, config),
     )
+
+
+STRATEGY = StrategySpec("speculative", speculative, SpeculativeConfig)

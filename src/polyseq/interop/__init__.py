@@ -7,6 +7,6 @@ to transformers and CTranslate2. See docs/interop.md.
 
 from polyseq.interop.families import Family, InteropError
 from polyseq.interop.hf import export_hf, import_hf
-from polyseq.interop.tokenizers import Framing, framing_for, load_tokenizer
+from polyseq.interop.tokenizers import load_tokenizer
 
-__all__ = ["Family", "Framing", "InteropError", "export_hf", "framing_for", "import_hf", "load_tokenizer"]
+__all__ = ["Family", "InteropError", "export_hf", "import_hf", "load_tokenizer"]

@@ -1,9 +1,9 @@
 """Tokenizers of imported Hugging Face models behind polyseq's tokenizer interface.
 
-What polyseq's Translator needs from a tokenizer is small: `encode` a source text to bare ids,
-`decode` output ids to text, the `languages` it knows, and a `Framing` per direction: the ids put
-around a source sentence and the forced start of the decoder. polyseq's own Tokenizer frames with
-`<2tgt>`; the imported families each frame their own way:
+What polyseq's Translator needs from a tokenizer is small (`polyseq.text.framing.TextTokenizer`):
+`encode` a source text to bare ids, `decode` output ids to text, the `languages` it knows, and a
+`Framing` per direction: the ids put around a source sentence and the forced start of the decoder.
+polyseq's own Tokenizer frames with `<2tgt>`; the imported families each frame their own way:
 
     family     source                     decoder prefix
     polyseq    <2tgt> text </s>           <2tgt>
@@ -30,19 +30,8 @@ from typing import Any
 
 import sentencepiece as spm
 
+from polyseq.text.framing import Framing
 from polyseq.text.tokenizer import Tokenizer, TokenizerError, UnknownLanguageError
-
-
-@dataclass(frozen=True)
-class Framing:
-    """The special ids of one translation direction."""
-
-    source_head: tuple[int, ...]
-    source_tail: tuple[int, ...]
-    decoder_prefix: tuple[int, ...]
-
-    def source(self, ids: Sequence[int]) -> list[int]:
-        return [*self.source_head, *ids, *self.source_tail]
 
 
 class TokenizerKind(str, enum.Enum):
@@ -52,15 +41,6 @@ class TokenizerKind(str, enum.Enum):
     NLLB = "nllb"
     NLLB_LEGACY = "nllb_legacy"
     MBART = "mbart"
-
-
-def polyseq_framing(tokenizer: Tokenizer, src_lang: str | None, tgt_lang: str) -> Framing:
-    """The framing polyseq's own models are trained with (see polyseq.text.tokenizer). The source
-    language is not in it, but must be one the tokenizer knows."""
-    if src_lang is not None:
-        tokenizer.lang_id(src_lang)  # raises UnknownLanguageError naming the known languages
-    tag = tokenizer.lang_id(tgt_lang)
-    return Framing((tag,), (tokenizer.eos_id,), (tag,))
 
 
 @dataclass(frozen=True)
@@ -121,13 +101,13 @@ class ImportedTokenizer(abc.ABC):
             head = (self.lang_id(tgt_lang),) if self._lang_ids else ()
             if src_lang is not None and not self._lang_ids:
                 self.check_language(src_lang)
-            return Framing(head, (eos,), prefix)
+            return Framing(head, (eos,), prefix, eos)
         if src_lang is None:
             raise UnknownLanguageError(f"a {self.kind.value} model needs the source language (src_lang)")
         src = self.lang_id(src_lang)
         if self.kind in (TokenizerKind.MBART, TokenizerKind.NLLB_LEGACY):
-            return Framing((), (eos, src), prefix)
-        return Framing((src,), (eos,), prefix)
+            return Framing((), (eos, src), prefix, eos)
+        return Framing((src,), (eos,), prefix, eos)
 
     def source_ids(self, text: str, tgt_lang: str, src_lang: str | None = None) -> list[int]:
         return self.framing(src_lang, tgt_lang).source(self.encode(text))
@@ -345,17 +325,3 @@ def load_tokenizer(directory: str | Path) -> Tokenizer | ImportedTokenizer:
         raise TokenizerError(f"{directory} was imported without its tokenizer; convert it again from a "
                              "directory that has the tokenizer files, or use the model with token ids")
     return tokenizer_from_description(directory, info)
-
-
-def framing_for(tokenizer: Tokenizer | ImportedTokenizer, src_lang: str | None, tgt_lang: str) -> Framing:
-    """The framing of a direction for either kind of tokenizer; UnknownLanguageError for a language
-    the tokenizer does not know."""
-    if isinstance(tokenizer, Tokenizer):
-        return polyseq_framing(tokenizer, src_lang, tgt_lang)
-    return tokenizer.framing(src_lang, tgt_lang)
-
-
-def target_ids(tokenizer: Tokenizer | ImportedTokenizer, framing: Framing, text: str) -> list[int]:
-    """Decoder prefix + target text + EOS: for scoring, the decoder reads ids[:-1] and predicts ids[1:]."""
-    encode = tokenizer.encode if isinstance(tokenizer, Tokenizer) else tokenizer.encode_target
-    return [*framing.decoder_prefix, *encode(text), tokenizer.eos_id]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -18,10 +17,10 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from polyseq.config import ConfigError, ModelConfig, model_config_from_dict
-from polyseq.files import public_mode, write_json_atomic
+from polyseq.files import new_directory, write_atomic, write_json_atomic
 from polyseq.model.transformer import Seq2Seq
 
 CONFIG_FILE = "config.json"
@@ -38,10 +37,9 @@ def write_directory_atomic(target: str | Path, fill: Callable[[Path], None]) -> 
     """Call `fill(tmp_dir)` and then move tmp_dir to `target`, replacing an older directory."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    staging = new_directory(target.parent, prefix=f".{target.name}.")
     try:
         fill(staging)
-        os.chmod(staging, public_mode(directory=True))  # mkdtemp made it private
         if target.exists():
             retired = target.with_name(f".{target.name}.old")
             if retired.exists():
@@ -71,8 +69,8 @@ def save_model_files(directory: Path, model: Seq2Seq, metadata: dict[str, Any]) 
     weights = {name: tensor.detach().contiguous().cpu() for name, tensor in model.state_dict().items()}
     if model.config.tie_embeddings:
         weights = {k: v for k, v in weights.items() if k != "output.weight"}
-    save_file(weights, str(directory / WEIGHTS_FILE), metadata={"format": "pt"})
-    os.chmod(directory / WEIGHTS_FILE, public_mode())  # safetensors writes it private
+    # safetensors' save_file writes a private file: these bytes get a plain file's permissions
+    write_atomic(directory / WEIGHTS_FILE, save(weights, metadata={"format": "pt"}))
     write_json_atomic(directory / METADATA_FILE, metadata)
 
 

@@ -8,7 +8,7 @@ shape handling, masks), not arithmetic. Decoding takes many such passes, so `Fla
 call: the same arithmetic on the same `Memory` and `DecoderCache`, without the module calls, with
 plain slices when every row is at one length and masks only where rows are at different lengths,
 read several tokens at once, or have padding. Products go through `Product`, which uses a weight's
-packed copy where there is one (`polyseq.model.packed`): the same product, summed in another order.
+packed copy where the model holds one (`Seq2Seq.packed`): the same product, summed in another order.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from polyseq.config import NormPlacement
 from polyseq.model.cache import DecoderCache
-from polyseq.model.packed import Product
+from polyseq.model.packed import PackedWeights, Product
 from polyseq.model.transformer import (
     CrossAttention,
     DecoderLayer,
@@ -78,7 +78,7 @@ class FlatEncoder:
         self.pad_id, self.pre = model.config.pad_id, model.config.norm is NormPlacement.PRE
         self.embed = _Embedding(model, model.encoder_positions, model.encoder_embedding_norm)
         self.final_norm = model.encoder_norm
-        self.layers = [_EncoderLayerWeights(layer) for layer in model.encoder_layers]
+        self.layers = [_EncoderLayerWeights(layer, model.packed) for layer in model.encoder_layers]
 
     def __call__(self, src: Tensor) -> Memory:
         """src (B, S) right-padded token ids -> Memory with states (B, S, D)."""
@@ -104,11 +104,11 @@ class FlatDecoder:
         self.heads, self.dim = config.heads, config.d_model
         self.pre = config.norm is NormPlacement.PRE
         self.embed = _Embedding(model, model.decoder_positions, model.decoder_embedding_norm)
-        self.layers = [_LayerWeights(layer) for layer in model.decoders]
+        self.layers = [_LayerWeights(layer, model.packed) for layer in model.decoders]
         norm = model.decoder_norm
         self.output_norm = _layer_norm(norm) if isinstance(norm, nn.LayerNorm) else (lambda x: x)
         output = model.embed if model.output is None else model.output
-        self.output = Product(output.weight, model.output_bias)
+        self.output = Product(output.weight, model.output_bias, model.packed)
         self.cross: tuple[Tensor, Tensor | None] | None = None  # a source mask and its additive mask
 
     def _cross_mask(self, cache: DecoderCache) -> Tensor | None:
@@ -249,11 +249,12 @@ class _Step:
 class _LayerWeights:
     """One decoder layer's products and norms."""
 
-    def __init__(self, layer: Any):
+    def __init__(self, layer: Any, packed: PackedWeights | None):
         attention, cross = layer.self_attention, layer.cross_attention
-        self.qkv, self.out = _product(attention.qkv), _product(attention.out)
-        self.query, self.kv, self.cross_out = _product(cross.q), _product(cross.kv), _product(cross.out)
-        self.feed_forward = _FeedForward(layer.ffn)
+        self.qkv, self.out = _product(attention.qkv, packed), _product(attention.out, packed)
+        self.query, self.kv = _product(cross.q, packed), _product(cross.kv, packed)
+        self.cross_out = _product(cross.out, packed)
+        self.feed_forward = _FeedForward(layer.ffn, packed)
         norms = (layer.self_residual.norm, layer.cross_residual.norm, layer.ffn_residual.norm)
         self.self_norm, self.cross_norm, self.ffn_norm = (_layer_norm(norm) for norm in norms)
 
@@ -275,11 +276,11 @@ class _LayerWeights:
 class _EncoderLayerWeights:
     """One encoder layer's products and norms."""
 
-    def __init__(self, layer: Any):
+    def __init__(self, layer: Any, packed: PackedWeights | None):
         attention = layer.attention
         self.heads = attention.heads
-        self.qkv, self.out = _product(attention.qkv), _product(attention.out)
-        self.feed_forward = _FeedForward(layer.ffn)
+        self.qkv, self.out = _product(attention.qkv, packed), _product(attention.out, packed)
+        self.feed_forward = _FeedForward(layer.ffn, packed)
         self.attention_norm = _layer_norm(layer.attention_residual.norm)
         self.ffn_norm = _layer_norm(layer.ffn_residual.norm)
 
@@ -292,16 +293,16 @@ class _EncoderLayerWeights:
 
 
 class _FeedForward:
-    def __init__(self, ffn: Any):
-        self.inner, self.outer = _product(ffn.inner), _product(ffn.outer)
+    def __init__(self, ffn: Any, packed: PackedWeights | None):
+        self.inner, self.outer = _product(ffn.inner, packed), _product(ffn.outer, packed)
         self.activation = ffn.activation
 
     def __call__(self, h: Tensor) -> Tensor:
         return self.outer(self.activation(self.inner(h)))
 
 
-def _product(linear: nn.Linear) -> Product:
-    return Product(linear.weight, linear.bias)
+def _product(linear: nn.Linear, packed: PackedWeights | None) -> Product:
+    return Product(linear.weight, linear.bias, packed)
 
 
 def _additive(allowed: Tensor, dtype: torch.dtype) -> Tensor:

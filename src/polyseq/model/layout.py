@@ -7,22 +7,21 @@ cache about 3x faster from an input-major copy, (in, out) row by row: 0.24 again
 layers' weights pass through the caches between two uses of a weight. A layer that narrows (more
 inputs than outputs, like the feed-forward's second) is the exception: on one row it was faster
 in PyTorch's order, so it keeps it. `for_decoding` adds packed copies of the large weights
-(`polyseq.model.packed`)."""
+(`polyseq.model.packed`), which the model holds."""
 
 from __future__ import annotations
 
-from typing import TypeVar
+import copy
+from typing import Any
 
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from polyseq.model.packed import pack_weights
-
-ModelType = TypeVar("ModelType", bound=nn.Module)
+from polyseq.model.packed import PackedWeights
 
 
-def input_major(model: ModelType) -> ModelType:
+def input_major(model: nn.Module) -> nn.Module:
     """Store `model`'s CPU `Linear` and `Embedding` weights that do not narrow input-major, in
     place: the same parameters with the same values, only in another memory order (each weight
     becomes a transposed view of an input-major tensor). Checkpoints save them in the usual order.
@@ -38,7 +37,14 @@ def input_major(model: ModelType) -> ModelType:
     return model
 
 
-def for_decoding(model: ModelType) -> ModelType:
-    """A model's weights as decoding on a CPU reads them fastest: `input_major`, then a packed
-    copy of the large ones (`pack_weights`). What the Translator does to its models."""
-    return pack_weights(input_major(model))
+def for_decoding(model: Any, *, in_place: bool = False) -> Any:
+    """A polyseq model (`Seq2Seq`) laid out as decoding on a CPU reads it fastest: `input_major`,
+    with packed copies of its large weights in `model.packed`. A copy of `model` by default, which
+    is left as it is; with `in_place`, `model` itself (for a model nobody else holds, such as one
+    just loaded). A model already laid out is returned as it is."""
+    if getattr(model, "packed", None) is not None:
+        return model
+    laid = model if in_place else copy.deepcopy(model)
+    input_major(laid)
+    laid.packed = PackedWeights(laid)
+    return laid

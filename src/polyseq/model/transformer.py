@@ -25,6 +25,7 @@ from polyseq.config import (
     Positions,
 )
 from polyseq.model.cache import DecoderCache
+from polyseq.model.packed import PackedWeights
 
 
 @dataclass
@@ -186,6 +187,8 @@ class Seq2Seq(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
+        # packed copies of large weights for decoding on a CPU (polyseq.model.layout.for_decoding)
+        self.packed: PackedWeights | None = None
         self.embed = nn.Embedding(config.vocab_size, config.d_model, padding_idx=config.pad_id)
         nn.init.normal_(self.embed.weight, std=config.d_model**-0.5)
         with torch.no_grad():
@@ -333,3 +336,10 @@ class Seq2Seq(nn.Module):
 
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def sequence_log_probs(logits: Tensor, targets: Tensor, *, pad_id: int) -> Tensor:
+    """Sum of target-token log-probabilities per sequence (B,): the score of a target given its source."""
+    log_probs = F.log_softmax(logits.float(), dim=-1)
+    token = log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # (B, T)
+    return (token * (targets != pad_id)).sum(dim=1)

@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 import sentencepiece as spm
 
 from polyseq.files import write_atomic
+from polyseq.text.framing import Framing
 
 logger = logging.getLogger(__name__)
 
@@ -330,6 +331,10 @@ class Tokenizer:
             return self._sp.decode(kept)
         return [self._sp.decode(ids) for ids in kept]
 
+    def encode_target(self, text: str) -> list[int]:
+        """Target text -> ids: one vocabulary and one model for both sides."""
+        return self.encode(text)
+
     def _check_ids(self, ids: Sequence[int]) -> None:
         size = self.vocab_size
         bad = [i for i in ids if not 0 <= i < size]
@@ -337,6 +342,14 @@ class Tokenizer:
             raise TokenizerError(f"token id {bad[0]} is outside the vocabulary (0..{size - 1})")
 
     # ----------------------------------------------------------------------------- model inputs
+
+    def framing(self, src_lang: str | None, tgt_lang: str) -> Framing:
+        """`<2tgt> text </s>`, the decoder starting at `<2tgt>`. The source language is not in it,
+        but must be one the tokenizer knows."""
+        if src_lang is not None:
+            self.lang_id(src_lang)  # raises UnknownLanguageError naming the known languages
+        tag = self.lang_id(tgt_lang)
+        return Framing((tag,), (self.eos_id,), (tag,), self.eos_id)
 
     def source_ids(self, text: str, tgt_lang: str) -> list[int]:
         """Encoder input: `<2tgt>` + text + eos (the tag says which language to produce)."""

@@ -28,9 +28,10 @@ from tqdm import tqdm
 
 from polyseq.config import ExperimentConfig, replace
 from polyseq.data.batching import BatchStream, collate
-from polyseq.decoding.core import DecodeInput, decode
+from polyseq.decoding import generate
+from polyseq.decoding.core import DecodeInput
 from polyseq.devices import usable_device
-from polyseq.evaluate import plot_training, score
+from polyseq.evaluate import plot_training, score_translations
 from polyseq.files import write_json_atomic
 from polyseq.model.checkpoint import average_weights, save_model_files, write_directory_atomic
 from polyseq.model.transformer import Seq2Seq
@@ -141,9 +142,9 @@ class Trainer:
             batch = collate(chunk, tokenizer.pad_id).to(self.device)
             prefix = batch.tgt_in[:, :1]  # the target-language tag
             inputs = DecodeInput(batch.src, prefix, eos_id=tokenizer.eos_id, pad_id=tokenizer.pad_id)
-            result = decode(self.model, inputs, "greedy")
+            result = generate(self.model, inputs, "greedy")
             hypotheses += [tokenizer.decode(list(h.tokens)) for h in result.best()]
-        scores = score(hypotheses, [[pair.tgt for pair in pairs]])
+        scores = score_translations(hypotheses, [[pair.tgt for pair in pairs]])
         return {"bleu": scores.bleu, "chrf": scores.chrf}
 
     # -- checkpoints ----------------------------------------------------------------------------

@@ -3,7 +3,6 @@ normalise across gradient-accumulation steps by the true number of target tokens
 
 from __future__ import annotations
 
-import torch.nn.functional as F
 from torch import Tensor
 
 
@@ -21,10 +20,3 @@ def label_smoothed_nll(
     uniform = -log_probs.mean(dim=-1)  # (B, T)
     loss = (1.0 - smoothing) * nll + smoothing * uniform
     return loss[mask].sum(), nll[mask].sum(), int(mask.sum())
-
-
-def sequence_log_probs(logits: Tensor, targets: Tensor, *, pad_id: int) -> Tensor:
-    """Sum of target-token log-probabilities per sequence (B,): for scoring and reranking."""
-    log_probs = F.log_softmax(logits.float(), dim=-1)
-    token = log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # (B, T)
-    return (token * (targets != pad_id)).sum(dim=1)

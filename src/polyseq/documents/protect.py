@@ -1,6 +1,6 @@
 """Selective translation: the span model every format shares, and inline protection.
 
-A format (``polyseq.text.formats``) turns a file into a ``ParsedDocument``: translatable
+A format (``polyseq.documents.formats``) turns a file into a ``ParsedDocument``: translatable
 ``Segment``s, with everything between them (code blocks, markup, JSON keys, .po comments)
 kept aside byte for byte. Inside a segment, some text must still not be translated:
 placeholders (``%(name)s``, ``{0}``, ``{{ var }}``), inline code, URLs, e-mail addresses and
@@ -16,6 +16,8 @@ import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+
+from polyseq.files import InputError
 
 SENTINEL_OPEN = "⟦"
 SENTINEL_CLOSE = "⟧"
@@ -53,7 +55,7 @@ PATTERNS: dict[str, str] = {
 ALL_PATTERNS = frozenset(PATTERNS)
 
 
-class DocumentError(ValueError):
+class DocumentError(InputError):
     """Input a document translation cannot use; the message names the file, the place, the fix."""
 
 
@@ -72,6 +74,16 @@ class FormatOptions:
     overwrite: bool = False  # .po: translate entries that already have a msgstr
     fuzzy: bool = True  # .po: flag machine-translated entries "fuzzy" for review
     json_paths: tuple[str, ...] = ()  # JSON: translate only strings at these paths (glob-like)
+
+
+@dataclass(frozen=True)
+class Format:
+    """A document format: its name, the file extensions it claims and its parser."""
+
+    name: str
+    extensions: tuple[str, ...]
+    parse: Callable[[str, FormatOptions], ParsedDocument]
+    description: str
 
 
 @dataclass(eq=False)

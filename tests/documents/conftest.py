@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from polyseq.text.protect import SENTINEL_RE
+from polyseq.documents.protect import SENTINEL_RE
 
 DATA = Path(__file__).parents[2] / ".." / "shared" / "data"
 WORD = re.compile(r"[^\W\d_]+")

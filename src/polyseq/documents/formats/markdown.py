@@ -27,9 +27,10 @@ from mdit_py_plugins.admon import admon_plugin
 from mdit_py_plugins.dollarmath import dollarmath_plugin
 from mdit_py_plugins.front_matter import front_matter_plugin
 
-from polyseq.text.formats import Format, html
-from polyseq.text.protect import (
+from polyseq.documents.formats import html
+from polyseq.documents.protect import (
     DocumentError,
+    Format,
     FormatOptions,
     Hole,
     ParsedDocument,
@@ -37,7 +38,7 @@ from polyseq.text.protect import (
     from_pieces,
     where,
 )
-from polyseq.text.segment import rewrap
+from polyseq.documents.segment import rewrap
 
 MD_PATTERNS = frozenset({"sentinel_char", "include", "placeholder", "anchor", "url", "email",
                          "footnote"})

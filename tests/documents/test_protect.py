@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from polyseq.documents import check_preservation, translate_document
-from polyseq.text.protect import (
+from polyseq.documents.protect import (
     Segment,
     find_spans,
     has_words,
@@ -18,7 +18,7 @@ from polyseq.text.protect import (
     sentinel_ids,
     split_sentinels,
 )
-from polyseq.text.segment import split_sentences
+from polyseq.documents.segment import split_sentences
 
 PLACEHOLDERS = ["%(name)s", "%s", "%d", "%.2f", "{0}", "{name}", "{user.name!r}", "{{ var }}",
                 "{% trans %}", "${var}"]

@@ -17,9 +17,9 @@ import json.scanner
 import re
 from collections.abc import Iterator, Sequence
 
-from polyseq.text.formats import Format
-from polyseq.text.protect import (
+from polyseq.documents.protect import (
     DocumentError,
+    Format,
     FormatOptions,
     ParsedDocument,
     Segment,

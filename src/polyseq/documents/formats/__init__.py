@@ -1,6 +1,6 @@
 """The document formats, by name and by file extension.
 
-Each module here turns one kind of file into a ``ParsedDocument`` (``polyseq.text.protect``):
+Each module here turns one kind of file into a ``ParsedDocument`` (``polyseq.documents.protect``):
 translatable segments and the protected text between them, and back. A user picks a format by
 name (``--format markdown``) or lets the file extension choose; an unknown name gets a
 "did you mean" error listing the formats.
@@ -9,29 +9,16 @@ name (``--format markdown``) or lets the file extension choose; an unknown name 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-from polyseq.text.protect import DocumentError, FormatOptions, ParsedDocument
-
-
-@dataclass(frozen=True)
-class Format:
-    """A document format: its name, the file extensions it claims and its parser."""
-
-    name: str
-    extensions: tuple[str, ...]
-    parse: Callable[[str, FormatOptions], ParsedDocument]
-    description: str
+from polyseq.documents.protect import DocumentError, Format
 
 
 def _formats() -> dict[str, Format]:
-    # Imported here, not at module top: so that each format module can import the span model
-    # from polyseq.text.protect without a cycle through this package, and so that polyseq
-    # imports without the parsers, which come with the "documents" extra.
+    # Imported here, not at module top, so that polyseq imports without the parsers, which come
+    # with the "documents" extra.
     try:
-        from polyseq.text.formats import html, jsonfmt, markdown, plain, po
+        from polyseq.documents.formats import html, jsonfmt, markdown, plain, po
     except ImportError as err:
         raise ImportError(
             f"document translation needs {err.name}: pip install 'polyseq[documents]'"

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from polyseq.documents import check_preservation, translate_document
-from polyseq.text.formats.po import plural_forms, plural_rule
-from polyseq.text.protect import DocumentError, Segment, has_words, mask
+from polyseq.documents.formats.po import plural_forms, plural_rule
+from polyseq.documents.protect import DocumentError, Segment, has_words, mask
 
 MSGFMT = shutil.which("msgfmt")
 WORDS = st.sampled_from(["Delete", "selected", "%(name)s", "%(count)d", "items", "<strong>",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from polyseq.text.formats import format_for_path, format_names, get_format
-from polyseq.text.protect import DocumentError
+from polyseq.documents.formats import format_for_path, format_names, get_format
+from polyseq.documents.protect import DocumentError
 
 
 def test_every_format_is_registered() -> None:

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from polyseq.documents import check_preservation, protected_spans, translate_document
-from polyseq.text.protect import DocumentError
+from polyseq.documents.protect import DocumentError
 
 WORDS = st.sampled_from(["alpha", "Beta", "gamma", "déjà", "vu", "naïve", "the", "and", "über",
                          "Straße", "x", "to", "Ünïcode", "日本語"])

@@ -1,4 +1,4 @@
-"""The public API: translate_document with callables and a real Translator, translate_file
+"""The public API: translate_document with callables and a real Translator, translate_document_file
 (atomic, never over its input), clear errors for bad input, and preservation checks."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from polyseq.documents import (
     default_output,
     read_document,
     translate_document,
-    translate_file,
+    translate_document_file,
 )
 
 MARKDOWN = "# Title { #title }\n\nRun `make test` and see https://example.com.\n"
@@ -72,7 +72,7 @@ def test_real_translator_keeps_every_protected_span(tiny_model_dir: Path) -> Non
 def test_translate_file_writes_next_to_the_input_and_keeps_it(tmp_path: Path, rewrite) -> None:
     source = tmp_path / "README.md"
     source.write_text(MARKDOWN, encoding="utf-8")
-    result = translate_file(source, translator=rewrite, tgt_lang="de")
+    result = translate_document_file(source, translator=rewrite, tgt_lang="de")
     target = tmp_path / "README.de.md"
     assert target.read_text(encoding="utf-8") == result.text != MARKDOWN
     assert source.read_text(encoding="utf-8") == MARKDOWN
@@ -85,7 +85,7 @@ def test_translate_file_never_writes_over_its_input(tmp_path: Path, rewrite) -> 
     source.write_text("Keep me.\n")
     for output in (source, tmp_path / "." / "notes.txt"):
         with pytest.raises(DocumentError, match="never writes over its input"):
-            translate_file(source, output, translator=rewrite)
+            translate_document_file(source, output, translator=rewrite)
     assert source.read_text() == "Keep me.\n"
 
 
@@ -98,13 +98,14 @@ def test_a_failed_translation_writes_nothing(tmp_path: Path) -> None:
         raise RuntimeError("model crashed")
 
     with pytest.raises(RuntimeError, match="model crashed"):
-        translate_file(source, target, translator=broken)
+        translate_document_file(source, target, translator=broken)
     assert target.read_text() == "previous translation\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.de.txt", "a.txt"]
 
 
 @pytest.mark.parametrize(("name", "data", "message"), [
-    ("logo.md", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", r"logo\.md: byte 8: this is a binary file"),
+    ("logo.md", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
+     r"logo\.md, line 3, column 1: a NUL byte; this is a binary file"),
     ("latin.txt", b"Caf\xe9\nna\xefve\n", r"latin\.txt, line 1, column 4: not valid UTF-8"),
     ("bad.json", b'{"a": [1, 2}', r"bad\.json, line 1, column 12: not valid JSON"),
     ("bad.po", b'msgid "a"\nmsgstr "b\n', r"bad\.po, line 2: not a valid \.po catalog"),
@@ -116,7 +117,7 @@ def test_bad_input_is_named_and_nothing_is_written(tmp_path: Path, rewrite, name
     source = tmp_path / name
     source.write_bytes(data)
     with pytest.raises(DocumentError, match=message):
-        translate_file(source, tmp_path / f"out-{name}", translator=rewrite, tgt_lang="de")
+        translate_document_file(source, tmp_path / f"out-{name}", translator=rewrite, tgt_lang="de")
     assert source.read_bytes() == data
     assert [p.name for p in tmp_path.iterdir()] == [name]
 
@@ -125,7 +126,7 @@ def test_byte_order_mark_and_crlf_survive(tmp_path: Path, rewrite) -> None:
     source = tmp_path / "bom.md"
     source.write_bytes("\ufeff# Title\r\n\r\nSome *text*.\r\n".encode())
     target = tmp_path / "bom.de.md"
-    translate_file(source, target, translator=rewrite)
+    translate_document_file(source, target, translator=rewrite)
     data = target.read_bytes()
     assert data.startswith("\ufeff# ".encode()) and data.count(b"\r\n") == 3
     assert read_document(target).endswith(f"{rewrite(['Some'])[0]} *{rewrite(['text'])[0]}*.\r\n")
@@ -134,7 +135,7 @@ def test_byte_order_mark_and_crlf_survive(tmp_path: Path, rewrite) -> None:
 def test_check_reports_lost_and_changed_spans(tmp_path: Path, rewrite) -> None:
     source, target = tmp_path / "a.md", tmp_path / "a.de.md"
     source.write_text(MARKDOWN)
-    translate_file(source, target, translator=rewrite)
+    translate_document_file(source, target, translator=rewrite)
     assert check_file(source, target).ok
     target.write_text(re.sub("`make test`", "`make tests`", target.read_text()))
     report = check_file(source, target)

@@ -1,16 +1,15 @@
-"""Selective translation of whole documents: the public API.
+"""Selective translation of whole documents.
 
-``translate_document`` parses a document with its format (``polyseq.text.formats``), masks
-what must not be translated (``polyseq.text.protect``), cuts the prose into sentences that fit
-the model (``polyseq.text.segment``), sends the sentences to any translator - a callable from
+``translate_document`` parses a document with its format (``polyseq.documents.formats``), masks
+what must not be translated (``polyseq.documents.protect``), cuts the prose into sentences that fit
+the model (``polyseq.documents.segment``), sends the sentences to any translator - a callable from
 a list of strings to a list of strings, or a loaded ``Translator`` - and writes the document
 back with every protected span exactly once. A sentence whose sentinels the model dropped,
 doubled or garbled, or whose structure (emphasis markers, link brackets, inline tags) it
 reordered or emptied, is repaired by translating its prose pieces around the spans one by one;
 the summary counts those repairs. Spacing next to structure is made as in the source, since
-``**fett **`` is no emphasis. ``translate_file`` does the same for a file and writes the
-result atomically, never over its input; ``check_preservation`` compares a translation's
-protected spans with its source's.
+``**fett **`` is no emphasis. ``translate_document_file`` does the same for a file and writes
+the result atomically, never over its input.
 """
 
 from __future__ import annotations
@@ -23,9 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from polyseq.files import write_atomic
-from polyseq.text.formats import Format, format_for_path, get_format
-from polyseq.text.protect import (
+from polyseq.documents.formats import Format, format_for_path, get_format
+from polyseq.documents.protect import (
     DocumentError,
     FormatOptions,
     ParsedDocument,
@@ -42,25 +40,12 @@ from polyseq.text.protect import (
     structure_kept,
     where,
 )
-from polyseq.text.segment import split_sentences
+from polyseq.documents.segment import split_sentences
+from polyseq.files import InputError, read_text, write_atomic
 
 Translate = Callable[[list[str]], list[str]]
 _BOM = "\ufeff"
 
-__all__ = [
-    "DocumentError",
-    "DocumentResult",
-    "DocumentSummary",
-    "PreservationReport",
-    "TranslatorError",
-    "check_file",
-    "check_preservation",
-    "protected_spans",
-    "read_document",
-    "translate_document",
-    "translate_file",
-    "write_atomic",
-]
 
 
 class TranslatorError(RuntimeError):
@@ -96,15 +81,16 @@ class DocumentResult:
 
 
 def as_translate(translator: Any, src_lang: str | None, tgt_lang: str | None) -> Translate:
-    """A plain ``list[str] -> list[str]`` function from a callable or a loaded Translator."""
-    method = getattr(translator, "translate", None)
-    if callable(method):
+    """A plain ``list[str] -> list[str]`` function from a callable or a loaded Translator (its
+    `for_segments`, with the Translator's default strategy)."""
+    for_segments = getattr(translator, "for_segments", None)
+    if callable(for_segments):
         if not tgt_lang:
             raise DocumentError(
                 "a Translator needs the target language: pass tgt_lang (--tgt), and src_lang "
                 "(--src) when the model knows more than one source language."
             )
-        return lambda texts: list(method(texts, src_lang=src_lang, tgt_lang=tgt_lang))
+        return for_segments(src_lang, tgt_lang)  # type: ignore[no-any-return]
     if callable(translator):
         return translator  # type: ignore[no-any-return]
     raise TypeError(
@@ -342,27 +328,12 @@ def _summary(
 
 
 def read_document(path: str | Path) -> str:
-    """A document's text; binary and non-UTF-8 files get a DocumentError with the position."""
-    path = Path(path)
+    """A document's text (`polyseq.files.read_text`); a binary or non-UTF-8 file is a DocumentError
+    naming the position."""
     try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise DocumentError(f"{path}: cannot read it ({err.strerror}).") from err
-    nul = data.find(b"\x00")
-    if nul >= 0:
-        raise DocumentError(
-            f"{path}: byte {nul}: this is a binary file (it holds NUL bytes); polyseq translates "
-            "text documents (Markdown, JSON, HTML, .po, plain text) saved as UTF-8."
-        )
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = data.count(b"\n", 0, err.start) + 1
-        column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
-        raise DocumentError(
-            f"{path}, line {line}, column {column}: not valid UTF-8 (byte 0x{data[err.start]:02x})"
-            ". Convert the file to UTF-8 (for example iconv -f latin1 -t utf-8) and try again."
-        ) from err
+        return read_text(path)
+    except InputError as error:
+        raise DocumentError(str(error)) from None
 
 
 def default_output(path: str | Path, tgt_lang: str | None) -> Path:
@@ -373,7 +344,7 @@ def default_output(path: str | Path, tgt_lang: str | None) -> Path:
     return path.with_name(f"{path.stem}.{tgt_lang}{path.suffix}")
 
 
-def translate_file(
+def translate_document_file(
     path: str | Path,
     output: str | Path | None = None,
     *,
@@ -402,98 +373,3 @@ def translate_file(
     )
     write_atomic(target, result.text)
     return result
-
-
-@dataclass
-class PreservationReport:
-    """How many protected spans of each kind a translation kept, and where it did not."""
-
-    counts: dict[str, tuple[int, int, int]]  # kind -> (in source, in translation, kept)
-    problems: list[str]
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def rate(self, kind: str | None = None) -> float:
-        """Share of the source's protected spans (of one kind, or all) found unchanged."""
-        chosen = [self.counts[kind]] if kind else list(self.counts.values())
-        total = sum(c[0] for c in chosen)
-        return 1.0 if total == 0 else sum(c[2] for c in chosen) / total
-
-    def __str__(self) -> str:
-        lines = [f"{k}: {s} in source, {t} in translation, {kept} kept"
-                 for k, (s, t, kept) in sorted(self.counts.items())]
-        lines += self.problems[:20] + ([f"... {len(self.problems) - 20} more"]
-                                       if len(self.problems) > 20 else [])
-        return "\n".join(["preserved" if self.ok else "NOT preserved", *lines])
-
-
-def _span_inventory(parsed: ParsedDocument) -> Counter[tuple[str, str]]:
-    found: Counter[tuple[str, str]] = Counter(parsed.protected)
-    for segment in all_segments(parsed.segments):
-        found.update((span.kind, span.key()) for span in mask(segment).spans)
-    return found
-
-
-def protected_spans(
-    text: str, format: str, *, source: str | None = None, json_paths: Sequence[str] = ()
-) -> Counter[tuple[str, str]]:
-    """Every protected span of a document as ``(kind, text)`` with its count."""
-    options = _options(source, None, None, json_paths=tuple(json_paths))
-    return _span_inventory(get_format(format).parse(text.removeprefix(_BOM), options))
-
-
-def _po_inventories(
-    source: str, translation: str, name: str | None
-) -> tuple[Counter[tuple[str, str]], Counter[tuple[str, str]]]:
-    """Catalog structure (msgids, comments, flags) plus, entry by entry, the spans of each
-    msgid against those of its msgstr forms."""
-    from polyseq.text.formats import po
-
-    translated_catalog = po.load(translation, name)
-    expected = Counter(po.structure(po.load(source, name)))
-    found = Counter(po.structure(translated_catalog))
-    for place, original, translated in po.translated_pairs(translated_catalog):
-        for counter, text in ((expected, original), (found, translated)):
-            spans = mask(Segment(text=text, raw=text)).spans
-            counter.update((s.kind, f"{place}: {s.key()}") for s in spans)
-    return expected, found
-
-
-def check_preservation(
-    source: str,
-    translation: str,
-    format: str,
-    *,
-    source_name: str | None = None,
-    json_paths: Sequence[str] = (),
-) -> PreservationReport:
-    """Compare the protected spans (code, URLs, placeholders, tags, keys ...) of a translation
-    with its source's: each must appear unchanged, as often as in the source."""
-    fmt = get_format(format)
-    if fmt.name == "po":
-        expected, found = _po_inventories(source, translation, source_name)
-    else:
-        expected = protected_spans(source, fmt.name, source=source_name, json_paths=json_paths)
-        found = protected_spans(translation, fmt.name, source=source_name, json_paths=json_paths)
-    counts: dict[str, list[int]] = {}
-    problems: list[str] = []
-    for kind, key in sorted(set(expected) | set(found)):
-        have, got = expected[(kind, key)], found[(kind, key)]
-        entry = counts.setdefault(kind, [0, 0, 0])
-        entry[0] += have
-        entry[1] += got
-        entry[2] += min(have, got)
-        if have != got:
-            problems.append(f"{kind} {key!r}: {have} in source, {got} in translation")
-    return PreservationReport({k: (v[0], v[1], v[2]) for k, v in counts.items()}, problems)
-
-
-def check_file(
-    source: str | Path, translation: str | Path, format: str | None = None
-) -> PreservationReport:
-    """``check_preservation`` for two files; the format comes from the source's extension."""
-    fmt = get_format(format) if format else format_for_path(source)
-    return check_preservation(read_document(source), read_document(translation), fmt.name,
-                              source_name=str(source))

@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from polyseq.documents import check_preservation, translate_document
-from polyseq.text.formats.jsonfmt import key_paths, load, path_matches, walk
-from polyseq.text.protect import DocumentError, Segment, has_words, mask
+from polyseq.documents.formats.jsonfmt import key_paths, load, path_matches, walk
+from polyseq.documents.protect import DocumentError, Segment, has_words, mask
 
 PROSE = st.lists(
     st.sampled_from(["Hello", "world", "%(name)s", "{0}", "{{ user }}", "<b>", "</b>", "and",

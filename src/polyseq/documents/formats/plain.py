@@ -11,9 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from polyseq.text.formats import Format
-from polyseq.text.protect import FormatOptions, ParsedDocument, Segment, from_pieces
-from polyseq.text.segment import rewrap
+from polyseq.documents.protect import Format, FormatOptions, ParsedDocument, Segment, from_pieces
+from polyseq.documents.segment import rewrap
 
 # A line ending like this closes its sentence, so the next line starts a new unit.
 _ENDS_SENTENCE = re.compile(r"[.!?:;。！？…][\"'»”’)\]]*\s*$")

@@ -7,7 +7,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from polyseq.text.segment import fill_lines, rewrap, split_sentences, words_of
+from polyseq.documents.segment import fill_lines, rewrap, split_sentences, words_of
 
 WORDS = st.sampled_from(["Dr.", "Smith", "went", "home", "e.g.", "3.14", "is", "pi", "⟦1⟧",
                          "really", "fast", "ok", "a" * 30])

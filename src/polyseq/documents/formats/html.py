@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
-from polyseq.text.formats import Format
-from polyseq.text.protect import (
+from polyseq.documents.protect import (
+    Format,
     FormatOptions,
     Hole,
     ParsedDocument,

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import polib
 
-from polyseq.text.formats import Format
-from polyseq.text.protect import (
+from polyseq.documents.protect import (
     DocumentError,
+    Format,
     FormatOptions,
     ParsedDocument,
     Segment,
