@@ -78,3 +78,53 @@ def test_train_from_a_toml_file_with_overrides(tmp_path: Path) -> None:
     assert "trained 5 steps" in again.stdout
     bad = runner.invoke(app, ["train", str(toml), "train.stepz=3"])
     assert bad.exit_code == 2 and "did you mean 'steps'" in bad.stderr
+
+
+def test_version_and_help_print_their_text_intact() -> None:
+    from polyseq import __version__
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.stdout.strip() == f"polyseq {__version__}"
+    result = runner.invoke(app, ["train", "--help"])
+    assert result.exit_code == 0 and "[model], [data], [train]" in result.stdout
+
+
+def test_translate_prints_n_best_candidates_as_text_or_jsonl(tiny_model_dir: Path) -> None:
+    common = ["translate", "-m", str(tiny_model_dir), "--src", "num", "--tgt", "en", "--beam-size", "4"]
+    result = runner.invoke(app, [*common, "--n-best", "3"], input="12\n\n300\n")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.split("\n")[:-1]
+    assert len(lines) == 9 and lines[3:6] == ["", "", ""]  # an empty input has no candidates
+    assert len(set(lines[:3])) == 3 and len(set(lines[6:])) == 3
+    result = runner.invoke(app, [*common, "--n-best", "3", "--format", "jsonl", "--stats"],
+                           input="12\n300\n")
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(records) == 2
+    for record, text in zip(records, lines[0::6], strict=True):
+        candidates = record["candidates"]
+        assert len(candidates) == 3 and candidates[0]["text"] == record["translation"] == text
+        assert [c["score"] for c in candidates] == sorted((c["score"] for c in candidates), reverse=True)
+        assert record["stats"]["forward_passes"] > 0
+    plain = runner.invoke(app, [*common], input="12\n300\n")
+    assert plain.stdout.splitlines() == [r["translation"] for r in records]
+
+
+def test_translate_with_a_target_prefix(tiny_model_dir: Path) -> None:
+    result = runner.invoke(app, ["translate", "-m", str(tiny_model_dir), "--src", "num", "--tgt", "en",
+                                 "-s", "greedy", "--prefix", "seven hundred"], input="12\n\n300\n")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.split("\n")[:-1]
+    assert lines[1] == "" and all(line.startswith("seven hundred") for line in (lines[0], lines[2]))
+
+
+def test_translate_file_takes_the_strategy_settings(tiny_model_dir: Path, tmp_path: Path) -> None:
+    source = tmp_path / "notes.md"
+    source.write_text("# 12\n\nRun `make` now. 300\n", encoding="utf-8")
+    common = ["translate-file", str(source), "-m", str(tiny_model_dir), "--src", "num", "--tgt", "en"]
+    result = runner.invoke(app, [*common, "--beam-size", "3", "-O", "length_penalty=0.6"])
+    assert result.exit_code == 0, result.output
+    assert "`make`" in (tmp_path / "notes.en.md").read_text(encoding="utf-8")
+    result = runner.invoke(app, [*common, "-s", "greedy", "-O", "beam_size=3", "-o", str(tmp_path / "x.md")])
+    assert result.exit_code == 2 and "strategy 'greedy' has no setting 'beam_size'" in result.stderr
+    assert not (tmp_path / "x.md").exists()

@@ -97,3 +97,49 @@ def test_score_prefers_the_models_own_translation(translator: Translator) -> Non
     (own,) = translator.translate(["21"], "num", "en", strategy="greedy")
     own_score, other = translator.log_probs(["21", "21"], [own, "zzz qqq"], "en")
     assert own_score > other
+
+
+def test_a_target_prefix_starts_the_output_and_the_rest_is_decoded_after_it(translator: Translator) -> None:
+    sources = ["12", "307", "", "45"]
+    plain = translator.translate_detailed(sources, "num", "en", strategy="greedy")
+    # the prefix greedy itself produces changes nothing (the length limit counts the tokens
+    # after the prefix: two fewer here)
+    best = [c[0].hypothesis if c else None for c in plain.candidates]
+    own = [translator.tokenizer.decode(list(h.tokens[:2])) if h else "" for h in best]
+    assert all(translator.tokenizer.encode(text) == list(h.tokens[:2]) for text, h in zip(own, best, strict=True) if h)
+    again = translator.translate(sources, "num", "en", strategy="greedy", prefix=own, max_len_b=8)
+    assert again == plain.texts
+    forced = translator.translate_detailed(sources, "num", "en", strategy="beam", prefix="nine")
+    assert [t.startswith("nine") for t in forced.texts] == [True, True, False, True]
+    for candidates in forced.candidates:
+        assert all(c.text.startswith("nine") for c in candidates)
+    with pytest.raises(InputError, match="2 prefixes for 4 texts"):
+        translator.translate(sources, "num", "en", prefix=["a", "b"])
+
+
+def test_the_translator_leaves_the_callers_model_as_it_was(tiny_model_dir: Path) -> None:
+    from polyseq.model.checkpoint import load_model
+
+    model = load_model(tiny_model_dir).train()
+    layout = [(p.data_ptr(), p.stride()) for p in model.parameters()]
+    translator = Translator(model, Translator.load(tiny_model_dir).tokenizer)
+    assert translator.translate(["12"], "num", "en", strategy="greedy")
+    assert model.training and model.packed is None
+    assert [(p.data_ptr(), p.stride()) for p in model.parameters()] == layout
+
+
+def test_old_names_warn_and_still_work(translator: Translator, tmp_path: Path) -> None:
+    import polyseq
+
+    with pytest.warns(DeprecationWarning, match="use Translator.log_probs"):
+        assert translator.score(["12"], ["twelve"], "en") == translator.log_probs(["12"], ["twelve"], "en")
+    source = tmp_path / "in.txt"
+    source.write_text("12\n", encoding="utf-8")
+    with pytest.warns(DeprecationWarning, match="use Translator.translate_corpus"):
+        assert translator.translate_file(source, tmp_path / "out.txt", "num", "en").lines == 1
+    for old, new in (("decode", "generate"), ("score", "score_translations"),
+                     ("translate_file", "translate_document_file")):
+        with pytest.warns(DeprecationWarning, match=f"use polyseq.{new}"):
+            assert getattr(polyseq, old) is getattr(polyseq, new)
+    with pytest.warns(DeprecationWarning, match="use polyseq.score_translations"):
+        assert polyseq.evaluate.score(["a b"], [["a b"]]).exact_match == 100.0

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from polyseq.data.batching import length_batches
+from polyseq.data.batching import length_batches, pad_rows
 from polyseq.data.pieces import Pieces, split_into_pieces
 from polyseq.decoding import generate, make_config
-from polyseq.decoding.core import DecodeInput, DecodeStats, Hypothesis, pad_rows
+from polyseq.decoding.core import DecodeInput, DecodeStats, Hypothesis
 from polyseq.decoding.rerank import Candidate, Scorer
 from polyseq.decoding.rerank import rerank as rerank_candidates
 from polyseq.decoding.speculative import load_draft_model

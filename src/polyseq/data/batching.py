@@ -12,13 +12,14 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from polyseq.data.corpus import Example
+if TYPE_CHECKING:
+    from polyseq.data.corpus import Example
 
 
 @dataclass
@@ -61,16 +62,16 @@ def collate(examples: Sequence[Example], pad_id: int) -> Batch:
                 f"example {index} has {len(example.src)} source and {len(example.tgt)} target "
                 "ids; a source needs >= 1 and a target >= 2 (language tag ... eos)"
             )
-    width_src = max(len(example.src) for example in examples)
-    width_tgt = max(len(example.tgt) for example in examples) - 1
-    src = np.full((len(examples), width_src), pad_id, dtype=np.int64)  # (B, S)
-    tgt_in = np.full((len(examples), width_tgt), pad_id, dtype=np.int64)  # (B, T)
-    tgt_out = np.full((len(examples), width_tgt), pad_id, dtype=np.int64)  # (B, T)
-    for row, example in enumerate(examples):
-        src[row, : len(example.src)] = example.src
-        tgt_in[row, : len(example.tgt) - 1] = example.tgt[:-1]
-        tgt_out[row, : len(example.tgt) - 1] = example.tgt[1:]
-    return Batch(torch.from_numpy(src), torch.from_numpy(tgt_in), torch.from_numpy(tgt_out), pad_id)
+    src = pad_rows([example.src for example in examples], pad_id)  # (B, S)
+    tgt_in = pad_rows([example.tgt[:-1] for example in examples], pad_id)  # (B, T)
+    tgt_out = pad_rows([example.tgt[1:] for example in examples], pad_id)  # (B, T)
+    return Batch(src, tgt_in, tgt_out, pad_id)
+
+
+def pad_rows(rows: Sequence[Sequence[int]], pad_id: int) -> Tensor:
+    """Token lists as one right-padded (B, T) long tensor."""
+    width = max(len(row) for row in rows)
+    return torch.tensor([[*row, *[pad_id] * (width - len(row))] for row in rows], dtype=torch.long)
 
 
 def token_batches(

@@ -13,7 +13,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import torch
 from torch import Tensor
 
 from polyseq.model.flat import FlatDecoder, FlatEncoder, runs_flat
@@ -153,9 +152,3 @@ def next_token_logits(decode: StatesDecoder) -> Callable[[Tensor, Any, Any], Ten
         return project(states[:, -1])
 
     return step
-
-
-def pad_rows(rows: Sequence[Sequence[int]], pad_id: int) -> Tensor:
-    """Token lists as one right-padded (B, T) long tensor."""
-    width = max(len(row) for row in rows)
-    return torch.tensor([list(row) + [pad_id] * (width - len(row)) for row in rows], dtype=torch.long)

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import torch
 
+from polyseq.data.batching import pad_rows
 from polyseq.decoding.core import (
     DecodeInput,
     DecodeResult,
@@ -25,8 +26,7 @@ from polyseq.decoding.core import (
     StatesDecoder,
     max_positions,
     model_runner,
-    pad_rows,
-)
+    )
 
 # The output layer runs in rounds: each costs a fixed part (reading the layer's weight) plus a part
 # per position, and 8 positions per row cost about what 2 do. A confident drafter's first round

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from polyseq.config import ConfigError
+from polyseq.data.batching import pad_rows
 from polyseq.decoding.aggressive import copy_sources
 from polyseq.decoding.core import (
     DecodeInput,
@@ -26,7 +27,6 @@ from polyseq.decoding.core import (
     LengthLimit,
     StrategySpec,
     model_runner,
-    pad_rows,
 )
 from polyseq.decoding.drafting import Row, draft_and_verify, find_continuation
 from polyseq.model.checkpoint import load_model
