@@ -106,7 +106,8 @@ def test_a_target_prefix_starts_the_output_and_the_rest_is_decoded_after_it(tran
     # after the prefix: two fewer here)
     best = [c[0].hypothesis if c else None for c in plain.candidates]
     own = [translator.tokenizer.decode(list(h.tokens[:2])) if h else "" for h in best]
-    assert all(translator.tokenizer.encode(text) == list(h.tokens[:2]) for text, h in zip(own, best, strict=True) if h)
+    encode = translator.tokenizer.encode
+    assert all(encode(text) == list(h.tokens[:2]) for text, h in zip(own, best, strict=True) if h)
     again = translator.translate(sources, "num", "en", strategy="greedy", prefix=own, max_len_b=8)
     assert again == plain.texts
     forced = translator.translate_detailed(sources, "num", "en", strategy="beam", prefix="nine")
