@@ -50,7 +50,7 @@ def make_model(width: int, vocab: int, positions: int) -> Seq2Seq:
     torch.manual_seed(0)
     config = ModelConfig(vocab_size=vocab, d_model=width, encoder_layers=6, decoder_layers=6,
                          heads=width // 64, ffn_dim=4 * width, dropout=0.0, max_positions=positions)
-    return for_decoding(Seq2Seq(config).eval())
+    return for_decoding(Seq2Seq(config).eval(), in_place=True)
 
 
 def greedy_steps(model: Seq2Seq, src: torch.Tensor, output: torch.Tensor) -> None:

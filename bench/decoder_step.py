@@ -22,7 +22,8 @@ Figures 1 and 2 are the fastest of `--repeats` rounds of `--steps` calls, the va
         --decode bench/work/multi30k/averaged ../shared/data/multi30k/test_2016_flickr.en de \\
         --decode bench/work/decoding-mt/corrector/best bench/work/decoding-mt/corrector-dev.uk uk
 
-(bench/decoding.py trains the models in bench/work/ and writes the corrector's dev slice.)
+(bench/decoding.py trains the models in bench/work/ and writes the corrector's dev slice, with
+bench/prepare.py, which can also be called alone.)
 """
 
 from __future__ import annotations
@@ -38,9 +39,10 @@ from typing import Any
 import torch
 
 from polyseq.evaluate import write_report
+from polyseq.files import read_text_lines
 from polyseq.model.checkpoint import load_model
 from polyseq.model.flat import FlatDecoder, FlatEncoder
-from polyseq.translator import Translator, read_text_lines
+from polyseq.translator import Translator
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -129,8 +131,7 @@ class ThroughModules:
 
 
 def decoding_costs(directory: str, texts: Path, lang: str, sentences: int, repeats: int) -> dict[str, Any]:
-    translator = Translator.load(directory)
-    translator.max_batch_sentences = 1
+    translator = Translator.load(directory, max_batch_sentences=1)
     paths = {"flat": translator.model, "modules": ThroughModules(translator.model)}
     report: dict[str, Any] = {"texts": f"first {sentences} lines of {texts.name}"}
     for strategy, settings in (("greedy", {}), ("beam", {"beam_size": 5}), ("aggressive", {})):

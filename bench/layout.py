@@ -16,7 +16,8 @@ weights (`for_decoding`, what the Translator decodes with; `polyseq.model.packed
             speculative:bench/work/decoding-mt/translator-draft-distilled/best \\
         --task bench/work/decoding-mt/corrector/best bench/work/decoding-mt/corrector-dev.uk uk aggressive
 
-(bench/decoding.py trains the models in bench/work/ and writes the corrector's dev slice.)
+(bench/decoding.py trains the models in bench/work/ and writes the corrector's dev slice, with
+bench/prepare.py, which can also be called alone.)
 """
 
 from __future__ import annotations
@@ -33,10 +34,11 @@ from typing import Any
 import torch
 
 from polyseq.evaluate import write_report
+from polyseq.files import read_text_lines
 from polyseq.model.checkpoint import load_model
 from polyseq.model.layout import for_decoding, input_major
-from polyseq.model.packed import Product, pack_weights, unpack_weights
-from polyseq.translator import Translator, read_text_lines
+from polyseq.model.packed import PackedWeights, Product
+from polyseq.translator import Translator
 
 ROOT = Path(__file__).resolve().parents[1]
 ROWS = (1, 2, 4, 8, 32, 160)
@@ -74,12 +76,13 @@ def product_costs(model: Any, calls: int) -> dict[str, Any]:
               "feed-forward out": (config.ffn_dim, config.d_model)}
     costs: dict[str, Any] = {}
     for name, (inputs, outputs) in shapes.items():
-        linear = pack_weights(torch.nn.Linear(inputs, outputs), min_elements=0)
+        linear = torch.nn.Linear(inputs, outputs)
+        packed = PackedWeights(linear, min_elements=0)
         weight, bias = linear.weight.detach(), linear.bias.detach()
         with torch.inference_mode():
             layouts = {"output_major": Product(weight.clone(), bias),
                        "input_major": Product(weight.t().contiguous().t(), bias),
-                       "packed": Product(linear.weight, bias, min_rows=1)}
+                       "packed": Product(linear.weight, bias, packed, min_rows=1)}
             per_rows: dict[int, dict[str, float]] = {}
             for rows in ROWS:
                 states = torch.randn(rows, inputs)
@@ -92,26 +95,29 @@ def product_costs(model: Any, calls: int) -> dict[str, Any]:
 
 def decoding_runs(model_dir: str, texts: list[str], lang: str, strategy: str,
                   repeats: int) -> dict[str, Any]:
-    """Greedy and `strategy` at batch 1 and 32, in each layout, taking turns."""
-    translators = {layout: Translator.load(model_dir) for layout in LAYOUTS}
-    translators["output_major"].model = load_model(model_dir)  # as loaded: PyTorch's order
-    unpack_weights(translators["input_major"].model)
-    settings: dict[str, dict[str, Any]] = {layout: {} for layout in translators}
+    """Greedy and `strategy` at batch 1 and 32, in each layout, taking turns. Translator.load
+    lays its model out for decoding (packed); the other layouts' translators decode the model
+    in their layout instead."""
+    models = {"output_major": load_model(model_dir),  # as loaded: PyTorch's order
+              "input_major": input_major(load_model(model_dir))}  # without packed copies
+    settings: dict[str, dict[str, Any]] = {layout: {} for layout in LAYOUTS}
     name = strategy
     if strategy.startswith("speculative:"):
         draft = strategy.split(":", 1)[1]
         drafts = {"output_major": load_model(draft), "input_major": input_major(load_model(draft)),
-                  "packed": for_decoding(load_model(draft))}
+                  "packed": for_decoding(load_model(draft), in_place=True)}
         settings = {layout: {"draft": "model", "draft_model": model} for layout, model in drafts.items()}
         strategy, name = "speculative", "speculative-model"
     results: dict[str, Any] = {}
     for batch in (1, 32):
+        translators = {layout: Translator.load(model_dir, max_batch_sentences=batch) for layout in LAYOUTS}
+        for layout, model in models.items():
+            translators[layout].model = model
         runs: dict[tuple[str, str], list[float]] = {}
         outputs: dict[tuple[str, str], list[str]] = {}
         for _ in range(repeats):
             for label, chosen in (("greedy", "greedy"), (name, strategy)):
                 for layout, translator in translators.items():
-                    translator.max_batch_sentences = batch
                     extra = settings[layout] if chosen != "greedy" else {}
                     started = time.perf_counter()
                     outputs[label, layout] = translator.translate(texts, None, lang, chosen, **extra)

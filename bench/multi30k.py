@@ -27,10 +27,11 @@ from torch import nn
 
 from polyseq.config import DataConfig, ExperimentConfig, TrainConfig, model_preset
 from polyseq.data.batching import BatchStream
-from polyseq.evaluate import score, write_report
+from polyseq.evaluate import score_translations, write_report
+from polyseq.files import read_text_lines
 from polyseq.model.transformer import Seq2Seq
 from polyseq.train.loop import train
-from polyseq.translator import Translator, read_text_lines
+from polyseq.translator import Translator
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "multi30k"
@@ -170,7 +171,7 @@ def evaluate_models(run_dir: Path, data: Path) -> tuple[str, dict[str, dict[str,
         strategy, settings = DECODING[decoding]
         started = time.perf_counter()
         hypotheses = translators[name].translate(sources[split], "en", "de", strategy, **settings)
-        result = score(hypotheses, [references[split]])
+        result = score_translations(hypotheses, [references[split]])
         scores[f"{name}/{decoding}/{split}"] = {
             "bleu": result.bleu, "chrf": result.chrf, "seconds": round(time.perf_counter() - started, 1)}
 

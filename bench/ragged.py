@@ -70,7 +70,7 @@ def main() -> None:
     if not (args.model / "model.safetensors").is_file():
         sys.exit(f"{args.model} is not a polyseq model directory (no model.safetensors)")
     torch.set_num_threads(2)
-    model = for_decoding(load_model(args.model))
+    model = for_decoding(load_model(args.model), in_place=True)
     run = model_runner(model)
     default = flat.PACK_BELOW
     rows = []

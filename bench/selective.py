@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from polyseq.documents import check_preservation, protected_spans, translate_document
-from polyseq.text.protect import SENTINEL_RE
+from polyseq.documents.protect import SENTINEL_RE
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -212,8 +212,8 @@ def run_model(model_dir: Path, fastapi: Path, langs: list[str], strategy: str, m
     import sacrebleu
 
     from polyseq.documents import all_segments
-    from polyseq.text.formats import get_format
-    from polyseq.text.protect import FormatOptions
+    from polyseq.documents.formats import get_format
+    from polyseq.documents.protect import FormatOptions
     from polyseq.translator import Translator
 
     translator = Translator.load(model_dir)
