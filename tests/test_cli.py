@@ -105,9 +105,29 @@ def test_translate_prints_n_best_candidates_as_text_or_jsonl(tiny_model_dir: Pat
         candidates = record["candidates"]
         assert len(candidates) == 3 and candidates[0]["text"] == record["translation"] == text
         assert [c["score"] for c in candidates] == sorted((c["score"] for c in candidates), reverse=True)
-        assert record["stats"]["forward_passes"] > 0
+        assert all(c["tokens"] > 0 for c in candidates)
+    assert json.loads(result.stderr.splitlines()[-1])["forward_passes"] > 0
     plain = runner.invoke(app, [*common], input="12\n300\n")
     assert plain.stdout.splitlines() == [r["translation"] for r in records]
+
+
+def test_translate_never_writes_over_its_input_and_writes_atomically(tiny_model_dir: Path,
+                                                                     tmp_path: Path) -> None:
+    source = tmp_path / "in.txt"
+    source.write_text("12\n300\n", encoding="utf-8")
+    common = ["translate", "-m", str(tiny_model_dir), "--src", "num", "--tgt", "en", "-s", "greedy"]
+    for extra in ([], ["--n-best", "1"], ["--format", "jsonl"]):
+        result = runner.invoke(app, [*common, "-i", str(source), "-o", str(source), *extra])
+        assert result.exit_code == 2 and "would overwrite the input" in result.stderr
+        assert source.read_text(encoding="utf-8") == "12\n300\n"
+    target = tmp_path / "out.jsonl"
+    result = runner.invoke(app, [*common, "-i", str(source), "-o", str(target), "--format", "jsonl"])
+    assert result.exit_code == 0 and "translated 2 lines" in result.stderr
+    assert [sorted(json.loads(line)) for line in target.read_text().splitlines()] == [
+        ["candidates", "translation"]] * 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.txt", "out.jsonl"]  # no temporary left
+    bad = runner.invoke(app, common, input=b"12\n\xff\n")
+    assert bad.exit_code == 2 and "stdin, line 2, column 1: not valid UTF-8 (byte 0xff)" in bad.stderr
 
 
 def test_translate_with_a_target_prefix(tiny_model_dir: Path) -> None:

@@ -144,3 +144,15 @@ def test_old_names_warn_and_still_work(translator: Translator, tmp_path: Path) -
             assert getattr(polyseq, old) is getattr(polyseq, new)
     with pytest.warns(DeprecationWarning, match="use polyseq.score_translations"):
         assert polyseq.evaluate.score(["a b"], [["a b"]]).exact_match == 100.0
+
+
+def test_an_input_split_into_pieces_keeps_the_candidates_of_its_first_piece(translator: Translator) -> None:
+    long_line = ". ".join(["12"] * (translator.max_source_tokens // 2 + 5)) + "."
+    first = split_into_pieces([long_line], translator.tokenizer.encode, translator.max_source_tokens).ids[0]
+    output = translator.translate_detailed(["7", long_line], "num", "en", strategy="beam", beam_size=3,
+                                           n_best=2)
+    alone = translator.translate_detailed([translator.tokenizer.decode(first)], "num", "en",
+                                          strategy="beam", beam_size=3, n_best=2)
+    assert output.split_texts == 1
+    assert [c.text for c in output.candidates[1]] == [c.text for c in alone.candidates[0]]
+    assert translator.log_probs([], [], "en") == []

@@ -4,14 +4,18 @@ user can act on are printed as one clear line with exit status 2."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
+
+if TYPE_CHECKING:
+    from polyseq.translator import TranslationOutput
 
 # rich_markup_mode=None: help texts are plain, so "[model]" is printed, not read as markup
 app = typer.Typer(help="polyseq: multilingual sequence-to-sequence toolkit.", no_args_is_help=True,
@@ -105,7 +109,7 @@ def strategy_settings(strategy: str, beam_size: int | None, n_best: int | None,
 
 class OutputFormat(str, Enum):
     TEXT = "text"  # one line per input (with --n-best N: N lines per input)
-    JSONL = "jsonl"  # one JSON object per input: the candidates, their scores (and --stats)
+    JSONL = "jsonl"  # one JSON object per input: the translation, the candidates and their scores
 
 
 @app.command()
@@ -124,7 +128,7 @@ def translate(
         OutputFormat.TEXT),
     rerank: Annotated[str | None, typer.Option(help="rerank the n-best: normalised | reverse")] = None,
     reverse_model: Annotated[Path | None, typer.Option(help="model for --rerank reverse")] = None,
-    stats: Annotated[bool, typer.Option("--stats", help="decoding statistics (stderr, or in jsonl)")] = False,
+    stats: Annotated[bool, typer.Option("--stats", help="print decoding statistics to stderr")] = False,
     device: DeviceOption = "cpu",
 ) -> None:
     """Translate text line by line: one output line for every input line (with --n-best N, N lines
@@ -137,52 +141,50 @@ def translate(
     from polyseq.translator import Translator
 
     with user_errors():
+        if input is not None and output is not None and input.resolve() == output.resolve():
+            raise ValueError(f"output {output} would overwrite the input; choose another path")
         settings = strategy_settings(strategy, beam_size, n_best, option)
         translator = Translator.load(model, device=device)
         scorer = _reranker(rerank, reverse_model, src, device)
-        totals = DecodeStats()
-        plain = output_format is OutputFormat.TEXT and n_best is None and prefix is None
-        if plain and input is not None and output is not None:  # atomic, resumable by rerunning
-            report = translator.translate_corpus(input, output, src, tgt, strategy, rerank=scorer,
-                                                 **settings)
-            totals = report.stats
-            typer.echo(f"translated {report.lines} lines ({report.split_lines} split to fit the "
-                       f"model) into {output}", err=True)
-        else:
-            sink = sys.stdout if output is None else output.open("w", encoding="utf-8")
-            for chunk in _chunks(_input_lines(input), 64):
-                result = translator.translate_detailed(chunk, src, tgt, strategy, rerank=scorer,
-                                                       prefix=prefix, **settings)
+        totals, lines, split = DecodeStats(), 0, 0
+        with _sink(output) as sink:
+            for result in translator.translate_chunks(_input_lines(input), src, tgt, strategy,
+                                                      rerank=scorer, prefix=prefix, **settings):
                 totals.add(result.stats)
-                sink.writelines(_render(result, output_format, n_best or 1, stats))
+                lines, split = lines + len(result.texts), split + result.split_texts
+                sink.writelines(_render(result, output_format, n_best or 1))
                 sink.flush()
-    if stats and output_format is OutputFormat.TEXT:
+    if output is not None:
+        typer.echo(f"translated {lines} lines ({split} split to fit the model) into {output}", err=True)
+    if stats:
         typer.echo(json.dumps(vars(totals)), err=True)
 
 
-def _chunks(lines: Iterator[str], size: int) -> Iterator[list[str]]:
-    chunk: list[str] = []
-    for line in lines:
-        chunk.append(line)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+@contextmanager
+def _sink(output: Path | None) -> Iterator[TextIO]:
+    """stdout, or a temporary file that replaces `output` once everything is written."""
+    if output is None:
+        yield sys.stdout
+        return
+    temporary = output.with_name(f".{output.name}.tmp")
+    try:
+        with temporary.open("w", encoding="utf-8") as handle:
+            yield handle
+        os.replace(temporary, output)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
-def _render(result: Any, output_format: OutputFormat, n_best: int, stats: bool) -> Iterator[str]:
+def _render(result: TranslationOutput, output_format: OutputFormat, n_best: int) -> Iterator[str]:
     """Output lines for one chunk: text (n candidates per input, newlines as spaces) or jsonl."""
     for text, candidates in zip(result.texts, result.candidates, strict=True):
         if output_format is OutputFormat.TEXT:
             texts = [c.text for c in candidates[:n_best]] if n_best > 1 else [text]
             yield from (t.replace("\n", " ") + "\n" for t in texts + [""] * (n_best - len(texts)))
             continue
-        record: dict[str, Any] = {"translation": text, "candidates": [
-            {"text": c.text, "score": c.hypothesis.score, "log_prob": c.hypothesis.log_prob}
-            for c in candidates[:n_best]]}
-        if stats:
-            record["stats"] = vars(result.stats)  # the chunk's statistics
+        record = {"translation": text, "candidates": [
+            {"text": c.text, "score": c.hypothesis.score, "log_prob": c.hypothesis.log_prob,
+             "tokens": len(c.hypothesis.tokens)} for c in candidates[:n_best]]}
         yield json.dumps(record, ensure_ascii=False) + "\n"
 
 
@@ -200,17 +202,11 @@ def _reranker(name: str | None, reverse_model: Path | None, src: str | None, dev
 
 
 def _input_lines(path: Path | None) -> Iterator[str]:
-    from polyseq.files import read_text_lines
+    from polyseq.files import decode_lines, read_text_lines
 
-    if path is not None:
-        yield from read_text_lines(path)
-        return
-    stream = sys.stdin.buffer
-    for number, raw in enumerate(stream, start=1):
-        try:
-            yield raw.decode("utf-8").rstrip("\r\n")
-        except UnicodeDecodeError:
-            raise ValueError(f"stdin: line {number} is not valid UTF-8") from None
+    if path is None:
+        return decode_lines(sys.stdin.buffer, "stdin")
+    return iter(read_text_lines(path))
 
 
 @app.command("translate-file")

@@ -12,6 +12,7 @@ import json
 import os
 import secrets
 import stat
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,17 @@ def read_text_lines(path: str | Path) -> list[str]:
     if "\r" in text:
         lines = [line.removesuffix("\r") for line in lines]
     return lines
+
+
+def decode_lines(stream: Iterable[bytes], name: str) -> Iterator[str]:
+    """Lines of a byte stream (stdin) as `read_text_lines` reads a file's, one at a time."""
+    for number, raw in enumerate(stream, start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise InputError(f"{name}, line {number}, column {error.start + 1}: not valid UTF-8 (byte "
+                             f"0x{raw[error.start]:02x})") from None
+        yield (line.removeprefix("\ufeff") if number == 1 else line).removesuffix("\n").removesuffix("\r")
 
 
 def _position(data: bytes, offset: int) -> tuple[int, int]:

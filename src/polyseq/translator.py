@@ -9,6 +9,7 @@ an empty line stays empty, a line too long for the model is split and joined, ne
 
 from __future__ import annotations
 
+import itertools
 import os
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -48,7 +49,9 @@ class TranslationCandidate:
 @dataclass
 class TranslationOutput:
     texts: list[str]
-    candidates: list[list[TranslationCandidate]]  # per input text: n-best of its first piece
+    # per input text, best first: the whole text's candidates, or those of its first piece when it
+    # was too long for the model and split (see split_texts)
+    candidates: list[list[TranslationCandidate]]
     stats: DecodeStats = field(default_factory=DecodeStats)
     split_texts: int = 0  # inputs too long for the model, translated in pieces
 
@@ -67,11 +70,13 @@ class CorpusReport:
 
 class Translator:
     """A model and its tokenizer. It decodes with its own copy of `model` laid out for decoding
-    (`for_decoding`), so the caller's model is left as it is."""
+    (`for_decoding`): the caller's model is left as it is, and what is done to it later (more
+    training) does not reach the Translator. A model already laid out is used as given."""
 
     def __init__(self, model: Seq2Seq, tokenizer: TextTokenizer, metadata: dict[str, Any] | None = None,
                  *, max_batch_tokens: int = 6000, max_batch_sentences: int = 64):
-        self.model = for_decoding(model).eval()
+        laid_out = for_decoding(model)
+        self.model = laid_out if laid_out is model else laid_out.eval()
         self.tokenizer = tokenizer
         self.metadata = metadata or {}
         self.max_batch_tokens = max_batch_tokens
@@ -85,8 +90,12 @@ class Translator:
     def load(cls, path: str | Path, device: str | torch.device = "cpu", **options: Any) -> Translator:
         path = Path(path)
         model = for_decoding(load_model(path, device=usable_device(device)), in_place=True)
-        tokenizer = load_tokenizer(path)
-        if tokenizer.vocab_size > model.config.vocab_size:
+        tokenizer = _load_tokenizer(path)
+        # polyseq's own tokenizer has exactly the model's vocabulary; an imported one may have
+        # fewer pieces (checkpoints pad their embeddings), never more
+        own = isinstance(tokenizer, Tokenizer)
+        size = model.config.vocab_size
+        if tokenizer.vocab_size > size or (own and tokenizer.vocab_size != size):
             raise InputError(f"{path}: the tokenizer has {tokenizer.vocab_size} pieces but config.json "
                              f"says vocab_size={model.config.vocab_size}")
         return cls(model, tokenizer, load_metadata(path), **options)
@@ -114,6 +123,7 @@ class Translator:
         config = make_config(strategy, self._resolve_models(settings))
         pieces = split_into_pieces(texts, self.tokenizer.encode, self.max_source_tokens)
         prefixes = self._prefixes(prefix, pieces)
+        firsts = pieces.firsts()
         output = TranslationOutput([], [[] for _ in texts], split_texts=pieces.split_inputs)
         piece_texts = [""] * len(pieces.ids)
         for batch in self._batches(pieces, prefixes, framing):
@@ -128,7 +138,7 @@ class Translator:
                 candidates = [TranslationCandidate(self.tokenizer.decode([*prefixes[index], *h.tokens]), h)
                               for h in group]
                 piece_texts[index] = candidates[0].text
-                if not output.candidates[pieces.owners[index]]:
+                if firsts[index]:
                     output.candidates[pieces.owners[index]] = candidates
         output.texts = pieces.join(piece_texts)
         return output
@@ -228,29 +238,32 @@ class Translator:
                       stacklevel=2)
         return self.log_probs(*args, **kwargs)
 
-    def translate_lines(self, lines: Iterable[str], src_lang: str | None, tgt_lang: str,
-                        strategy: str = "beam", chunk_lines: int = 512, rerank: Scorer | None = None,
-                        stats: DecodeStats | None = None, **settings: Any) -> Iterator[str]:
-        """Stream translations of `lines` (without newlines), `chunk_lines` at a time; decoding
-        statistics are added to `stats` when given."""
-        for output in self._chunks(lines, src_lang, tgt_lang, strategy, chunk_lines, rerank, settings):
-            if stats is not None:
-                stats.add(output.stats)
-            yield from output.texts
-
-    def _chunks(self, lines: Iterable[str], src_lang: str | None, tgt_lang: str, strategy: str,
-                chunk_lines: int, rerank: Scorer | None,
-                settings: dict[str, Any]) -> Iterator[TranslationOutput]:
-        """Each chunk of `lines` translated, one line of output per line (newlines become spaces)."""
+    def translate_chunks(self, lines: Iterable[str], src_lang: str | None, tgt_lang: str,
+                         strategy: str = "beam", chunk_lines: int = 512, rerank: Scorer | None = None,
+                         prefix: str | None = None, **settings: Any) -> Iterator[TranslationOutput]:
+        """`lines` (without newlines) translated `chunk_lines` at a time, one TranslationOutput per
+        chunk, with one text per line (newlines in a translation become spaces)."""
         chunk: list[str] = []
-        for line in _with_end(lines):
+        for line in itertools.chain(lines, [None]):
             if line is not None:
                 chunk.append(line)
             if chunk and (line is None or len(chunk) == chunk_lines):
-                output = self.translate_detailed(chunk, src_lang, tgt_lang, strategy, rerank, **settings)
+                output = self.translate_detailed(chunk, src_lang, tgt_lang, strategy, rerank, prefix,
+                                                 **settings)
                 output.texts = [text.replace("\n", " ") for text in output.texts]
                 yield output
                 chunk = []
+
+    def translate_lines(self, lines: Iterable[str], src_lang: str | None, tgt_lang: str,
+                        strategy: str = "beam", chunk_lines: int = 512, rerank: Scorer | None = None,
+                        stats: DecodeStats | None = None, **settings: Any) -> Iterator[str]:
+        """Stream translations of `lines` (without newlines); decoding statistics are added to
+        `stats` when given."""
+        for output in self.translate_chunks(lines, src_lang, tgt_lang, strategy, chunk_lines, rerank,
+                                            **settings):
+            if stats is not None:
+                stats.add(output.stats)
+            yield from output.texts
 
     def translate_corpus(self, input_path: str | Path, output_path: str | Path, src_lang: str | None,
                          tgt_lang: str, strategy: str = "beam", chunk_lines: int = 512,
@@ -265,7 +278,8 @@ class Translator:
         stats, split = DecodeStats(), 0
         temporary = output_path.with_name(f".{output_path.name}.tmp")
         with temporary.open("w", encoding="utf-8") as handle:
-            for output in self._chunks(lines, src_lang, tgt_lang, strategy, chunk_lines, rerank, settings):
+            for output in self.translate_chunks(lines, src_lang, tgt_lang, strategy, chunk_lines, rerank,
+                                                **settings):
                 stats.add(output.stats)
                 split += output.split_texts
                 handle.writelines(text + "\n" for text in output.texts)
@@ -280,13 +294,7 @@ class Translator:
         return self.translate_corpus(*args, **kwargs)
 
 
-def _with_end(lines: Iterable[str]) -> Iterator[str | None]:
-    """The lines, then None."""
-    yield from lines
-    yield None
-
-
-def load_tokenizer(directory: Path) -> TextTokenizer:
+def _load_tokenizer(directory: Path) -> TextTokenizer:
     """A model directory's tokenizer: polyseq's own, or an imported family's (only then is the
     interop package loaded)."""
     info = load_metadata(directory).get("tokenizer") or {}

@@ -108,6 +108,8 @@ def length_batches(lengths: Sequence[int], max_tokens: int, max_sentences: int) 
     a batch of its own. Every index appears once."""
     if max_tokens < 1 or max_sentences < 1:
         raise ValueError(f"max_tokens and max_sentences must be >= 1, got {max_tokens}, {max_sentences}")
+    if not lengths:
+        return []
     order = sorted(range(len(lengths)), key=lengths.__getitem__)
     bounds = _cut([lengths[i] for i in order], max_tokens, max_sentences)
     return [order[start:end] for start, end in zip(bounds[:-1], bounds[1:], strict=True)]

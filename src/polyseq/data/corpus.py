@@ -106,7 +106,10 @@ class Corpus(Sequence[Pair]):
 
 def read_lines(path: str | Path) -> list[str]:
     """The lines of a corpus file (`polyseq.files.read_text_lines`), which must not be empty."""
-    lines = read_text_lines(path)
+    try:
+        lines = read_text_lines(path)
+    except InputError as error:
+        raise CorpusError(str(error)) from None
     if not lines:
         raise CorpusError(f"{path} is empty; give a file with one sentence per line")
     return lines

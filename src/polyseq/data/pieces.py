@@ -21,7 +21,7 @@ Encode = Callable[[str], list[int]]
 class Pieces:
     ids: list[list[int]]  # each piece's token ids, unframed
     owners: list[int]  # the input each piece belongs to, in input order
-    inputs: int  # how many texts were split
+    inputs: int  # how many texts there were
 
     @property
     def split_inputs(self) -> int:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import typing
-import warnings
 from typing import Any
 
 import torch
@@ -80,12 +79,6 @@ def generate(model: Any, inputs: DecodeInput, strategy: str = "greedy", config: 
         config = dataclasses.replace(config, **settings)
     with torch.inference_mode():
         return spec.run(model, inputs, config)
-
-
-def decode(*args: Any, **kwargs: Any) -> DecodeResult:
-    """Deprecated: `generate` (the old name was also `Tokenizer.decode`'s)."""
-    warnings.warn("polyseq.decode is deprecated; use polyseq.generate", DeprecationWarning, stacklevel=2)
-    return generate(*args, **kwargs)
 
 
 __all__ = ["STRATEGIES", "generate", "get_strategy", "make_config", "strategy_names"]

@@ -26,7 +26,7 @@ from polyseq.decoding.core import (
     StatesDecoder,
     max_positions,
     model_runner,
-    )
+)
 
 # The output layer runs in rounds: each costs a fixed part (reading the layer's weight) plus a part
 # per position, and 8 positions per row cost about what 2 do. A confident drafter's first round

@@ -50,7 +50,7 @@ class SpeculativeConfig:
         if self.draft not in ("ngram", "model"):
             raise ConfigError(f"draft must be 'ngram' or 'model', not {self.draft!r}")
         if self.draft == "model" and self.draft_model is None:
-            raise ConfigError("draft='model' needs draft_model (a polyseq model or its directory)")
+            raise ConfigError("draft='model' needs draft_model (a loaded polyseq model)")
         if isinstance(self.draft_model, (str, Path)):
             raise ConfigError(f"draft_model {str(self.draft_model)!r} is a path: load it once with "
                               "polyseq.decoding.speculative.load_draft_model, or give the path to a "

@@ -47,7 +47,6 @@ Translate = Callable[[list[str]], list[str]]
 _BOM = "\ufeff"
 
 
-
 class TranslatorError(RuntimeError):
     """The translator broke its contract (one string back for each string in)."""
 
@@ -251,12 +250,6 @@ def _edges(piece: str) -> tuple[str, str, str]:
     return match.group(1), match.group(2), match.group(3)
 
 
-def _options(
-    source: str | None, src_lang: str | None, tgt_lang: str | None, **extra: Any
-) -> FormatOptions:
-    return FormatOptions(source=source, src_lang=src_lang, tgt_lang=tgt_lang, **extra)
-
-
 def translate_document(
     text: str,
     format: str,
@@ -287,8 +280,8 @@ def translate_document(
             f"{where(source, f'character {nul}')}: this looks like binary data (a NUL "
             "character); polyseq translates text documents."
         )
-    options = _options(source, src_lang, tgt_lang, overwrite=overwrite, fuzzy=fuzzy,
-                       json_paths=tuple(json_paths))
+    options = FormatOptions(source=source, src_lang=src_lang, tgt_lang=tgt_lang, overwrite=overwrite,
+                            fuzzy=fuzzy, json_paths=tuple(json_paths))
     bom = _BOM if text.startswith(_BOM) else ""
     parsed = fmt.parse(text[len(bom):], options)
     job = _Job(translate, src_lang or "en", max_chars, batch_size)

@@ -17,10 +17,10 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save
+from safetensors.torch import load_file, save_file
 
 from polyseq.config import ConfigError, ModelConfig, model_config_from_dict
-from polyseq.files import new_directory, write_atomic, write_json_atomic
+from polyseq.files import new_directory, write_json_atomic
 from polyseq.model.transformer import Seq2Seq
 
 CONFIG_FILE = "config.json"
@@ -69,8 +69,9 @@ def save_model_files(directory: Path, model: Seq2Seq, metadata: dict[str, Any]) 
     weights = {name: tensor.detach().contiguous().cpu() for name, tensor in model.state_dict().items()}
     if model.config.tie_embeddings:
         weights = {k: v for k, v in weights.items() if k != "output.weight"}
-    # safetensors' save_file writes a private file: these bytes get a plain file's permissions
-    write_atomic(directory / WEIGHTS_FILE, save(weights, metadata={"format": "pt"}))
+    save_file(weights, str(directory / WEIGHTS_FILE), metadata={"format": "pt"})
+    # safetensors makes a private file: give it the mode config.json got from an ordinary write
+    shutil.copymode(directory / CONFIG_FILE, directory / WEIGHTS_FILE)
     write_json_atomic(directory / METADATA_FILE, metadata)
 
 

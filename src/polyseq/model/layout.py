@@ -12,13 +12,13 @@ in PyTorch's order, so it keeps it. `for_decoding` adds packed copies of the lar
 from __future__ import annotations
 
 import copy
-from typing import Any
 
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
 from polyseq.model.packed import PackedWeights
+from polyseq.model.transformer import Seq2Seq
 
 
 def input_major(model: nn.Module) -> nn.Module:
@@ -37,7 +37,7 @@ def input_major(model: nn.Module) -> nn.Module:
     return model
 
 
-def for_decoding(model: Any, *, in_place: bool = False) -> Any:
+def for_decoding(model: Seq2Seq, *, in_place: bool = False) -> Seq2Seq:
     """A polyseq model (`Seq2Seq`) laid out as decoding on a CPU reads it fastest: `input_major`,
     with packed copies of its large weights in `model.packed`. A copy of `model` by default, which
     is left as it is; with `in_place`, `model` itself (for a model nobody else holds, such as one
