@@ -291,6 +291,33 @@ def quickstart(
     typer.echo(f"try:  echo 4711 | polyseq translate --model {report['model']} --src num --tgt de")
 
 
+@app.command()
+def serve(
+    models: Annotated[list[Path], typer.Argument(help="model directories to serve")],
+    config: Annotated[Path | None, typer.Option(help="TOML file with a [serve] section")] = None,
+    host: Annotated[str | None, typer.Option(help="address to listen on (default 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default 5000)")] = None,
+    overrides: Annotated[list[str] | None, typer.Option("--set", help="serve.key=value, repeatable")] = None,
+) -> None:
+    """Serve models over HTTP: LibreTranslate's API, /v1/translate, /metrics and a web page at /."""
+    from polyseq.config import load_serve_config
+
+    with user_errors():
+        extra = [f"serve.host={host}"] * (host is not None) + [f"serve.port={port}"] * (port is not None)
+        settings = load_serve_config(config, [*(overrides or []), *extra])
+        for model in models:
+            if not (model / "config.json").is_file():
+                raise ValueError(f"{model} is not a model directory (it has no config.json)")
+        import uvicorn
+
+        from polyseq.serve.app import create_app
+
+        application = create_app(settings, models)
+    typer.echo(f"serving {len(models)} model(s) on http://{settings.host}:{settings.port}", err=True)
+    uvicorn.run(application, host=settings.host, port=settings.port, workers=1, log_level="warning",
+                timeout_graceful_shutdown=int(settings.request_timeout_s))
+
+
 class ImportFormat(str, Enum):
     HF = "hf"  # a local Hugging Face checkpoint directory
 

@@ -209,6 +209,68 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class ServeConfig:
+    """`polyseq serve`: where it listens, how requests are batched on each model, and the limits
+    that keep one client from starving the others."""
+
+    host: str = "127.0.0.1"  # loopback: nothing outside this machine reaches it unless asked
+    port: int = 5000
+    threads: int = 0  # the model worker's torch threads; 0 = torch's default
+    strategy: str = "beam"  # the decoding strategy of LibreTranslate requests
+    max_batch_tokens: int = 6000  # a decoding batch's source tokens at most
+    max_wait_ms: float = 10.0  # how long a batch waits for more items once it has one
+    queue_items: int = 2048  # items waiting per model at most; more get 429 and Retry-After
+    request_timeout_s: float = 60.0  # a request not answered by then gets 503
+    char_limit: int = 5000  # characters per request (all items of a list together)
+    batch_limit: int = 128  # items in one list `q`
+    alternatives_limit: int = 5
+    max_request_bytes: int = 1 << 20  # a JSON or form body
+    max_upload_bytes: int = 1 << 20  # an uploaded file
+    file_ttl_s: float = 600.0  # translated files are kept this long for download
+    api_keys_file: str = ""  # TOML of keys and their limits (see docs/serve.md); "" = no keys
+    require_api_key: bool = False
+    requests_per_minute: int = 120  # per client without a key (by address), and keys' default
+    chars_per_minute: int = 100_000
+
+    def __post_init__(self) -> None:
+        _check(0 < self.port < 65536, "serve.port must be in 1..65535")
+        _check(self.threads >= 0, "serve.threads must be >= 0")
+        _check(self.max_batch_tokens > 0 and self.queue_items > 0, "serve.max_batch_tokens and "
+               "serve.queue_items must be positive")
+        _check(self.max_wait_ms >= 0 and self.request_timeout_s > 0, "serve.max_wait_ms must be >= 0 "
+               "and serve.request_timeout_s positive")
+        _check(min(self.char_limit, self.batch_limit, self.max_request_bytes, self.max_upload_bytes) > 0,
+               "serve limits must be positive")
+        _check(self.alternatives_limit >= 0, "serve.alternatives_limit must be >= 0")
+        _check(self.requests_per_minute > 0 and self.chars_per_minute > 0,
+               "serve.requests_per_minute and serve.chars_per_minute must be positive")
+        _check(not self.require_api_key or bool(self.api_keys_file),
+               "serve.require_api_key needs serve.api_keys_file")
+
+
+def load_serve_config(path: str | Path | None, overrides: typing.Sequence[str] = ()) -> ServeConfig:
+    """The [serve] section of a TOML file (or the defaults), with `serve.key=value` overrides."""
+    values: dict[str, Any] = dict(_read_toml(path).get("serve", {})) if path is not None else {}
+    for override in overrides:
+        name, eq, value = override.partition("=")
+        section, _, key = name.partition(".")
+        if not eq or section != "serve" or not key:
+            raise ConfigError(f"override {override!r} must look like serve.key=value")
+        values[key] = value
+    return _build(ServeConfig, values, "serve")
+
+
+def _read_toml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: invalid TOML: {error}") from None
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     """Everything `polyseq train` needs: one TOML file with [model], [data] and [train]."""
 
@@ -277,21 +339,13 @@ def load_config(path: str | Path | None, overrides: typing.Sequence[str] = ()) -
 
     A top-level `preset = "small"` fills [model] from a named preset before its own keys apply.
     """
-    raw: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist")
-        try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as error:
-            raise ConfigError(f"{path}: invalid TOML: {error}") from None
+    raw: dict[str, Any] = _read_toml(path) if path is not None else {}
     sections: dict[str, dict[str, Any]] = {
         name: dict(raw.get(name, {})) for name in ("model", "data", "train")
     }
     preset = raw.get("preset", "")
     for key in raw:
-        if key not in ("model", "data", "train", "preset"):
+        if key not in ("model", "data", "train", "preset", "serve"):  # [serve] is polyseq serve's
             raise ConfigError(f"unknown section {key!r}{did_you_mean(key, ['model', 'data', 'train'])}")
     for override in overrides:
         name, eq, value = override.partition("=")
@@ -332,8 +386,10 @@ __all__ = [
     "NormPlacement",
     "OutputBias",
     "Positions",
+    "ServeConfig",
     "TrainConfig",
     "load_config",
+    "load_serve_config",
     "model_preset",
     "replace",
 ]

@@ -1,0 +1,339 @@
+"""The HTTP app: LibreTranslate's API field for field (JSON and form bodies alike), polyseq's own
+`/v1/translate`, health, readiness and Prometheus metrics, and a web page at `/`.
+
+Every error is `{"error": message}` with LibreTranslate's statuses: 400 for bad input, 403 for keys,
+429 for limits and a full queue (with Retry-After), 500 when decoding fails; 503 for a request that
+waited past its timeout or arrives while the server stops. No path, file or model ever comes from
+a request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+
+from polyseq.config import ServeConfig
+from polyseq.serve.batcher import Batcher, Job, Overloaded, ShuttingDown
+from polyseq.serve.limits import Limiter, Refused
+from polyseq.serve.metrics import Metrics
+from polyseq.serve.models import NAMES, Models, ServedModel, unique_names
+from polyseq.serve.requests import read_fields
+from polyseq.translator import TranslationCandidate, Translator
+
+FILE_FORMATS = {".md": "markdown", ".markdown": "markdown", ".json": "json", ".html": "html",
+                ".htm": "html", ".po": "po", ".pot": "po", ".txt": "plain"}
+
+
+class Server:
+    """What the endpoints share: settings, models, limits, metrics, and the files to download."""
+
+    def __init__(self, config: ServeConfig, model_dirs: list[Path], batching: bool = True):
+        self.config, self.model_dirs, self.batching = config, model_dirs, batching
+        self.limiter = Limiter(config)
+        self.metrics = Metrics()
+        self.models = Models([])
+        self.files = Path(tempfile.mkdtemp(prefix="polyseq-serve-"))
+        self._detectors: dict[tuple[str, ...], Any] = {}
+
+    def load(self) -> None:
+        for name, path in zip(unique_names(self.model_dirs), self.model_dirs, strict=True):
+            translator = Translator.load(path)
+            batcher = Batcher(name, translator, self.config.max_batch_tokens, self.config.max_wait_ms,
+                              self.config.queue_items, self.config.threads, self.batching,
+                              self.metrics.record_batch)
+            batcher.start()
+            self.metrics.watch_queue(name, functools.partial(getattr, batcher, "depth"))
+            self.models.served.append(ServedModel(name, translator, batcher))
+
+    def close(self) -> None:
+        for model in self.models.served:
+            model.batcher.close()
+        for model in self.models.served:
+            model.batcher.join(self.config.request_timeout_s)
+        shutil.rmtree(self.files, ignore_errors=True)
+
+    # ------------------------------------------------------------------------ translating
+
+    def model_for(self, src: str, tgt: str) -> ServedModel:
+        known = self.models.targets()
+        for code in (src, tgt):
+            if code not in known and all(code not in targets for targets in known.values()):
+                raise Refused(400, f"{code} is not supported")
+        model = self.models.find(src, tgt)
+        if model is None:
+            raise Refused(400, f"{NAMES.get(tgt, tgt)} ({tgt}) is not available as a target language "
+                          f"from {NAMES.get(src, src)} ({src})")
+        return model
+
+    async def translate(self, texts: list[str], src: str, tgt: str, strategy: str,
+                        settings: dict[str, Any], prefix: str | None = None
+                        ) -> list[list[TranslationCandidate]]:
+        model = self.model_for(src, tgt)
+        try:
+            return await asyncio.wait_for(model.batcher.submit(texts, Job.of(src, tgt, strategy, settings),
+                                                               prefix), self.config.request_timeout_s)
+        except Overloaded:
+            raise Refused(429, "The server is busy: too many texts are waiting; try again shortly",
+                          retry_after=1 + model.batcher.depth * 0.01) from None
+        except ShuttingDown:
+            raise Refused(503, "The server is shutting down") from None
+        except TimeoutError:
+            raise Refused(503, f"The request waited more than {self.config.request_timeout_s:g} s; "
+                          "try again later") from None
+        except ValueError as error:  # the Translator's InputError, a strategy's ConfigError
+            raise Refused(400, str(error)) from None
+
+    def segment_translator(self, src: str, tgt: str, strategy: str,
+                           loop: asyncio.AbstractEventLoop) -> Callable[[list[str]], list[str]]:
+        """For the documents API, which runs in a worker thread: its segments go through the
+        batcher like any request's items."""
+
+        def translate(texts: list[str]) -> list[str]:
+            future = asyncio.run_coroutine_threadsafe(self.translate(texts, src, tgt, strategy, {}), loop)
+            return [candidates[0].text if candidates else "" for candidates in future.result()]
+
+        return translate
+
+    async def translate_document(self, text: str, format: str, src: str, tgt: str) -> str:
+        from polyseq.documents import translate_document
+
+        engine = self.segment_translator(src, tgt, self.config.strategy, asyncio.get_running_loop())
+        result = await asyncio.to_thread(translate_document, text, format, engine, src_lang=src,
+                                         tgt_lang=tgt)
+        return result.text
+
+    def detector(self, languages: list[str]) -> Any:
+        from polyseq.text.langid import LanguageDetector, LanguageIdError
+
+        key = tuple(sorted(languages))
+        if key not in self._detectors:
+            try:
+                self._detectors[key] = LanguageDetector(key)
+            except LanguageIdError as error:
+                raise Refused(400, f"Cannot detect the language: {error}") from None
+        return self._detectors[key]
+
+    def expire_files(self) -> None:
+        cutoff = time.time() - self.config.file_ttl_s
+        for path in self.files.iterdir():
+            if path.stat().st_mtime < cutoff:
+                path.unlink(missing_ok=True)
+
+
+def create_app(config: ServeConfig, model_dirs: Sequence[str | Path], *, batching: bool = True) -> FastAPI:
+    """The app for `polyseq serve`: models load when it starts and finish their work when it stops."""
+    server = Server(config, [Path(path) for path in model_dirs], batching)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(server.load)
+        yield
+        await asyncio.to_thread(server.close)
+
+    app = FastAPI(title="polyseq", lifespan=lifespan, docs_url="/docs")
+    app.state.server = server
+
+    @app.exception_handler(Refused)
+    async def refused(request: Request, error: Refused) -> JSONResponse:
+        return JSONResponse({"error": error.message}, status_code=error.status, headers=error.headers)
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next: Callable[[Request], Any]) -> Response:
+        start = time.perf_counter()
+        try:
+            response: Response = await call_next(request)
+        except Exception as error:  # noqa: BLE001 - one clear 500, never a dropped connection
+            response = JSONResponse({"error": f"Cannot translate text: {error}"}, status_code=500)
+        endpoint = request.url.path if request.url.path in KNOWN_PATHS else "other"
+        server.metrics.latency.labels(endpoint).observe(time.perf_counter() - start)
+        server.metrics.requests.labels(endpoint, str(response.status_code)).inc()
+        return response
+
+    @app.get("/", response_class=HTMLResponse)
+    async def page() -> str:
+        return resources.files("polyseq.serve").joinpath("page.html").read_text(encoding="utf-8")
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "alive"}
+
+    @app.get("/ready")
+    async def ready() -> JSONResponse:
+        loaded = [model.name for model in server.models.served]
+        if len(loaded) < len(server.model_dirs):
+            return JSONResponse({"status": "loading", "models": loaded}, status_code=503)
+        return JSONResponse({"status": "ready", "models": loaded})
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(server.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    @app.get("/languages")
+    async def languages() -> list[dict[str, Any]]:
+        targets = server.models.targets()
+        codes = sorted(set(targets) | {t for ts in targets.values() for t in ts})
+        return [{"code": code, "name": NAMES.get(code, code), "targets": targets.get(code, [])}
+                for code in codes]
+
+    @app.get("/frontend/settings")
+    async def frontend_settings() -> dict[str, Any]:
+        targets = server.models.targets()
+        source = next(iter(targets), "")
+        target = (targets.get(source) or [""])[0]
+        return {"charLimit": config.char_limit, "frontendTimeout": 500,
+                "apiKeys": bool(server.limiter.keys), "keyRequired": config.require_api_key,
+                "suggestions": False, "filesTranslation": True,
+                "supportedFilesFormat": sorted(FILE_FORMATS),
+                "language": {"source": {"code": "auto", "name": "Auto Detect"},
+                             "target": {"code": target, "name": NAMES.get(target, target)}}}
+
+    @app.post("/detect")
+    async def detect(request: Request) -> Any:
+        fields = await read_fields(request, config.max_request_bytes)
+        texts, batch = fields.texts(config.batch_limit, config.char_limit)
+        server.limiter.admit(fields.text("api_key"), _client(request), sum(map(len, texts)))
+        detector = server.detector(list(server.models.targets()))
+        found = [[{"confidence": round(100 * d.confidence, 2), "language": d.language}
+                  for d in detector.detect(text)] for text in texts]
+        return found if batch else found[0]
+
+    @app.post("/translate")
+    async def translate(request: Request) -> dict[str, Any]:
+        fields = await read_fields(request, config.max_request_bytes)
+        texts, batch = fields.texts(config.batch_limit, config.char_limit)
+        source, target = fields.required("source"), fields.required("target")
+        text_format = fields.text("format") or "text"
+        if text_format not in ("text", "html"):
+            raise Refused(400, f"{text_format} format is not supported")
+        alternatives = fields.integer("alternatives", 0, config.alternatives_limit)
+        server.limiter.admit(fields.text("api_key"), _client(request), sum(map(len, texts)))
+        sources, detected = _sources(server, texts, source, target)
+        results: list[list[str]] = [[] for _ in texts]
+        strategy, settings = config.strategy, {}
+        if alternatives:
+            strategy, settings = "beam", {"beam_size": max(5, alternatives + 1), "n_best": alternatives + 1}
+        for src in sorted(set(sources)):
+            indices = [i for i, s in enumerate(sources) if s == src]
+            if text_format == "html":
+                outputs = [[await server.translate_document(texts[i], "html", src, target)] for i in indices]
+            else:
+                chosen = [texts[i] for i in indices]
+                candidates = await server.translate(chosen, src, target, strategy, settings)
+                outputs = [[c.text for c in group] or [""] for group in candidates]
+            for index, output in zip(indices, outputs, strict=True):
+                results[index] = output
+        response: dict[str, Any] = {"translatedText": [r[0] for r in results] if batch else results[0][0]}
+        if detected is not None:
+            response["detectedLanguage"] = detected if batch else detected[0]
+        if alternatives:
+            others = [r[1 : alternatives + 1] for r in results]
+            response["alternatives"] = others if batch else others[0]
+        return response
+
+    @app.post("/translate_file")
+    async def translate_file(request: Request) -> dict[str, str]:
+        fields = await read_fields(request, config.max_upload_bytes + config.max_request_bytes)
+        upload = fields.file("file", config.max_upload_bytes)
+        source, target = fields.required("source"), fields.required("target")
+        suffix = Path(upload.name).suffix.lower()
+        if suffix not in FILE_FORMATS:
+            raise Refused(400, f"Invalid request: file format not supported ({suffix or 'no extension'}; "
+                          f"supported: {', '.join(sorted(FILE_FORMATS))})")
+        try:
+            text = upload.data.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise Refused(400, f"Invalid request: {upload.name} is not UTF-8 text (byte {error.start})"
+                          ) from None
+        server.limiter.admit(fields.text("api_key"), _client(request), len(text))
+        if source == "auto":
+            source = server.detector(server.models.sources_into(target)).detect(text[:2000], 1)[0].language
+        try:
+            translated = await server.translate_document(text, FILE_FORMATS[suffix], source, target)
+        except ValueError as error:  # a DocumentError: a malformed .po, invalid JSON, ...
+            raise Refused(400, f"Invalid request: {error}") from None
+        server.expire_files()
+        name = f"{uuid.uuid4().hex}{suffix}"
+        (server.files / name).write_text(translated, encoding="utf-8")
+        return {"translatedFileUrl": f"{str(request.base_url).rstrip('/')}/download_file/{name}"}
+
+    @app.get("/download_file/{name}")
+    async def download_file(name: str) -> FileResponse:
+        server.expire_files()
+        path = server.files / name
+        if Path(name).name != name or not name[:32].isalnum() or not path.is_file():
+            raise Refused(404, "No such file: translated files expire after "
+                          f"{config.file_ttl_s:g} s")
+        return FileResponse(path, filename=f"translated{path.suffix}")
+
+    @app.post("/v1/translate")
+    async def translate_native(request: Request) -> dict[str, Any]:
+        fields = await read_fields(request, config.max_request_bytes)
+        texts, batch = fields.texts(config.batch_limit, config.char_limit)
+        source, target = fields.required("source"), fields.required("target")
+        strategy = fields.text("strategy") or config.strategy
+        settings = fields.mapping("settings")
+        n_best = fields.integer("n_best", 1, 64, default=1)
+        if n_best > 1:
+            settings.setdefault("n_best", n_best)
+        prefix = fields.text("prefix") or None
+        server.limiter.admit(fields.text("api_key"), _client(request), sum(map(len, texts)))
+        start = time.perf_counter()
+        sources, detected = _sources(server, texts, source, target)
+        translations: list[dict[str, Any]] = [{} for _ in texts]
+        for src in sorted(set(sources)):
+            indices = [i for i, s in enumerate(sources) if s == src]
+            chosen = [texts[i] for i in indices]
+            groups = await server.translate(chosen, src, target, strategy, settings, prefix)
+            for index, group in zip(indices, groups, strict=True):
+                translations[index] = {
+                    "text": group[0].text if group else "", "source": src,
+                    "candidates": [{"text": c.text, "score": c.hypothesis.score,
+                                    "log_prob": c.hypothesis.log_prob, "tokens": len(c.hypothesis.tokens)}
+                                   for c in group[:n_best]]}
+        stats = {"items": len(texts), "seconds": round(time.perf_counter() - start, 4),
+                 "generated_tokens": sum(t["candidates"][0]["tokens"] for t in translations
+                                         if t["candidates"])}
+        if detected is not None:
+            for translation, found in zip(translations, detected, strict=True):
+                translation["detected"] = found
+        return {"translations": translations if batch else translations[:1], "stats": stats}
+
+    return app
+
+
+KNOWN_PATHS = {"/", "/health", "/ready", "/metrics", "/languages", "/frontend/settings", "/detect",
+               "/translate", "/translate_file", "/v1/translate"}
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _sources(server: Server, texts: list[str], source: str, target: str
+             ) -> tuple[list[str], list[dict[str, Any]] | None]:
+    """Each text's source language: `source`, or with "auto" the one detected for that text among
+    the languages that translate into `target` (and what was detected, LibreTranslate's way)."""
+    if source != "auto":
+        server.model_for(source, target)  # a clear 400 for an unknown language or direction
+        return [source] * len(texts), None
+    candidates = server.models.sources_into(target)
+    if not candidates:
+        server.model_for(target, target)  # names the unknown target
+    found = server.detector(candidates).detect_each(texts)
+    return ([d.language for d in found],
+            [{"confidence": round(100 * d.confidence, 2), "language": d.language} for d in found])
+
+
+__all__ = ["Server", "create_app"]

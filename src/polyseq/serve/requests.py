@@ -1,0 +1,119 @@
+"""Request bodies as LibreTranslate's clients send them: JSON, or form fields (urlencoded or
+multipart), read into one `Fields` with checks that answer 400 naming the field."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+from starlette.datastructures import UploadFile
+
+from polyseq.serve.limits import Refused
+
+
+@dataclass(frozen=True)
+class Upload:
+    name: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Fields:
+    values: dict[str, Any]
+
+    def text(self, name: str) -> str:
+        value = self.values.get(name)
+        if value is None:
+            return ""
+        if not isinstance(value, str):
+            raise Refused(400, f"Invalid request: {name} must be a string")
+        return value
+
+    def required(self, name: str) -> str:
+        value = self.text(name)
+        if not value:
+            raise Refused(400, f"Invalid request: missing {name} parameter")
+        return value
+
+    def integer(self, name: str, low: int, high: int, default: int = 0) -> int:
+        value = self.values.get(name, default)
+        try:
+            number = int(value)
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError(value)
+        except (TypeError, ValueError):
+            raise Refused(400, f"Invalid request: {name} must be an integer") from None
+        if not low <= number <= high:
+            raise Refused(400, f"Invalid request: {name} must be from {low} to {high}, not {number}")
+        return number
+
+    def mapping(self, name: str) -> dict[str, Any]:
+        value = self.values.get(name) or {}
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                raise Refused(400, f"Invalid request: {name} must be a JSON object") from None
+        if not isinstance(value, dict):
+            raise Refused(400, f"Invalid request: {name} must be a JSON object")
+        return dict(value)
+
+    def texts(self, batch_limit: int, char_limit: int) -> tuple[list[str], bool]:
+        """`q` as a list of texts, and whether it was a list; checked against the limits."""
+        q = self.values.get("q")
+        if q is None or q == "" or q == []:
+            raise Refused(400, "Invalid request: missing q parameter")
+        batch = isinstance(q, list)
+        texts = q if batch else [q]
+        if not all(isinstance(text, str) for text in texts):
+            raise Refused(400, "Invalid request: q must be a string or a list of strings")
+        if len(texts) > batch_limit:
+            raise Refused(400, f"Invalid request: request ({len(texts)}) exceeds text limit ({batch_limit})")
+        chars = sum(map(len, texts))
+        if chars > char_limit:
+            raise Refused(400, f"Invalid request: request ({chars}) exceeds character limit ({char_limit})")
+        return texts, batch
+
+    def file(self, name: str, max_bytes: int) -> Upload:
+        value = self.values.get(name)
+        if not isinstance(value, Upload):
+            raise Refused(400, f"Invalid request: missing {name} parameter")
+        if not value.data:
+            raise Refused(400, "Invalid request: empty file")
+        if len(value.data) > max_bytes:
+            raise Refused(400, f"Invalid request: the file has {len(value.data)} bytes, at most "
+                          f"{max_bytes} are taken")
+        return value
+
+
+async def read_fields(request: Request, max_bytes: int) -> Fields:
+    """The body's fields; 400 for a body that is too large, not JSON, or not a JSON object."""
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > max_bytes:
+        raise Refused(400, f"Invalid request: the body has {length} bytes, at most {max_bytes} are taken")
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        values: dict[str, Any] = {}
+        async with request.form(max_part_size=max_bytes) as form:
+            for key in form:
+                items = form.getlist(key)
+                parsed = [Upload(item.filename or "", await item.read()) if isinstance(item, UploadFile)
+                          else item for item in items]
+                values[key] = parsed if key == "q" and len(parsed) > 1 else parsed[0]
+        if isinstance(values.get("q"), str):  # LibreTranslate counts a form's line ends as "\n"
+            values["q"] = "\n".join(values["q"].splitlines())
+        return Fields(values)
+    body = await request.body()
+    if len(body) > max_bytes:
+        raise Refused(400, f"Invalid request: the body has {len(body)} bytes, at most {max_bytes} are taken")
+    if not body:
+        return Fields({})
+    try:
+        data = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise Refused(400, f"Invalid request: the body is not valid JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise Refused(400, "Invalid request: the body must be a JSON object")
+    return Fields(data)

@@ -1,0 +1,194 @@
+"""Every endpoint, LibreTranslate's exact request bodies and response shapes, and clear 400s."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import make_app, running
+
+
+def serve(model_dir: Path, requests: Any, **settings: Any) -> Any:
+    """Run `requests(client)` against a started app; returns what it returns."""
+
+    async def go() -> Any:
+        async with running(make_app(model_dir, **settings)) as client:
+            return await requests(client)
+
+    return asyncio.run(go())
+
+
+def test_libretranslate_clients_get_libretranslate_shapes(tiny_model_dir: Path) -> None:
+    async def requests(client: Any) -> dict[str, Any]:
+        # the bodies of LibreTranslate's documentation, with this model's languages
+        return {
+            "one": await client.post("/translate", json={"q": "Hello!", "source": "en", "target": "de"}),
+            "auto": await client.post("/translate", json={"q": "Ciao!", "source": "auto", "target": "num"}),
+            "list": await client.post("/translate", json={"q": ["Hello", "world"], "source": "en",
+                                                          "target": "de"}),
+            "alternatives": await client.post("/translate", json={
+                "q": "Hello", "source": "en", "target": "de", "format": "text", "alternatives": 3}),
+            "form": await client.post("/translate", data={"q": "twelve", "source": "en", "target": "num"}),
+            "detect": await client.post("/detect", json={"q": "Hello world!"}),
+            "languages": await client.get("/languages"),
+            "settings": await client.get("/frontend/settings"),
+        }
+
+    got = serve(tiny_model_dir, requests)
+    assert all(response.status_code == 200 for response in got.values()), {k: r.text for k, r in got.items()}
+    one = got["one"].json()
+    assert set(one) == {"translatedText"} and isinstance(one["translatedText"], str) and one["translatedText"]
+    auto = got["auto"].json()
+    assert set(auto) == {"translatedText", "detectedLanguage"}
+    assert set(auto["detectedLanguage"]) == {"confidence", "language"}
+    detected = auto["detectedLanguage"]
+    assert detected["language"] in ("en", "de") and 0 <= detected["confidence"] <= 100
+    listed = got["list"].json()["translatedText"]
+    assert isinstance(listed, list) and len(listed) == 2 and all(listed)
+    alternatives = got["alternatives"].json()
+    assert isinstance(alternatives["translatedText"], str) and len(alternatives["alternatives"]) == 3
+    assert alternatives["translatedText"] not in alternatives["alternatives"]
+    assert got["form"].json()["translatedText"]
+    detect = got["detect"].json()
+    assert detect[0]["language"] == "en" and detect[0]["confidence"] > 50
+    languages = {entry["code"]: entry for entry in got["languages"].json()}
+    assert set(languages) == {"num", "en", "de"} and languages["en"]["name"] == "English"
+    assert sorted(languages["en"]["targets"]) == ["de", "num"]
+    settings = got["settings"].json()
+    assert settings["charLimit"] == 5000 and settings["keyRequired"] is False and ".po" in settings[
+        "supportedFilesFormat"]
+
+
+def test_a_mixed_language_list_gets_one_detection_per_item(tiny_model_dir: Path) -> None:
+    texts = ["two hundred and five", "dreihundertzwölf", "one thousand and one", "siebenundzwanzig"]
+
+    async def requests(client: Any) -> Any:
+        return await client.post("/translate", json={"q": texts, "source": "auto", "target": "num"})
+
+    body = serve(tiny_model_dir, requests).json()
+    assert [d["language"] for d in body["detectedLanguage"]] == ["en", "de", "en", "de"]
+    assert len(body["translatedText"]) == 4
+
+
+def test_html_goes_through_the_html_format(tiny_model_dir: Path) -> None:
+    html = '<p>twelve <a href="https://example.com/a?b=1">five</a> <code>x = 1</code></p>'
+
+    async def requests(client: Any) -> Any:
+        return await client.post("/translate", json={"q": html, "source": "en", "target": "num",
+                                                     "format": "html"})
+
+    text = serve(tiny_model_dir, requests).json()["translatedText"]
+    assert text.startswith("<p>") and text.endswith("</p>")
+    assert '<a href="https://example.com/a?b=1">' in text and "<code>x = 1</code>" in text
+
+
+def test_files_are_translated_through_the_documents_api_and_expire(tiny_model_dir: Path) -> None:
+    markdown = b"# twelve\n\nRun `make test` and see https://example.com.\n\n```bash\nls -la\n```\n"
+
+    async def requests(client: Any) -> Any:
+        upload = await client.post("/translate_file", files={"file": ("notes.md", io.BytesIO(markdown))},
+                                   data={"source": "en", "target": "de"})
+        url = upload.json()["translatedFileUrl"]
+        download = await client.get(url.removeprefix("http://polyseq.test"))
+        po = await client.post("/translate_file", files={"file": ("bad.po", b'msgid "a"\nmsgstr "b\n')},
+                               data={"source": "en", "target": "de"})
+        binary = await client.post("/translate_file", files={"file": ("x.txt", b"\xff\xfe\x00")},
+                                   data={"source": "en", "target": "de"})
+        kind = await client.post("/translate_file", files={"file": ("x.exe", b"MZ")},
+                                 data={"source": "en", "target": "de"})
+        await asyncio.sleep(1.1)
+        expired = await client.get(url.removeprefix("http://polyseq.test"))
+        escape = await client.get("/download_file/..%2F..%2Fetc%2Fpasswd")
+        return upload, download, po, binary, kind, expired, escape
+
+    upload, download, po, binary, kind, expired, escape = serve(tiny_model_dir, requests, file_ttl_s=1.0)
+    assert upload.status_code == 200 and upload.json()["translatedFileUrl"].startswith(
+        "http://polyseq.test/download_file/")
+    text = download.text
+    assert download.status_code == 200 and "`make test`" in text and "https://example.com" in text
+    assert "```bash\nls -la\n```" in text and text.startswith("# ")
+    assert po.status_code == 400 and "not a valid .po catalog" in po.json()["error"]
+    assert binary.status_code == 400 and "not UTF-8" in binary.json()["error"]
+    assert kind.status_code == 400 and "file format not supported" in kind.json()["error"]
+    assert expired.status_code == 404 and escape.status_code in (404, 400)
+
+
+def test_the_native_api_takes_strategies_n_best_and_a_prefix(tiny_model_dir: Path) -> None:
+    async def requests(client: Any) -> Any:
+        beam = await client.post("/v1/translate", json={"q": ["12", "300"], "source": "num", "target": "en",
+                                                        "strategy": "beam", "n_best": 3,
+                                                        "settings": {"beam_size": 4}})
+        greedy = await client.post("/v1/translate", json={"q": "12", "source": "num", "target": "en",
+                                                          "strategy": "greedy"})
+        lossless = await client.post("/v1/translate", json={"q": "12", "source": "num", "target": "en",
+                                                            "strategy": "aggressive"})
+        prefixed = await client.post("/v1/translate", json={"q": "12", "source": "num", "target": "en",
+                                                            "strategy": "greedy", "prefix": "nine"})
+        bad = await client.post("/v1/translate", json={"q": "12", "source": "num", "target": "en",
+                                                       "strategy": "beam", "settings": {"beam_sise": 2}})
+        return beam, greedy, lossless, prefixed, bad
+
+    beam, greedy, lossless, prefixed, bad = serve(tiny_model_dir, requests)
+    translations = beam.json()["translations"]
+    assert len(translations) == 2 and all(len(t["candidates"]) == 3 for t in translations)
+    scores = [c["score"] for c in translations[0]["candidates"]]
+    assert scores == sorted(scores, reverse=True) and beam.json()["stats"]["generated_tokens"] > 0
+    assert lossless.json()["translations"][0]["text"] == greedy.json()["translations"][0]["text"]
+    assert prefixed.json()["translations"][0]["text"].startswith("nine")
+    assert bad.status_code == 400 and "did you mean 'beam_size'" in bad.json()["error"]
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ({"source": "en", "target": "de"}, "missing q parameter"),
+    ({"q": "", "source": "en", "target": "de"}, "missing q parameter"),
+    ({"q": "x", "target": "de"}, "missing source parameter"),
+    ({"q": "x", "source": "xx", "target": "de"}, "xx is not supported"),
+    ({"q": "x", "source": "en", "target": "en"}, "not available as a target language from English"),
+    ({"q": "x", "source": "en", "target": "de", "format": "pdf"}, "pdf format is not supported"),
+    ({"q": "x", "source": "en", "target": "de", "alternatives": 9}, "alternatives must be from 0 to 5"),
+    ({"q": ["x"] * 129, "source": "en", "target": "de"}, "request (129) exceeds text limit (128)"),
+    ({"q": "x" * 5001, "source": "en", "target": "de"}, "request (5001) exceeds character limit (5000)"),
+    ({"q": [1, 2], "source": "en", "target": "de"}, "q must be a string or a list of strings"),
+])
+def test_bad_requests_get_a_clear_400(tiny_model_dir: Path, body: dict[str, Any], message: str) -> None:
+    async def requests(client: Any) -> Any:
+        bad = await client.post("/translate", json=body)
+        good = await client.post("/translate", json={"q": "12", "source": "num", "target": "en"})
+        return bad, good
+
+    bad, good = serve(tiny_model_dir, requests)
+    assert bad.status_code == 400 and message in bad.json()["error"], bad.text
+    assert good.status_code == 200  # nothing else broke
+
+
+def test_invalid_json_and_oversized_bodies(tiny_model_dir: Path) -> None:
+    async def requests(client: Any) -> Any:
+        broken = await client.post("/translate", content=b'{"q": ',
+                                   headers={"content-type": "application/json"})
+        array = await client.post("/translate", json=["q"])
+        big = await client.post("/translate", json={"q": "x" * 3000, "source": "en", "target": "de"})
+        return broken, array, big
+
+    broken, array, big = serve(tiny_model_dir, requests, max_request_bytes=2000)
+    assert broken.status_code == 400 and "not valid JSON" in broken.json()["error"]
+    assert array.status_code == 400 and "must be a JSON object" in array.json()["error"]
+    assert big.status_code == 400 and "at most 2000 are taken" in big.json()["error"]
+
+
+def test_health_readiness_metrics_and_the_page(tiny_model_dir: Path) -> None:
+    async def requests(client: Any) -> Any:
+        await client.post("/translate", json={"q": ["12", "13"], "source": "num", "target": "en"})
+        return [await client.get(path) for path in ("/health", "/ready", "/metrics", "/")]
+
+    health, ready, metrics, page = serve(tiny_model_dir, requests)
+    assert health.json() == {"status": "alive"} and ready.json()["status"] == "ready"
+    text = metrics.text
+    for name in ("polyseq_queue_items", "polyseq_batch_items_count", "polyseq_request_seconds_bucket",
+                 "polyseq_generated_tokens_total", "polyseq_tokens_per_second"):
+        assert name in text, name
+    assert 'polyseq_requests_total{endpoint="/translate",status="200"} 1.0' in text
+    assert page.status_code == 200 and 'id="translate"' in page.text
