@@ -148,3 +148,10 @@ def test_translate_file_takes_the_strategy_settings(tiny_model_dir: Path, tmp_pa
     result = runner.invoke(app, [*common, "-s", "greedy", "-O", "beam_size=3", "-o", str(tmp_path / "x.md")])
     assert result.exit_code == 2 and "strategy 'greedy' has no setting 'beam_size'" in result.stderr
     assert not (tmp_path / "x.md").exists()
+
+
+def test_translate_with_auto_source(tiny_model_dir: Path) -> None:
+    result = runner.invoke(app, ["translate", "-m", str(tiny_model_dir), "--src", "auto", "--tgt", "num",
+                                 "-s", "greedy"], input="two hundred and five\ndreihundertzwölf\n")
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.splitlines()) == 2

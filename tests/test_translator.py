@@ -156,3 +156,15 @@ def test_an_input_split_into_pieces_keeps_the_candidates_of_its_first_piece(tran
     assert output.split_texts == 1
     assert [c.text for c in output.candidates[1]] == [c.text for c in alone.candidates[0]]
     assert translator.log_probs([], [], "en") == []
+
+
+def test_auto_identifies_each_texts_language(translator: Translator) -> None:
+    texts = ["two hundred and five", "dreihundertzwölf", "", "one thousand and one"]
+    output = translator.translate_detailed(texts, "auto", "num", strategy="greedy")
+    assert output.detected is not None
+    assert [d.language for d in output.detected] == ["en", "de", "en", "en"]
+    for language in ("en", "de"):
+        chosen = [i for i, d in enumerate(output.detected) if d.language == language and texts[i]]
+        alone = translator.translate([texts[i] for i in chosen], language, "num", strategy="greedy")
+        assert [output.texts[i] for i in chosen] == alone
+    assert output.texts[2] == ""

@@ -116,7 +116,7 @@ class OutputFormat(str, Enum):
 def translate(
     model: Annotated[Path, typer.Option("--model", "-m", help="model directory")],
     tgt: Annotated[str, typer.Option("--tgt", help="target language")],
-    src: Annotated[str | None, typer.Option("--src", help="source language")] = None,
+    src: Annotated[str | None, typer.Option("--src", help="source language, or auto")] = None,
     input: Annotated[Path | None, typer.Option("--input", "-i", help="input file (default stdin)")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="output file (stdout)")] = None,
     strategy: StrategyOption = "beam",

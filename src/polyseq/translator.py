@@ -36,6 +36,9 @@ from polyseq.text.tokenizer import Tokenizer
 
 if TYPE_CHECKING:
     from polyseq.documents import DocumentResult
+    from polyseq.text.langid import Detection, LanguageDetector
+
+AUTO = "auto"  # as src_lang: identify each text's language (polyseq.text.langid)
 
 __all__ = ["CorpusReport", "InputError", "TranslationCandidate", "TranslationOutput", "Translator"]
 
@@ -54,6 +57,7 @@ class TranslationOutput:
     candidates: list[list[TranslationCandidate]]
     stats: DecodeStats = field(default_factory=DecodeStats)
     split_texts: int = 0  # inputs too long for the model, translated in pieces
+    detected: list[Detection] | None = None  # with src_lang="auto": each input's language
 
     @property
     def hypotheses(self) -> list[list[Hypothesis]]:
@@ -85,6 +89,7 @@ class Translator:
         # the source carries the target tag and EOS; the rest is the room for text
         self.max_source_tokens = model.config.max_positions - 2
         self._draft_models: dict[str, Any] = {}  # a draft model's directory -> the model, loaded once
+        self._detector: LanguageDetector | None = None  # made at the first src_lang="auto"
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu", **options: Any) -> Translator:
@@ -107,8 +112,9 @@ class Translator:
     def translate(self, texts: Sequence[str], src_lang: str | None = None, tgt_lang: str = "",
                   strategy: str = "beam", prefix: str | Sequence[str] | None = None,
                   **settings: Any) -> list[str]:
-        """Translate each text; the output list has one string per input, in order. A `prefix`
-        (one for all texts, or one per text) is the forced start of each output, which keeps it."""
+        """Translate each text; the output list has one string per input, in order. `src_lang="auto"`
+        identifies each text's language. A `prefix` (one for all texts, or one per text) is the
+        forced start of each output, which keeps it."""
         return self.translate_detailed(texts, src_lang, tgt_lang, strategy, prefix=prefix, **settings).texts
 
     def translate_detailed(self, texts: Sequence[str], src_lang: str | None = None,
@@ -119,6 +125,8 @@ class Translator:
         best candidate after reranking is the translation."""
         if isinstance(texts, str):
             raise InputError("translate takes a list of texts, not a single string")
+        if src_lang == AUTO:
+            return self._translate_detected(texts, tgt_lang, strategy, rerank, prefix, settings)
         framing = self._framing(src_lang, tgt_lang)
         config = make_config(strategy, self._resolve_models(settings))
         pieces = split_into_pieces(texts, self.tokenizer.encode, self.max_source_tokens)
@@ -141,6 +149,29 @@ class Translator:
                 if firsts[index]:
                     output.candidates[pieces.owners[index]] = candidates
         output.texts = pieces.join(piece_texts)
+        return output
+
+    def _translate_detected(self, texts: Sequence[str], tgt_lang: str, strategy: str,
+                            rerank: Scorer | None, prefix: str | Sequence[str] | None,
+                            settings: dict[str, Any]) -> TranslationOutput:
+        """Each text from the language identified for it (among this model's), in one call per
+        language."""
+        from polyseq.text.langid import LanguageDetector
+
+        if self._detector is None:
+            self._detector = LanguageDetector(self.languages)
+        detected = self._detector.detect_each(texts)
+        output = TranslationOutput([""] * len(texts), [[] for _ in texts], detected=detected)
+        prefixes = [prefix] * len(texts) if prefix is None or isinstance(prefix, str) else list(prefix)
+        for language in sorted({d.language for d in detected}):
+            chosen = [i for i, d in enumerate(detected) if d.language == language]
+            part = self.translate_detailed([texts[i] for i in chosen], language, tgt_lang, strategy,
+                                           rerank, [prefixes[i] or "" for i in chosen] if prefix else None,
+                                           **settings)
+            output.stats.add(part.stats)
+            output.split_texts += part.split_texts
+            for index, text, candidates in zip(chosen, part.texts, part.candidates, strict=True):
+                output.texts[index], output.candidates[index] = text, candidates
         return output
 
     def for_segments(self, src_lang: str | None, tgt_lang: str, strategy: str = "beam",

@@ -49,5 +49,8 @@ class LanguageDetector:
         return [Detection(str(language), round(float(probability), 4)) for language, probability in ranked]
 
     def detect_each(self, texts: Sequence[str]) -> list[Detection]:
-        """The most likely language of each text, one detection per text."""
-        return [self.detect(text, 1)[0] for text in texts]
+        """The most likely language of each text, one detection per text. A blank text has no
+        language: it gets the first other text's (or the first known one) with confidence 0."""
+        found = [self.detect(text, 1)[0] if text.strip() else None for text in texts]
+        fallback = next((d.language for d in found if d is not None), self.languages[0])
+        return [d if d is not None else Detection(fallback, 0.0) for d in found]
