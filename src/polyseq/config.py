@@ -219,6 +219,7 @@ class ServeConfig:
     strategy: str = "beam"  # the decoding strategy of LibreTranslate requests
     max_batch_tokens: int = 6000  # a decoding batch's source tokens at most
     max_wait_ms: float = 10.0  # how long a batch waits for more items once it has one
+    batching: bool = True  # False: one item per decoding call (for comparison)
     queue_items: int = 2048  # items waiting per model at most; more get 429 and Retry-After
     request_timeout_s: float = 60.0  # a request not answered by then gets 503
     char_limit: int = 5000  # characters per request (all items of a list together)

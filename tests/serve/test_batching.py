@@ -60,7 +60,7 @@ def test_without_batching_each_item_is_a_call_of_its_own(tiny_model_dir: Path) -
     from polyseq.config import ServeConfig
     from polyseq.serve.app import create_app
 
-    app = create_app(ServeConfig(strategy="greedy", max_wait_ms=200), [tiny_model_dir], batching=False)
+    app = create_app(ServeConfig(strategy="greedy", max_wait_ms=200, batching=False), [tiny_model_dir])
     sizes = count_calls(app)
 
     async def go() -> Any:

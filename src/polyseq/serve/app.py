@@ -39,8 +39,8 @@ FILE_FORMATS = {".md": "markdown", ".markdown": "markdown", ".json": "json", ".h
 class Server:
     """What the endpoints share: settings, models, limits, metrics, and the files to download."""
 
-    def __init__(self, config: ServeConfig, model_dirs: list[Path], batching: bool = True):
-        self.config, self.model_dirs, self.batching = config, model_dirs, batching
+    def __init__(self, config: ServeConfig, model_dirs: list[Path]):
+        self.config, self.model_dirs = config, model_dirs
         self.limiter = Limiter(config)
         self.metrics = Metrics()
         self.models = Models([])
@@ -51,7 +51,7 @@ class Server:
         for name, path in zip(unique_names(self.model_dirs), self.model_dirs, strict=True):
             translator = Translator.load(path)
             batcher = Batcher(name, translator, self.config.max_batch_tokens, self.config.max_wait_ms,
-                              self.config.queue_items, self.config.threads, self.batching,
+                              self.config.queue_items, self.config.threads, self.config.batching,
                               self.metrics.record_batch)
             batcher.start()
             self.metrics.watch_queue(name, functools.partial(getattr, batcher, "depth"))
@@ -132,9 +132,9 @@ class Server:
                 path.unlink(missing_ok=True)
 
 
-def create_app(config: ServeConfig, model_dirs: Sequence[str | Path], *, batching: bool = True) -> FastAPI:
+def create_app(config: ServeConfig, model_dirs: Sequence[str | Path]) -> FastAPI:
     """The app for `polyseq serve`: models load when it starts and finish their work when it stops."""
-    server = Server(config, [Path(path) for path in model_dirs], batching)
+    server = Server(config, [Path(path) for path in model_dirs])
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
