@@ -227,7 +227,8 @@ def create_app(config: ServeConfig, model_dirs: Sequence[str | Path]) -> FastAPI
         for src in sorted(set(sources)):
             indices = [i for i, s in enumerate(sources) if s == src]
             if text_format == "html":
-                outputs = [[await server.translate_document(texts[i], "html", src, target)] for i in indices]
+                documents = [server.translate_document(texts[i], "html", src, target) for i in indices]
+                outputs = [[text] for text in await asyncio.gather(*documents)]  # their segments batch
             else:
                 chosen = [texts[i] for i in indices]
                 candidates = await server.translate(chosen, src, target, strategy, settings)
