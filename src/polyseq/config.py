@@ -136,6 +136,14 @@ class DataConfig:
     empty for every pair among `languages`. `sentinel_rate` is the share of training pairs given
     ⟦n⟧ sentinels on both sides, so that the model learns to copy the protected spans of
     document translation (see polyseq.data.sentinels).
+
+    Synthetic correction pairs (see polyseq.data.noise): `noise_source` is a file of clean text,
+    one sentence per line, in `noise_lang`; each line becomes a `noise_lang`-`noise_lang` pair of
+    (corrupted line, line) added to the training pairs (never to validation), `noise_keep` of
+    them left unchanged. The `noise_*_rate` settings are probabilities per word (per token that
+    has a confusion set for `noise_confusion_rate`). Confusion sets are learned from
+    `noise_confusions_from`: "train" (the real `noise_lang`-`noise_lang` training pairs), a
+    corpus spec of correction pairs, or "" for none.
     """
 
     train: str = ""
@@ -149,6 +157,20 @@ class DataConfig:
     max_ratio: float = 3.0
     valid_size: int = 500
     sentinel_rate: float = 0.0
+    noise_source: str = ""  # clean text for synthetic correction pairs; "" = none
+    noise_lang: str = ""  # its language: the pairs are noise_lang-noise_lang
+    noise_pairs: int = 0  # how many synthetic pairs; 0 = one per line of noise_source
+    noise_keep: float = 0.2  # share of synthetic pairs left unchanged: learn to keep correct text
+    noise_typo_rate: float = 0.03  # a keyboard neighbour, doubled, dropped or swapped letter
+    noise_delete_rate: float = 0.01
+    noise_insert_rate: float = 0.01  # one of the noise source's 100 most frequent words
+    noise_swap_rate: float = 0.01  # two neighbouring words exchanged
+    noise_repeat_rate: float = 0.005  # a word written twice
+    noise_punctuation_rate: float = 0.04  # a comma or dash dropped, added or changed
+    noise_casing_rate: float = 0.01  # a first letter in the other case
+    noise_confusion_rate: float = 0.1  # a word replaced by one its writers confuse with it
+    noise_confusions_from: str = "train"  # "train", a corpus spec of correction pairs, or ""
+    noise_confusion_min_count: int = 2  # substitutions seen fewer times are not learned
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "languages", tuple(self.languages))
@@ -159,6 +181,7 @@ class DataConfig:
         _check(self.max_length > 0, "data.max_length must be positive")
         _check(self.max_ratio >= 1.0, "data.max_ratio must be >= 1")
         _check(0.0 <= self.sentinel_rate <= 1.0, "data.sentinel_rate must be in [0, 1]")
+        self._check_noise()
         for direction in self.directions + self.valid_directions:
             parts = direction.split("-")
             _check(len(parts) == 2 and all(parts), f"direction {direction!r} must look like 'en-de'")
@@ -167,6 +190,23 @@ class DataConfig:
                     not self.languages or lang in self.languages,
                     f"direction {direction!r} uses {lang!r}, not in data.languages",
                 )
+
+    def _check_noise(self) -> None:
+        rates = [name for name in ("keep", "typo_rate", "delete_rate", "insert_rate", "swap_rate",
+                                   "repeat_rate", "punctuation_rate", "casing_rate", "confusion_rate")
+                 if not 0.0 <= getattr(self, f"noise_{name}") <= 1.0]
+        _check(not rates, f"data.noise_{', data.noise_'.join(rates)} must be in [0, 1]")
+        _check(self.noise_pairs >= 0, "data.noise_pairs must be >= 0")
+        _check(self.noise_confusion_min_count >= 1, "data.noise_confusion_min_count must be >= 1")
+        if not self.noise_source:
+            return
+        lang = self.noise_lang
+        _check(bool(lang), "data.noise_source needs data.noise_lang, the language of its text")
+        _check(lang in self.languages, f"data.noise_lang {lang!r} must be one of data.languages")
+        _check(f"{lang}-{lang}" in self.directions, f"data.noise_source makes {lang}-{lang} "
+               f"correction pairs: add '{lang}-{lang}' to data.directions")
+        _check(bool(self.train or self.valid), "data.noise_source without data.train needs "
+               "data.valid: a validation corpus of real correction pairs")
 
     def all_directions(self) -> tuple[tuple[str, str], ...]:
         if self.directions:

@@ -1,5 +1,6 @@
-"""Turn a DataConfig into what the training loop needs: a tokenizer, filtered training examples,
-validation sets per direction, and a summary for the model's metadata."""
+"""Turn a DataConfig into what the training loop needs: a tokenizer, filtered training examples
+(real pairs, and synthetic correction pairs when data.noise_source is set), validation sets per
+direction, and a summary for the model's metadata."""
 
 from __future__ import annotations
 
@@ -11,9 +12,20 @@ from pathlib import Path
 from typing import Any
 
 from polyseq.config import DataConfig
-from polyseq.data.corpus import Example, Pair, encode_pairs, filter_examples, load_corpus
+from polyseq.data.corpus import (
+    CorpusError,
+    Example,
+    Pair,
+    encode_pairs,
+    filter_examples,
+    load_corpus,
+    read_lines,
+)
+from polyseq.data.noise import NoiseRates, frequent_words, learn_confusions, synthetic_pairs
 from polyseq.data.sentinels import add_sentinels
 from polyseq.text.tokenizer import Tokenizer
+
+FILLERS = 100  # how many of the noise source's most frequent words insertions draw from
 
 
 @dataclass
@@ -41,18 +53,24 @@ def _split_valid(pairs: Sequence[Pair], size: int, seed: int) -> tuple[list[Pair
 def prepare_data(config: DataConfig, tokenizer_dir: Path, seed: int, log: Any = print) -> PreparedData:
     """Load and filter the corpus; train the tokenizer into `tokenizer_dir` unless one is there
     (a resumed run reuses it, so token ids never change under a checkpoint)."""
-    if not config.train:
+    if not config.train and not config.noise_source:
         raise ValueError("data.train is not set: give a corpus path in the config or data.train=PATH")
     directions = config.all_directions()
-    corpus = load_corpus(config.train, config.languages, directions)
-    log(f"training corpus: {corpus.stats.summary()}")
-    train_pairs: Sequence[Pair] = corpus
+    train_pairs: Sequence[Pair] = []
+    if config.train:  # DataConfig makes sure that a run without it has data.valid
+        corpus = load_corpus(config.train, config.languages, directions)
+        log(f"training corpus: {corpus.stats.summary()}")
+        train_pairs = corpus
     valid_pairs: Sequence[Pair]
     if config.valid:
         valid_directions = config.valid_directions or directions
         valid_pairs = load_corpus(config.valid, config.languages, valid_directions)
     else:
         train_pairs, valid_pairs = _split_valid(train_pairs, config.valid_size, seed)
+    synthetic: list[Pair] = []
+    if config.noise_source:  # after the split: confusions are learned from training pairs only
+        synthetic = synthetic_correction_pairs(config, train_pairs, seed, log)
+        train_pairs = [*train_pairs, *synthetic]
     if config.sentinel_rate:  # before the tokenizer, so that it learns the sentinels' pieces
         train_pairs = add_sentinels(train_pairs, config.sentinel_rate, seed)
     if (tokenizer_dir / "tokenizer.model").is_file():
@@ -73,7 +91,43 @@ def prepare_data(config: DataConfig, tokenizer_dir: Path, seed: int, log: Any = 
         "filter": report.summary(),
         "valid_directions": [f"{v.direction[0]}-{v.direction[1]}" for v in valid],
     }
+    if config.noise_source:
+        summary["synthetic_pairs"] = len(synthetic)
     return PreparedData(tokenizer, examples, valid, summary)
+
+
+def synthetic_correction_pairs(config: DataConfig, real: Sequence[Pair], seed: int,
+                               log: Any = print) -> list[Pair]:
+    """data.noise_pairs (or one per line) corrupted copies of data.noise_source's lines, as
+    noise_lang-noise_lang pairs; confusion sets learned as data.noise_confusions_from says."""
+    lang = config.noise_lang
+    clean = [line for line in read_lines(config.noise_source) if line.strip()]
+    if not clean:
+        raise CorpusError(f"{config.noise_source} has only blank lines; data.noise_source needs "
+                          "clean text, one sentence per line")
+    if config.noise_confusions_from == "train":
+        learned_from: Sequence[Pair] = [p for p in real if p.src_lang == p.tgt_lang == lang]
+    elif config.noise_confusions_from:
+        learned_from = load_corpus(config.noise_confusions_from, config.languages, [(lang, lang)])
+    else:
+        learned_from = []
+    confusions = learn_confusions(((p.src, p.tgt) for p in learned_from),
+                                  config.noise_confusion_min_count)
+    rates = NoiseRates(
+        typo=config.noise_typo_rate, delete=config.noise_delete_rate,
+        insert=config.noise_insert_rate, swap=config.noise_swap_rate,
+        repeat=config.noise_repeat_rate, punctuation=config.noise_punctuation_rate,
+        casing=config.noise_casing_rate, confusion=config.noise_confusion_rate,
+    )
+    rng = random.Random(f"polyseq.data.noise:{seed}")  # a stream of its own, apart from sentinels'
+    pairs = synthetic_pairs(clean, rng, rates, count=config.noise_pairs or len(clean),
+                            keep=config.noise_keep, confusions=confusions,
+                            fillers=frequent_words(clean, FILLERS))
+    unchanged = sum(src == tgt for src, tgt in pairs)
+    log(f"synthetic correction pairs: {len(pairs):,} from {len(clean):,} lines of "
+        f"{config.noise_source} ({unchanged:,} unchanged); {len(confusions):,} confusion sets "
+        f"from {len(learned_from):,} {lang}-{lang} pairs")
+    return [Pair(src, tgt, lang, lang) for src, tgt in pairs]
 
 
 def _sentences_by_language(pairs: Sequence[Pair]) -> list[str]:
