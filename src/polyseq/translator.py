@@ -174,6 +174,17 @@ class Translator:
                 output.texts[index], output.candidates[index] = text, candidates
         return output
 
+    def correct(self, texts: Sequence[str], lang: str | None = None, strategy: str = "aggressive",
+                **settings: Any) -> list[str]:
+        """Correct each text with this same-language model (a corrector); `lang` may be left out
+        when the model knows one language. Aggressive decoding by default: greedy's output."""
+        if lang is None:
+            if len(self.languages) != 1:
+                raise InputError(f"this model knows {', '.join(self.languages)}: say which language "
+                                 "to correct")
+            lang = self.languages[0]
+        return self.translate(texts, lang, lang, strategy, **settings)
+
     def for_segments(self, src_lang: str | None, tgt_lang: str, strategy: str = "beam",
                      **settings: Any) -> Callable[[list[str]], list[str]]:
         """This Translator as a `list[str] -> list[str]` function, for documents and batchers."""

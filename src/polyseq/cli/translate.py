@@ -1,73 +1,29 @@
-"""The `polyseq` command line (Typer). Each command is a few lines that call the library; errors a
-user can act on are printed as one clear line with exit status 2."""
+"""Commands that train, translate, serve and convert models."""
 
 from __future__ import annotations
 
 import json
-import os
-import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TextIO
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from polyseq.cli.common import (
+    BeamSizeOption,
+    DeviceOption,
+    SettingOption,
+    StrategyOption,
+    app,
+    input_lines,
+    sink,
+    strategy_settings,
+    user_errors,
+)
+
 if TYPE_CHECKING:
     from polyseq.translator import TranslationOutput
-
-# rich_markup_mode=None: help texts are plain, so "[model]" is printed, not read as markup
-app = typer.Typer(help="polyseq: multilingual sequence-to-sequence toolkit.", no_args_is_help=True,
-                  add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
-
-
-def _print_version(value: bool) -> None:
-    if value:
-        from polyseq import __version__
-
-        typer.echo(f"polyseq {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def main(
-    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
-                                          help="print the version and exit")] = False,
-) -> None:
-    """polyseq: multilingual sequence-to-sequence toolkit."""
-
-
-@contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn the library's input errors into a one-line message and exit status 2."""
-    from polyseq.config import ConfigError
-    from polyseq.data.corpus import CorpusError
-    from polyseq.files import InputError
-    from polyseq.model.checkpoint import CheckpointError
-    from polyseq.text.tokenizer import TokenizerError
-    from polyseq.train.loop import TrainingError
-
-    try:
-        yield
-    except (ConfigError, CorpusError, CheckpointError, TokenizerError, TrainingError, InputError,
-            FileNotFoundError, ValueError) as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(2) from None
-
-
-def parse_settings(options: list[str]) -> dict[str, Any]:
-    """`key=value` strategy settings; values are read as JSON when they parse, else as text."""
-    settings: dict[str, Any] = {}
-    for option in options:
-        key, eq, value = option.partition("=")
-        if not eq or not key:
-            raise ValueError(f"option {option!r} must look like key=value")
-        try:
-            settings[key] = json.loads(value)
-        except json.JSONDecodeError:
-            settings[key] = value
-    return settings
 
 
 @app.command()
@@ -85,26 +41,6 @@ def train(
         result = run_training(experiment, resume=resume, log=lambda m: typer.echo(m, err=True))
     typer.echo(f"trained {result.steps} steps; best valid BLEU {result.best_bleu:.2f}; "
                f"model: {result.best_dir}")
-
-
-StrategyOption = Annotated[str, typer.Option("--strategy", "-s", help="decoding strategy by name")]
-DeviceOption = Annotated[str, typer.Option(help="where the model runs: cpu, cuda, cuda:1, ...")]
-SettingOption = Annotated[
-    list[str] | None, typer.Option("--option", "-O", help="strategy setting key=value, repeatable")
-]
-
-
-BeamSizeOption = Annotated[int | None, typer.Option(help="beam size (beam strategies)")]
-
-
-def strategy_settings(strategy: str, beam_size: int | None, n_best: int | None,
-                      options: list[str] | None) -> dict[str, Any]:
-    settings = parse_settings(options or [])
-    if beam_size is not None:
-        settings["beam_size"] = beam_size
-    if n_best is not None:
-        settings["n_best"] = n_best
-    return settings
 
 
 class OutputFormat(str, Enum):
@@ -147,32 +83,17 @@ def translate(
         translator = Translator.load(model, device=device)
         scorer = _reranker(rerank, reverse_model, src, device)
         totals, lines, split = DecodeStats(), 0, 0
-        with _sink(output) as sink:
-            for result in translator.translate_chunks(_input_lines(input), src, tgt, strategy,
+        with sink(output) as out:
+            for result in translator.translate_chunks(input_lines(input), src, tgt, strategy,
                                                       rerank=scorer, prefix=prefix, **settings):
                 totals.add(result.stats)
                 lines, split = lines + len(result.texts), split + result.split_texts
-                sink.writelines(_render(result, output_format, n_best or 1))
-                sink.flush()
+                out.writelines(_render(result, output_format, n_best or 1))
+                out.flush()
     if output is not None:
         typer.echo(f"translated {lines} lines ({split} split to fit the model) into {output}", err=True)
     if stats:
         typer.echo(json.dumps(vars(totals)), err=True)
-
-
-@contextmanager
-def _sink(output: Path | None) -> Iterator[TextIO]:
-    """stdout, or a temporary file that replaces `output` once everything is written."""
-    if output is None:
-        yield sys.stdout
-        return
-    temporary = output.with_name(f".{output.name}.tmp")
-    try:
-        with temporary.open("w", encoding="utf-8") as handle:
-            yield handle
-        os.replace(temporary, output)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def _render(result: TranslationOutput, output_format: OutputFormat, n_best: int) -> Iterator[str]:
@@ -199,14 +120,6 @@ def _reranker(name: str | None, reverse_model: Path | None, src: str | None, dev
     if reverse_model is None or src is None:
         raise ValueError("--rerank reverse needs --reverse-model DIR and --src")
     return make_scorer(name, translator=Translator.load(reverse_model, device=device), src_lang=src)
-
-
-def _input_lines(path: Path | None) -> Iterator[str]:
-    from polyseq.files import decode_lines, read_text_lines
-
-    if path is None:
-        return decode_lines(sys.stdin.buffer, "stdin")
-    return iter(read_text_lines(path))
 
 
 @app.command("translate-file")
@@ -247,31 +160,6 @@ def translate_file_command(
             input, output, translator=translator.for_segments(src, tgt, strategy, **settings),
             format=chosen.name, src_lang=src, tgt_lang=tgt, overwrite=overwrite, fuzzy=not no_fuzzy)
     typer.echo(str(result.summary), err=True)
-
-
-@app.command("eval")
-def evaluate(
-    hypotheses: Annotated[Path, typer.Option("--hyp", help="file of system outputs, one per line")],
-    references: Annotated[list[Path], typer.Option("--ref", help="reference file, repeatable")],
-    report: Annotated[Path | None, typer.Option("--report", help="write a JSON report here")] = None,
-) -> None:
-    """Score hypotheses with sacrebleu BLEU and chrF++ against one or more references."""
-    from polyseq.evaluate import score_translations, write_report
-    from polyseq.files import read_text_lines
-
-    with user_errors():
-        hyps = read_text_lines(hypotheses)
-        refs = [read_text_lines(path) for path in references]
-        for path, ref in zip(references, refs, strict=True):
-            if len(ref) != len(hyps):
-                raise ValueError(f"{path} has {len(ref)} lines but {hypotheses} has {len(hyps)}")
-        scores = score_translations(hyps, refs)
-    typer.echo(f"BLEU {scores.bleu:.2f}  chrF++ {scores.chrf:.2f}  exact {scores.exact_match:.1f}%"
-               f"  ({scores.sentences} sentences)")
-    typer.echo(scores.bleu_signature)
-    if report is not None:
-        write_report(report, {"hypotheses": str(hypotheses),
-                              "references": [str(r) for r in references], **scores.to_dict()})
 
 
 @app.command()

@@ -1,0 +1,171 @@
+"""Commands for text correction: correct text and documents, and score outputs (BLEU, M2, GLEU)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from polyseq.cli.common import (
+    BeamSizeOption,
+    DeviceOption,
+    SettingOption,
+    StrategyOption,
+    app,
+    input_lines,
+    sink,
+    strategy_settings,
+    user_errors,
+)
+
+
+class Metric(str, Enum):
+    BLEU = "bleu"  # sacrebleu BLEU and chrF++ against --ref files
+    M2 = "m2"  # MaxMatch precision, recall, F0.5 against an --m2 file
+    GLEU = "gleu"  # JFLEG's GLEU against --src and --ref files
+
+
+@app.command("eval")
+def evaluate(
+    hypotheses: Annotated[Path, typer.Option("--hyp", help="file of system outputs, one per line")],
+    references: Annotated[list[Path] | None, typer.Option("--ref", help="reference file, repeatable")] = None,
+    metric: Annotated[Metric, typer.Option(help="bleu, m2 or gleu")] = Metric.BLEU,
+    m2: Annotated[Path | None, typer.Option("--m2", help="gold edits (M2 file) for --metric m2")] = None,
+    sources: Annotated[Path | None, typer.Option("--src", help="source file for --metric gleu")] = None,
+    report: Annotated[Path | None, typer.Option("--report", help="write a JSON report here")] = None,
+) -> None:
+    """Score system outputs: BLEU and chrF++ (translation), or M2 and GLEU (correction; tokenized
+    text, as the M2 and JFLEG files are)."""
+    from polyseq.evaluate import write_report
+    from polyseq.files import read_text_lines
+
+    with user_errors():
+        hyps = read_text_lines(hypotheses)
+        if metric is Metric.M2:
+            if m2 is None:
+                raise ValueError("--metric m2 needs --m2 GOLD.m2")
+            result, lines = _score_m2(hyps, m2)
+            inputs: dict[str, Any] = {"m2": str(m2)}
+        else:
+            refs = [read_text_lines(path) for path in references or []]
+            if not refs:
+                raise ValueError(f"--metric {metric.value} needs at least one --ref file")
+            for path, ref in zip(references or [], refs, strict=True):
+                if len(ref) != len(hyps):
+                    raise ValueError(f"{path} has {len(ref)} lines but {hypotheses} has {len(hyps)}")
+            if metric is Metric.BLEU:
+                result, lines = _score_bleu(hyps, refs)
+            else:
+                if sources is None:
+                    raise ValueError("--metric gleu needs --src SOURCE")
+                result, lines = _score_gleu(read_text_lines(sources), hyps, refs)
+            inputs = {"references": [str(r) for r in references or []]}
+    for line in lines:
+        typer.echo(line)
+    if report is not None:
+        write_report(report, {"hypotheses": str(hypotheses), "metric": metric.value, **inputs, **result})
+
+
+def _score_bleu(hyps: list[str], refs: list[list[str]]) -> tuple[dict[str, Any], list[str]]:
+    from polyseq.evaluate import score_translations
+
+    scores = score_translations(hyps, refs)
+    return scores.to_dict(), [f"BLEU {scores.bleu:.2f}  chrF++ {scores.chrf:.2f}  exact "
+                              f"{scores.exact_match:.1f}%  ({scores.sentences} sentences)",
+                              scores.bleu_signature]
+
+
+def _score_m2(hyps: list[str], gold: Path) -> tuple[dict[str, Any], list[str]]:
+    from dataclasses import asdict
+
+    from polyseq.evaluate.m2 import read_m2, score_m2
+
+    score = score_m2(hyps, read_m2(gold))
+    lines = [f"P {score.precision:.4f}  R {score.recall:.4f}  F{score.beta:g} {score.f:.4f}  "
+             f"({score.correct} correct of {score.proposed} proposed, {score.gold} gold edits)",
+             f"over-correction {100 * score.overcorrection_rate:.1f}% ({score.overcorrected} of "
+             f"{score.unchanged_by_all} sentences no annotator changed)"]
+    for kind, count in sorted(score.gold_by_kind.items(), key=lambda item: -item[1])[:10]:
+        lines.append(f"  {kind:16s} {score.correct_by_kind.get(kind, 0):5d} of {count:5d} gold edits found")
+    if score.bounded:
+        lines.append(f"{score.bounded} degenerate sentences aligned along one path (time bound)")
+    return {**asdict(score), "overcorrection_rate": score.overcorrection_rate}, lines
+
+
+def _score_gleu(sources: list[str], hyps: list[str], refs: list[list[str]]
+                ) -> tuple[dict[str, Any], list[str]]:
+    from dataclasses import asdict
+
+    from polyseq.evaluate.gleu import gleu
+
+    score = gleu(sources, hyps, refs)
+    return asdict(score), [f"GLEU {score.score:.4f}  (std {score.std:.4f}, 95% {score.ci_low:.3f}-"
+                           f"{score.ci_high:.3f}, {score.sentences} sentences)"]
+
+
+@app.command()
+def correct(
+    document: Annotated[Path | None, typer.Argument(help="a Markdown, JSON, HTML, .po or text file")] = None,
+    model: Annotated[Path, typer.Option("--model", "-m", help="corrector model directory")] = Path("."),
+    lang: Annotated[str | None, typer.Option(help="the text's language (default: the model's)")] = None,
+    input: Annotated[Path | None, typer.Option("--input", "-i", help="input file (default stdin)")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="output file (stdout)")] = None,
+    paragraphs: Annotated[bool, typer.Option(help="each line is a paragraph: split into sentences")] = False,
+    diff: Annotated[bool, typer.Option(help="print edits: line, start, end, original, correction")] = False,
+    strategy: StrategyOption = "aggressive",
+    beam_size: BeamSizeOption = None,
+    option: SettingOption = None,
+    device: DeviceOption = "cpu",
+) -> None:
+    """Correct text line by line (or paragraph by paragraph), or a document with its code and markup
+    kept. Aggressive decoding by default: exactly greedy's output, faster."""
+    from polyseq.translator import Translator
+
+    with user_errors():
+        settings = strategy_settings(strategy, beam_size, None, option)
+        translator = Translator.load(model, device=device)
+        language = lang or (translator.languages[0] if len(translator.languages) == 1 else None)
+        if language is None:
+            raise ValueError(f"this model knows {', '.join(translator.languages)}: choose one with --lang")
+        fix = translator.for_segments(language, language, strategy, **settings)
+        if document is not None:
+            _correct_document(document, output, fix, language)
+            return
+        if input is not None and output is not None and input.resolve() == output.resolve():
+            raise ValueError(f"output {output} would overwrite the input; choose another path")
+        lines = list(input_lines(input))
+        with sink(output) as out:
+            for start in range(0, len(lines), 512):
+                chunk = lines[start : start + 512]
+                fixed = _correct_lines(fix, chunk, language, paragraphs)
+                out.writelines(_corrections(chunk, fixed, start, diff))
+
+
+def _correct_lines(fix: Callable[[list[str]], list[str]], lines: list[str], lang: str,
+                   paragraphs: bool) -> list[str]:
+    from polyseq.correction import correct_paragraphs
+
+    return correct_paragraphs(fix, lines, lang) if paragraphs else [t.replace("\n", " ") for t in fix(lines)]
+
+
+def _corrections(lines: list[str], fixed: list[str], first: int, diff: bool) -> Iterator[str]:
+    from polyseq.correction import text_edits
+
+    for number, (line, corrected) in enumerate(zip(lines, fixed, strict=True), start=first + 1):
+        if not diff:
+            yield corrected + "\n"
+            continue
+        for edit in text_edits(line, corrected):
+            yield f"{number}\t{edit.start}\t{edit.end}\t{edit.original}\t{edit.correction}\n"
+
+
+def _correct_document(path: Path, output: Path | None, fix: Callable[[list[str]], list[str]],
+                      lang: str) -> None:
+    from polyseq.documents import translate_document_file
+
+    target = output or path.with_name(f"{path.stem}.corrected{path.suffix}")
+    result = translate_document_file(path, target, translator=fix, src_lang=lang, tgt_lang=lang)
+    typer.echo(f"{result.summary}\ncorrected {path} into {target}", err=True)
