@@ -2,7 +2,9 @@
 
 Each model has one worker thread that alone runs it, with a fixed number of torch threads. Items
 (every text of every request) wait in a bounded queue. Once the worker has one, it keeps taking
-more for at most `max_wait_ms` or until their source tokens reach `max_batch_tokens`, groups them
+more for at most `max_wait_ms` (when the last collection had more than one item or more are
+waiting: a client alone is not kept waiting) or until their source tokens reach
+`max_batch_tokens`, groups them
 by what must be decoded alike (direction, strategy and its settings), and decodes each group with
 the Translator, which sorts a group by length into token-budget batches. Each item's future is
 answered as soon as its group is done, so a request is answered as soon as all its items are.
@@ -91,6 +93,7 @@ class Batcher:
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     _closed: bool = field(default=False, init=False)
     _thread: threading.Thread | None = field(default=None, init=False)
+    _last_items: int = field(default=1, init=False)  # items of the last collection
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name=f"polyseq-{self.name}", daemon=True)
@@ -162,7 +165,10 @@ class Batcher:
         if not self.batching:
             return items, False
         tokens = self._count(first)
-        deadline = time.monotonic() + self.max_wait_ms / 1000
+        # waiting pays only under load: a client alone (the last collection was one item and
+        # nothing else waits) would just be answered later
+        wait = self.max_wait_ms if self._last_items > 1 or not self._queue.empty() else 0.0
+        deadline = time.monotonic() + wait / 1000
         while tokens < self.max_batch_tokens:
             left = deadline - time.monotonic()
             try:
@@ -173,6 +179,7 @@ class Batcher:
                 return items, True
             items.append(item)
             tokens += self._count(item)
+        self._last_items = len(items)
         return items, False
 
     def _count(self, item: Item) -> int:
