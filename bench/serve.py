@@ -119,14 +119,13 @@ async def open_loop(base: str, body: dict[str, Any], texts: list[str], rate: flo
                     ) -> dict[str, Any]:
     """Single-sentence requests at `rate` per second for `seconds`, whatever the answers."""
     outcomes: dict[str, int] = {}
-    lost = 0
+    lost: dict[str, int] = {}  # requests without an answer, by the client's exception
 
     async def one(http: httpx.AsyncClient, text: str) -> None:
-        nonlocal lost
         try:
             response = await http.post(f"{base}/translate", json={**body, "q": text})
-        except httpx.HTTPError:
-            lost += 1
+        except httpx.HTTPError as error:
+            lost[type(error).__name__] = lost.get(type(error).__name__, 0) + 1
             return
         key = str(response.status_code)
         if response.status_code == 200 and not response.json().get("translatedText", "x"):
@@ -141,7 +140,8 @@ async def open_loop(base: str, body: dict[str, Any], texts: list[str], rate: flo
             await asyncio.sleep(max(0.0, start + index / rate - time.monotonic()))
             tasks.append(asyncio.create_task(one(http, texts[index % len(texts)])))
         await asyncio.gather(*tasks)
-    return {"rate_per_s": round(rate, 1), "sent": count, "outcomes": outcomes, "lost": lost,
+    return {"rate_per_s": round(rate, 1), "sent": count, "outcomes": outcomes, "lost": sum(lost.values()),
+            "lost_by_error": lost,
             "other_errors": sum(v for k, v in outcomes.items() if k not in ("200", "429")),
             "seconds": round(time.monotonic() - start, 1)}
 

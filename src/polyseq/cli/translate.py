@@ -202,8 +202,10 @@ def serve(
 
         application = create_app(settings, models)
     typer.echo(f"serving {len(models)} model(s) on http://{settings.host}:{settings.port}", err=True)
+    # keep-alive past uvicorn's 5 s: a client that reuses a connection the server has just closed
+    # sees a request fail without an answer
     uvicorn.run(application, host=settings.host, port=settings.port, workers=1, log_level="warning",
-                timeout_graceful_shutdown=int(settings.request_timeout_s))
+                timeout_graceful_shutdown=int(settings.request_timeout_s), timeout_keep_alive=75)
 
 
 class ImportFormat(str, Enum):

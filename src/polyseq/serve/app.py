@@ -85,8 +85,10 @@ class Server:
             return await asyncio.wait_for(model.batcher.submit(texts, Job.of(src, tgt, strategy, settings),
                                                                prefix), self.config.request_timeout_s)
         except Overloaded:
+            # Retry-After: about when the texts waiting now will have been decoded
+            wait = model.batcher.depth * model.batcher.seconds_per_item
             raise Refused(429, "The server is busy: too many texts are waiting; try again shortly",
-                          retry_after=1 + model.batcher.depth * 0.01) from None
+                          retry_after=max(wait, 1.0)) from None
         except ShuttingDown:
             raise Refused(503, "The server is shutting down") from None
         except TimeoutError:

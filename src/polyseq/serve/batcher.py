@@ -94,6 +94,7 @@ class Batcher:
     _closed: bool = field(default=False, init=False)
     _thread: threading.Thread | None = field(default=None, init=False)
     _last_items: int = field(default=1, init=False)  # items of the last collection
+    seconds_per_item: float = field(default=0.05, init=False)  # a running mean, for Retry-After
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name=f"polyseq-{self.name}", daemon=True)
@@ -202,8 +203,9 @@ class Batcher:
             return
         for item, candidates in zip(alive, output.candidates, strict=True):
             item.answer(candidates)
-        self.on_batch(self.name, BatchStats(len(alive), time.perf_counter() - start,
-                                            output.stats.generated_tokens))
+        seconds = time.perf_counter() - start
+        self.seconds_per_item = 0.8 * self.seconds_per_item + 0.2 * seconds / len(alive)
+        self.on_batch(self.name, BatchStats(len(alive), seconds, output.stats.generated_tokens))
 
 
 def _groups(items: list[Item]) -> dict[Job, list[Item]]:
