@@ -207,7 +207,7 @@ def main() -> None:
             server.stop()
     capacity = max(r["sentences_per_s"] for r in rows
                    if r["mode"] == "batching" and r["items_per_request"] == 1)
-    server = Server(args.model, {**common, "queue_items": max(64, int(5 * capacity))})
+    server = Server(args.model, {**common, "queue_items": max(128, int(5 * capacity))})
     try:
         before = server.memory_mb()
         overload = asyncio.run(open_loop(server.base, body, texts, 2 * capacity, args.overload_seconds))

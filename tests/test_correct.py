@@ -123,3 +123,15 @@ def test_eval_with_the_correction_metrics(tmp_path: Path) -> None:
     assert gleu.exit_code == 0 and gleu.stdout.startswith("GLEU 1.0000")
     missing = runner.invoke(app, ["eval", "--metric", "m2", "--hyp", str(hyp)])
     assert missing.exit_code == 2 and "--metric m2 needs --m2" in missing.stderr
+
+
+def test_the_guides_settings_load(tmp_path: Path) -> None:
+    import re
+
+    from polyseq.config import load_config
+
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "correction.md").read_text(encoding="utf-8")
+    (block,) = re.findall(r"```toml\n(.*?)```", guide, flags=re.DOTALL)
+    (tmp_path / "corrector.toml").write_text(block, encoding="utf-8")
+    data = load_config(tmp_path / "corrector.toml").data
+    assert data.noise_lang == "uk" and data.noise_pairs == 200000 and data.directions == ("uk-uk",)

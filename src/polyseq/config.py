@@ -287,6 +287,8 @@ class ServeConfig:
                "serve.requests_per_minute and serve.chars_per_minute must be positive")
         _check(not self.require_api_key or bool(self.api_keys_file),
                "serve.require_api_key needs serve.api_keys_file")
+        _check(self.queue_items >= self.batch_limit, "serve.queue_items must hold a whole list: at least "
+               "serve.batch_limit")
 
 
 def load_serve_config(path: str | Path | None, overrides: typing.Sequence[str] = ()) -> ServeConfig:

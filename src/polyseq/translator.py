@@ -178,12 +178,17 @@ class Translator:
                 **settings: Any) -> list[str]:
         """Correct each text with this same-language model (a corrector); `lang` may be left out
         when the model knows one language. Aggressive decoding by default: greedy's output."""
-        if lang is None:
-            if len(self.languages) != 1:
-                raise InputError(f"this model knows {', '.join(self.languages)}: say which language "
-                                 "to correct")
-            lang = self.languages[0]
+        lang = self.correction_language(lang)
         return self.translate(texts, lang, lang, strategy, **settings)
+
+    def correction_language(self, lang: str | None) -> str:
+        """`lang`, or the model's language when it knows only one."""
+        if lang is not None:
+            return lang
+        if len(self.languages) != 1:
+            raise InputError(f"this model knows {', '.join(self.languages)}: say which language to "
+                             "correct (--lang)")
+        return self.languages[0]
 
     def for_segments(self, src_lang: str | None, tgt_lang: str, strategy: str = "beam",
                      **settings: Any) -> Callable[[list[str]], list[str]]:

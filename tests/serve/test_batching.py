@@ -71,7 +71,7 @@ def test_without_batching_each_item_is_a_call_of_its_own(tiny_model_dir: Path) -
 
 
 def test_overload_answers_429_and_loses_no_accepted_request(tiny_model_dir: Path) -> None:
-    app = make_app(tiny_model_dir, strategy="greedy", queue_items=4, max_wait_ms=0)
+    app = make_app(tiny_model_dir, strategy="greedy", queue_items=4, batch_limit=2, max_wait_ms=0)
     count_calls(app, delay=0.05)
 
     async def go() -> list[Any]:

@@ -108,8 +108,8 @@ def _score_gleu(sources: list[str], hyps: list[str], refs: list[list[str]]
 
 @app.command()
 def correct(
+    model: Annotated[Path, typer.Option("--model", "-m", help="corrector model directory")],
     document: Annotated[Path | None, typer.Argument(help="a Markdown, JSON, HTML, .po or text file")] = None,
-    model: Annotated[Path, typer.Option("--model", "-m", help="corrector model directory")] = Path("."),
     lang: Annotated[str | None, typer.Option(help="the text's language (default: the model's)")] = None,
     input: Annotated[Path | None, typer.Option("--input", "-i", help="input file (default stdin)")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="output file (stdout)")] = None,
@@ -127,9 +127,7 @@ def correct(
     with user_errors():
         settings = strategy_settings(strategy, beam_size, None, option)
         translator = Translator.load(model, device=device)
-        language = lang or (translator.languages[0] if len(translator.languages) == 1 else None)
-        if language is None:
-            raise ValueError(f"this model knows {', '.join(translator.languages)}: choose one with --lang")
+        language = translator.correction_language(lang)
         fix = translator.for_segments(language, language, strategy, **settings)
         if document is not None:
             _correct_document(document, output, fix, language)
@@ -148,7 +146,8 @@ def _correct_lines(fix: Callable[[list[str]], list[str]], lines: list[str], lang
                    paragraphs: bool) -> list[str]:
     from polyseq.correction import correct_paragraphs
 
-    return correct_paragraphs(fix, lines, lang) if paragraphs else [t.replace("\n", " ") for t in fix(lines)]
+    fixed = correct_paragraphs(fix, lines, lang) if paragraphs else fix(lines)
+    return [text.replace("\n", " ") for text in fixed]  # one output line per input line
 
 
 def _corrections(lines: list[str], fixed: list[str], first: int, diff: bool) -> Iterator[str]:
