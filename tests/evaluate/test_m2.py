@@ -142,3 +142,19 @@ def test_the_reference_scorers_figures_on_real_m2_files(name: str, kind: str) ->
     score = score_m2(hypotheses(sentences, kind), sentences)
     assert (round(score.precision, 4), round(score.recall, 4), round(score.f, 4)) == REFERENCE[(name, kind)]
     assert score.bounded == 0
+
+
+def test_gold_edits_from_corrected_text() -> None:
+    from polyseq.evaluate.m2 import GoldEdit, m2_from_pairs
+
+    sources = ["He go to to school .", "It rains ."]
+    gold = m2_from_pairs(sources, [["He went to school .", "It rains ."],
+                                   ["He goes to school .", "It rains ."]])
+    # one edit per run of changed words (difflib keeps the longest common run, "to school .")
+    assert gold[0].annotators[0] == [GoldEdit(1, 3, "go to", ("went",))]
+    assert gold[0].annotators[1] == [GoldEdit(1, 3, "go to", ("goes",))]
+    assert gold[1].unchanged_by_all
+    score = score_m2(["He went to school .", "It rains ."], gold)
+    assert (score.precision, score.recall, score.f) == (1.0, 1.0, 1.0)
+    with pytest.raises(InputError, match="one line per source"):
+        m2_from_pairs(sources, [["only one"]])

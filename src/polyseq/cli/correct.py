@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from polyseq.evaluate.m2 import M2Sentence
 
 from polyseq.cli.common import (
     BeamSizeOption,
@@ -34,21 +37,26 @@ def evaluate(
     references: Annotated[list[Path] | None, typer.Option("--ref", help="reference file, repeatable")] = None,
     metric: Annotated[Metric, typer.Option(help="bleu, m2 or gleu")] = Metric.BLEU,
     m2: Annotated[Path | None, typer.Option("--m2", help="gold edits (M2 file) for --metric m2")] = None,
-    sources: Annotated[Path | None, typer.Option("--src", help="source file for --metric gleu")] = None,
+    sources: Annotated[Path | None, typer.Option("--src", help="sources (gleu; m2 without --m2)")] = None,
     report: Annotated[Path | None, typer.Option("--report", help="write a JSON report here")] = None,
 ) -> None:
     """Score system outputs: BLEU and chrF++ (translation), or M2 and GLEU (correction; tokenized
     text, as the M2 and JFLEG files are)."""
     from polyseq.evaluate import write_report
+    from polyseq.evaluate.m2 import m2_from_pairs, read_m2
     from polyseq.files import read_text_lines
 
     with user_errors():
         hyps = read_text_lines(hypotheses)
-        if metric is Metric.M2:
-            if m2 is None:
-                raise ValueError("--metric m2 needs --m2 GOLD.m2")
-            result, lines = _score_m2(hyps, m2)
+        if metric is Metric.M2 and m2 is not None:
+            result, lines = _score_m2(hyps, read_m2(m2))
             inputs: dict[str, Any] = {"m2": str(m2)}
+        elif metric is Metric.M2:  # gold edits from corrected references
+            if sources is None or not references:
+                raise ValueError("--metric m2 needs --m2 GOLD.m2, or --src SOURCE and --ref CORRECTED")
+            gold = m2_from_pairs(read_text_lines(sources), [read_text_lines(path) for path in references])
+            result, lines = _score_m2(hyps, gold)
+            inputs = {"sources": str(sources), "references": [str(r) for r in references]}
         else:
             refs = [read_text_lines(path) for path in references or []]
             if not refs:
@@ -78,12 +86,12 @@ def _score_bleu(hyps: list[str], refs: list[list[str]]) -> tuple[dict[str, Any],
                               scores.bleu_signature]
 
 
-def _score_m2(hyps: list[str], gold: Path) -> tuple[dict[str, Any], list[str]]:
+def _score_m2(hyps: list[str], gold: list[M2Sentence]) -> tuple[dict[str, Any], list[str]]:
     from dataclasses import asdict
 
-    from polyseq.evaluate.m2 import read_m2, score_m2
+    from polyseq.evaluate.m2 import score_m2
 
-    score = score_m2(hyps, read_m2(gold))
+    score = score_m2(hyps, gold)
     lines = [f"P {score.precision:.4f}  R {score.recall:.4f}  F{score.beta:g} {score.f:.4f}  "
              f"({score.correct} correct of {score.proposed} proposed, {score.gold} gold edits)",
              f"over-correction {100 * score.overcorrection_rate:.1f}% ({score.overcorrected} of "

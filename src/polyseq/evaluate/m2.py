@@ -19,6 +19,7 @@ score counts such sentences (`bounded`), whose edits may then differ from the re
 
 from __future__ import annotations
 
+import difflib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -97,6 +98,26 @@ def read_m2(path: str | Path) -> list[M2Sentence]:
             source = None
         elif line.strip():
             raise InputError(f"{path}, line {number}: expected an 'S ' or 'A ' line, got {line[:40]!r}")
+    return sentences
+
+
+def m2_from_pairs(sources: Sequence[str], references: Sequence[Sequence[str]]) -> list[M2Sentence]:
+    """Gold edits from corrected text, for data without an M2 file: each reference stream is an
+    annotator, and its edits are the word-level differences (difflib) between the tokenized source
+    and that reference, each run of changed words one edit, untyped."""
+    if not references or any(len(stream) != len(sources) for stream in references):
+        raise InputError(f"every reference stream needs one line per source ({len(sources)})")
+    sentences = []
+    for index, source in enumerate(sources):
+        tokens = source.split()
+        annotators = {}
+        for annotator, stream in enumerate(references):
+            matcher = difflib.SequenceMatcher(a=tokens, b=stream[index].split(), autojunk=False)
+            annotators[annotator] = [
+                GoldEdit(a_start, a_end, " ".join(tokens[a_start:a_end]),
+                         (" ".join(stream[index].split()[b_start:b_end]),))
+                for tag, a_start, a_end, b_start, b_end in matcher.get_opcodes() if tag != "equal"]
+        sentences.append(M2Sentence(" ".join(tokens), annotators))
     return sentences
 
 
