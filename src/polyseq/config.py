@@ -265,6 +265,7 @@ class ServeConfig:
     char_limit: int = 5000  # characters per request (all items of a list together)
     batch_limit: int = 128  # items in one list `q`
     alternatives_limit: int = 5
+    max_beam_size: int = 16  # beam_size, n_best, groups and num_samples a request may ask for
     max_request_bytes: int = 1 << 20  # a JSON or form body
     max_upload_bytes: int = 1 << 20  # an uploaded file
     file_ttl_s: float = 600.0  # translated files are kept this long for download

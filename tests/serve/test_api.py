@@ -136,7 +136,7 @@ def test_the_native_api_takes_strategies_n_best_and_a_prefix(tiny_model_dir: Pat
     translations = beam.json()["translations"]
     assert len(translations) == 2 and all(len(t["candidates"]) == 3 for t in translations)
     scores = [c["score"] for c in translations[0]["candidates"]]
-    assert scores == sorted(scores, reverse=True) and beam.json()["stats"]["generated_tokens"] > 0
+    assert scores == sorted(scores, reverse=True) and beam.json()["stats"]["output_tokens"] > 0
     assert lossless.json()["translations"][0]["text"] == greedy.json()["translations"][0]["text"]
     assert prefixed.json()["translations"][0]["text"].startswith("nine")
     assert bad.status_code == 400 and "did you mean 'beam_size'" in bad.json()["error"]
@@ -192,3 +192,56 @@ def test_health_readiness_metrics_and_the_page(tiny_model_dir: Path) -> None:
         assert name in text, name
     assert 'polyseq_requests_total{endpoint="/translate",status="200"} 1.0' in text
     assert page.status_code == 200 and 'id="translate"' in page.text
+
+
+def test_requests_cannot_reach_the_servers_files_or_its_memory(tiny_model_dir: Path) -> None:
+    async def chunks(size: int):  # a body without Content-Length
+        yield b'{"q": "' + b"x" * size + b'", "source": "en", "target": "de"}'
+
+    async def requests(client: Any) -> Any:
+        native = {"q": "12", "source": "num", "target": "en"}
+        return [
+            await client.post("/v1/translate", json={**native, "strategy": "speculative",
+                                                     "settings": {"draft": "model", "draft_model": "/etc"}}),
+            await client.post("/v1/translate", json={**native, "strategy": "beam",
+                                                     "settings": {"beam_size": 100000}}),
+            await client.post("/v1/translate", json={**native, "settings": {"prefix": "x"}}),
+            await client.post("/translate", content=b'{"q": "\\ud800", "source": "en", "target": "de"}',
+                              headers={"content-type": "application/json"}),
+            await client.post("/translate", content=chunks(5000),
+                              headers={"content-type": "application/json"}),
+            await client.post("/translate", json={"q": "<p>a\x00b</p>", "source": "en", "target": "de",
+                                                  "format": "html"}),
+            await client.get("/no/such/page"),
+            await client.post("/translate", json={"q": "12", "source": "num", "target": "en"}),
+        ]
+
+    draft, beam, setting, surrogate, chunked, nul, missing, fine = serve(tiny_model_dir, requests,
+                                                                          max_request_bytes=2000)
+    assert draft.status_code == 400 and "draft_model cannot come from a request" in draft.json()["error"]
+    assert beam.status_code == 400 and "beam_size must be from 1 to 16" in beam.json()["error"]
+    assert setting.status_code == 400 and "has no setting 'prefix'" in setting.json()["error"]
+    assert surrogate.status_code == 400 and "q is not valid Unicode" in surrogate.json()["error"]
+    assert chunked.status_code == 400 and "more than 2000 bytes" in chunked.json()["error"]
+    assert nul.status_code == 400 and "NUL" in nul.json()["error"]
+    assert missing.status_code == 404 and "error" in missing.json()
+    assert fine.status_code == 200
+
+
+def test_an_item_that_fails_fails_alone_and_the_worker_lives_on(tiny_model_dir: Path) -> None:
+    from polyseq.serve.batcher import Batcher, Job
+    from polyseq.translator import Translator
+
+    batcher = Batcher("tiny", Translator.load(tiny_model_dir), max_wait_ms=200)
+    batcher.start()
+
+    async def go() -> list[Any]:
+        job = Job.of("num", "en", "greedy", {})
+        return list(await asyncio.gather(batcher.submit(["12"], job), batcher.submit(["\ud800"], job),
+                                         batcher.submit(["13"], job), return_exceptions=True))
+
+    good, bad, other = asyncio.run(go())
+    assert good[0][0].text and other[0][0].text and isinstance(bad, Exception)
+    assert asyncio.run(go())[0][0][0].text == good[0][0].text and batcher.depth == 0
+    batcher.close()
+    batcher.join(10)

@@ -96,7 +96,8 @@ def _score_m2(hyps: list[str], gold: list[M2Sentence]) -> tuple[dict[str, Any], 
              f"({score.correct} correct of {score.proposed} proposed, {score.gold} gold edits)",
              f"over-correction {100 * score.overcorrection_rate:.1f}% ({score.overcorrected} of "
              f"{score.unchanged_by_all} sentences no annotator changed)"]
-    for kind, count in sorted(score.gold_by_kind.items(), key=lambda item: -item[1])[:10]:
+    typed = {kind: count for kind, count in score.gold_by_kind.items() if kind}  # untyped: no rows
+    for kind, count in sorted(typed.items(), key=lambda item: -item[1])[:10]:
         lines.append(f"  {kind:16s} {score.correct_by_kind.get(kind, 0):5d} of {count:5d} gold edits found")
     if score.bounded:
         lines.append(f"{score.bounded} degenerate sentences aligned along one path (time bound)")
@@ -138,6 +139,8 @@ def correct(
         language = translator.correction_language(lang)
         fix = translator.for_segments(language, language, strategy, **settings)
         if document is not None:
+            if diff or paragraphs or input is not None:
+                raise ValueError("a document is corrected whole: --diff, --paragraphs and -i are for text")
             _correct_document(document, output, fix, language)
             return
         if input is not None and output is not None and input.resolve() == output.resolve():
@@ -166,7 +169,8 @@ def _corrections(lines: list[str], fixed: list[str], first: int, diff: bool) -> 
             yield corrected + "\n"
             continue
         for edit in text_edits(line, corrected):
-            yield f"{number}\t{edit.start}\t{edit.end}\t{edit.original}\t{edit.correction}\n"
+            original, correction = (text.replace("\t", "\\t") for text in (edit.original, edit.correction))
+            yield f"{number}\t{edit.start}\t{edit.end}\t{original}\t{correction}\n"
 
 
 def _correct_document(path: Path, output: Path | None, fix: Callable[[list[str]], list[str]],

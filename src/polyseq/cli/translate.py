@@ -205,7 +205,8 @@ def serve(
     # keep-alive past uvicorn's 5 s: a client that reuses a connection the server has just closed
     # sees a request fail without an answer
     uvicorn.run(application, host=settings.host, port=settings.port, workers=1, log_level="warning",
-                timeout_graceful_shutdown=int(settings.request_timeout_s), timeout_keep_alive=75)
+                timeout_graceful_shutdown=int(settings.request_timeout_s), timeout_keep_alive=75,
+                proxy_headers=False)  # an X-Forwarded-For from a client must not choose its limit
 
 
 class ImportFormat(str, Enum):

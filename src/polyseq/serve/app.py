@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import shutil
 import tempfile
 import time
@@ -23,6 +24,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from polyseq.config import ServeConfig
 from polyseq.serve.batcher import Batcher, Job, Overloaded, ShuttingDown
@@ -32,6 +34,7 @@ from polyseq.serve.models import NAMES, Models, ServedModel, unique_names
 from polyseq.serve.requests import read_fields
 from polyseq.translator import TranslationCandidate, Translator
 
+logger = logging.getLogger("polyseq.serve")
 FILE_FORMATS = {".md": "markdown", ".markdown": "markdown", ".json": "json", ".html": "html",
                 ".htm": "html", ".po": "po", ".pot": "po", ".txt": "plain"}
 
@@ -112,8 +115,11 @@ class Server:
         from polyseq.documents import translate_document
 
         engine = self.segment_translator(src, tgt, self.config.strategy, asyncio.get_running_loop())
-        result = await asyncio.to_thread(translate_document, text, format, engine, src_lang=src,
-                                         tgt_lang=tgt)
+        try:
+            result = await asyncio.to_thread(translate_document, text, format, engine, src_lang=src,
+                                             tgt_lang=tgt)
+        except ValueError as error:  # a DocumentError: a malformed .po, invalid JSON, a NUL, ...
+            raise Refused(400, f"Invalid request: {error}") from None
         return result.text
 
     def detector(self, languages: list[str]) -> Any:
@@ -151,13 +157,20 @@ def create_app(config: ServeConfig, model_dirs: Sequence[str | Path]) -> FastAPI
     async def refused(request: Request, error: Refused) -> JSONResponse:
         return JSONResponse({"error": error.message}, status_code=error.status, headers=error.headers)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        """404, 405, an oversized form part: LibreTranslate's {"error": ...} shape too."""
+        return JSONResponse({"error": str(error.detail)}, status_code=error.status_code)
+
     @app.middleware("http")
     async def measure(request: Request, call_next: Callable[[Request], Any]) -> Response:
         start = time.perf_counter()
         try:
             response: Response = await call_next(request)
         except Exception as error:  # noqa: BLE001 - one clear 500, never a dropped connection
-            response = JSONResponse({"error": f"Cannot translate text: {error}"}, status_code=500)
+            logger.exception("%s %s failed", request.method, request.url.path)
+            response = JSONResponse({"error": f"Internal error ({type(error).__name__}); the server "
+                                     "log has the details"}, status_code=500)
         endpoint = request.url.path if request.url.path in KNOWN_PATHS else "other"
         server.metrics.latency.labels(endpoint).observe(time.perf_counter() - start)
         server.metrics.requests.labels(endpoint, str(response.status_code)).inc()
@@ -224,8 +237,9 @@ def create_app(config: ServeConfig, model_dirs: Sequence[str | Path]) -> FastAPI
         sources, detected = _sources(server, texts, source, target)
         results: list[list[str]] = [[] for _ in texts]
         strategy, settings = config.strategy, {}
-        if alternatives:
-            strategy, settings = "beam", {"beam_size": max(5, alternatives + 1), "n_best": alternatives + 1}
+        if alternatives:  # a few more candidates than asked: some detokenize to the same text
+            n = min(2 * alternatives + 1, config.max_beam_size)
+            strategy, settings = "beam", {"beam_size": max(5, n), "n_best": n}
         for src in sorted(set(sources)):
             indices = [i for i, s in enumerate(sources) if s == src]
             if text_format == "html":
@@ -234,7 +248,7 @@ def create_app(config: ServeConfig, model_dirs: Sequence[str | Path]) -> FastAPI
             else:
                 chosen = [texts[i] for i in indices]
                 candidates = await server.translate(chosen, src, target, strategy, settings)
-                outputs = [[c.text for c in group] or [""] for group in candidates]
+                outputs = [list(dict.fromkeys(c.text for c in group)) or [""] for group in candidates]
             for index, output in zip(indices, outputs, strict=True):
                 results[index] = output
         response: dict[str, Any] = {"translatedText": [r[0] for r in results] if batch else results[0][0]}
@@ -260,12 +274,13 @@ def create_app(config: ServeConfig, model_dirs: Sequence[str | Path]) -> FastAPI
             raise Refused(400, f"Invalid request: {upload.name} is not UTF-8 text (byte {error.start})"
                           ) from None
         server.limiter.admit(fields.text("api_key"), _client(request), len(text))
+        if source != "auto":
+            server.model_for(source, target)
+        elif not server.models.sources_into(target):
+            server.model_for(target, target)  # names the unknown target
         if source == "auto":
             source = server.detector(server.models.sources_into(target)).detect(text[:2000], 1)[0].language
-        try:
-            translated = await server.translate_document(text, FILE_FORMATS[suffix], source, target)
-        except ValueError as error:  # a DocumentError: a malformed .po, invalid JSON, ...
-            raise Refused(400, f"Invalid request: {error}") from None
+        translated = await server.translate_document(text, FILE_FORMATS[suffix], source, target)
         server.expire_files()
         name = f"{uuid.uuid4().hex}{suffix}"
         (server.files / name).write_text(translated, encoding="utf-8")
@@ -287,9 +302,10 @@ def create_app(config: ServeConfig, model_dirs: Sequence[str | Path]) -> FastAPI
         source, target = fields.required("source"), fields.required("target")
         strategy = fields.text("strategy") or config.strategy
         settings = fields.mapping("settings")
-        n_best = fields.integer("n_best", 1, 64, default=1)
+        n_best = fields.integer("n_best", 1, config.max_beam_size, default=settings.get("n_best", 1))
         if n_best > 1:
-            settings.setdefault("n_best", n_best)
+            settings["n_best"] = n_best
+        _check_settings(strategy, settings, config.max_beam_size)
         prefix = fields.text("prefix") or None
         server.limiter.admit(fields.text("api_key"), _client(request), sum(map(len, texts)))
         start = time.perf_counter()
@@ -306,8 +322,7 @@ def create_app(config: ServeConfig, model_dirs: Sequence[str | Path]) -> FastAPI
                                     "log_prob": c.hypothesis.log_prob, "tokens": len(c.hypothesis.tokens)}
                                    for c in group[:n_best]]}
         stats = {"items": len(texts), "seconds": round(time.perf_counter() - start, 4),
-                 "generated_tokens": sum(t["candidates"][0]["tokens"] for t in translations
-                                         if t["candidates"])}
+                 "output_tokens": sum(t["candidates"][0]["tokens"] for t in translations if t["candidates"])}
         if detected is not None:
             for translation, found in zip(translations, detected, strict=True):
                 translation["detected"] = found
@@ -318,6 +333,24 @@ def create_app(config: ServeConfig, model_dirs: Sequence[str | Path]) -> FastAPI
 
 KNOWN_PATHS = {"/", "/health", "/ready", "/metrics", "/languages", "/frontend/settings", "/detect",
                "/translate", "/translate_file", "/v1/translate"}
+
+
+def _check_settings(strategy: str, settings: dict[str, Any], max_beam_size: int) -> None:
+    """A request's strategy settings: known to the strategy, within the server's bounds, and never a
+    path on the server (a draft model is the operator's to choose)."""
+    from polyseq.config import ConfigError
+    from polyseq.decoding import make_config
+
+    if "draft_model" in settings:
+        raise Refused(400, "Invalid request: draft_model cannot come from a request")
+    for name in ("beam_size", "n_best", "groups", "num_samples"):
+        value = settings.get(name, 1)
+        if not isinstance(value, int) or not 1 <= value <= max_beam_size:
+            raise Refused(400, f"Invalid request: {name} must be from 1 to {max_beam_size}")
+    try:
+        make_config(strategy, settings)
+    except (ConfigError, TypeError, ValueError) as error:
+        raise Refused(400, f"Invalid request: {error}") from None
 
 
 def _client(request: Request) -> str:

@@ -2,9 +2,8 @@
 
 Each model has one worker thread that alone runs it, with a fixed number of torch threads. Items
 (every text of every request) wait in a bounded queue. Once the worker has one, it keeps taking
-more for at most `max_wait_ms` (when the last collection had more than one item or more are
-waiting: a client alone is not kept waiting) or until their source tokens reach
-`max_batch_tokens`, groups them
+more until their source tokens reach `max_batch_tokens` or for at most `max_wait_ms` (only under
+load: a client alone is not kept waiting), groups them
 by what must be decoded alike (direction, strategy and its settings), and decodes each group with
 the Translator, which sorts a group by length into token-budget batches. Each item's future is
 answered as soon as its group is done, so a request is answered as soon as all its items are.
@@ -150,7 +149,7 @@ class Batcher:
                 break
             items, stopping = self._collect(first)
             for job, group in _groups(items).items():
-                self._decode(job, group)
+                self._decode(job, group)  # answers every item, with its result or its error
         while True:  # after close: anything still queued is answered too
             try:
                 item = self._take(block=False)
@@ -178,13 +177,18 @@ class Batcher:
                 break
             if item is None:
                 return items, True
+            if item.future.cancelled():  # its request gave up: no room for it
+                continue
             items.append(item)
             tokens += self._count(item)
         self._last_items = len(items)
         return items, False
 
     def _count(self, item: Item) -> int:
-        item.tokens = len(self.translator.tokenizer.encode(item.text))
+        try:
+            item.tokens = len(self.translator.tokenizer.encode(item.text))
+        except Exception:  # noqa: BLE001 - decoding will fail for this item alone, and say why
+            item.tokens = 1
         return item.tokens
 
     def _decode(self, job: Job, items: list[Item]) -> None:
@@ -197,9 +201,12 @@ class Batcher:
             output = self.translator.translate_detailed(
                 [item.text for item in alive], job.src_lang, job.tgt_lang, job.strategy,
                 prefix=prefixes if any(prefixes) else None, **json.loads(job.settings))
-        except Exception as error:  # noqa: BLE001 - every waiting request hears of it
-            for item in alive:
-                item.answer(error)
+        except Exception as error:  # noqa: BLE001 - the worker must live on; the request hears why
+            if len(alive) == 1:
+                alive[0].answer(error)
+            else:  # one bad item fails only its own request
+                for item in alive:
+                    self._decode(job, [item])
             return
         for item, candidates in zip(alive, output.candidates, strict=True):
             item.answer(candidates)

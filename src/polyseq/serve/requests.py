@@ -29,6 +29,7 @@ class Fields:
             return ""
         if not isinstance(value, str):
             raise Refused(400, f"Invalid request: {name} must be a string")
+        _check_unicode(value, name)
         return value
 
     def required(self, name: str) -> str:
@@ -69,6 +70,8 @@ class Fields:
         texts = q if batch else [q]
         if not all(isinstance(text, str) for text in texts):
             raise Refused(400, "Invalid request: q must be a string or a list of strings")
+        for index, text in enumerate(texts):
+            _check_unicode(text, f"q[{index}]" if batch else "q")
         if len(texts) > batch_limit:
             raise Refused(400, f"Invalid request: request ({len(texts)}) exceeds text limit ({batch_limit})")
         chars = sum(map(len, texts))
@@ -88,6 +91,15 @@ class Fields:
         return value
 
 
+def _check_unicode(text: str, name: str) -> None:
+    """A lone surrogate (JSON allows "\\ud800") is no text a model can read."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise Refused(400, f"Invalid request: {name} is not valid Unicode (character {error.start})"
+                      ) from None
+
+
 async def read_fields(request: Request, max_bytes: int) -> Fields:
     """The body's fields; 400 for a body that is too large, not JSON, or not a JSON object."""
     length = request.headers.get("content-length")
@@ -95,6 +107,8 @@ async def read_fields(request: Request, max_bytes: int) -> Fields:
         raise Refused(400, f"Invalid request: the body has {length} bytes, at most {max_bytes} are taken")
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        if length is None or not length.isdigit():
+            raise Refused(411, "A form body needs its Content-Length")
         values: dict[str, Any] = {}
         async with request.form(max_part_size=max_bytes) as form:
             for key in form:
@@ -103,11 +117,15 @@ async def read_fields(request: Request, max_bytes: int) -> Fields:
                           else item for item in items]
                 values[key] = parsed if key == "q" and len(parsed) > 1 else parsed[0]
         if isinstance(values.get("q"), str):  # LibreTranslate counts a form's line ends as "\n"
-            values["q"] = "\n".join(values["q"].splitlines())
+            values["q"] = values["q"].replace("\r\n", "\n")
         return Fields(values)
-    body = await request.body()
-    if len(body) > max_bytes:
-        raise Refused(400, f"Invalid request: the body has {len(body)} bytes, at most {max_bytes} are taken")
+    chunks, size = [], 0
+    async for chunk in request.stream():  # counted as it comes: a chunked body has no length
+        size += len(chunk)
+        if size > max_bytes:
+            raise Refused(400, f"Invalid request: the body has more than {max_bytes} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
     if not body:
         return Fields({})
     try:
