@@ -28,16 +28,19 @@ class Scores:
         return asdict(self)
 
 
-def score_translations(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> Scores:
-    """Corpus BLEU (detokenized, cased) and chrF++; `references` is a list of reference streams,
-    each as long as `hypotheses`."""
+def check_references(references: Sequence[Sequence[str]], count: int, unit: str, of: str) -> None:
+    """ValueError unless there is at least one reference stream and each has `count` items."""
     if not references:
         raise ValueError("at least one reference stream is needed")
     for index, stream in enumerate(references):
-        if len(stream) != len(hypotheses):
-            raise ValueError(
-                f"reference {index} has {len(stream)} lines but there are {len(hypotheses)} hypotheses"
-            )
+        if len(stream) != count:
+            raise ValueError(f"reference {index} has {len(stream)} {unit} but there are {count} {of}")
+
+
+def score_translations(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> Scores:
+    """Corpus BLEU (detokenized, cased) and chrF++; `references` is a list of reference streams,
+    each as long as `hypotheses`."""
+    check_references(references, len(hypotheses), "lines", "hypotheses")
     bleu = sacrebleu.metrics.BLEU()
     chrf = sacrebleu.metrics.CHRF(word_order=2)
     refs = [list(stream) for stream in references]

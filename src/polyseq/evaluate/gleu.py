@@ -32,6 +32,8 @@ from statistics import NormalDist
 
 import numpy as np
 
+from polyseq.evaluate import check_references
+
 ORDER = 4  # the official script's n-gram order (and its fixed divisor in the geometric mean)
 
 
@@ -91,13 +93,7 @@ def gleu(
         raise ValueError(f"there are {len(hypotheses)} hypotheses but {len(sources)} source sentences")
     if not sources:
         raise ValueError("GLEU needs at least one sentence")
-    if not references:
-        raise ValueError("GLEU needs at least one reference stream")
-    for index, stream in enumerate(references):
-        if len(stream) != len(sources):
-            raise ValueError(
-                f"reference {index} has {len(stream)} sentences but there are {len(sources)} sources"
-            )
+    check_references(references, len(sources), "sentences", "sources")
     if iterations < 1:
         raise ValueError(f"iterations must be at least 1, got {iterations}")
     stats = np.array(  # (N, R, 2 + 2 * ORDER)

@@ -171,7 +171,7 @@ def create_app(config: ServeConfig, model_dirs: Sequence[str | Path]) -> FastAPI
             logger.exception("%s %s failed", request.method, request.url.path)
             response = JSONResponse({"error": f"Internal error ({type(error).__name__}); the server "
                                      "log has the details"}, status_code=500)
-        endpoint = request.url.path if request.url.path in KNOWN_PATHS else "other"
+        endpoint = request.url.path if request.url.path in routes else "other"
         server.metrics.latency.labels(endpoint).observe(time.perf_counter() - start)
         server.metrics.requests.labels(endpoint, str(response.status_code)).inc()
         return response
@@ -328,11 +328,8 @@ def create_app(config: ServeConfig, model_dirs: Sequence[str | Path]) -> FastAPI
                 translation["detected"] = found
         return {"translations": translations if batch else translations[:1], "stats": stats}
 
+    routes = {getattr(route, "path", "") for route in app.routes}  # metrics label by these paths
     return app
-
-
-KNOWN_PATHS = {"/", "/health", "/ready", "/metrics", "/languages", "/frontend/settings", "/detect",
-               "/translate", "/translate_file", "/v1/translate"}
 
 
 def _check_settings(strategy: str, settings: dict[str, Any], max_beam_size: int) -> None:
