@@ -1,15 +1,20 @@
-"""Benchmark: a Ukrainian corrector trained on UA-GEC within a time budget, scored as the GEC field
-does (M2 precision, recall, F0.5 and over-correction) on documents held out from training, with
-the speed of greedy, beam 5 and aggressive decoding at batch 1 and 32.
+"""Benchmark: correctors trained within a time budget, scored as the GEC field does, with the speed
+of polyseq's greedy, beam 5 and aggressive decoding against CTranslate2 on the same weights.
 
-    python bench/correct.py --minutes 60 --result bench/results/correct-uagec.json
+    python bench/correct.py --task uk --minutes 28 --result bench/results/correct-uagec.json
+    python bench/correct.py --task en --minutes 30 --result bench/results/correct-en.json
 
-The dev slice is the last 40 documents of UA-GEC's training split (bench/prepare.py). UA-GEC has no
-M2 file here, so the gold edits are the word-level differences between each source and its
-correction (`polyseq.evaluate.m2.m2_from_pairs`), on text tokenized into words and punctuation;
-the figures compare with each other and with copying the input, and only roughly with the UNLP
-2023 shared task's (which scores ERRANT-typed edits). `--synthetic N` adds N pairs of synthetic
-errors made from the corrected side of the training pairs (`polyseq.data.noise`).
+`--task uk`: a Ukrainian corrector trained on UA-GEC's pairs (and `--synthetic N` pairs of
+synthetic errors made from their corrected side), scored on the last 40 documents, held out
+(bench/prepare.py). UA-GEC has no M2 file here, so the gold edits are the word-level differences
+between each source and its correction (`m2_from_pairs`).
+
+`--task en`: an English corrector trained on synthetic errors alone, made from clean English
+(multi30k's captions and the FastAPI docs' prose), scored on JFLEG dev (GLEU, four references)
+and on CWEB-G and CWEB-S dev (M2 against the two annotators' corrections, and over-correction).
+JFLEG's tokenized text is detokenized for the model; every side of every score (sources,
+corrections, references) is then tokenized alike into words and punctuation marks, so the figures
+compare with each other and with copying the input, and only roughly with published ones.
 """
 
 from __future__ import annotations
@@ -19,14 +24,28 @@ import json
 import re
 import sys
 import time
-from dataclasses import asdict, replace
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from prepare import DATA, DEFAULT_PRESET, PRESETS, RESULTS, WORK, corrector_corpus, run_name, train_model
+from peers import race
+from prepare import (
+    DATA,
+    DEFAULT_PRESET,
+    PRESETS,
+    RESULTS,
+    WORK,
+    corrector_corpus,
+    english_corrector_corpus,
+    peer_task,
+    run_name,
+    train_model,
+)
 
 from polyseq.config import DataConfig
 from polyseq.evaluate import write_report
+from polyseq.evaluate.gleu import gleu
 from polyseq.evaluate.m2 import m2_from_pairs, score_m2
 from polyseq.files import read_text_lines, write_atomic
 from polyseq.translator import Translator
@@ -35,51 +54,42 @@ WORD = re.compile(r"\w+(?:['’ʼ-]\w+)*|[^\w\s]")
 STRATEGIES = {"greedy": ("greedy", {}), "beam5": ("beam", {"beam_size": 5}), "aggressive": ("aggressive", {})}
 
 
+@dataclass(frozen=True)
+class DevSet:
+    name: str
+    sources: list[str]  # what the corrector reads
+    references: list[list[str]]  # one stream per annotator (or JFLEG reference)
+    metric: str  # "m2" or "gleu"
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
 def tokens(text: str) -> str:
-    """Words and punctuation marks, space-separated, as M2 scoring reads them."""
+    """Words and punctuation marks, space-separated, as M2 and GLEU scoring read them."""
     return " ".join(WORD.findall(text))
 
 
-def quality(outputs: list[str], sources: list[str], references: list[str]) -> dict[str, Any]:
-    gold = m2_from_pairs([tokens(s) for s in sources], [[tokens(r) for r in references]])
-    score = score_m2([tokens(o) for o in outputs], gold)
-    return {"precision": round(score.precision, 4), "recall": round(score.recall, 4),
-            "f0.5": round(score.f, 4), "overcorrection": round(score.overcorrection_rate, 4),
-            "correct": score.correct, "proposed": score.proposed, "gold": score.gold}
+def quality(dev: DevSet, outputs: list[str]) -> dict[str, Any]:
+    sources = [tokens(s) for s in dev.sources]
+    references = [[tokens(r) for r in stream] for stream in dev.references]
+    hypotheses = [tokens(o) for o in outputs]
+    if dev.metric == "gleu":
+        score = gleu(sources, hypotheses, references)
+        return {"gleu": round(100 * score.score, 2), "ci95": [round(100 * score.ci_low, 2),
+                                                             round(100 * score.ci_high, 2)]}
+    m2 = score_m2(hypotheses, m2_from_pairs(sources, references))
+    return {"precision": round(m2.precision, 4), "recall": round(m2.recall, 4), "f0.5": round(m2.f, 4),
+            "overcorrection": round(m2.overcorrection_rate, 4), "correct": m2.correct,
+            "proposed": m2.proposed, "gold": m2.gold}
 
 
-def speed(translator: Translator, texts: list[str]) -> list[dict[str, Any]]:
-    rows = []
-    greedy_outputs: list[str] = []
-    for name, (strategy, settings) in STRATEGIES.items():
-        for batch in (1, 32):
-            start = time.perf_counter()
-            outputs = [text for i in range(0, len(texts), batch)
-                       for text in translator.correct(texts[i : i + batch], "uk", strategy, **settings)]
-            seconds = time.perf_counter() - start
-            if name == "greedy" and batch == 1:
-                greedy_outputs = outputs
-            rows.append({"strategy": name, "batch": batch, "identical_to_greedy": outputs == greedy_outputs,
-                         "sentences_per_s": round(len(texts) / seconds, 2)})
-    return rows
+# ------------------------------------------------------------------------------------- tasks
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ua-gec", type=Path, default=DATA / "ua-gec")
-    parser.add_argument("--output", type=Path, default=WORK / "correct")
-    parser.add_argument("--preset", default=DEFAULT_PRESET, choices=sorted(PRESETS))
-    parser.add_argument("--minutes", type=float, default=60.0, help="training budget")
-    parser.add_argument("--synthetic", type=int, default=0, help="synthetic pairs to add")
-    parser.add_argument("--dev-sentences", type=int, default=0, help="score the first N (0: all)")
-    parser.add_argument("--speed-sentences", type=int, default=100)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--result", type=Path, default=RESULTS / "correct-uagec.json")
-    args = parser.parse_args()
-    train_jsonl, dev, references = corrector_corpus(args.ua_gec, args.output)
-    if args.dev_sentences:
-        dev, references = dev[: args.dev_sentences], references[: args.dev_sentences]
+def ukrainian(args: argparse.Namespace) -> tuple[DataConfig, list[DevSet]]:
+    train_jsonl, dev, references = corrector_corpus(args.data / "ua-gec", args.output)
     data = DataConfig(train=str(train_jsonl), languages=("uk",), directions=("uk-uk",), vocab_size=4000,
                       max_tokens=4096, max_length=120, max_ratio=2.0, valid_size=300)
     if args.synthetic:
@@ -88,33 +98,112 @@ def main() -> None:
         corrected = [json.loads(line)["tgt"] for line in read_text_lines(train_jsonl)]
         write_atomic(clean, "".join(line + "\n" for line in corrected if line.strip()))
         data = replace(data, noise_source=str(clean), noise_lang="uk", noise_pairs=args.synthetic)
+    return data, [DevSet("ua-gec", dev, [references], "m2")]
+
+
+def jfleg_detokenize() -> Callable[[str], str]:
+    from sacremoses import MosesDetokenizer
+
+    moses = MosesDetokenizer("en")
+    return lambda line: re.sub(r" (n't)\b", r"\1", moses.detokenize(line.split()))
+
+
+def english(args: argparse.Namespace) -> tuple[DataConfig, list[DevSet]]:
+    clean, valid = english_corrector_corpus(args.data, args.output)
+    data = DataConfig(valid=str(valid), languages=("en",), directions=("en-en",), vocab_size=4000,
+                      max_tokens=4096, max_length=120, max_ratio=2.0, noise_source=str(clean),
+                      noise_lang="en", noise_pairs=args.synthetic or 100_000, noise_confusions_from="")
+    jfleg, cweb = args.data / "jfleg", args.data / "cweb" / "raw"
+    detokenize = jfleg_detokenize()
+    dev_sets = [DevSet("jfleg", [detokenize(line) for line in read_text_lines(jfleg / "dev.src")],
+                       [[detokenize(line) for line in read_text_lines(jfleg / f"dev.ref{i}")]
+                        for i in range(4)], "gleu")]
+    for genre in ("G", "S"):
+        dev_sets.append(DevSet(f"cweb-{genre.lower()}", read_text_lines(cweb / f"CWEB-{genre}.dev.source"),
+                               [read_text_lines(cweb / f"CWEB-{genre}.dev.ann{i}") for i in (1, 2)], "m2"))
+    return data, dev_sets
+
+
+TASKS = {"uk": ukrainian, "en": english}
+
+
+# ------------------------------------------------------------------------------------- speed
+
+
+def speed(model: Path, lang: str, texts: list[str], output: Path, threads: int) -> list[dict[str, Any]]:
+    """polyseq greedy, beam 5 and aggressive against CTranslate2 float32 on the same weights, on
+    token ids, each in a fresh process (bench/peers.py's race)."""
+    source_file = output / f"speed.{lang}"
+    write_atomic(source_file, "".join(text + "\n" for text in texts))
+    task = peer_task(f"corrector-{lang}={model}:{lang}:{lang}:{source_file}", output / "peers", len(texts))
+    measurements = race(task, [1, 32], [threads], ["polyseq", "ct2-float32"], log)
+    return [{key: row[key] for key in ("engine", "strategy", "batch", "threads", "ms_per_sentence",
+                                       "tokens_per_s", "identical_to_greedy", "error", "load_before")}
+            | {"sentences_per_s": round(1000 / row["ms_per_sentence"], 2) if row["ms_per_sentence"] else 0}
+            for row in (m.summary() for m in measurements)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--task", choices=sorted(TASKS), default="uk")
+    parser.add_argument("--data", type=Path, default=DATA, help="the shared data folder")
+    parser.add_argument("--output", type=Path, help="where models train (bench/work/correct[-en])")
+    parser.add_argument("--preset", default=DEFAULT_PRESET, choices=sorted(PRESETS))
+    parser.add_argument("--minutes", type=float, default=60.0, help="training budget")
+    parser.add_argument("--synthetic", type=int, default=0, help="synthetic pairs (en: default 100000)")
+    parser.add_argument("--dev-sentences", type=int, default=0, help="score the first N of each set (0: all)")
+    parser.add_argument("--speed-sentences", type=int, default=100)
+    parser.add_argument("--threads", type=int, default=2, help="threads of every engine in the speed race")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--result", type=Path)
+    args = parser.parse_args()
+    args.output = args.output or WORK / ("correct" if args.task == "uk" else "correct-en")
+    args.result = args.result or RESULTS / ("correct-uagec.json" if args.task == "uk" else "correct-en.json")
+    data, dev_sets = TASKS[args.task](args)
+    if args.dev_sentences:
+        dev_sets = [replace(d, sources=d.sources[: args.dev_sentences],
+                            references=[r[: args.dev_sentences] for r in d.references]) for d in dev_sets]
+    lang = data.languages[0]
     name = run_name("corrector", args.preset) + (f"-synthetic{args.synthetic}" if args.synthetic else "")
     start = time.perf_counter()
     model = train_model(name, args.output, data, args.minutes, 256, args.device, args.preset)
     trained = time.perf_counter() - start
     translator = Translator.load(model, device=args.device, max_batch_sentences=32)
-    results: dict[str, Any] = {"copy": quality(dev, dev, references)}
-    outputs = {name_: translator.correct(dev, "uk", strategy, **settings)
-               for name_, (strategy, settings) in STRATEGIES.items()}
-    for name_, texts in outputs.items():
-        results[name_] = quality(texts, dev, references)
-    results["aggressive"]["identical_to_greedy"] = outputs["aggressive"] == outputs["greedy"]
+    results: dict[str, dict[str, Any]] = {}
+    for dev in dev_sets:
+        outputs = {}
+        for label, (strategy, settings) in STRATEGIES.items():
+            log(f"correcting {len(dev.sources)} sentences of {dev.name} with {label}")
+            outputs[label] = translator.correct(dev.sources, lang, strategy, **settings)
+        results[dev.name] = {"sentences": len(dev.sources), "copy": quality(dev, dev.sources)}
+        results[dev.name] |= {label: quality(dev, texts) for label, texts in outputs.items()}
+        results[dev.name]["aggressive"]["identical_to_greedy"] = outputs["aggressive"] == outputs["greedy"]
     report = {
         "command": "python bench/correct.py " + " ".join(sys.argv[1:]),
-        "setup": f"{args.preset} corrector, {args.minutes:g} min budget on {args.device} "
-                 f"({trained / 60:.1f} min spent here, 0 when reused), {len(dev)} dev sentences from "
-                 f"40 held-out documents; gold edits from the corrections (m2_from_pairs)",
+        "setup": f"{args.preset} {lang} corrector, {args.minutes:g} min budget on {args.device} "
+                 f"({trained / 60:.1f} min spent here, 0 when reused); speed on the first "
+                 f"{args.speed_sentences} sentences of {dev_sets[0].name}, {args.threads} threads each",
         "model": str(model), "quality": results,
-        "speed": speed(translator, dev[: args.speed_sentences]),
+        "speed": speed(model, lang, dev_sets[0].sources[: args.speed_sentences], args.output, args.threads),
         "model_config": {k: getattr(v, "value", v) for k, v in asdict(translator.model.config).items()},
     }
-    for label, row in results.items():
-        print(f"{label:10s} P {row['precision']:.3f}  R {row['recall']:.3f}  F0.5 {row['f0.5']:.3f}  "
-              f"over-correction {100 * row['overcorrection']:.1f}%")
-    for row in report["speed"]:
-        print(f"{row['strategy']:10s} batch {row['batch']:2d}: {row['sentences_per_s']:7.2f} sentences/s"
-              f"  identical to greedy: {row['identical_to_greedy']}")
+    print_report(report)
     write_report(args.result, report)
+
+
+def print_report(report: dict[str, Any]) -> None:
+    for dev, rows in report["quality"].items():
+        for label, row in rows.items():
+            if label == "sentences":
+                continue
+            figures = (f"GLEU {row['gleu']:.2f}" if "gleu" in row else
+                       f"P {row['precision']:.3f}  R {row['recall']:.3f}  F0.5 {row['f0.5']:.3f}  "
+                       f"over-correction {100 * row['overcorrection']:.1f}%")
+            print(f"{dev:8s} {label:10s} {figures}")
+    for row in report["speed"]:
+        print(f"{row['engine']:12s} {row['strategy']:10s} batch {row['batch']:2d}: "
+              f"{row['sentences_per_s']:7.2f} sentences/s  identical to greedy: {row['identical_to_greedy']}")
 
 
 if __name__ == "__main__":

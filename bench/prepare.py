@@ -11,6 +11,8 @@ distilled corpus, an export), so a race can be run again without training again.
 from __future__ import annotations
 
 import json
+import random
+import re
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -119,6 +121,55 @@ def prepare_corrector(ua_gec: Path, output: Path, preset: str = DEFAULT_PRESET, 
     dev, dev_references = dev[:sentences], dev_references[:sentences]
     return Prepared(corrector, draft, dev, dev_references,
                     f"{len(dev)} ua-gec sentences from held-out documents")
+
+
+ENGLISH_PROSE = re.compile(r"^[A-Z][^`|<>{}]*[.!?]$")
+MARKDOWN_MARKUP = [(re.compile(r"\[([^\]]+)\]\([^)]*\)"), r"\1"), (re.compile(r"`([^`]*)`"), r"\1"),
+                   (re.compile(r"\*\*|__|(?<!\w)\*|\*(?!\w)"), "")]
+
+
+def markdown_sentences(pages: Sequence[Path]) -> list[str]:
+    """The prose sentences of Markdown pages: lines outside code fences, with links, inline code
+    and emphasis reduced to their text, split by pysbd, kept when they look like a sentence."""
+    from polyseq.documents.segment import split_sentences
+
+    sentences = []
+    for page in pages:
+        fenced = False
+        for line in read_text_lines(page):
+            stripped = line.strip()
+            if stripped.startswith(("```", "~~~")):
+                fenced = not fenced
+            if fenced or not stripped or stripped[0] in "#|<{!/>*-+0123456789":
+                continue
+            for pattern, replacement in MARKDOWN_MARKUP:
+                stripped = pattern.sub(replacement, stripped)
+            sentences += [stripped[a:b] for a, b in split_sentences(stripped, "en")]
+    return [s for s in sentences if ENGLISH_PROSE.match(s) and 4 <= len(s.split()) <= 40]
+
+
+def english_corrector_corpus(data: Path, output: Path, valid_lines: int = 500,
+                             seed: int = 1) -> tuple[Path, Path]:
+    """Clean English for synthetic errors: multi30k's English training captions and the prose of
+    the English FastAPI docs (no learner text: JFLEG and CWEB stay unseen), shuffled; the last
+    `valid_lines` corrupted into a validation set. Returns (clean text, validation JSONL)."""
+    from polyseq.data.noise import frequent_words, synthetic_pairs
+    from polyseq.train.data import noise_rates
+
+    clean_path, valid_path = output / "english.clean.en", output / "english.valid.jsonl"
+    if clean_path.is_file() and valid_path.is_file():
+        return clean_path, valid_path
+    captions = read_text_lines(data / "multi30k" / "train.en")
+    prose = markdown_sentences(sorted((data / "fastapi_docs_i18n" / "docs" / "en").rglob("*.md")))
+    lines = sorted(set(captions) | set(prose))
+    random.Random(seed).shuffle(lines)
+    train_lines, held = lines[:-valid_lines], lines[-valid_lines:]
+    pairs = synthetic_pairs(held, random.Random(seed), noise_rates(DataConfig()), count=len(held), keep=0.2,
+                            fillers=frequent_words(train_lines, 100))
+    output.mkdir(parents=True, exist_ok=True)
+    write_atomic(clean_path, "".join(line + "\n" for line in train_lines))
+    write_atomic(valid_path, "".join(json.dumps({"src": s, "tgt": t}) + "\n" for s, t in pairs))
+    return clean_path, valid_path
 
 
 # ----------------------------------------------------------------------------- the translator

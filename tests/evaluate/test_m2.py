@@ -86,6 +86,16 @@ def test_degenerate_output_is_bounded_in_time(tmp_path: Path) -> None:
     assert time.perf_counter() - start < 30 and score.bounded == 1 and score.proposed >= 1
 
 
+def test_output_unrelated_to_a_long_source_is_bounded_in_time(tmp_path: Path) -> None:
+    """Every run of edits merges with the next when nothing is left unchanged: the merged arcs
+    are bounded too (an untrained model's output hung the scorer before)."""
+    source = " ".join(f"w{i % 50}" for i in range(120))
+    sentences = read_m2(m2_file(tmp_path, f"S {source}\nA 1 2|||R:OTHER|||x|||REQUIRED|||-NONE-|||0\n"))
+    start = time.perf_counter()
+    score = score_m2([" ".join(["the"] * 250)], sentences)
+    assert time.perf_counter() - start < 30 and score.bounded == 1 and score.proposed >= 1
+
+
 # The reference's figures: python2.7 m2scorer/scripts/m2scorer.py HYP GOLD (nusnlp/m2scorer at
 # cb874a7), for three system outputs made from each file by the hypotheses() below.
 REFERENCE = {

@@ -147,7 +147,7 @@ def score_m2(hypotheses: Sequence[str], sentences: Sequence[M2Sentence], beta: f
     correct_by_kind: Counter[str] = Counter()
     for hypothesis, sentence in zip(hypotheses, sentences, strict=True):
         lattice = Lattice(sentence.source.split(), hypothesis.split(), max_vertices)
-        lattice.add_merged_edits(max_unchanged_words)
+        lattice.add_merged_edits(max_unchanged_words, 100 * max_vertices)
         bounded += lattice.bounded
         best: tuple[float, int, float] | None = None
         chosen: tuple[list[Edit], list[GoldEdit], list[GoldEdit]] = ([], [], [])
@@ -238,16 +238,20 @@ class Lattice:
                     queue.append(previous)
         return arcs
 
-    def add_merged_edits(self, max_unchanged_words: int) -> None:
+    def add_merged_edits(self, max_unchanged_words: int, max_arcs: int) -> None:
         """Arcs for runs of neighbouring edits, across at most `max_unchanged_words` unchanged
         words, vertex by vertex as the reference adds them (later arcs extend earlier ones; a
-        shorter run replaces a longer one between the same vertices)."""
+        shorter run replaces a longer one between the same vertices); past `max_arcs` arcs, no
+        more (the reference's time grows with the cube of a degenerate output's length)."""
         outgoing: dict[Vertex, list[Vertex]] = {}
         incoming: dict[Vertex, list[Vertex]] = {}
         for start, end in dict.fromkeys(self.arcs):
             outgoing.setdefault(start, []).append(end)
             incoming.setdefault(end, []).append(start)
         for middle in self.vertices:
+            if len(self.arcs) > max_arcs:  # a degenerate output: runs of edits merge without end
+                self.bounded = 1
+                break
             for first in sorted(incoming.get(middle, [])):
                 for last in sorted(outgoing.get(middle, [])):
                     length = self.length[(first, middle)] + self.length[(middle, last)]
@@ -267,11 +271,11 @@ class Lattice:
         index = 0
         while index < len(self.arcs):
             arc = self.arcs[index]
-            if self.edits[arc].kind == "noop" and self.length[arc] > 1:
-                self.arcs.remove(arc)
+            if arc in self.edits and self.edits[arc].kind == "noop" and self.length[arc] > 1:
                 del self.edits[arc], self.length[arc]
+                index += 1
             index += 1
-        self.arcs = [arc for arc in self.arcs if arc in self.edits]  # a stepped-over copy of one dropped
+        self.arcs = [arc for arc in self.arcs if arc in self.edits]  # every copy of a dropped arc
 
     def best_sequence(self, golds: list[GoldEdit]) -> list[Edit]:
         """The system's edits along the path that agrees with `golds` most, left to right."""

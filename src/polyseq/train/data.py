@@ -113,12 +113,7 @@ def synthetic_correction_pairs(config: DataConfig, real: Sequence[Pair], seed: i
         learned_from = []
     confusions = learn_confusions(((p.src, p.tgt) for p in learned_from),
                                   config.noise_confusion_min_count)
-    rates = NoiseRates(
-        typo=config.noise_typo_rate, delete=config.noise_delete_rate,
-        insert=config.noise_insert_rate, swap=config.noise_swap_rate,
-        repeat=config.noise_repeat_rate, punctuation=config.noise_punctuation_rate,
-        casing=config.noise_casing_rate, confusion=config.noise_confusion_rate,
-    )
+    rates = noise_rates(config)
     rng = random.Random(f"polyseq.data.noise:{seed}")  # a stream of its own, apart from sentinels'
     pairs = synthetic_pairs(clean, rng, rates, count=config.noise_pairs or len(clean),
                             keep=config.noise_keep, confusions=confusions,
@@ -128,6 +123,16 @@ def synthetic_correction_pairs(config: DataConfig, real: Sequence[Pair], seed: i
         f"{config.noise_source} ({unchanged:,} unchanged); {len(confusions):,} confusion sets "
         f"from {len(learned_from):,} {lang}-{lang} pairs")
     return [Pair(src, tgt, lang, lang) for src, tgt in pairs]
+
+
+def noise_rates(config: DataConfig) -> NoiseRates:
+    """The [data] noise_*_rate settings as NoiseRates."""
+    return NoiseRates(
+        typo=config.noise_typo_rate, delete=config.noise_delete_rate,
+        insert=config.noise_insert_rate, swap=config.noise_swap_rate,
+        repeat=config.noise_repeat_rate, punctuation=config.noise_punctuation_rate,
+        casing=config.noise_casing_rate, confusion=config.noise_confusion_rate,
+    )
 
 
 def _sentences_by_language(pairs: Sequence[Pair]) -> list[str]:
