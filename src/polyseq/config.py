@@ -63,6 +63,15 @@ class OutputBias(str, enum.Enum):
     BIAS = "bias"
 
 
+class LanguageEmbedding(str, enum.Enum):
+    """Where a learned target-language vector (made from the `<2xx>` tag that starts the source)
+    is added, to keep outputs in the target language (see docs/multilingual.md)."""
+
+    NONE = "none"
+    DECODER = "decoder"  # to every decoder input position: the tag is never far away
+    OUTPUT = "output"  # to the decoder's final states, before the output layer (as LangSAMP does)
+
+
 def _check(condition: bool, message: str) -> None:
     if not condition:
         raise ConfigError(message)
@@ -90,11 +99,12 @@ class ModelConfig:
     embedding_scale: EmbeddingScale = EmbeddingScale.SQRT_D_MODEL
     embedding_norm: EmbeddingNorm = EmbeddingNorm.NONE
     output_bias: OutputBias = OutputBias.NONE
+    language_embedding: LanguageEmbedding = LanguageEmbedding.NONE  # a remedy for off-target output
 
     def __post_init__(self) -> None:
         for name, kind in (("norm", NormPlacement), ("activation", Activation), ("positions", Positions),
                            ("embedding_scale", EmbeddingScale), ("embedding_norm", EmbeddingNorm),
-                           ("output_bias", OutputBias)):
+                           ("output_bias", OutputBias), ("language_embedding", LanguageEmbedding)):
             object.__setattr__(self, name, kind(getattr(self, name)))
         for name in ("vocab_size", "d_model", "heads", "ffn_dim", "max_positions"):
             _check(getattr(self, name) > 0, f"model.{name} must be positive")
@@ -434,6 +444,7 @@ __all__ = [
     "EmbeddingNorm",
     "EmbeddingScale",
     "ExperimentConfig",
+    "LanguageEmbedding",
     "ModelConfig",
     "NormPlacement",
     "OutputBias",
