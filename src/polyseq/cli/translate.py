@@ -65,10 +65,15 @@ def translate(
     rerank: Annotated[str | None, typer.Option(help="rerank the n-best: normalised | reverse")] = None,
     reverse_model: Annotated[Path | None, typer.Option(help="model for --rerank reverse")] = None,
     stats: Annotated[bool, typer.Option("--stats", help="print decoding statistics to stderr")] = False,
+    pivot: Annotated[str | None, typer.Option(help="translate through this language (two passes)")] = None,
+    restrict_vocab: Annotated[bool, typer.Option(
+        "--restrict-vocab", help="only tokens of the target language's training data")] = False,
+    vocab_min_count: Annotated[int, typer.Option(help="--restrict-vocab: tokens seen this often")] = 1,
     device: DeviceOption = "cpu",
 ) -> None:
     """Translate text line by line: one output line for every input line (with --n-best N, N lines
-    per input; with --format jsonl, one JSON object per input).
+    per input; with --format jsonl, one JSON object per input). Many-to-many models: --pivot en
+    translates through English, --restrict-vocab keeps outputs to the target language's tokens.
 
     Strategies: greedy, beam, diverse-beam, sampling, aggressive, speculative; their settings go
     in -O key=value (e.g. -O groups=3 -O diversity=0.5, -O top_p=0.9 -O seed=1,
@@ -80,6 +85,10 @@ def translate(
         if input is not None and output is not None and input.resolve() == output.resolve():
             raise ValueError(f"output {output} would overwrite the input; choose another path")
         settings = strategy_settings(strategy, beam_size, n_best, option)
+        if pivot is not None:
+            settings["pivot"] = pivot
+        if restrict_vocab:
+            settings |= {"restrict_vocabulary": True, "vocabulary_min_count": vocab_min_count}
         translator = Translator.load(model, device=device)
         scorer = _reranker(rerank, reverse_model, src, device)
         totals, lines, split = DecodeStats(), 0, 0

@@ -2,8 +2,9 @@
 
 AdamW with inverse-square-root warm-up, label smoothing, gradient clipping and accumulation,
 validation loss and BLEU/chrF every N steps (per direction), the best and the last checkpoint, a
-JSONL metrics log (with the examples drawn per direction) and PNG plots. `resume=True` restores model, optimizer, RNG and data-stream state from `last/`, so
-a killed run continues as if it had never stopped.
+JSONL metrics log (with the examples drawn per direction) and PNG plots. `resume=True` restores
+model, optimizer, RNG and data-stream state from `last/`, so a killed run continues as if it had
+never stopped.
 
 Output directory layout:
   tokenizer/tokenizer.model   experiment.json   metrics.jsonl   training.png
