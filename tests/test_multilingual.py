@@ -69,12 +69,23 @@ def test_restrict_vocabulary_keeps_to_the_target_languages_training_tokens(trans
                                            restrict_vocabulary=True)
     assert tokens_of(output) <= german
     pivoted = translator.translate_detailed(NUMBERS, "num", "de", "greedy", pivot="en",
-                                            restrict_vocabulary=True, vocabulary_min_count=3)
-    assert tokens_of(pivoted) <= set(translator.target_vocabulary("de", min_count=3))
+                                            restrict_vocabulary=True, vocabulary_min_share=0.01)
+    assert tokens_of(pivoted) <= set(translator.target_vocabulary("de", min_share=0.01))
     with pytest.raises(InputError, match="processes logits.*not 'aggressive'"):
         translator.translate(["1"], "num", "de", "aggressive", restrict_vocabulary=True)
     with pytest.raises(InputError, match="no target language 'num'"):
         translator.translate(["1"], "de", "num", restrict_vocabulary=True)
+
+
+def test_a_token_must_make_up_a_share_of_its_languages_targets() -> None:
+    vocabularies = LanguageVocabularies.count([("fr", [5] * 1000 + [6]), ("fr", [7] * 20), ("en", [6, 8])],
+                                              vocab_size=10)
+    assert vocabularies.languages == ("en", "fr")
+    assert vocabularies.allowed("fr", 0.0) == (5, 6, 7)
+    assert vocabularies.allowed("fr", 0.01, always=[3]) == (3, 5, 7)  # 6: once in 1,021 tokens
+    assert vocabularies.allowed("en", 0.01) == (6, 8)
+    with pytest.raises(InputError, match="min_share must be in"):
+        vocabularies.allowed("fr", 1.5)
 
 
 def test_vocabularies_are_needed_and_checked(tiny_model_dir: Path, tmp_path: Path) -> None:

@@ -39,7 +39,7 @@ from polyseq.model.pooling import pooled_states
 from polyseq.model.transformer import Seq2Seq, sequence_log_probs
 from polyseq.text.framing import Framing, TextTokenizer
 from polyseq.text.tokenizer import Tokenizer, TokenizerError
-from polyseq.text.vocabularies import LanguageVocabularies
+from polyseq.text.vocabularies import DEFAULT_MIN_SHARE, LanguageVocabularies
 
 if TYPE_CHECKING:
     from polyseq.documents import DocumentResult
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
 AUTO = "auto"  # as src_lang: identify each text's language (polyseq.text.langid)
 # translate_detailed's own options, which pass through **settings like the strategy's
-_TRANSLATION_OPTIONS = frozenset({"pivot", "restrict_vocabulary", "vocabulary_min_count"})
+_TRANSLATION_OPTIONS = frozenset({"pivot", "restrict_vocabulary", "vocabulary_min_share"})
 
 __all__ = ["CorpusReport", "InputError", "TranslationCandidate", "TranslationOutput", "Translator"]
 
@@ -102,7 +102,7 @@ class Translator:
         self.directory: Path | None = None  # the model directory, when loaded from one
         # target tokens per language (restrict_vocabulary); read from `directory` at first use
         self.vocabularies: LanguageVocabularies | None = None
-        self._allowed: dict[tuple[str, int], tuple[int, ...]] = {}
+        self._allowed: dict[tuple[str, float], tuple[int, ...]] = {}
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu", **options: Any) -> Translator:
@@ -131,13 +131,14 @@ class Translator:
         identifies each text's language. A `prefix` (one for all texts, or one per text) is the
         forced start of each output, which keeps it. `pivot="en"` translates through English in
         two passes; `restrict_vocabulary=True` lets each pass produce only tokens that its target
-        language's training targets used (at least `vocabulary_min_count` times)."""
+        language's training targets use (at least `vocabulary_min_share` of their tokens)."""
         return self.translate_detailed(texts, src_lang, tgt_lang, strategy, prefix=prefix, **settings).texts
 
     def translate_detailed(self, texts: Sequence[str], src_lang: str | None = None,
                            tgt_lang: str = "", strategy: str = "beam", rerank: Scorer | None = None,
                            prefix: str | Sequence[str] | None = None, *, pivot: str | None = None,
-                           restrict_vocabulary: bool = False, vocabulary_min_count: int = 1,
+                           restrict_vocabulary: bool = False,
+                           vocabulary_min_share: float = DEFAULT_MIN_SHARE,
                            **settings: Any) -> TranslationOutput:
         """Like translate, with the n-best candidates and decoding statistics. With `rerank`,
         each input's n-best list is reordered by that scorer (see decoding/rerank.py) and the
@@ -145,12 +146,12 @@ class Translator:
         if isinstance(texts, str):
             raise InputError("translate takes a list of texts, not a single string")
         if pivot is not None:
-            options = dict(restrict_vocabulary=restrict_vocabulary, vocabulary_min_count=vocabulary_min_count)
+            options = dict(restrict_vocabulary=restrict_vocabulary, vocabulary_min_share=vocabulary_min_share)
             return self._translate_pivot(texts, src_lang, pivot, tgt_lang, strategy, rerank, prefix,
                                          {**options, **settings})
         if restrict_vocabulary:
             settings = {**settings, "allowed_tokens": self.target_vocabulary(tgt_lang, strategy,
-                                                                             vocabulary_min_count)}
+                                                                             vocabulary_min_share)}
         if src_lang == AUTO:
             return self._translate_detected(texts, tgt_lang, strategy, rerank, prefix, settings)
         framing = self._framing(src_lang, tgt_lang)
@@ -219,9 +220,9 @@ class Translator:
         return output
 
     def target_vocabulary(self, tgt_lang: str, strategy: str = "greedy",
-                          min_count: int = 1) -> tuple[int, ...]:
-        """The token ids `tgt_lang`'s training targets used at least `min_count` times (and EOS),
-        from the model directory's vocabularies.json: what `restrict_vocabulary` allows."""
+                          min_share: float = DEFAULT_MIN_SHARE) -> tuple[int, ...]:
+        """The token ids that make up at least `min_share` of `tgt_lang`'s training targets (and
+        EOS), from the model directory's vocabularies.json: what `restrict_vocabulary` allows."""
         fields = {item.name for item in dataclasses.fields(get_strategy(strategy).config_type)}
         if "processing" not in fields:
             raise InputError(f"restrict_vocabulary needs a strategy that processes logits (greedy, beam, "
@@ -232,9 +233,9 @@ class Translator:
                 raise InputError("restrict_vocabulary needs the target vocabularies: load the model with "
                                  "Translator.load(DIR) or set Translator.vocabularies")
             self.vocabularies = LanguageVocabularies.load(self.directory)
-        key = (tgt_lang, min_count)
+        key = (tgt_lang, min_share)
         if key not in self._allowed:
-            self._allowed[key] = self.vocabularies.allowed(tgt_lang, min_count, [self.tokenizer.eos_id])
+            self._allowed[key] = self.vocabularies.allowed(tgt_lang, min_share, [self.tokenizer.eos_id])
         return self._allowed[key]
 
     def embed(self, texts: Sequence[str], lang: str, tgt_lang: str | None = None) -> torch.Tensor:

@@ -21,6 +21,7 @@ from polyseq.cli.common import (
     strategy_settings,
     user_errors,
 )
+from polyseq.text.vocabularies import DEFAULT_MIN_SHARE
 
 if TYPE_CHECKING:
     from polyseq.translator import TranslationOutput
@@ -68,7 +69,8 @@ def translate(
     pivot: Annotated[str | None, typer.Option(help="translate through this language (two passes)")] = None,
     restrict_vocab: Annotated[bool, typer.Option(
         "--restrict-vocab", help="only tokens of the target language's training data")] = False,
-    vocab_min_count: Annotated[int, typer.Option(help="--restrict-vocab: tokens seen this often")] = 1,
+    vocab_min_share: Annotated[float, typer.Option(
+        help="--restrict-vocab: a token's least share of the target language's tokens")] = DEFAULT_MIN_SHARE,
     device: DeviceOption = "cpu",
 ) -> None:
     """Translate text line by line: one output line for every input line (with --n-best N, N lines
@@ -88,7 +90,7 @@ def translate(
         if pivot is not None:
             settings["pivot"] = pivot
         if restrict_vocab:
-            settings |= {"restrict_vocabulary": True, "vocabulary_min_count": vocab_min_count}
+            settings |= {"restrict_vocabulary": True, "vocabulary_min_share": vocab_min_share}
         translator = Translator.load(model, device=device)
         scorer = _reranker(rerank, reverse_model, src, device)
         totals, lines, split = DecodeStats(), 0, 0

@@ -133,7 +133,9 @@ def plot_alignment(report: AlignmentReport, output_path: str | Path) -> Path | N
     for pair in report.pairs:
         lines.plot(range(1, len(pair.layers) + 1), [layer.mutual for layer in pair.layers], "o-",
                    label=f"{pair.source}-{pair.target}")
-    lines.set(xlabel="encoder layer", ylabel="MEXA", ylim=(0, 1), title="alignment per layer")
+    layers = len(report.pairs[0].layers)
+    lines.set(xlabel="encoder layer", ylabel="MEXA", ylim=(0, 1), xticks=range(1, layers + 1),
+              title="alignment per layer (MEXA)")
     lines.legend(fontsize="small")
     figure.tight_layout()
     output_path = Path(output_path)

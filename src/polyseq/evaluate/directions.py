@@ -64,7 +64,7 @@ def plot_directions(metrics_path: str | Path, output_path: str | Path) -> Path |
             bleu_axis.plot(*zip(*points, strict=True), "o-", label=name)
         shares = [(r["step"], r["drawn"].get(name, 0) / max(sum(r["drawn"].values()), 1)) for r in train]
         if shares:
-            share_axis.plot(*zip(*shares, strict=True), label=name)
+            share_axis.plot(*zip(*shares, strict=True), ".-", label=name)
     bleu_axis.set(xlabel="step", ylabel="BLEU", title="validation BLEU per direction (greedy)")
     share_axis.set(xlabel="step", ylabel="share", title="training examples drawn so far")
     for axis in (bleu_axis, share_axis):
