@@ -7,7 +7,8 @@ language, two remedies for it, and how well the encoder aligns the four language
 
 It trains (or reuses, in --output) three kinds of model:
   english-centric     the six English-centric directions for --budget-min minutes
-  language-embedding  the same with model.language_embedding=output (the training-time remedy)
+  language-embedding  the same with model.language_embedding=output (the training-time remedy;
+                      --language-embedding decoder for the other placement)
   bilingual-en-XX     en->XX alone for a sixth of the budget: the English-centric model's share
                       per direction, for the "supervised within 2 BLEU" comparison
 and decodes test_2016_flickr in every setting: the baseline, + restrict-vocab (the decode-time
@@ -61,6 +62,8 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=300, help="warm-up steps of a full-budget run")
     parser.add_argument("--eval-every", type=int, default=400, help="steps between validations (full budget)")
     parser.add_argument("--temperature", type=float, default=1.0, help="data.temperature")
+    parser.add_argument("--language-embedding", default="output", choices=["output", "decoder"],
+                        help="model.language_embedding of the training-time remedy")
     parser.add_argument("--strategy", default="greedy", help="decoding strategy (greedy or beam)")
     parser.add_argument("--beam-size", type=int, default=5)
     parser.add_argument("--sentences", type=int, default=0, help="test sentences (0: all 1,000)")
@@ -189,8 +192,8 @@ def main() -> None:
     started = time.perf_counter()
     budget, share = args.budget_min, args.budget_min / 6
     runs = {"english-centric": trained(args, "english-centric", SUPERVISED, budget),
-            "language-embedding": trained(args, "language-embedding", SUPERVISED, budget,
-                                          LanguageEmbedding.OUTPUT)}
+            "language-embedding": trained(args, f"language-embedding-{args.language_embedding}", SUPERVISED,
+                                          budget, LanguageEmbedding(args.language_embedding))}
     runs |= {f"bilingual-en-{x}": trained(args, f"bilingual-en-{x}", (f"en-{x}",), share) for x in OTHERS}
     training_wall = time.perf_counter() - started
     detector = LanguageDetector(LANGS)

@@ -8,12 +8,13 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 import torch
 from num2words import num2words
 from safetensors.torch import load_file
 
 from helpers import TINY_MODEL
-from polyseq.config import DataConfig, ExperimentConfig, TrainConfig
+from polyseq.config import ConfigError, DataConfig, ExperimentConfig, TrainConfig, load_config
 from polyseq.evaluate.directions import direction_table
 from polyseq.text.tokenizer import Tokenizer
 from polyseq.text.vocabularies import LanguageVocabularies
@@ -44,6 +45,13 @@ def experiment(tmp_path: Path, name: str, steps: int, temperature: float) -> Exp
         train=TrainConfig(output_dir=str(tmp_path / name), steps=steps, lr=5e-3, warmup_steps=5,
                           eval_every=steps // 2, eval_bleu_sentences=4, log_every=5, progress=False),
     )
+
+
+def test_the_temperature_setting() -> None:
+    assert load_config(None, ["data.temperature=inf"]).data.temperature == float("inf")
+    for bad in ("0", "-1", "nan"):
+        with pytest.raises(ConfigError, match="data.temperature must be > 0"):
+            load_config(None, [f"data.temperature={bad}"])
 
 
 def drawn_records(run: Path) -> list[dict[str, int]]:

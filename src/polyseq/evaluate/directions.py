@@ -68,7 +68,8 @@ def plot_directions(metrics_path: str | Path, output_path: str | Path) -> Path |
     bleu_axis.set(xlabel="step", ylabel="BLEU", title="validation BLEU per direction (greedy)")
     share_axis.set(xlabel="step", ylabel="share", title="training examples drawn so far")
     for axis in (bleu_axis, share_axis):
-        axis.legend(fontsize="small")
+        if axis.lines:  # a run validated on one direction has no per-direction BLEU to show
+            axis.legend(fontsize="small")
     figure.tight_layout()
     output_path = Path(output_path)
     figure.savefig(output_path, dpi=100)
