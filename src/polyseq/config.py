@@ -63,6 +63,15 @@ class OutputBias(str, enum.Enum):
     BIAS = "bias"
 
 
+class LanguageEmbedding(str, enum.Enum):
+    """Where a learned target-language vector (made from the `<2xx>` tag that starts the source)
+    is added, to keep outputs in the target language (see docs/multilingual.md)."""
+
+    NONE = "none"
+    DECODER = "decoder"  # to every decoder input position: the tag is never far away
+    OUTPUT = "output"  # to the decoder's final states, before the output layer (as LangSAMP does)
+
+
 def _check(condition: bool, message: str) -> None:
     if not condition:
         raise ConfigError(message)
@@ -90,11 +99,12 @@ class ModelConfig:
     embedding_scale: EmbeddingScale = EmbeddingScale.SQRT_D_MODEL
     embedding_norm: EmbeddingNorm = EmbeddingNorm.NONE
     output_bias: OutputBias = OutputBias.NONE
+    language_embedding: LanguageEmbedding = LanguageEmbedding.NONE  # a remedy for off-target output
 
     def __post_init__(self) -> None:
         for name, kind in (("norm", NormPlacement), ("activation", Activation), ("positions", Positions),
                            ("embedding_scale", EmbeddingScale), ("embedding_norm", EmbeddingNorm),
-                           ("output_bias", OutputBias)):
+                           ("output_bias", OutputBias), ("language_embedding", LanguageEmbedding)):
             object.__setattr__(self, name, kind(getattr(self, name)))
         for name in ("vocab_size", "d_model", "heads", "ffn_dim", "max_positions"):
             _check(getattr(self, name) > 0, f"model.{name} must be positive")
@@ -137,6 +147,11 @@ class DataConfig:
     ⟦n⟧ sentinels on both sides, so that the model learns to copy the protected spans of
     document translation (see polyseq.data.sentinels).
 
+    `temperature` balances directions of unequal size (Arivazhagan et al. 2019): each epoch draws
+    direction d's examples in proportion to n_d^(1/T): 1 keeps the data's proportions (every
+    example once per epoch, as without sampling), 5 raises small directions, inf draws every
+    direction equally (see polyseq.data.sampling).
+
     Synthetic correction pairs (see polyseq.data.noise): `noise_source` is a file of clean text,
     one sentence per line, in `noise_lang`; each line becomes a `noise_lang`-`noise_lang` pair of
     (corrupted line, line) added to the training pairs (never to validation), `noise_keep` of
@@ -157,6 +172,7 @@ class DataConfig:
     max_ratio: float = 3.0
     valid_size: int = 500
     sentinel_rate: float = 0.0
+    temperature: float = 1.0  # direction sampling: 1 = as in the data, inf = uniform
     noise_source: str = ""  # clean text for synthetic correction pairs; "" = none
     noise_lang: str = ""  # its language: the pairs are noise_lang-noise_lang
     noise_pairs: int = 0  # how many synthetic pairs; 0 = one per line of noise_source
@@ -181,6 +197,8 @@ class DataConfig:
         _check(self.max_length > 0, "data.max_length must be positive")
         _check(self.max_ratio >= 1.0, "data.max_ratio must be >= 1")
         _check(0.0 <= self.sentinel_rate <= 1.0, "data.sentinel_rate must be in [0, 1]")
+        _check(self.temperature > 0, "data.temperature must be > 0 (1 = in proportion to the data, "
+               "inf = every direction equally)")  # also False for NaN
         self._check_noise()
         for direction in self.directions + self.valid_directions:
             parts = direction.split("-")
@@ -426,6 +444,7 @@ __all__ = [
     "EmbeddingNorm",
     "EmbeddingScale",
     "ExperimentConfig",
+    "LanguageEmbedding",
     "ModelConfig",
     "NormPlacement",
     "OutputBias",

@@ -5,10 +5,15 @@ split into pieces that fit the model (`polyseq.data.pieces`), framed for the dir
 tokenizer (`polyseq.text.framing`), grouped into token-budget batches by length
 (`polyseq.data.batching.length_batches`), decoded by a strategy chosen by name, and joined back:
 an empty line stays empty, a line too long for the model is split and joined, never cut.
+
+Many-to-many models add three options to every translation: `pivot` (two passes through another
+language), `restrict_vocabulary` (only the target language's tokens, as learned in training), and
+`embed` (mean-pooled encoder states, for cross-lingual alignment; docs/multilingual.md).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import warnings
@@ -21,7 +26,7 @@ import torch
 
 from polyseq.data.batching import length_batches, pad_rows
 from polyseq.data.pieces import Pieces, split_into_pieces
-from polyseq.decoding import generate, make_config
+from polyseq.decoding import generate, get_strategy, make_config
 from polyseq.decoding.core import DecodeInput, DecodeStats, Hypothesis
 from polyseq.decoding.rerank import Candidate, Scorer
 from polyseq.decoding.rerank import rerank as rerank_candidates
@@ -30,15 +35,19 @@ from polyseq.devices import usable_device
 from polyseq.files import InputError, read_text_lines
 from polyseq.model.checkpoint import load_metadata, load_model
 from polyseq.model.layout import for_decoding
+from polyseq.model.pooling import pooled_states
 from polyseq.model.transformer import Seq2Seq, sequence_log_probs
 from polyseq.text.framing import Framing, TextTokenizer
-from polyseq.text.tokenizer import Tokenizer
+from polyseq.text.tokenizer import Tokenizer, TokenizerError
+from polyseq.text.vocabularies import DEFAULT_MIN_SHARE, LanguageVocabularies
 
 if TYPE_CHECKING:
     from polyseq.documents import DocumentResult
     from polyseq.text.langid import Detection, LanguageDetector
 
 AUTO = "auto"  # as src_lang: identify each text's language (polyseq.text.langid)
+# translate_detailed's own options, which pass through **settings like the strategy's
+_TRANSLATION_OPTIONS = frozenset({"pivot", "restrict_vocabulary", "vocabulary_min_share"})
 
 __all__ = ["CorpusReport", "InputError", "TranslationCandidate", "TranslationOutput", "Translator"]
 
@@ -90,6 +99,10 @@ class Translator:
         self.max_source_tokens = model.config.max_positions - 2
         self._draft_models: dict[str, Any] = {}  # a draft model's directory -> the model, loaded once
         self._detector: LanguageDetector | None = None  # made at the first src_lang="auto"
+        self.directory: Path | None = None  # the model directory, when loaded from one
+        # target tokens per language (restrict_vocabulary); read from `directory` at first use
+        self.vocabularies: LanguageVocabularies | None = None
+        self._allowed: dict[tuple[str, float], tuple[int, ...]] = {}
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu", **options: Any) -> Translator:
@@ -103,7 +116,9 @@ class Translator:
         if tokenizer.vocab_size > size or (own and tokenizer.vocab_size != size):
             raise InputError(f"{path}: the tokenizer has {tokenizer.vocab_size} pieces but config.json "
                              f"says vocab_size={model.config.vocab_size}")
-        return cls(model, tokenizer, load_metadata(path), **options)
+        translator = cls(model, tokenizer, load_metadata(path), **options)
+        translator.directory = path
+        return translator
 
     @property
     def languages(self) -> tuple[str, ...]:
@@ -114,17 +129,29 @@ class Translator:
                   **settings: Any) -> list[str]:
         """Translate each text; the output list has one string per input, in order. `src_lang="auto"`
         identifies each text's language. A `prefix` (one for all texts, or one per text) is the
-        forced start of each output, which keeps it."""
+        forced start of each output, which keeps it. `pivot="en"` translates through English in
+        two passes; `restrict_vocabulary=True` lets each pass produce only tokens that its target
+        language's training targets use (at least `vocabulary_min_share` of their tokens)."""
         return self.translate_detailed(texts, src_lang, tgt_lang, strategy, prefix=prefix, **settings).texts
 
     def translate_detailed(self, texts: Sequence[str], src_lang: str | None = None,
                            tgt_lang: str = "", strategy: str = "beam", rerank: Scorer | None = None,
-                           prefix: str | Sequence[str] | None = None, **settings: Any) -> TranslationOutput:
+                           prefix: str | Sequence[str] | None = None, *, pivot: str | None = None,
+                           restrict_vocabulary: bool = False,
+                           vocabulary_min_share: float = DEFAULT_MIN_SHARE,
+                           **settings: Any) -> TranslationOutput:
         """Like translate, with the n-best candidates and decoding statistics. With `rerank`,
         each input's n-best list is reordered by that scorer (see decoding/rerank.py) and the
         best candidate after reranking is the translation."""
         if isinstance(texts, str):
             raise InputError("translate takes a list of texts, not a single string")
+        if pivot is not None:
+            options = dict(restrict_vocabulary=restrict_vocabulary, vocabulary_min_share=vocabulary_min_share)
+            return self._translate_pivot(texts, src_lang, pivot, tgt_lang, strategy, rerank, prefix,
+                                         {**options, **settings})
+        if restrict_vocabulary:
+            settings = {**settings, "allowed_tokens": self.target_vocabulary(tgt_lang, strategy,
+                                                                             vocabulary_min_share)}
         if src_lang == AUTO:
             return self._translate_detected(texts, tgt_lang, strategy, rerank, prefix, settings)
         framing = self._framing(src_lang, tgt_lang)
@@ -173,6 +200,71 @@ class Translator:
             for index, text, candidates in zip(chosen, part.texts, part.candidates, strict=True):
                 output.texts[index], output.candidates[index] = text, candidates
         return output
+
+    def _translate_pivot(self, texts: Sequence[str], src_lang: str | None, pivot: str, tgt_lang: str,
+                         strategy: str, rerank: Scorer | None, prefix: str | Sequence[str] | None,
+                         settings: dict[str, Any]) -> TranslationOutput:
+        """src -> pivot, then pivot -> tgt (with the reranker and prefix): two plain translations."""
+        try:
+            self.tokenizer.framing(None, pivot)
+        except TokenizerError as error:
+            raise InputError(f"pivot language {pivot!r}: {error}") from None
+        for name, lang in (("source", src_lang), ("target", tgt_lang)):
+            if lang == pivot:
+                raise InputError(f"the pivot {pivot!r} is the {name} language: translate without a pivot")
+        first = self.translate_detailed(texts, src_lang, pivot, strategy, **settings)
+        output = self.translate_detailed(first.texts, pivot, tgt_lang, strategy, rerank, prefix, **settings)
+        output.stats.add(first.stats)
+        output.split_texts = max(output.split_texts, first.split_texts)
+        output.detected = first.detected
+        return output
+
+    def target_vocabulary(self, tgt_lang: str, strategy: str = "greedy",
+                          min_share: float = DEFAULT_MIN_SHARE) -> tuple[int, ...]:
+        """The token ids that make up at least `min_share` of `tgt_lang`'s training targets (and
+        EOS), from the model directory's vocabularies.json: what `restrict_vocabulary` allows."""
+        fields = {item.name for item in dataclasses.fields(get_strategy(strategy).config_type)}
+        if "processing" not in fields:
+            raise InputError(f"restrict_vocabulary needs a strategy that processes logits (greedy, beam, "
+                             f"diverse-beam, sampling), not {strategy!r}")
+        self._framing(None, tgt_lang)  # an unknown language is named as such
+        if self.vocabularies is None:
+            if self.directory is None:
+                raise InputError("restrict_vocabulary needs the target vocabularies: load the model with "
+                                 "Translator.load(DIR) or set Translator.vocabularies")
+            self.vocabularies = LanguageVocabularies.load(self.directory)
+        key = (tgt_lang, min_share)
+        if key not in self._allowed:
+            self._allowed[key] = self.vocabularies.allowed(tgt_lang, min_share, [self.tokenizer.eos_id])
+        return self._allowed[key]
+
+    def embed(self, texts: Sequence[str], lang: str, tgt_lang: str | None = None) -> torch.Tensor:
+        """Sentence embeddings (N, D): the encoder's output states averaged over each text's own
+        tokens (not the language tag, EOS or padding). The encoder reads every text as if to
+        translate it into `tgt_lang` (default: the model's first language), so that texts of all
+        languages are embedded under the same tag and compare."""
+        return self.embed_layers(texts, lang, tgt_lang)[-1]
+
+    def embed_layers(self, texts: Sequence[str], lang: str,
+                     tgt_lang: str | None = None) -> list[torch.Tensor]:
+        """`embed` at every encoder layer: one (N, D) per layer, the last being `embed`'s (the
+        encoder's output, after its final norm)."""
+        if isinstance(texts, str):
+            raise InputError("embed takes a list of texts, not a single string")
+        framing = self._framing(lang, tgt_lang or self.languages[0])
+        rows, spans = [], []
+        for index, text in enumerate(texts):
+            ids = self.tokenizer.encode(text)
+            if not ids:
+                raise InputError(f"text {index} is empty: an empty text has no embedding")
+            if len(framing.source(ids)) > self.model.config.max_positions:
+                raise InputError(f"text {index} has {len(ids)} tokens, more than the model reads at "
+                                 f"once ({self.max_source_tokens}); split it into sentences")
+            head = len(framing.source_head)
+            rows.append(framing.source(ids))
+            spans.append((head, head + len(ids)))
+        batches = length_batches([len(row) for row in rows], self.max_batch_tokens, self.max_batch_sentences)
+        return pooled_states(self.model, rows, spans, batches, self.tokenizer.pad_id)
 
     def correct(self, texts: Sequence[str], lang: str | None = None, strategy: str = "aggressive",
                 **settings: Any) -> list[str]:
@@ -321,7 +413,8 @@ class Translator:
         if output_path.resolve() == input_path.resolve():
             raise InputError(f"output {output_path} would overwrite the input; choose another path")
         lines = read_text_lines(input_path)
-        make_config(strategy, self._resolve_models(settings))  # bad settings fail before any work
+        strategy_only = {k: v for k, v in settings.items() if k not in _TRANSLATION_OPTIONS}
+        make_config(strategy, self._resolve_models(strategy_only))  # bad settings fail before any work
         stats, split = DecodeStats(), 0
         temporary = output_path.with_name(f".{output_path.name}.tmp")
         with temporary.open("w", encoding="utf-8") as handle:

@@ -39,9 +39,14 @@ def evaluate(
     m2: Annotated[Path | None, typer.Option("--m2", help="gold edits (M2 file) for --metric m2")] = None,
     sources: Annotated[Path | None, typer.Option("--src", help="sources (gleu; m2 without --m2)")] = None,
     report: Annotated[Path | None, typer.Option("--report", help="write a JSON report here")] = None,
+    tgt_lang: Annotated[str | None, typer.Option(
+        help="report the share of outputs not in this language")] = None,
+    langid_among: Annotated[str | None, typer.Option(
+        help="--tgt-lang: identify among these languages (e.g. en,de,fr,cs; default all 97)")] = None,
 ) -> None:
     """Score system outputs: BLEU and chrF++ (translation), or M2 and GLEU (correction; tokenized
-    text, as the M2 and JFLEG files are)."""
+    text, as the M2 and JFLEG files are). --tgt-lang de adds the off-target rate: the share of
+    outputs whose identified language is not German (and with it, --ref may be left out)."""
     from polyseq.evaluate import write_report
     from polyseq.evaluate.m2 import m2_from_pairs, read_m2
     from polyseq.files import read_text_lines
@@ -57,6 +62,8 @@ def evaluate(
             gold = m2_from_pairs(read_text_lines(sources), [read_text_lines(path) for path in references])
             result, lines = _score_m2(hyps, gold)
             inputs = {"sources": str(sources), "references": [str(r) for r in references]}
+        elif metric is Metric.BLEU and tgt_lang is not None and not references:  # off-target alone
+            result, lines, inputs = {}, [], {}
         else:
             refs = [read_text_lines(path) for path in references or []]
             if not refs:
@@ -71,6 +78,9 @@ def evaluate(
                     raise ValueError("--metric gleu needs --src SOURCE")
                 result, lines = _score_gleu(read_text_lines(sources), hyps, refs)
             inputs = {"references": [str(r) for r in references or []]}
+        if tgt_lang is not None:
+            result["off_target"], line = _off_target(hyps, tgt_lang, langid_among)
+            lines.append(line)
     for line in lines:
         typer.echo(line)
     if report is not None:
@@ -84,6 +94,14 @@ def _score_bleu(hyps: list[str], refs: list[list[str]]) -> tuple[dict[str, Any],
     return scores.to_dict(), [f"BLEU {scores.bleu:.2f}  chrF++ {scores.chrf:.2f}  exact "
                               f"{scores.exact_match:.1f}%  ({scores.sentences} sentences)",
                               scores.bleu_signature]
+
+
+def _off_target(hyps: list[str], tgt_lang: str, among: str | None) -> tuple[dict[str, Any], str]:
+    from polyseq.evaluate.offtarget import off_target
+
+    languages = [lang for lang in among.split(",") if lang] if among else None
+    found = off_target(hyps, tgt_lang, languages=languages)
+    return found.to_dict(), found.summary()
 
 
 def _score_m2(hyps: list[str], gold: list[M2Sentence]) -> tuple[dict[str, Any], list[str]]:

@@ -21,6 +21,7 @@ from polyseq.cli.common import (
     strategy_settings,
     user_errors,
 )
+from polyseq.text.vocabularies import DEFAULT_MIN_SHARE
 
 if TYPE_CHECKING:
     from polyseq.translator import TranslationOutput
@@ -65,10 +66,16 @@ def translate(
     rerank: Annotated[str | None, typer.Option(help="rerank the n-best: normalised | reverse")] = None,
     reverse_model: Annotated[Path | None, typer.Option(help="model for --rerank reverse")] = None,
     stats: Annotated[bool, typer.Option("--stats", help="print decoding statistics to stderr")] = False,
+    pivot: Annotated[str | None, typer.Option(help="translate through this language (two passes)")] = None,
+    restrict_vocab: Annotated[bool, typer.Option(
+        "--restrict-vocab", help="only tokens of the target language's training data")] = False,
+    vocab_min_share: Annotated[float, typer.Option(
+        help="--restrict-vocab: a token's least share of the target language's tokens")] = DEFAULT_MIN_SHARE,
     device: DeviceOption = "cpu",
 ) -> None:
     """Translate text line by line: one output line for every input line (with --n-best N, N lines
-    per input; with --format jsonl, one JSON object per input).
+    per input; with --format jsonl, one JSON object per input). Many-to-many models: --pivot en
+    translates through English, --restrict-vocab keeps outputs to the target language's tokens.
 
     Strategies: greedy, beam, diverse-beam, sampling, aggressive, speculative; their settings go
     in -O key=value (e.g. -O groups=3 -O diversity=0.5, -O top_p=0.9 -O seed=1,
@@ -80,6 +87,10 @@ def translate(
         if input is not None and output is not None and input.resolve() == output.resolve():
             raise ValueError(f"output {output} would overwrite the input; choose another path")
         settings = strategy_settings(strategy, beam_size, n_best, option)
+        if pivot is not None:
+            settings["pivot"] = pivot
+        if restrict_vocab:
+            settings |= {"restrict_vocabulary": True, "vocabulary_min_share": vocab_min_share}
         translator = Translator.load(model, device=device)
         scorer = _reranker(rerank, reverse_model, src, device)
         totals, lines, split = DecodeStats(), 0, 0

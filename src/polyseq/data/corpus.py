@@ -351,17 +351,26 @@ def filter_examples(
 ) -> tuple[list[Example], FilterReport]:
     """Drop examples with a side longer than `max_length` tokens (specials included), and those
     whose longer side exceeds `max_ratio` times the shorter when both have RATIO_MIN_TOKENS+."""
+    kept, report = filter_indices(examples, max_length=max_length, max_ratio=max_ratio)
+    return [examples[i] for i in kept], report
+
+
+def filter_indices(
+    examples: Sequence[Example], *, max_length: int, max_ratio: float
+) -> tuple[list[int], FilterReport]:
+    """`filter_examples` as the indices of the kept examples, in order (to keep what else is
+    known about each, such as its direction)."""
     if max_length < 1 or max_ratio < 1.0:
         raise ValueError(f"need max_length >= 1 and max_ratio >= 1, got {max_length}, {max_ratio}")
-    kept: list[Example] = []
+    kept: list[int] = []
     too_long = bad_ratio = 0
-    for example in examples:
+    for index, example in enumerate(examples):
         short, long = sorted((len(example.src), len(example.tgt)))
         if long > max_length:
             too_long += 1
         elif short >= RATIO_MIN_TOKENS and long > max_ratio * short:
             bad_ratio += 1
         else:
-            kept.append(example)
+            kept.append(index)
     report = FilterReport(len(examples), len(kept), too_long, bad_ratio, max_length, max_ratio)
     return kept, report

@@ -7,6 +7,7 @@ the settings a strategy exposes and applies them in a fixed, documented order.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -53,6 +54,25 @@ def ban_tokens(logits: Tensor, token_ids: Sequence[int]) -> Tensor:
     logits = logits.clone()
     logits[:, list(token_ids)] = NEG_INF
     return logits
+
+
+def allow_only(logits: Tensor, token_ids: Sequence[int], eos_id: int) -> Tensor:
+    """Only `token_ids` and EOS may come next (a target language's vocabulary); no ids: all."""
+    if not token_ids:
+        return logits
+    allowed = _mask(tuple(token_ids), eos_id, logits.shape[-1], logits.device)  # (V,)
+    return logits.masked_fill(~allowed, NEG_INF)
+
+
+@functools.lru_cache(maxsize=8)  # one mask per vocabulary, not one per decoding step
+def _mask(token_ids: tuple[int, ...], eos_id: int, vocab: int, device: torch.device) -> Tensor:
+    bad = [i for i in (*token_ids, eos_id) if not 0 <= i < vocab]
+    if bad:
+        raise ConfigError(f"allowed token id {bad[0]} is outside the vocabulary (0..{vocab - 1})")
+    mask = torch.zeros(vocab, dtype=torch.bool, device=device)
+    mask[list(token_ids)] = True
+    mask[eos_id] = True
+    return mask
 
 
 def force_token(logits: Tensor, token_id: int) -> Tensor:
@@ -104,13 +124,15 @@ def no_repeat_ngram(logits: Tensor, histories: Sequence[Sequence[int]], n: int) 
 @dataclass(frozen=True)
 class Processing:
     """Settings shared by greedy, beam, diverse beam and sampling; applied in this order:
-    banned tokens, minimum length, repetition penalty, no-repeat n-gram, forced first token."""
+    allowed tokens, banned tokens, minimum length, repetition penalty, no-repeat n-gram, forced
+    first token."""
 
     min_length: int = 0
     no_repeat_ngram: int = 0
     repetition_penalty: float = 1.0
     banned_tokens: tuple[int, ...] = ()
     force_first_token: int = -1  # a token id every output must start with (-1: none)
+    allowed_tokens: tuple[int, ...] = ()  # only these (and EOS) may be generated; empty: all
 
     def __post_init__(self) -> None:
         if self.min_length < 0 or self.no_repeat_ngram < 0:
@@ -118,15 +140,17 @@ class Processing:
         if self.repetition_penalty <= 0:
             raise ConfigError("repetition_penalty must be > 0")
         object.__setattr__(self, "banned_tokens", tuple(self.banned_tokens))
+        object.__setattr__(self, "allowed_tokens", tuple(self.allowed_tokens))
 
     @property
     def active(self) -> bool:
-        return bool(self.min_length or self.no_repeat_ngram or self.banned_tokens
+        return bool(self.min_length or self.no_repeat_ngram or self.banned_tokens or self.allowed_tokens
                     or self.repetition_penalty != 1.0 or self.force_first_token >= 0)
 
     def __call__(self, logits: Tensor, histories: Sequence[Sequence[int]], eos_id: int) -> Tensor:
         if not self.active:
             return logits
+        logits = allow_only(logits, self.allowed_tokens, eos_id)
         logits = ban_tokens(logits, self.banned_tokens)
         logits = min_length(logits, [len(h) for h in histories], self.min_length, eos_id)
         logits = repetition_penalty(logits, histories, self.repetition_penalty)

@@ -125,6 +125,9 @@ def config_from_hf(hf: dict[str, Any], family: Family, has_bias: bool, where: st
 
 def family_of(config: ModelConfig) -> Family:
     """The HF family that computes exactly what `config` computes; InteropError when none does."""
+    if config.language_embedding.value != "none":
+        raise InteropError(f"no Hugging Face architecture adds target-language vectors "
+                           f"(model.language_embedding={config.language_embedding.value})")
     for family, traits in TRAITS.items():
         if (traits.norm, traits.positions, traits.embedding_norm) != (
                 config.norm, config.positions, config.embedding_norm):

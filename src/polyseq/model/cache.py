@@ -21,6 +21,7 @@ class DecoderCache:
     cross_values: list[Tensor]  # per layer (B, H, S, Dh)
     source_mask: Tensor  # (B, S) True at real source tokens
     lengths: Tensor  # (B,) long: decoder tokens already cached per row
+    language: Tensor | None = None  # (B, D) target-language vectors, for models that add them
 
     @property
     def batch_size(self) -> int:
@@ -80,3 +81,5 @@ class DecoderCache:
                 buffers[layer] = tensor.index_select(0, index)
         self.source_mask = self.source_mask.index_select(0, index)
         self.lengths = self.lengths.index_select(0, index)
+        if self.language is not None:
+            self.language = self.language.index_select(0, index)

@@ -19,6 +19,7 @@ from polyseq.config import (
     Activation,
     EmbeddingNorm,
     EmbeddingScale,
+    LanguageEmbedding,
     ModelConfig,
     NormPlacement,
     OutputBias,
@@ -32,9 +33,11 @@ from polyseq.model.packed import PackedWeights
 class Memory:
     states: Tensor  # (B, S, D) encoder output
     mask: Tensor  # (B, S) True at real tokens
+    language: Tensor | None = None  # (B, D) target-language vectors (model.language_embedding)
 
     def select(self, index: Tensor) -> Memory:
-        return Memory(self.states.index_select(0, index), self.mask.index_select(0, index))
+        language = None if self.language is None else self.language.index_select(0, index)
+        return Memory(self.states.index_select(0, index), self.mask.index_select(0, index), language)
 
 
 def sinusoidal_table(positions: int, dim: int) -> Tensor:
@@ -174,6 +177,19 @@ class DecoderLayer(nn.Module):
         return self.ffn_residual.output(x, self.ffn(self.ffn_residual.input(x)))
 
 
+class TargetLanguage(nn.Module):
+    """A target-language vector per row, made from the embedding of the `<2xx>` tag that starts
+    each source; zero at initialisation, so a new model starts as one without it."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.project = nn.Linear(config.d_model, config.d_model, bias=False)
+        nn.init.zeros_(self.project.weight)
+
+    def forward(self, embed: nn.Embedding, src: Tensor) -> Tensor:
+        return self.project(embed(src[:, 0]))  # (B, D)
+
+
 class Seq2Seq(nn.Module):
     """Encoder-decoder Transformer with a shared vocabulary (tied embeddings by default).
 
@@ -217,6 +233,8 @@ class Seq2Seq(nn.Module):
                                                                     bias=False)
         with_bias = config.output_bias is OutputBias.BIAS
         self.output_bias = nn.Parameter(torch.zeros(config.vocab_size)) if with_bias else None
+        with_language = config.language_embedding is not LanguageEmbedding.NONE
+        self.target_language = TargetLanguage(config) if with_language else None
 
     @property
     def decoders(self) -> list[DecoderLayer]:
@@ -260,7 +278,8 @@ class Seq2Seq(nn.Module):
         attention_mask = mask[:, None, None, :]  # (B, 1, 1, S)
         for layer in self.encoder_layers:
             x = layer(x, attention_mask)
-        return Memory(self.encoder_norm(x), mask)
+        language = None if self.target_language is None else self.target_language(self.embed, src)
+        return Memory(self.encoder_norm(x), mask, language)
 
     def init_cache(self, memory: Memory, capacity: int = 64) -> DecoderCache:
         """A cache for `memory`'s rows: cross-attention keys/values computed once, empty self K/V."""
@@ -276,6 +295,7 @@ class Seq2Seq(nn.Module):
             self_keys=empty, self_values=[t.clone() for t in empty], cross_keys=keys,
             cross_values=values, source_mask=memory.mask,
             lengths=torch.zeros(batch, dtype=torch.long, device=memory.states.device),
+            language=memory.language,
         )
 
     def decode_step(self, tokens: Tensor, memory: Memory, cache: DecoderCache | None = None) -> Tensor:
@@ -302,6 +322,7 @@ class Seq2Seq(nn.Module):
             self_mask = self_mask[:, None]  # (B, 1, k, total)
         # rows at one length read a slice of the position table, the rest index it row by row
         x = self._embed_target(tokens, positions if start is None else range(start, total))
+        x = self._add_language(x, cache.language, LanguageEmbedding.DECODER)
         cross_mask = cache.source_mask[:, None, None, :]  # (B, 1, 1, S)
         for index, layer in enumerate(self.decoders):
             q, new_k, new_v = layer.self_attention.projections(layer.self_residual.input(x))
@@ -312,17 +333,27 @@ class Seq2Seq(nn.Module):
             attended = layer.self_attention.attend(q, keys, values, self_mask, causal=False)
             x = layer(x, attended, cross, cross_mask)
         cache.advance(k)
-        return x
+        return self._add_language(x, cache.language, LanguageEmbedding.OUTPUT)
+
+    def _add_language(self, x: Tensor, language: Tensor | None, where: LanguageEmbedding) -> Tensor:
+        """x (B, T, D) plus the rows' target-language vectors when this model adds them `where`."""
+        if self.config.language_embedding is not where:
+            return x
+        if language is None:
+            raise ValueError("this model adds target-language vectors, but the memory or cache has "
+                             "none: encode the source with this model (Seq2Seq.encode)")
+        return x + language[:, None, :]
 
     def _decode_uncached(self, tokens: Tensor, memory: Memory) -> Tensor:
         x = self._embed_target(tokens, range(tokens.shape[1]))
+        x = self._add_language(x, memory.language, LanguageEmbedding.DECODER)
         cross_mask = memory.mask[:, None, None, :]
         for layer in self.decoders:
             q, k, v = layer.self_attention.projections(layer.self_residual.input(x))
             cross = layer.cross_attention.keys_values(memory.states)
             attended = layer.self_attention.attend(q, k, v, None, causal=True)
             x = layer(x, attended, cross, cross_mask)
-        return self.project(x)
+        return self.project(self._add_language(x, memory.language, LanguageEmbedding.OUTPUT))
 
     def project(self, x: Tensor) -> Tensor:
         """Decoder states (..., D) -> logits (..., V)."""

@@ -1,6 +1,7 @@
 """Turn a DataConfig into what the training loop needs: a tokenizer, filtered training examples
-(real pairs, and synthetic correction pairs when data.noise_source is set), validation sets per
-direction, and a summary for the model's metadata."""
+(real pairs, and synthetic correction pairs when data.noise_source is set) with the direction of
+each, validation sets per direction, the target vocabularies, and a summary for the model's
+metadata."""
 
 from __future__ import annotations
 
@@ -17,13 +18,14 @@ from polyseq.data.corpus import (
     Example,
     Pair,
     encode_pairs,
-    filter_examples,
+    filter_indices,
     load_corpus,
     read_lines,
 )
 from polyseq.data.noise import NoiseRates, frequent_words, learn_confusions, synthetic_pairs
 from polyseq.data.sentinels import add_sentinels
 from polyseq.text.tokenizer import Tokenizer
+from polyseq.text.vocabularies import LanguageVocabularies
 
 FILLERS = 100  # how many of the noise source's most frequent words insertions draw from
 
@@ -41,6 +43,8 @@ class PreparedData:
     train: list[Example]
     valid: list[ValidSet]
     summary: dict[str, Any] = field(default_factory=dict)
+    train_directions: list[str] = field(default_factory=list)  # "en-de" per training example
+    vocabularies: LanguageVocabularies | None = None  # target tokens per language
 
 
 def _split_valid(pairs: Sequence[Pair], size: int, seed: int) -> tuple[list[Pair], list[Pair]]:
@@ -79,8 +83,10 @@ def prepare_data(config: DataConfig, tokenizer_dir: Path, seed: int, log: Any = 
         texts = _sentences_by_language(train_pairs)
         tokenizer = Tokenizer.train(texts, tokenizer_dir, vocab_size=config.vocab_size,
                                     languages=config.languages, seed=seed)
-    examples, report = filter_examples(encode_pairs(train_pairs, tokenizer),
-                                       max_length=config.max_length, max_ratio=config.max_ratio)
+    encoded = encode_pairs(train_pairs, tokenizer)
+    kept, report = filter_indices(encoded, max_length=config.max_length, max_ratio=config.max_ratio)
+    examples = [encoded[i] for i in kept]
+    example_directions = [f"{train_pairs[i].src_lang}-{train_pairs[i].tgt_lang}" for i in kept]
     log(f"training data: {report.summary()}")
     valid = _valid_sets(valid_pairs, tokenizer)
     summary = {
@@ -93,7 +99,10 @@ def prepare_data(config: DataConfig, tokenizer_dir: Path, seed: int, log: Any = 
     }
     if config.noise_source:
         summary["synthetic_pairs"] = len(synthetic)
-    return PreparedData(tokenizer, examples, valid, summary)
+    vocabularies = LanguageVocabularies.count(
+        ((train_pairs[i].tgt_lang, example.tgt[1:-1]) for i, example in zip(kept, examples, strict=True)),
+        tokenizer.vocab_size)
+    return PreparedData(tokenizer, examples, valid, summary, example_directions, vocabularies)
 
 
 def synthetic_correction_pairs(config: DataConfig, real: Sequence[Pair], seed: int,

@@ -1,12 +1,14 @@
 """The training loop: explicit, no framework.
 
 AdamW with inverse-square-root warm-up, label smoothing, gradient clipping and accumulation,
-validation loss and BLEU/chrF every N steps, the best and the last checkpoint, a JSONL metrics log
-and a PNG plot. `resume=True` restores model, optimizer, RNG and data-stream state from `last/`, so
-a killed run continues as if it had never stopped.
+validation loss and BLEU/chrF every N steps (per direction), the best and the last checkpoint, a
+JSONL metrics log (with the examples drawn per direction) and PNG plots. `resume=True` restores
+model, optimizer, RNG and data-stream state from `last/`, so a killed run continues as if it had
+never stopped.
 
 Output directory layout:
   tokenizer/tokenizer.model   experiment.json   metrics.jsonl   training.png
+  directions.png   validation BLEU and the examples drawn per direction (more than one direction)
   last/   model directory + trainer.pt (optimizer, RNG, data position, counters)
   best/   model directory with the best validation BLEU
   snapshots/  weights of the last `average_last` evaluations; averaged/ their mean (a model directory)
@@ -27,11 +29,13 @@ from safetensors.torch import save_file
 from tqdm import tqdm
 
 from polyseq.config import ExperimentConfig, replace
-from polyseq.data.batching import BatchStream, collate
+from polyseq.data.batching import collate
+from polyseq.data.sampling import DirectionBatchStream
 from polyseq.decoding import generate
 from polyseq.decoding.core import DecodeInput
 from polyseq.devices import usable_device
 from polyseq.evaluate import plot_training, score_translations
+from polyseq.evaluate.directions import direction_table, plot_directions
 from polyseq.files import write_json_atomic
 from polyseq.model.checkpoint import average_weights, save_model_files, write_directory_atomic
 from polyseq.model.transformer import Seq2Seq
@@ -74,8 +78,8 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(
             self._parameter_groups(), lr=config.train.lr, betas=config.train.betas,
         )
-        self.stream = BatchStream(data.train, config.data.max_tokens, tokenizer.pad_id,
-                                  seed=config.train.seed)
+        self.stream = DirectionBatchStream(data.train, data.train_directions, config.data.temperature,
+                                           config.data.max_tokens, tokenizer.pad_id, seed=config.train.seed)
         self.counters = Counters()
         self.metrics_path = output_dir / "metrics.jsonl"
 
@@ -156,6 +160,8 @@ class Trainer:
     def _fill_model_dir(self, directory: Path) -> None:
         save_model_files(directory, self.model, self.metadata())
         self.data.tokenizer.save(directory)
+        if self.data.vocabularies is not None:
+            self.data.vocabularies.save(directory)
 
     def save_best(self) -> None:
         write_directory_atomic(self.output_dir / "best", self._fill_model_dir)
@@ -234,7 +240,7 @@ class Trainer:
                     speed = window_tokens / max(time.perf_counter() - window_start, 1e-9)
                     self.log({"kind": "train", "step": self.counters.step, "loss": sum(losses) /
                               len(losses), "lr": record["lr"], "tokens_per_s": round(speed, 1),
-                              "elapsed_s": round(self.counters.seconds, 1)})
+                              "elapsed_s": round(self.counters.seconds, 1), "drawn": self.stream.drawn()})
                     bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{record['lr']:.2e}",
                                     tok_s=f"{speed:.0f}")
                     if train.progress and not show_bar:
@@ -252,6 +258,7 @@ class Trainer:
         if self.counters.step % train.eval_every != 0:
             self.evaluate_and_save()
         plot = plot_training(self.metrics_path, self.output_dir / "training.png")
+        plot_directions(self.metrics_path, self.output_dir / "directions.png")
         return TrainResult(self.output_dir, self.output_dir / "best", self.output_dir / "last",
                            self.counters.step, self.counters.best_bleu, plot)
 
@@ -288,6 +295,8 @@ class Trainer:
             model.load_state_dict(averaged)
             save_model_files(directory, model, {**self.metadata(), "averaged": len(kept)})
             self.data.tokenizer.save(directory)
+            if self.data.vocabularies is not None:
+                self.data.vocabularies.save(directory)
 
         write_directory_atomic(self.output_dir / "averaged", fill)
 
@@ -316,4 +325,7 @@ def train(config: ExperimentConfig, *, resume: bool = False, log: Any = print) -
         trainer.metrics_path.unlink(missing_ok=True)
     log(f"model: {trainer.model.parameter_count():,} parameters; "
         f"{len(data.train):,} training examples")
-    return trainer.run()
+    result = trainer.run()
+    if len(data.valid) > 1:
+        log(f"validation per direction:\n{direction_table(trainer.metrics_path)}")
+    return result

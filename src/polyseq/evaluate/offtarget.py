@@ -1,0 +1,53 @@
+"""Off-target output: translations in another language than the one asked for.
+
+Each output's language is identified with polyseq's language identification
+(`polyseq.text.langid`, py3langid); the off-target rate is the share of non-empty outputs whose
+identified language is not the target. Empty outputs have no language and are counted apart.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from polyseq.text.langid import LanguageDetector, LanguageIdError
+
+
+@dataclass(frozen=True)
+class OffTarget:
+    target: str
+    outputs: int  # non-empty outputs, those identified
+    empty: int
+    off_target: int
+    detected: dict[str, int] = field(default_factory=dict)  # identified language -> outputs
+
+    @property
+    def rate(self) -> float:
+        """Off-target outputs as a share of the non-empty ones (0 when there are none)."""
+        return self.off_target / self.outputs if self.outputs else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "rate": round(self.rate, 4)}
+
+    def summary(self) -> str:
+        others = ", ".join(f"{lang} {count}" for lang, count in self.detected.items() if lang != self.target)
+        text = (f"off-target {100 * self.rate:.1f}% ({self.off_target} of {self.outputs} outputs not "
+                f"identified as {self.target}")
+        return text + (f": {others})" if others else ")") + (f"; {self.empty} empty" if self.empty else "")
+
+
+def off_target(texts: Sequence[str], tgt_lang: str, detector: LanguageDetector | None = None,
+               languages: Sequence[str] | None = None) -> OffTarget:
+    """How many of `texts` are not in `tgt_lang`. The detector chooses among `languages` (None:
+    every language it knows); `tgt_lang` must be one of them."""
+    detector = detector or LanguageDetector(languages)
+    if tgt_lang not in detector.languages:
+        among = "the languages it was given" if languages is not None else "its languages"
+        raise LanguageIdError(f"the language identifier cannot recognise {tgt_lang!r} ({among}: "
+                              f"{', '.join(detector.languages)}); off-target rates need a target it knows")
+    kept = [text for text in texts if text.strip()]
+    detected = Counter(d.language for d in detector.detect_each(kept)) if kept else Counter()
+    return OffTarget(target=tgt_lang, outputs=len(kept), empty=len(texts) - len(kept),
+                     off_target=len(kept) - detected[tgt_lang], detected=dict(detected.most_common()))

@@ -1,0 +1,46 @@
+"""Language identification and off-target rates on short real sentences: multi30k captions in
+en, de, fr and cs (the shared data)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from polyseq.evaluate.offtarget import off_target
+from polyseq.files import read_text_lines
+from polyseq.text.langid import LanguageDetector, LanguageIdError
+
+MULTI30K = Path(__file__).resolve().parents[3] / "shared" / "data" / "multi30k"
+LANGS = ("en", "de", "fr", "cs")
+
+
+def captions(lang: str, count: int = 150) -> list[str]:
+    path = MULTI30K / f"val.{lang}"
+    if not path.is_file():
+        pytest.fail(f"{path} is missing: these tests read multi30k from the shared data beside the "
+                    "project (../shared/data/multi30k)")
+    return read_text_lines(path)[:count]
+
+
+@pytest.mark.parametrize("among", [LANGS, None], ids=["model-languages", "all-97"])
+def test_short_captions_are_identified_in_each_language(among: tuple[str, ...] | None) -> None:
+    detector = LanguageDetector(among)
+    for lang in LANGS:
+        texts = captions(lang)
+        assert max(len(text.split()) for text in texts) < 40  # short sentences, most about 12 words
+        found = [d.language for d in detector.detect_each(texts)]
+        assert found.count(lang) / len(found) >= 0.97, (lang, found)
+
+
+def test_off_target_rate_of_right_and_wrong_languages() -> None:
+    detector = LanguageDetector(LANGS)
+    german, french = captions("de", 100), captions("fr", 100)
+    right = off_target(german, "de", detector)
+    assert right.rate <= 0.02 and right.outputs == 100 and right.empty == 0
+    mixed = off_target(german[:70] + french[:30] + ["", "  "], "de", detector)
+    assert mixed.outputs == 100 and mixed.empty == 2
+    assert mixed.off_target == pytest.approx(30, abs=2) and mixed.detected["fr"] == pytest.approx(30, abs=2)
+    assert "off-target 3" in mixed.summary() and "fr " in mixed.summary()
+    with pytest.raises(LanguageIdError, match="cannot recognise 'uk'"):
+        off_target(german, "uk", detector)
