@@ -9,7 +9,8 @@ M2 file here, so the gold edits are the word-level differences between each sour
 correction (`polyseq.evaluate.m2.m2_from_pairs`), on text tokenized into words and punctuation;
 the figures compare with each other and with copying the input, and only roughly with the UNLP
 2023 shared task's (which scores ERRANT-typed edits). `--synthetic N` adds N pairs of synthetic
-errors made from the corrected side of the training pairs (`polyseq.data.noise`).
+errors made from the corrected side of the training pairs (`polyseq.data.noise`). `--actions s2a`
+trains a Sequence-to-Action model instead (`polyseq.model.actions`), in a run of its own.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+import torch
 from prepare import DATA, DEFAULT_PRESET, PRESETS, RESULTS, WORK, corrector_corpus, run_name, train_model
 
-from polyseq.config import DataConfig
+from polyseq.config import Actions, DataConfig
 from polyseq.evaluate import write_report
 from polyseq.evaluate.m2 import m2_from_pairs, score_m2
 from polyseq.files import read_text_lines, write_atomic
@@ -74,9 +76,14 @@ def main() -> None:
     parser.add_argument("--synthetic", type=int, default=0, help="synthetic pairs to add")
     parser.add_argument("--dev-sentences", type=int, default=0, help="score the first N (0: all)")
     parser.add_argument("--speed-sentences", type=int, default=100)
+    parser.add_argument("--actions", default="none", choices=[a.value for a in Actions],
+                        help="model.actions: s2a for Sequence-to-Action")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--result", type=Path, default=RESULTS / "correct-uagec.json")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     train_jsonl, dev, references = corrector_corpus(args.ua_gec, args.output)
     if args.dev_sentences:
         dev, references = dev[: args.dev_sentences], references[: args.dev_sentences]
@@ -89,8 +96,10 @@ def main() -> None:
         write_atomic(clean, "".join(line + "\n" for line in corrected if line.strip()))
         data = replace(data, noise_source=str(clean), noise_lang="uk", noise_pairs=args.synthetic)
     name = run_name("corrector", args.preset) + (f"-synthetic{args.synthetic}" if args.synthetic else "")
+    name += f"-{args.actions}" if args.actions != "none" else ""
     start = time.perf_counter()
-    model = train_model(name, args.output, data, args.minutes, 256, args.device, args.preset)
+    model = train_model(name, args.output, data, args.minutes, 256, args.device, args.preset,
+                        actions=args.actions)
     trained = time.perf_counter() - start
     translator = Translator.load(model, device=args.device, max_batch_sentences=32)
     results: dict[str, Any] = {"copy": quality(dev, dev, references)}
@@ -101,7 +110,8 @@ def main() -> None:
     results["aggressive"]["identical_to_greedy"] = outputs["aggressive"] == outputs["greedy"]
     report = {
         "command": "python bench/correct.py " + " ".join(sys.argv[1:]),
-        "setup": f"{args.preset} corrector, {args.minutes:g} min budget on {args.device} "
+        "setup": f"{args.preset} corrector (model.actions={args.actions}), {args.minutes:g} min budget on "
+                 f"{args.device}, {torch.get_num_threads()} torch threads "
                  f"({trained / 60:.1f} min spent here, 0 when reused), {len(dev)} dev sentences from "
                  f"40 held-out documents; gold edits from the corrections (m2_from_pairs)",
         "model": str(model), "quality": results,

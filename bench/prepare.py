@@ -18,7 +18,7 @@ from pathlib import Path
 
 from engines import Task
 
-from polyseq.config import DataConfig, ExperimentConfig, ModelConfig, TrainConfig
+from polyseq.config import Actions, DataConfig, ExperimentConfig, ModelConfig, TrainConfig
 from polyseq.files import read_text_lines, write_atomic
 from polyseq.train.loop import train
 from polyseq.translator import Translator
@@ -62,13 +62,14 @@ def run_name(name: str, preset: str) -> str:
 
 
 def train_model(name: str, output: Path, data: DataConfig, minutes: float, max_positions: int, device: str,
-                preset: str = DEFAULT_PRESET, tokenizer_of: Path | None = None) -> Path:
+                preset: str = DEFAULT_PRESET, tokenizer_of: Path | None = None,
+                actions: str = "none") -> Path:
     """Train (or reuse) a model; with `tokenizer_of`, on that model's tokenizer (a draft model
-    shares its main model's)."""
+    shares its main model's); `actions` is its model.actions ("s2a": Sequence-to-Action)."""
     run = output / name
     if (run / "best" / "model.safetensors").is_file():
         return run / "best"
-    shape = replace(PRESETS[preset], max_positions=max_positions)
+    shape = replace(PRESETS[preset], max_positions=max_positions, actions=Actions(actions))
     if tokenizer_of is not None:
         (run / "tokenizer").mkdir(parents=True, exist_ok=True)
         shutil.copy(tokenizer_of / "tokenizer.model", run / "tokenizer" / "tokenizer.model")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from polyseq.config import (
+    Actions,
     Activation,
     ConfigError,
     EmbeddingNorm,
@@ -125,6 +126,9 @@ def config_from_hf(hf: dict[str, Any], family: Family, has_bias: bool, where: st
 
 def family_of(config: ModelConfig) -> Family:
     """The HF family that computes exactly what `config` computes; InteropError when none does."""
+    if config.actions is not Actions.NONE:
+        raise InteropError(f"this model has a {config.actions.value} output layer (SKIP/COPY/GEN over "
+                           "the source), which no Hugging Face architecture has; it runs in polyseq only")
     for family, traits in TRAITS.items():
         if (traits.norm, traits.positions, traits.embedding_norm) != (
                 config.norm, config.positions, config.embedding_norm):
