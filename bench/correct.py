@@ -15,6 +15,9 @@ and on CWEB-G and CWEB-S dev (M2 against the two annotators' corrections, and ov
 JFLEG's tokenized text is detokenized for the model; every side of every score (sources,
 corrections, references) is then tokenized alike into words and punctuation marks, so the figures
 compare with each other and with copying the input, and only roughly with published ones.
+
+`--actions s2a` trains a Sequence-to-Action corrector instead (`polyseq.model.actions`), in a run
+of its own; CTranslate2 cannot load one, so its speed race is polyseq's alone.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import torch
 from peers import race
 from prepare import (
     DATA,
@@ -43,7 +47,7 @@ from prepare import (
     train_model,
 )
 
-from polyseq.config import DataConfig
+from polyseq.config import Actions, DataConfig
 from polyseq.evaluate import write_report
 from polyseq.evaluate.gleu import gleu
 from polyseq.evaluate.m2 import m2_from_pairs, score_m2
@@ -130,13 +134,15 @@ TASKS = {"uk": ukrainian, "en": english}
 # ------------------------------------------------------------------------------------- speed
 
 
-def speed(model: Path, lang: str, texts: list[str], output: Path, threads: int) -> list[dict[str, Any]]:
-    """polyseq greedy, beam 5 and aggressive against CTranslate2 float32 on the same weights, on
-    token ids, each in a fresh process (bench/peers.py's race)."""
+def speed(model: Path, lang: str, texts: list[str], output: Path, threads: int,
+          peers: bool) -> list[dict[str, Any]]:
+    """polyseq greedy, beam 5 and aggressive (and with `peers`, CTranslate2 float32 on the same
+    weights), on token ids, each in a fresh process (bench/peers.py's race)."""
     source_file = output / f"speed.{lang}"
     write_atomic(source_file, "".join(text + "\n" for text in texts))
-    task = peer_task(f"corrector-{lang}={model}:{lang}:{lang}:{source_file}", output / "peers", len(texts))
-    measurements = race(task, [1, 32], [threads], ["polyseq", "ct2-float32"], log)
+    task = peer_task(f"corrector-{lang}={model}:{lang}:{lang}:{source_file}", output / "peers", len(texts),
+                     export=peers)
+    measurements = race(task, [1, 32], [threads], ["polyseq", "ct2-float32"] if peers else ["polyseq"], log)
     return [{key: row[key] for key in ("engine", "strategy", "batch", "threads", "ms_per_sentence",
                                        "tokens_per_s", "identical_to_greedy", "error", "load_before")}
             | {"sentences_per_s": round(1000 / row["ms_per_sentence"], 2) if row["ms_per_sentence"] else 0}
@@ -154,10 +160,13 @@ def main() -> None:
     parser.add_argument("--synthetic", type=int, default=0, help="synthetic pairs (en: default 100000)")
     parser.add_argument("--dev-sentences", type=int, default=0, help="score the first N of each set (0: all)")
     parser.add_argument("--speed-sentences", type=int, default=100)
-    parser.add_argument("--threads", type=int, default=2, help="threads of every engine in the speed race")
+    parser.add_argument("--actions", default="none", choices=[a.value for a in Actions],
+                        help="model.actions: s2a for Sequence-to-Action")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads; every engine's in the race")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--result", type=Path)
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     args.output = args.output or WORK / ("correct" if args.task == "uk" else "correct-en")
     args.result = args.result or RESULTS / ("correct-uagec.json" if args.task == "uk" else "correct-en.json")
     data, dev_sets = TASKS[args.task](args)
@@ -166,8 +175,10 @@ def main() -> None:
                             references=[r[: args.dev_sentences] for r in d.references]) for d in dev_sets]
     lang = data.languages[0]
     name = run_name("corrector", args.preset) + (f"-synthetic{args.synthetic}" if args.synthetic else "")
+    name += f"-{args.actions}" if args.actions != "none" else ""
     start = time.perf_counter()
-    model = train_model(name, args.output, data, args.minutes, 256, args.device, args.preset)
+    model = train_model(name, args.output, data, args.minutes, 256, args.device, args.preset,
+                        actions=args.actions)
     trained = time.perf_counter() - start
     translator = Translator.load(model, device=args.device, max_batch_sentences=32)
     results: dict[str, dict[str, Any]] = {}
@@ -181,11 +192,13 @@ def main() -> None:
         results[dev.name]["aggressive"]["identical_to_greedy"] = outputs["aggressive"] == outputs["greedy"]
     report = {
         "command": "python bench/correct.py " + " ".join(sys.argv[1:]),
-        "setup": f"{args.preset} {lang} corrector, {args.minutes:g} min budget on {args.device} "
+        "setup": f"{args.preset} {lang} corrector (model.actions={args.actions}), {args.minutes:g} min budget "
+                 f"on {args.device}, {args.threads} threads "
                  f"({trained / 60:.1f} min spent here, 0 when reused); speed on the first "
-                 f"{args.speed_sentences} sentences of {dev_sets[0].name}, {args.threads} threads each",
+                 f"{args.speed_sentences} sentences of {dev_sets[0].name}",
         "model": str(model), "quality": results,
-        "speed": speed(model, lang, dev_sets[0].sources[: args.speed_sentences], args.output, args.threads),
+        "speed": speed(model, lang, dev_sets[0].sources[: args.speed_sentences], args.output, args.threads,
+                       peers=args.actions == "none"),
         "model_config": {k: getattr(v, "value", v) for k, v in asdict(translator.model.config).items()},
     }
     print_report(report)

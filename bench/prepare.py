@@ -20,7 +20,7 @@ from pathlib import Path
 
 from engines import Task
 
-from polyseq.config import DataConfig, ExperimentConfig, ModelConfig, TrainConfig
+from polyseq.config import Actions, DataConfig, ExperimentConfig, ModelConfig, TrainConfig
 from polyseq.files import read_text_lines, write_atomic
 from polyseq.train.loop import train
 from polyseq.translator import Translator
@@ -64,13 +64,14 @@ def run_name(name: str, preset: str) -> str:
 
 
 def train_model(name: str, output: Path, data: DataConfig, minutes: float, max_positions: int, device: str,
-                preset: str = DEFAULT_PRESET, tokenizer_of: Path | None = None) -> Path:
+                preset: str = DEFAULT_PRESET, tokenizer_of: Path | None = None,
+                actions: str = "none") -> Path:
     """Train (or reuse) a model; with `tokenizer_of`, on that model's tokenizer (a draft model
-    shares its main model's)."""
+    shares its main model's); `actions` is its model.actions ("s2a": Sequence-to-Action)."""
     run = output / name
     if (run / "best" / "model.safetensors").is_file():
         return run / "best"
-    shape = replace(PRESETS[preset], max_positions=max_positions)
+    shape = replace(PRESETS[preset], max_positions=max_positions, actions=Actions(actions))
     if tokenizer_of is not None:
         (run / "tokenizer").mkdir(parents=True, exist_ok=True)
         shutil.copy(tokenizer_of / "tokenizer.model", run / "tokenizer" / "tokenizer.model")
@@ -238,10 +239,11 @@ def export_for_peers(model_dir: str, output: Path, assistant: str = "") -> tuple
     return str(hf_dir), str(ct2_dir), assistant_dir
 
 
-def peer_task(spec: str, work: Path, sentences: int) -> Task:
+def peer_task(spec: str, work: Path, sentences: int, export: bool = True) -> Task:
     """`name=MODEL_DIR:SRC_LANG:TGT_LANG:SOURCE_FILE[:ASSISTANT_DIR]` -> a Task: the model's
     exports under `work`/name and the first `sentences` non-empty lines of SOURCE_FILE as the
-    source ids the model reads (its tokenizer's framing applied)."""
+    source ids the model reads (its tokenizer's framing applied); `export=False` leaves the peers
+    out (a model they cannot load)."""
     from polyseq.interop.tokenizers import load_tokenizer
     from polyseq.model.checkpoint import load_model_config
 
@@ -251,7 +253,8 @@ def peer_task(spec: str, work: Path, sentences: int) -> Task:
     framing = tokenizer.framing(src_lang or None, tgt_lang)
     lines = [line for line in read_text_lines(Path(source_file)) if line.strip()][:sentences]
     sources = [framing.source(tokenizer.encode(line)) for line in lines]
-    hf_dir, ct2_dir, assistant_dir = export_for_peers(model_dir, work / name, extra[0] if extra else "")
+    hf_dir, ct2_dir, assistant_dir = (export_for_peers(model_dir, work / name, extra[0] if extra else "")
+                                      if export else ("", "", ""))
     limit = load_model_config(Path(model_dir)).max_positions - len(framing.decoder_prefix) - 1
     return Task(name, model_dir, hf_dir, ct2_dir, sources, list(framing.decoder_prefix),
                 tokenizer.eos_id, tokenizer.pad_id, min(limit, 200), assistant_dir)

@@ -128,10 +128,12 @@ def test_eval_with_the_correction_metrics(tmp_path: Path) -> None:
 def test_the_guides_settings_load(tmp_path: Path) -> None:
     import re
 
-    from polyseq.config import load_config
+    from polyseq.config import Actions, load_config
 
     guide = (Path(__file__).resolve().parents[1] / "docs" / "correction.md").read_text(encoding="utf-8")
-    (block,) = re.findall(r"```toml\n(.*?)```", guide, flags=re.DOTALL)
-    (tmp_path / "corrector.toml").write_text(block, encoding="utf-8")
+    noise, s2a = re.findall(r"```toml\n(.*?)```", guide, flags=re.DOTALL)
+    (tmp_path / "corrector.toml").write_text(noise, encoding="utf-8")
     data = load_config(tmp_path / "corrector.toml").data
     assert data.noise_lang == "uk" and data.noise_pairs == 200000 and data.directions == ("uk-uk",)
+    (tmp_path / "s2a.toml").write_text(s2a, encoding="utf-8")
+    assert load_config(tmp_path / "s2a.toml").model.actions is Actions.S2A

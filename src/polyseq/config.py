@@ -72,6 +72,14 @@ class LanguageEmbedding(str, enum.Enum):
     OUTPUT = "output"  # to the decoder's final states, before the output layer (as LangSAMP does)
 
 
+class Actions(str, enum.Enum):
+    """What the decoder predicts besides the next token."""
+
+    NONE = "none"
+    # SKIP / COPY / GEN over the source (Li et al. 2022), for correction: see polyseq.model.actions
+    S2A = "s2a"
+
+
 def _check(condition: bool, message: str) -> None:
     if not condition:
         raise ConfigError(message)
@@ -100,11 +108,14 @@ class ModelConfig:
     embedding_norm: EmbeddingNorm = EmbeddingNorm.NONE
     output_bias: OutputBias = OutputBias.NONE
     language_embedding: LanguageEmbedding = LanguageEmbedding.NONE  # a remedy for off-target output
+    actions: Actions = Actions.NONE
+    skip_id: int = 2  # the S2A `<skip>` token: polyseq's `<s>`, which no text encodes to
 
     def __post_init__(self) -> None:
         for name, kind in (("norm", NormPlacement), ("activation", Activation), ("positions", Positions),
                            ("embedding_scale", EmbeddingScale), ("embedding_norm", EmbeddingNorm),
-                           ("output_bias", OutputBias), ("language_embedding", LanguageEmbedding)):
+                           ("output_bias", OutputBias), ("language_embedding", LanguageEmbedding),
+                           ("actions", Actions)):
             object.__setattr__(self, name, kind(getattr(self, name)))
         for name in ("vocab_size", "d_model", "heads", "ffn_dim", "max_positions"):
             _check(getattr(self, name) > 0, f"model.{name} must be positive")
@@ -116,6 +127,9 @@ class ModelConfig:
         _check(self.position_offset >= 0, "model.position_offset must be >= 0")
         _check(self.d_model % 2 == 0 or self.positions is Positions.LEARNED,
                "sinusoidal positions need an even model.d_model")
+        _check(self.actions is Actions.NONE or (0 <= self.skip_id < self.vocab_size
+                                                 and self.skip_id != self.pad_id),
+               "model.skip_id must be a vocabulary id other than model.pad_id")
 
     @property
     def head_dim(self) -> int:
@@ -438,6 +452,7 @@ def model_config_from_dict(values: dict[str, Any]) -> ModelConfig:
 
 
 __all__ = [
+    "Actions",
     "Activation",
     "ConfigError",
     "DataConfig",

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from polyseq.config import Actions
 from polyseq.data.batching import length_batches, pad_rows
 from polyseq.data.pieces import Pieces, split_into_pieces
 from polyseq.decoding import generate, get_strategy, make_config
@@ -33,6 +34,7 @@ from polyseq.decoding.rerank import rerank as rerank_candidates
 from polyseq.decoding.speculative import load_draft_model
 from polyseq.devices import usable_device
 from polyseq.files import InputError, read_text_lines
+from polyseq.model.actions import action_target
 from polyseq.model.checkpoint import load_metadata, load_model
 from polyseq.model.layout import for_decoding
 from polyseq.model.pooling import pooled_states
@@ -358,6 +360,9 @@ class Translator:
         framing = self._framing(src_lang, tgt_lang)
         src_rows = [framing.source(self.tokenizer.encode(text)) for text in sources]
         tgt_rows = [framing.target(self.tokenizer.encode_target(text)) for text in targets]
+        if self.model.config.actions is not Actions.NONE:  # an S2A model scores action sequences
+            skip = self.model.config.skip_id
+            tgt_rows = [action_target(s, t, skip) for s, t in zip(src_rows, tgt_rows, strict=True)]
         scores = [0.0] * len(sources)
         lengths = [max(len(s), len(t)) for s, t in zip(src_rows, tgt_rows, strict=True)]
         pad = self.tokenizer.pad_id

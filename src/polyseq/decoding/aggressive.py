@@ -9,13 +9,15 @@ source, nearest to where the draft was, and continues the draft after them. Outp
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from polyseq.config import ConfigError
 from polyseq.decoding.core import DecodeInput, DecodeResult, LengthLimit, StrategySpec
 from polyseq.decoding.drafting import Row, draft_and_verify, find_continuation
+
+Cursor = Callable[[Sequence[int], Sequence[int]], int]  # (source, output so far) -> next source index
 
 
 @dataclass(frozen=True)
@@ -40,8 +42,9 @@ class InputDrafter:
 
     confident = True  # the input is mostly right (see drafting.ROUND_POSITIONS)
 
-    def __init__(self, rows: Sequence[Row], config: AggressiveConfig):
+    def __init__(self, rows: Sequence[Row], config: AggressiveConfig, cursor_of: Cursor | None = None):
         self.config = config
+        self.cursor_of = cursor_of
         self.cursors = [0] * len(rows)  # index in the row's source of the next expected token
         self.budgets = [config.max_draft or len(row.source) + 1 for row in rows]
 
@@ -61,7 +64,10 @@ class InputDrafter:
                 self.budgets[position] = min(max(budget, self.config.min_draft), ceiling)
 
     def _realign(self, row: Row, cursor: int) -> int:
-        """Where in the source the output continues, judged by its last few tokens."""
+        """Where in the source the output continues: where the model says (`cursor_of`), or judged
+        by the output's last few tokens."""
+        if self.cursor_of is not None:
+            return self.cursor_of(row.source, row.tokens)
         for n in range(self.config.align_ngram, 0, -1):
             found = find_continuation(row.source, row.tokens[-n:], near=cursor + 1)
             if found is not None and len(row.tokens) >= n:
@@ -87,8 +93,11 @@ def copy_sources(inputs: DecodeInput) -> list[list[int]]:
 
 
 def aggressive(model: Any, inputs: DecodeInput, config: AggressiveConfig) -> DecodeResult:
+    # a model that follows its source with a pointer (Sequence-to-Action) knows where its output
+    # is in the source, where the n-gram search would guess
+    cursor_of = getattr(model, "source_cursor", None)
     return draft_and_verify(model, inputs, config.max_length, copy_sources(inputs),
-                            lambda model, memory, rows, inputs: InputDrafter(rows, config))
+                            lambda model, memory, rows, inputs: InputDrafter(rows, config, cursor_of))
 
 
 STRATEGY = StrategySpec("aggressive", aggressive, AggressiveConfig)

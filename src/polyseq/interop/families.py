@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from polyseq.config import (
+    Actions,
     Activation,
     ConfigError,
     EmbeddingNorm,
@@ -128,6 +129,9 @@ def family_of(config: ModelConfig) -> Family:
     if config.language_embedding.value != "none":
         raise InteropError(f"no Hugging Face architecture adds target-language vectors "
                            f"(model.language_embedding={config.language_embedding.value})")
+    if config.actions is not Actions.NONE:
+        raise InteropError(f"this model has a {config.actions.value} output layer (SKIP/COPY/GEN over "
+                           "the source), which no Hugging Face architecture has; it runs in polyseq only")
     for family, traits in TRAITS.items():
         if (traits.norm, traits.positions, traits.embedding_norm) != (
                 config.norm, config.positions, config.embedding_norm):

@@ -21,6 +21,7 @@ from safetensors.torch import load_file, save_file
 
 from polyseq.config import ConfigError, ModelConfig, model_config_from_dict
 from polyseq.files import new_directory, write_json_atomic
+from polyseq.model.actions import build_model
 from polyseq.model.transformer import Seq2Seq
 
 CONFIG_FILE = "config.json"
@@ -102,7 +103,7 @@ def load_model(directory: str | Path, device: str | torch.device = "cpu") -> Seq
     directory = Path(directory)
     if not directory.is_dir():
         raise CheckpointError(f"model directory {directory} does not exist")
-    model = Seq2Seq(load_model_config(directory))
+    model = build_model(load_model_config(directory))
     path = directory / WEIGHTS_FILE
     if not path.is_file():
         raise CheckpointError(f"{path} is missing: not a complete polyseq model directory")

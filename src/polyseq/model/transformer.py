@@ -345,6 +345,10 @@ class Seq2Seq(nn.Module):
         return x + language[:, None, :]
 
     def _decode_uncached(self, tokens: Tensor, memory: Memory) -> Tensor:
+        return self.project(self._hidden_uncached(tokens, memory))
+
+    def _hidden_uncached(self, tokens: Tensor, memory: Memory) -> Tensor:
+        """Final decoder states (B, T, D) for the whole prefix `tokens`, without a cache."""
         x = self._embed_target(tokens, range(tokens.shape[1]))
         x = self._add_language(x, memory.language, LanguageEmbedding.DECODER)
         cross_mask = memory.mask[:, None, None, :]
@@ -353,7 +357,7 @@ class Seq2Seq(nn.Module):
             cross = layer.cross_attention.keys_values(memory.states)
             attended = layer.self_attention.attend(q, k, v, None, causal=True)
             x = layer(x, attended, cross, cross_mask)
-        return self.project(self._add_language(x, memory.language, LanguageEmbedding.OUTPUT))
+        return self._add_language(x, memory.language, LanguageEmbedding.OUTPUT)
 
     def project(self, x: Tensor) -> Tensor:
         """Decoder states (..., D) -> logits (..., V)."""

@@ -28,7 +28,7 @@ import torch
 from safetensors.torch import save_file
 from tqdm import tqdm
 
-from polyseq.config import ExperimentConfig, replace
+from polyseq.config import Actions, ExperimentConfig, replace
 from polyseq.data.batching import collate
 from polyseq.data.sampling import DirectionBatchStream
 from polyseq.decoding import generate
@@ -37,8 +37,9 @@ from polyseq.devices import usable_device
 from polyseq.evaluate import plot_training, score_translations
 from polyseq.evaluate.directions import direction_table, plot_directions
 from polyseq.files import write_json_atomic
+from polyseq.model.actions import build_model
 from polyseq.model.checkpoint import average_weights, save_model_files, write_directory_atomic
-from polyseq.model.transformer import Seq2Seq
+from polyseq.train.action_targets import with_action_targets
 from polyseq.train.data import PreparedData, ValidSet, prepare_data
 from polyseq.train.objectives import label_smoothed_nll
 from polyseq.train.schedule import inverse_sqrt
@@ -72,9 +73,10 @@ class Trainer:
     def __init__(self, config: ExperimentConfig, data: PreparedData, output_dir: Path, device: torch.device):
         self.config, self.data, self.output_dir, self.device = config, data, output_dir, device
         tokenizer = data.tokenizer
-        model_config = replace(config.model, vocab_size=tokenizer.vocab_size, pad_id=tokenizer.pad_id)
+        model_config = replace(config.model, vocab_size=tokenizer.vocab_size, pad_id=tokenizer.pad_id,
+                               skip_id=tokenizer.bos_id)
         torch.manual_seed(config.train.seed)  # seeds every device's generator
-        self.model = Seq2Seq(model_config).to(self.device)
+        self.model = build_model(model_config).to(self.device)
         self.optimizer = torch.optim.AdamW(
             self._parameter_groups(), lr=config.train.lr, betas=config.train.betas,
         )
@@ -291,7 +293,7 @@ class Trainer:
         averaged = average_weights(kept)
 
         def fill(directory: Path) -> None:
-            model = Seq2Seq(self.model.config)
+            model = build_model(self.model.config)
             model.load_state_dict(averaged)
             save_model_files(directory, model, {**self.metadata(), "averaged": len(kept)})
             self.data.tokenizer.save(directory)
@@ -316,6 +318,8 @@ def train(config: ExperimentConfig, *, resume: bool = False, log: Any = print) -
     device = usable_device(config.train.device)  # before the data, whose preparation takes a while
     output_dir.mkdir(parents=True, exist_ok=True)
     data = prepare_data(config.data, output_dir / "tokenizer", config.train.seed, log=log)
+    if config.model.actions is not Actions.NONE:  # the targets become action sequences
+        data = with_action_targets(data, data.tokenizer.bos_id, config.data.max_length, log)
     trainer = Trainer(config, data, output_dir, device)
     if resume:
         trainer.load_last()
