@@ -21,6 +21,7 @@ from polyseq.cli.common import (
     strategy_settings,
     user_errors,
 )
+from polyseq.cli.processes import main_process, translate_sharded
 
 if TYPE_CHECKING:
     from polyseq.translator import TranslationOutput
@@ -35,12 +36,18 @@ def train(
     """Train a model as configured; `--resume` continues a stopped run exactly."""
     from polyseq.config import load_config
     from polyseq.train.loop import train as run_training
+    from polyseq.train.signals import TrainingStopped
 
     with user_errors():
         experiment = load_config(config, overrides or [])
-        result = run_training(experiment, resume=resume, log=lambda m: typer.echo(m, err=True))
-    typer.echo(f"trained {result.steps} steps; best valid BLEU {result.best_bleu:.2f}; "
-               f"model: {result.best_dir}")
+        try:
+            result = run_training(experiment, resume=resume, log=lambda m: typer.echo(m, err=True))
+        except TrainingStopped as stopped:
+            typer.echo(str(stopped), err=True)
+            raise typer.Exit(130) from None
+    if main_process():
+        typer.echo(f"trained {result.steps} steps; best valid BLEU {result.best_bleu:.2f}; "
+                   f"model: {result.best_dir}")
 
 
 class OutputFormat(str, Enum):
@@ -65,6 +72,8 @@ def translate(
     rerank: Annotated[str | None, typer.Option(help="rerank the n-best: normalised | reverse")] = None,
     reverse_model: Annotated[Path | None, typer.Option(help="model for --rerank reverse")] = None,
     stats: Annotated[bool, typer.Option("--stats", help="print decoding statistics to stderr")] = False,
+    shards: Annotated[int, typer.Option(help="translate -i into -o in about N shards, kept until "
+                                             "done so that a stopped job resumes (torchrun: always)")] = 0,
     device: DeviceOption = "cpu",
 ) -> None:
     """Translate text line by line: one output line for every input line (with --n-best N, N lines
@@ -72,7 +81,11 @@ def translate(
 
     Strategies: greedy, beam, diverse-beam, sampling, aggressive, speculative; their settings go
     in -O key=value (e.g. -O groups=3 -O diversity=0.5, -O top_p=0.9 -O seed=1,
-    -O draft=model -O draft_model=DIR, -O min_length=2, -O max_len_a=1.2)."""
+    -O draft=model -O draft_model=DIR, -O min_length=2, -O max_len_a=1.2).
+
+    Under torchrun (`torchrun --nproc-per-node N -m polyseq translate -i IN -o OUT ...`) the
+    processes share the input in shards; the output is the same as one process's."""
+    from polyseq.cluster import cluster_from_environment, process_device
     from polyseq.decoding.core import DecodeStats
     from polyseq.translator import Translator
 
@@ -80,8 +93,20 @@ def translate(
         if input is not None and output is not None and input.resolve() == output.resolve():
             raise ValueError(f"output {output} would overwrite the input; choose another path")
         settings = strategy_settings(strategy, beam_size, n_best, option)
+        sharded = shards > 0 or cluster_from_environment().distributed
+        device = process_device(device, cluster_from_environment())
         translator = Translator.load(model, device=device)
         scorer = _reranker(rerank, reverse_model, src, device)
+        if sharded:
+            report = translate_sharded(
+                translator, model, input, output, src, tgt, strategy, settings, shards=shards,
+                render=lambda result: "".join(_render(result, output_format, n_best or 1)), scorer=scorer,
+                prefix=prefix, job={"format": output_format.value, "n_best": n_best, "rerank": rerank,
+                                    "reverse_model": str(reverse_model)})
+            if main_process():
+                typer.echo(f"translated {report.lines} lines in {report.shards} shards ({report.reused} "
+                           f"done by an earlier run) into {output}", err=True)
+            return
         totals, lines, split = DecodeStats(), 0, 0
         with sink(output) as out:
             for result in translator.translate_chunks(input_lines(input), src, tgt, strategy,
