@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -43,12 +44,21 @@ def polyseq(*args: str, processes: int = 1, **options: Any) -> subprocess.Popen[
     """`python -m polyseq ARGS`, or under torchrun with `processes` > 1, started (not waited for)."""
     launcher = [sys.executable] if processes == 1 else [
         *TORCHRUN, "--standalone", f"--nproc-per-node={processes}", "--monitor-interval=0.1"]
+    # a session of its own: a test that gives up on it can stop torchrun and its workers together
     return subprocess.Popen([*launcher, "-m", "polyseq", *args], env=environment(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **options)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, **options)
 
 
-def finish(process: subprocess.Popen[str], timeout: float = 120) -> tuple[int, str, str]:
-    out, err = process.communicate(timeout=timeout)
+def finish(process: subprocess.Popen[str], timeout: float = 180) -> tuple[int, str, str]:
+    """Wait for `process`; one still running after `timeout` seconds is killed with all it
+    started, and the test fails."""
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        out, err = process.communicate()
+        raise AssertionError(f"still running after {timeout} s: {err[-3000:]}") from None
     return process.returncode, out, err
 
 

@@ -8,6 +8,7 @@ translation needs only a barrier and a gather, which gloo does wherever the mode
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -112,4 +113,7 @@ def connected(cluster: Cluster, device: torch.device | None = None) -> Iterator[
     try:
         yield replace(cluster, tensor_device=str(device) if nccl else "cpu")
     finally:
+        # what still holds the group (a DDP or FSDP model) goes first: freed after the group,
+        # it can wait forever for the other processes, or abort this one as it exits
+        gc.collect()
         dist.destroy_process_group()

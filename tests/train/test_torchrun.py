@@ -48,12 +48,17 @@ def experiment(tmp_path: Path, name: str, **train_settings: object) -> Experimen
     return replace(config, train=replace(config.train, threads=1, **train_settings))
 
 
-@pytest.mark.parametrize(("layout", "accumulate"), [("ddp", 1), ("fsdp", 2)])
+@pytest.mark.parametrize(("layout", "accumulate", "stops"), [("ddp", 1, []), ("fsdp", 2, [3])])
 def test_two_processes_train_what_one_trains_on_the_same_global_batches(
-        tmp_path: Path, layout: str, accumulate: int) -> None:
+        tmp_path: Path, layout: str, accumulate: int, stops: list[int]) -> None:
+    """FSDP also stops at step 3 and resumes: its checkpoints gather the shards and scatter them back."""
     two = experiment(tmp_path, "two", accumulate=accumulate, fsdp=layout == "fsdp")
-    code, _, err = finish(polyseq("train", str(write_toml(two, tmp_path / "two.toml")), processes=2))
-    assert code == 0, err[-3000:]
+    config_file = write_toml(two, tmp_path / "two.toml")
+    for stop in [*stops, two.train.steps]:
+        resume = ["--resume"] if (tmp_path / "two" / "last").exists() else []
+        job = polyseq("train", str(config_file), f"train.steps={stop}", *resume, processes=2)
+        code, _, err = finish(job)
+        assert code == 0, err[-3000:]
     one = experiment(tmp_path, "one", accumulate=2 * accumulate)
     train(one, log=lambda message: None)
     # with one batch per process the gradient sums are those of one process, bit for bit;
@@ -69,7 +74,7 @@ def test_two_processes_train_what_one_trains_on_the_same_global_batches(
     assert len(two_state["rng"]) == 2 and not torch.equal(*two_state["rng"])  # dropout draws of its own
     validations = [r for r in map(json.loads, (tmp_path / "two" / "metrics.jsonl").open())
                    if r["kind"] == "valid"]
-    assert [r["step"] for r in validations] == [6]  # once, by the main process
+    assert [r["step"] for r in validations] == [*stops, 6]  # once each time, by the main process
 
 
 def test_a_process_that_dies_stops_the_run_and_leaves_the_last_checkpoint_whole(tmp_path: Path) -> None:

@@ -11,13 +11,18 @@ The model is held in one of three ways:
   - `Replicas`: one process, the model itself;
   - `DataParallel`: DistributedDataParallel, a full replica per process;
   - `Sharded`: FSDP2 (`fully_shard`, train.fsdp), parameters, gradients and optimizer state
-    split over the processes, for models that do not fit on one device.
+    split over the processes, for models that do not fit on one device (tested on CPUs with gloo).
+    A shard group is gathered whole only while its forward and backward run: each encoder
+    layer, each decoder layer's feed-forward block, and the root with the embeddings and the
+    decoder's attention (the decoder calls its attention outside the layers' own forward, where
+    FSDP could not gather it). Validation runs on the main process on a gathered copy.
 Checkpoints hold full (gathered) weights and optimizer state either way; the optimizer state of a
 sharded run is keyed by parameter name, so a run resumes in the layout it was trained in.
 """
 
 from __future__ import annotations
 
+import warnings
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -49,6 +54,7 @@ class Replicas:
     def __init__(self, model: Seq2Seq, cluster: Cluster):
         self.model, self.cluster = model, cluster
         self.module: nn.Module = model  # what forward and backward go through
+        self.device = next(model.parameters()).device
 
     def accumulating(self, last: bool) -> AbstractContextManager[Any]:
         """Around the forward and backward of one batch of a step; `last` is the step's last."""
@@ -67,13 +73,12 @@ class Replicas:
         self.model.load_state_dict(weights)
         optimizer.load_state_dict(optimizer_state)
 
-
 class DataParallel(Replicas):
     """A replica per process; DDP sums the gradients of the step's last batch across processes."""
 
     def __init__(self, model: Seq2Seq, cluster: Cluster):
         super().__init__(model, cluster)
-        device = next(model.parameters()).device
+        device = self.device
         # the position table is a constant buffer: nothing to send before each forward
         ddp = nn.parallel.DistributedDataParallel(
             model, device_ids=[device] if device.type == "cuda" else None, forward_sync_buffers=False)
@@ -92,11 +97,66 @@ def _sum_gradients(state, bucket):  # type: ignore[no-untyped-def]
     return work.get_future().then(lambda future: future.value()[0])  # type: ignore[union-attr]
 
 
+class Sharded(Replicas):
+    """FSDP2; its modules are imported here only (they take a second or two to load)."""
+
+    layout = "sharded"  # the optimizer state is keyed by parameter name
+
+    def __init__(self, model: Seq2Seq, cluster: Cluster):
+        from torch.distributed.fsdp import FSDPModule, fully_shard
+
+        super().__init__(model, cluster)
+        for layer in model.encoder_layers:
+            fully_shard(layer)
+        for layer in model.decoder_layers:
+            fully_shard(layer.ffn)  # type: ignore[union-attr]
+        # a Linear's output on (B, T, D) is a view; Residual.output adds it out of place, as FSDP needs
+        warnings.filterwarnings("ignore", message="FSDP2-wrapped module .* returned a view tensor")
+        fully_shard(model)
+        for module in model.modules():  # summed over processes, as DataParallel does
+            if isinstance(module, FSDPModule):
+                module.set_gradient_divide_factor(1.0)
+                module.set_force_sum_reduction_for_comms(True)  # gloo has no scaled sum (PREMUL_SUM)
+
+    def accumulating(self, last: bool) -> AbstractContextManager[Any]:
+        self.model.set_requires_gradient_sync(last)  # type: ignore[operator]
+        return nullcontext()
+
+    def full_model(self) -> Seq2Seq | None:
+        from torch.distributed.checkpoint.state_dict import get_model_state_dict
+
+        weights = get_model_state_dict(self.model, options=_options(gather=True))  # all take part
+        if not self.cluster.is_main:
+            return None
+        model = Seq2Seq(self.model.config).to(self.device)
+        model.load_state_dict(weights)
+        return model
+
+    def optimizer_state(self, optimizer: torch.optim.Optimizer) -> dict[str, Any] | None:
+        from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
+
+        state = get_optimizer_state_dict(self.model, optimizer, options=_options(gather=True))
+        return state if self.cluster.is_main else None
+
+    def load(self, weights: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer,
+             optimizer_state: dict[str, Any]) -> None:
+        from torch.distributed.checkpoint.state_dict import set_model_state_dict, set_optimizer_state_dict
+
+        set_model_state_dict(self.model, weights, options=_options(gather=False))
+        set_optimizer_state_dict(self.model, optimizer, optimizer_state, options=_options(gather=False))
+
+
+def _options(gather: bool) -> Any:
+    """Whole state dicts: gathered to the main process's CPU, or given whole to every process,
+    which keeps its shard."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions
+
+    return StateDictOptions(full_state_dict=True, cpu_offload=gather)
+
+
 def replicate(model: Seq2Seq, cluster: Cluster, fsdp: bool) -> Replicas:
     """`model` laid out for `cluster`: before the optimizer is made, since FSDP replaces the
     parameters with shards."""
     if fsdp:
-        from polyseq.train.sharded import Sharded
-
         return Sharded(model, cluster)
     return DataParallel(model, cluster) if cluster.distributed else Replicas(model, cluster)

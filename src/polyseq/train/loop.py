@@ -408,34 +408,39 @@ def train(config: ExperimentConfig, *, resume: bool = False, log: Any = print,
                             "torchrun --nproc-per-node N (N >= 2), or leave train.fsdp off")
     # before the data, whose preparation takes a while
     device = usable_device(process_device(config.train.device, cluster))
-    output_dir = Path(config.train.output_dir)
     with connected(cluster, device) as cluster:
-        log = log if cluster.is_main else _quiet
-        data = _prepare(config, resume, cluster, log) if cluster.is_main else None
-        cluster.barrier()  # the tokenizer is written: the other processes read it, not race to write it
-        data = data or _prepare(config, resume, cluster, log)
-        trainer = Trainer(config, data, output_dir, device, cluster)
-        if resume:
-            for change in trainer.load_last():
-                log(f"note: {change}")
-            log(f"resumed {output_dir} at step {trainer.counters.step}")
-        elif cluster.is_main:
-            write_json_atomic(output_dir / "experiment.json", config.to_dict())
-            trainer.metrics_path.unlink(missing_ok=True)
-        processes = f" in {cluster.world_size} processes" if cluster.distributed else ""
-        log(f"model: {trainer.model.parameter_count():,} parameters; "
-            f"{len(data.train):,} training examples{processes}")
-        try:
-            return trainer.run()
-        except RuntimeError as error:
-            if not (cluster.distributed and _lost_contact(error)):
-                raise
-            saved = f"step {trainer.saved[0]}" if trainer.saved[0] >= 0 else "none yet"
-            raise TrainingError(
-                f"{cluster} lost contact with the others ({str(error).splitlines()[0][:200]}): one of "
-                f"them stopped or failed, see its message; the last checkpoint, {output_dir / 'last'} "
-                f"({saved}), is intact: continue with --resume"
-            ) from error
+        # the trainer lives in _train alone: it is gone before the process group goes
+        return _train(config, resume, log if cluster.is_main else _quiet, cluster, device)
+
+
+def _train(config: ExperimentConfig, resume: bool, log: Any, cluster: Cluster,
+           device: torch.device) -> TrainResult:
+    output_dir = Path(config.train.output_dir)
+    data = _prepare(config, resume, cluster, log) if cluster.is_main else None
+    cluster.barrier()  # the tokenizer is written: the other processes read it, not race to write it
+    data = data or _prepare(config, resume, cluster, log)
+    trainer = Trainer(config, data, output_dir, device, cluster)
+    if resume:
+        for change in trainer.load_last():
+            log(f"note: {change}")
+        log(f"resumed {output_dir} at step {trainer.counters.step}")
+    elif cluster.is_main:
+        write_json_atomic(output_dir / "experiment.json", config.to_dict())
+        trainer.metrics_path.unlink(missing_ok=True)
+    processes = f" in {cluster.world_size} processes" if cluster.distributed else ""
+    log(f"model: {trainer.model.parameter_count():,} parameters; "
+        f"{len(data.train):,} training examples{processes}")
+    try:
+        return trainer.run()
+    except RuntimeError as error:
+        if not (cluster.distributed and _lost_contact(error)):
+            raise
+        saved = f"step {trainer.saved[0]}" if trainer.saved[0] >= 0 else "none yet"
+        raise TrainingError(
+            f"{cluster} lost contact with the others ({str(error).splitlines()[0][:200]}): one of "
+            f"them stopped or failed, see its message; the last checkpoint, {output_dir / 'last'} "
+            f"({saved}), is intact: continue with --resume"
+        ) from error
 
 
 def _lost_contact(error: RuntimeError) -> bool:
