@@ -22,13 +22,17 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
-from polyseq.cluster import Cluster
+from polyseq.cluster import Cluster, cluster_from_environment
+from polyseq.decoding import make_config
 from polyseq.decoding.core import DecodeStats
-from polyseq.files import InputError, write_atomic, write_json_atomic
+from polyseq.files import InputError, read_text_lines, write_atomic, write_json_atomic
+
+if TYPE_CHECKING:
+    from polyseq.translator import Translator
 
 SHARDS_PER_PROCESS = 4  # by default: finer pieces to resume from and to balance the processes
 MANIFEST = "manifest.json"
@@ -93,6 +97,35 @@ def translate_in_shards(lines: Sequence[str], output: str | Path, translate: Chu
     for _, _, part in reports:
         total.add(part)
     return ShardReport(len(lines), count, sum(r[0] for r in reports), sum(r[1] for r in reports), total)
+
+
+def translate_corpus_in_shards(translator: Translator, input_path: str | Path, output_path: str | Path,
+                               src_lang: str | None, tgt_lang: str, strategy: str = "beam", *,
+                               shards: int = 0, cluster: Cluster | None = None, chunk_lines: int = 512,
+                               progress: bool = False, **settings: Any) -> ShardReport:
+    """`Translator.translate_corpus` in shards: the same output file, made by the processes of
+    `cluster` (torchrun's by default) together, and resumable."""
+    input_path, output_path = Path(input_path), Path(output_path)
+    if output_path.resolve() == input_path.resolve():
+        raise InputError(f"output {output_path} would overwrite the input; choose another path")
+    make_config(strategy, settings)  # bad settings fail before any work
+    job = {"model": translator.metadata, "src": src_lang, "tgt": tgt_lang, "strategy": strategy,
+           "settings": settings}
+    return translate_in_shards(read_text_lines(input_path), output_path,
+                               chunk_translator(translator, src_lang, tgt_lang, strategy, **settings),
+                               job=job, cluster=cluster or cluster_from_environment(), shards=shards,
+                               chunk_lines=chunk_lines, progress=progress)
+
+
+def chunk_translator(translator: Translator, src_lang: str | None, tgt_lang: str, strategy: str,
+                     **settings: Any) -> ChunkTranslator:
+    """Lines -> one output line each, as `Translator.translate_corpus` writes them."""
+    def translate(lines: list[str]) -> tuple[str, DecodeStats, int]:
+        output = next(translator.translate_chunks(lines, src_lang, tgt_lang, strategy,
+                                                  chunk_lines=len(lines), **settings))
+        return "".join(text + "\n" for text in output.texts), output.stats, output.split_texts
+
+    return translate
 
 
 def _shard_path(folder: Path, index: int) -> Path:

@@ -43,7 +43,8 @@ def train(
         try:
             result = run_training(experiment, resume=resume, log=lambda m: typer.echo(m, err=True))
         except TrainingStopped as stopped:
-            typer.echo(str(stopped), err=True)
+            if main_process():
+                typer.echo(str(stopped), err=True)
             raise typer.Exit(130) from None
     if main_process():
         typer.echo(f"trained {result.steps} steps; best valid BLEU {result.best_bleu:.2f}; "

@@ -24,7 +24,7 @@ from polyseq.data.corpus import load_corpus
 from polyseq.decoding import make_config
 from polyseq.devices import usable_device
 from polyseq.files import read_text_lines, write_atomic
-from polyseq.shards import translate_in_shards
+from polyseq.shards import chunk_translator, translate_in_shards
 from polyseq.text.tokenizer import MODEL_FILE
 from polyseq.train.loop import TrainingError, TrainResult, train
 from polyseq.translator import Translator
@@ -81,7 +81,7 @@ def distilled_corpus(teacher: Path, config: ExperimentConfig, strategy: str, set
             job = {"teacher": str(teacher.resolve()), "src": src, "tgt": tgt, "strategy": strategy,
                    "settings": settings}
             translate_in_shards([pairs[i].src for i in indices], output,
-                                _chunk_translator(translator, src, tgt, strategy, settings),
+                                chunk_translator(translator, src, tgt, strategy, **settings),
                                 job=job, cluster=cluster, chunk_lines=CHUNK_LINES,
                                 progress=config.train.progress)
         for index, text in zip(indices, read_text_lines(output), strict=True):
@@ -93,16 +93,6 @@ def distilled_corpus(teacher: Path, config: ExperimentConfig, strategy: str, set
     cluster.barrier()
     log(f"student corpus: {corpus}, {len(pairs):,} pairs")
     return corpus
-
-
-def _chunk_translator(translator: Translator, src: str, tgt: str, strategy: str,
-                      settings: dict[str, Any]) -> Any:
-    def translate(lines: list[str]) -> tuple[str, Any, int]:
-        output = next(translator.translate_chunks(lines, src, tgt, strategy, chunk_lines=len(lines),
-                                                  **settings))
-        return "".join(text + "\n" for text in output.texts), output.stats, output.split_texts
-
-    return translate
 
 
 def _share_tokenizer(teacher: Path, output_dir: Path, config: ExperimentConfig, log: Any) -> None:

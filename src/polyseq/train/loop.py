@@ -141,7 +141,7 @@ class Trainer:
     @torch.inference_mode()
     def validate(self, model: Seq2Seq | None = None) -> dict[str, Any]:
         """Validation loss and BLEU/chrF of `model` (this trainer's by default), in one process."""
-        model = model or self.model
+        model = self.model if model is None else model
         model.eval()
         loss_sum, tokens = 0.0, 0
         results: dict[str, Any] = {}
@@ -183,7 +183,7 @@ class Trainer:
         self.data.tokenizer.save(directory)
 
     def save_best(self, model: Seq2Seq | None = None) -> None:
-        model = model or self.model
+        model = self.model if model is None else model
         write_directory_atomic(self.output_dir / "best", lambda folder: self._fill_model_dir(folder, model))
 
     def save_last(self) -> None:
@@ -301,11 +301,11 @@ class Trainer:
         show_bar = train.progress and sys.stderr.isatty() and self.cluster.is_main
         bar = tqdm(total=train.steps, initial=self.counters.step, disable=not show_bar,
                    desc="train", dynamic_ncols=True)
-        window = _Window()
+        window, stopped = _Window(), False
         with StopSignals() as signals:
             while self.counters.step < train.steps:
-                stop, save_due, seconds = self._agree(signals.requested is not None)
-                if stop or seconds >= budget:
+                stopped, save_due, seconds = self._agree(signals.requested is not None)
+                if stopped or seconds >= budget:
                     break
                 if save_due:
                     self.save_last()
@@ -322,11 +322,12 @@ class Trainer:
                 elif train.save_every and self.counters.step % train.save_every == 0:
                     self.save_last()
         bar.close()
-        if signals.requested is not None:
+        if stopped:  # every process stops here together, whichever had the signal
             if self.saved[0] != self.counters.step:
                 self.save_last()
-            raise TrainingStopped(f"stopped by {signals.requested} after step {self.counters.step}; "
-                                  f"{self.output_dir / 'last'} holds it: continue with --resume")
+            raise TrainingStopped(f"stopped by {signals.requested or 'a signal'} after step "
+                                  f"{self.counters.step}; {self.output_dir / 'last'} holds it: "
+                                  f"continue with --resume")
         if self.counters.step % train.eval_every != 0:
             self.evaluate_and_save()
         plot = None
