@@ -50,3 +50,11 @@ def test_two_processes_distill_a_teacher_into_a_student(tiny_model_dir: Path, tm
     assert result.steps == 6 and any("made earlier" in note for note in notes)
     with pytest.raises(TrainingError, match="needs data.train"):
         distill(tiny_model_dir, replace(config, data=replace(config.data, valid="")))
+
+
+def test_a_job_stopped_before_the_student_trained_resumes(tiny_model_dir: Path, tmp_path: Path) -> None:
+    config = tiny_experiment(tmp_path / "data", tmp_path / "student", steps=2, eval_every=2,
+                             directions=("num-en",))
+    notes: list[str] = []
+    result = distill(tiny_model_dir, config, strategy="greedy", resume=True, log=notes.append)
+    assert result.steps == 2 and any("no checkpoint yet" in note for note in notes)

@@ -4,6 +4,7 @@ averaging checkpoints."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -21,7 +22,6 @@ from polyseq.cli.common import (
 
 if TYPE_CHECKING:
     from polyseq.decoding.rerank import Scorer
-    from polyseq.shards import ShardReport
     from polyseq.translator import TranslationOutput, Translator
 
 
@@ -33,9 +33,9 @@ def main_process() -> bool:
 
 
 def translate_sharded(translator: Translator, model: Path, input: Path | None, output: Path | None,
-                      src: str | None, tgt: str, strategy: str, settings: dict[str, Any], *,
-                      shards: int, render: Callable[[TranslationOutput], str], scorer: Scorer | None,
-                      prefix: str | None, job: dict[str, Any]) -> ShardReport:
+                      src: str | None, tgt: str, strategy: str, settings: dict[str, Any],
+                      render: Callable[[TranslationOutput], str], *, shards: int, scorer: Scorer | None,
+                      prefix: str | None, stats: bool, job: dict[str, Any]) -> None:
     """`translate -i IN -o OUT` in shards: across torchrun's processes, or in this one."""
     from polyseq.cluster import cluster_from_environment, connected
     from polyseq.files import read_text_lines
@@ -56,8 +56,13 @@ def translate_sharded(translator: Translator, model: Path, input: Path | None, o
         return render(result), result.stats, result.split_texts
 
     with connected(cluster_from_environment()) as cluster:
-        return translate_in_shards(lines, output, translate, job=job, cluster=cluster, shards=shards,
-                                   progress=True)
+        report = translate_in_shards(lines, output, translate, job=job, cluster=cluster, shards=shards,
+                                     progress=True)
+    if main_process():
+        typer.echo(f"translated {report.lines} lines in {report.shards} shards ({report.reused} done "
+                   f"by an earlier run) into {output}", err=True)
+        if stats:
+            typer.echo(json.dumps(vars(report.stats)), err=True)
 
 
 @app.command()

@@ -99,14 +99,11 @@ def translate(
         translator = Translator.load(model, device=device)
         scorer = _reranker(rerank, reverse_model, src, device)
         if sharded:
-            report = translate_sharded(
-                translator, model, input, output, src, tgt, strategy, settings, shards=shards,
-                render=lambda result: "".join(_render(result, output_format, n_best or 1)), scorer=scorer,
-                prefix=prefix, job={"format": output_format.value, "n_best": n_best, "rerank": rerank,
-                                    "reverse_model": str(reverse_model)})
-            if main_process():
-                typer.echo(f"translated {report.lines} lines in {report.shards} shards ({report.reused} "
-                           f"done by an earlier run) into {output}", err=True)
+            render = lambda result: "".join(_render(result, output_format, n_best or 1))  # noqa: E731
+            translate_sharded(translator, model, input, output, src, tgt, strategy, settings, render,
+                              shards=shards, scorer=scorer, prefix=prefix, stats=stats,
+                              job={"format": output_format.value, "n_best": n_best, "rerank": rerank,
+                                   "reverse_model": str(reverse_model)})
             return
         totals, lines, split = DecodeStats(), 0, 0
         with sink(output) as out:

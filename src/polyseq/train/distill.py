@@ -54,6 +54,10 @@ def distill(teacher: str | Path, config: ExperimentConfig, *, strategy: str = "b
         if cluster.is_main:
             _share_tokenizer(teacher, output_dir, config, quiet)
         student = replace(config, data=replace(config.data, train=str(corpus)))
+        if resume and not any((output_dir / name).is_dir() for name in ("last", ".last.old")):
+            quiet("the student has no checkpoint yet (the job stopped while the teacher translated): "
+                  "its training starts now")
+            resume = False
         return train(student, resume=resume, log=log, cluster=cluster)
 
 

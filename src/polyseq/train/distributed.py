@@ -160,3 +160,23 @@ def replicate(model: Seq2Seq, cluster: Cluster, fsdp: bool) -> Replicas:
     if fsdp:
         return Sharded(model, cluster)
     return DataParallel(model, cluster) if cluster.distributed else Replicas(model, cluster)
+
+
+def resume_changes(was: tuple[int, int], now: tuple[int, int], step: int) -> list[str]:
+    """What a resume with another number of processes or accumulation changes, (processes,
+    accumulate) before and now: the data stream continues where it stopped, but steps take other
+    batches. A message each, to be said, never left silent."""
+    if was == now:
+        return []
+    keep = was[0] * was[1]
+    hint = f"; train.accumulate={keep // now[0]} keeps {keep} batches per step" if keep % now[0] == 0 else ""
+    return [f"the run was trained by {was[0]} process(es) x accumulate {was[1]} and resumes with "
+            f"{now[0]} x {now[1]}: from step {step + 1} each step takes {now[0] * now[1]} batches of "
+            f"the data stream instead of {keep}, so the global batch and the batches each process "
+            f"trains on change, and new processes draw dropout afresh{hint}"]
+
+
+def lost_contact(error: RuntimeError) -> bool:
+    """Whether a collective failed because a process is gone (gloo and NCCL say so in words)."""
+    text = str(error)
+    return isinstance(error, dist.DistError) or any(word in text for word in ("gloo", "NCCL", "onnection"))

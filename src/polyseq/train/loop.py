@@ -45,7 +45,7 @@ from polyseq.model.checkpoint import (
 )
 from polyseq.model.transformer import Seq2Seq
 from polyseq.train.data import PreparedData, ValidSet, prepare_data
-from polyseq.train.distributed import replicate, take_share
+from polyseq.train.distributed import lost_contact, replicate, resume_changes, take_share
 from polyseq.train.objectives import label_smoothed_nll
 from polyseq.train.schedule import inverse_sqrt
 from polyseq.train.signals import StopSignals, TrainingStopped
@@ -231,8 +231,9 @@ class Trainer:
         self.saved = (self.counters.step, time.monotonic())
         if self.cluster.is_main:
             self._forget_metrics_after(self.counters.step)
-        accumulate = state.get("accumulate", self.config.train.accumulate)
-        return self._changes(state.get("world_size", 1), accumulate)
+        was = (state.get("world_size", 1), state.get("accumulate", self.config.train.accumulate))
+        return resume_changes(was, (self.cluster.world_size, self.config.train.accumulate),
+                              self.counters.step)
 
     def _check_same_experiment(self, saved: dict[str, Any]) -> None:
         current = self.config.to_dict()
@@ -256,21 +257,6 @@ class Trainer:
         mine = device[self.cluster.rank] if self.cluster.rank < len(device) else None
         if mine is not None and self.device.type == "cuda":
             torch.cuda.set_rng_state(mine, self.device)  # dropout draws from it
-
-    def _changes(self, world_size: int, accumulate: int) -> list[str]:
-        """A resume with another number of processes or accumulation continues the data stream
-        where it stopped, but steps take other batches: say so."""
-        now, train = self.cluster.world_size, self.config.train
-        if (world_size, accumulate) == (now, train.accumulate):
-            return []
-        keep = world_size * accumulate
-        hint = (f"; train.accumulate={keep // now} keeps {keep} batches per step" if keep % now == 0
-                else "")
-        return [f"the run was trained by {world_size} process(es) x accumulate {accumulate} and "
-                f"resumes with {now} x {train.accumulate}: from step {self.counters.step + 1} each "
-                f"step takes {now * train.accumulate} batches of the data stream instead of {keep}, "
-                f"so the global batch and the batches each process trains on change, and new "
-                f"processes draw dropout afresh{hint}"]
 
     def _device_rng(self) -> torch.Tensor | None:
         return torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
@@ -434,7 +420,7 @@ def _train(config: ExperimentConfig, resume: bool, log: Any, cluster: Cluster,
     try:
         return trainer.run()
     except RuntimeError as error:
-        if not (cluster.distributed and _lost_contact(error)):
+        if not (cluster.distributed and lost_contact(error)):
             raise
         saved = f"step {trainer.saved[0]}" if trainer.saved[0] >= 0 else "none yet"
         raise TrainingError(
@@ -442,14 +428,6 @@ def _train(config: ExperimentConfig, resume: bool, log: Any, cluster: Cluster,
             f"them stopped or failed, see its message; the last checkpoint, {output_dir / 'last'} "
             f"({saved}), is intact: continue with --resume"
         ) from error
-
-
-def _lost_contact(error: RuntimeError) -> bool:
-    """Whether a collective failed because a process is gone (gloo and NCCL say so in words)."""
-    import torch.distributed as dist
-
-    text = str(error)
-    return isinstance(error, dist.DistError) or any(word in text for word in ("gloo", "NCCL", "onnection"))
 
 
 def _prepare(config: ExperimentConfig, resume: bool, cluster: Cluster, log: Any) -> PreparedData:
