@@ -16,8 +16,12 @@ import torch
 from safetensors.torch import load_file
 
 from helpers import tiny_experiment
+from polyseq.cluster import Cluster
 from polyseq.config import ExperimentConfig
+from polyseq.data.batching import BatchStream
+from polyseq.data.corpus import Example
 from polyseq.model.checkpoint import load_model
+from polyseq.train.distributed import take_share
 from polyseq.train.loop import TRAINER_STATE, train
 from spawn import children, finish, polyseq, rank_of, write_toml
 
@@ -46,6 +50,18 @@ def relative_differences(expected_dir: Path, actual_dir: Path, key_biases: bool 
 def experiment(tmp_path: Path, name: str, **train_settings: object) -> ExperimentConfig:
     config = tiny_experiment(tmp_path / "data", tmp_path / name, steps=6, eval_every=6)
     return replace(config, train=replace(config.train, threads=1, **train_settings))
+
+
+def test_the_processes_shares_make_up_what_one_process_takes() -> None:
+    examples = [Example(list(range(1, 2 + i % 7)), list(range(1, 3 + i % 5))) for i in range(200)]
+    streams = [BatchStream(examples, 40, pad_id=0, seed=3) for _ in range(4)]  # one process, ranks 0-2
+    for _ in range(5):  # steps, across an epoch's end
+        alone = take_share(streams[0], Cluster(), accumulate=6)
+        shares = [take_share(stream, Cluster(rank, 3), accumulate=2) for rank, stream in
+                  enumerate(streams[1:])]
+        together = [shares[position % 3][position // 3] for position in range(6)]
+        assert [b.src.tolist() for b in together] == [b.src.tolist() for b in alone]
+        assert all(stream.state() == streams[0].state() for stream in streams)
 
 
 @pytest.mark.parametrize(("layout", "accumulate", "stops"), [("ddp", 1, []), ("fsdp", 2, [3])])
