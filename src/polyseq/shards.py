@@ -69,8 +69,8 @@ def translate_in_shards(lines: Sequence[str], output: str | Path, translate: Chu
     `cluster` calls this with the same lines and job, and all return once `output` is written."""
     cluster, output = cluster or Cluster(), Path(output)
     size = shard_lines(len(lines), cluster.world_size, chunk_lines, shards)
+    folder, size = _open_work_folder(output, lines, size, {**job, "chunk_lines": chunk_lines}, cluster)
     count = math.ceil(len(lines) / size)
-    folder = _open_work_folder(output, lines, size, job, cluster)
     mine = [index for index in range(count) if index % cluster.world_size == cluster.rank]
     done = [index for index in mine if _shard_path(folder, index).is_file()]
     stats, split = DecodeStats(), 0
@@ -133,22 +133,27 @@ def _shard_path(folder: Path, index: int) -> Path:
 
 
 def _open_work_folder(output: Path, lines: Sequence[str], size: int, job: dict[str, Any],
-                      cluster: Cluster) -> Path:
-    """The job's work folder, made by the main process, or found as an earlier run left it."""
+                      cluster: Cluster) -> tuple[Path, int]:
+    """The job's work folder and its lines per shard: made by the main process, or found as an
+    earlier run left it, whose shards stay as they were cut (with however many processes)."""
     folder = work_folder(output)
     digest = hashlib.sha256("\n".join(lines).encode("utf-8", "surrogatepass")).hexdigest()
-    manifest = json.loads(json.dumps({**job, "lines": len(lines), "input_sha256": digest,
-                                      "shard_lines": size}))  # as it reads back
+    manifest = json.loads(json.dumps({**job, "lines": len(lines), "input_sha256": digest}))  # as read back
     found = _read_manifest(folder / MANIFEST)
-    if found is not None and found != manifest:
-        differ = sorted(key for key in found.keys() | manifest.keys() if found.get(key) != manifest.get(key))
-        raise InputError(f"{folder} holds the shards of another job ({', '.join(differ)} differ): run "
-                         f"the same command to finish that one, or delete the folder to start over")
-    if cluster.is_main and found is None:
+    if found is not None:
+        size = found.pop("shard_lines", size)
+        if found != manifest:
+            differ = sorted(key for key in found.keys() | manifest.keys()
+                            if found.get(key) != manifest.get(key))
+            raise InputError(f"{folder} holds the shards of another job ({', '.join(differ)} differ): run "
+                             f"the same command to finish that one, or delete the folder to start over")
+    elif cluster.is_main:
         folder.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(folder / MANIFEST, manifest)
+        for stale in folder.glob("shard-*"):  # left without a manifest, by no job it can name
+            stale.unlink()
+        write_json_atomic(folder / MANIFEST, {**manifest, "shard_lines": size})
     cluster.barrier()
-    return folder
+    return folder, size
 
 
 def _read_manifest(path: Path) -> dict[str, Any] | None:
