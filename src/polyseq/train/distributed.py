@@ -108,8 +108,8 @@ class Sharded(Replicas):
         super().__init__(model, cluster)
         for layer in model.encoder_layers:
             fully_shard(layer)
-        for layer in model.decoder_layers:
-            fully_shard(layer.ffn)  # type: ignore[union-attr]
+        for layer in model.decoders:
+            fully_shard(layer.ffn)
         # a Linear's output on (B, T, D) is a view; Residual.output adds it out of place, as FSDP needs
         warnings.filterwarnings("ignore", message="FSDP2-wrapped module .* returned a view tensor")
         fully_shard(model)
@@ -142,7 +142,8 @@ class Sharded(Replicas):
              optimizer_state: dict[str, Any]) -> None:
         from torch.distributed.checkpoint.state_dict import set_model_state_dict, set_optimizer_state_dict
 
-        set_model_state_dict(self.model, weights, options=_options(gather=False))
+        full: dict[str, Any] = dict(weights)
+        set_model_state_dict(self.model, full, options=_options(gather=False))
         set_optimizer_state_dict(self.model, optimizer, optimizer_state, options=_options(gather=False))
 
 
