@@ -192,8 +192,8 @@ def main() -> None:
         results[dev.name]["aggressive"]["identical_to_greedy"] = outputs["aggressive"] == outputs["greedy"]
     report = {
         "command": "python bench/correct.py " + " ".join(sys.argv[1:]),
-        "setup": f"{args.preset} {lang} corrector (model.actions={args.actions}), {args.minutes:g} min budget "
-                 f"on {args.device}, {args.threads} threads "
+        "setup": f"{args.preset} {lang} corrector (model.actions={args.actions}), {args.minutes:g} min "
+                 f"budget on {args.device}, {args.threads} threads "
                  f"({trained / 60:.1f} min spent here, 0 when reused); speed on the first "
                  f"{args.speed_sentences} sentences of {dev_sets[0].name}",
         "model": str(model), "quality": results,

@@ -1,5 +1,5 @@
-"""Every Python example in docs/guide.md and docs/decoding.md runs, against a model and data made
-by the tests."""
+"""Every Python example in docs/guide.md, docs/decoding.md and docs/training.md runs, against a
+model and data made by the tests."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from polyseq.quickstart import write_corpus
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 BLOCKS = [
     (page.name, block)
-    for page in (DOCS / "guide.md", DOCS / "decoding.md")
+    for page in (DOCS / "guide.md", DOCS / "decoding.md", DOCS / "training.md")
     for block in re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), flags=re.DOTALL)
 ]
 

@@ -262,6 +262,9 @@ class TrainConfig:
     eval_bleu_sentences: int = 200
     log_every: int = 50
     average_last: int = 0  # average the weights of the last N evaluations into `averaged/`
+    save_every: int = 0  # also write last/ every N steps (0: only at evaluations)
+    save_every_minutes: float = 0.0  # and every N minutes of the run (0: no timer)
+    fsdp: bool = False  # with torchrun: shard the model over the processes (FSDP2), not replicate it
     seed: int = 1
     threads: int = 0  # torch intra-op threads; 0 = torch's default
     amp: bool = False  # bf16 autocast; slower on CPUs without bf16 support
@@ -278,6 +281,8 @@ class TrainConfig:
         _check(self.eval_every > 0 and self.log_every > 0, "train.eval_every/log_every > 0")
         _check(self.time_budget_minutes >= 0, "train.time_budget_minutes must be >= 0")
         _check(self.average_last >= 0, "train.average_last must be >= 0")
+        _check(self.save_every >= 0 and self.save_every_minutes >= 0,
+               "train.save_every and train.save_every_minutes must be >= 0")
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from polyseq.cli.common import (
     strategy_settings,
     user_errors,
 )
+from polyseq.cli.processes import main_process, translate_sharded
 from polyseq.text.vocabularies import DEFAULT_MIN_SHARE
 
 if TYPE_CHECKING:
@@ -36,12 +37,19 @@ def train(
     """Train a model as configured; `--resume` continues a stopped run exactly."""
     from polyseq.config import load_config
     from polyseq.train.loop import train as run_training
+    from polyseq.train.signals import TrainingStopped
 
     with user_errors():
         experiment = load_config(config, overrides or [])
-        result = run_training(experiment, resume=resume, log=lambda m: typer.echo(m, err=True))
-    typer.echo(f"trained {result.steps} steps; best valid BLEU {result.best_bleu:.2f}; "
-               f"model: {result.best_dir}")
+        try:
+            result = run_training(experiment, resume=resume, log=lambda m: typer.echo(m, err=True))
+        except TrainingStopped as stopped:
+            if main_process():
+                typer.echo(str(stopped), err=True)
+            raise typer.Exit(130) from None
+    if main_process():
+        typer.echo(f"trained {result.steps} steps; best valid BLEU {result.best_bleu:.2f}; "
+                   f"model: {result.best_dir}")
 
 
 class OutputFormat(str, Enum):
@@ -71,6 +79,8 @@ def translate(
         "--restrict-vocab", help="only tokens of the target language's training data")] = False,
     vocab_min_share: Annotated[float, typer.Option(
         help="--restrict-vocab: a token's least share of the target language's tokens")] = DEFAULT_MIN_SHARE,
+    shards: Annotated[int, typer.Option(help="translate -i into -o in about N shards, kept until "
+                                             "done so that a stopped job resumes (torchrun: always)")] = 0,
     device: DeviceOption = "cpu",
 ) -> None:
     """Translate text line by line: one output line for every input line (with --n-best N, N lines
@@ -79,7 +89,11 @@ def translate(
 
     Strategies: greedy, beam, diverse-beam, sampling, aggressive, speculative; their settings go
     in -O key=value (e.g. -O groups=3 -O diversity=0.5, -O top_p=0.9 -O seed=1,
-    -O draft=model -O draft_model=DIR, -O min_length=2, -O max_len_a=1.2)."""
+    -O draft=model -O draft_model=DIR, -O min_length=2, -O max_len_a=1.2).
+
+    Under torchrun (`torchrun --nproc-per-node N -m polyseq translate -i IN -o OUT ...`) the
+    processes share the input in shards; the output is the same as one process's."""
+    from polyseq.cluster import cluster_from_environment, process_device
     from polyseq.decoding.core import DecodeStats
     from polyseq.translator import Translator
 
@@ -91,8 +105,17 @@ def translate(
             settings["pivot"] = pivot
         if restrict_vocab:
             settings |= {"restrict_vocabulary": True, "vocabulary_min_share": vocab_min_share}
+        sharded = shards > 0 or cluster_from_environment().distributed
+        device = process_device(device, cluster_from_environment())
         translator = Translator.load(model, device=device)
         scorer = _reranker(rerank, reverse_model, src, device)
+        if sharded:
+            render = lambda result: "".join(_render(result, output_format, n_best or 1))  # noqa: E731
+            translate_sharded(translator, model, input, output, src, tgt, strategy, settings, render,
+                              shards=shards, scorer=scorer, prefix=prefix, stats=stats,
+                              job={"format": output_format.value, "n_best": n_best, "rerank": rerank,
+                                   "reverse_model": str(reverse_model)})
+            return
         totals, lines, split = DecodeStats(), 0, 0
         with sink(output) as out:
             for result in translator.translate_chunks(input_lines(input), src, tgt, strategy,

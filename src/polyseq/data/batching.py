@@ -187,8 +187,16 @@ class BatchStream:
         return self
 
     def __next__(self) -> Batch:
+        return collate([self._examples[i] for i in self._advance()], self._pad_id)
+
+    def skip(self) -> None:
+        """Move past the next batch without building it (another process trains on it)."""
+        self._advance()
+
+    def _advance(self) -> list[int]:
+        """The indices of the next batch; the position moves past it."""
         if self._position >= len(self._epoch_batches(self._epoch)):
             self._epoch, self._position = self._epoch + 1, 0
         indices = self._epoch_batches(self._epoch)[self._position]
         self._position += 1
-        return collate([self._examples[i] for i in indices], self._pad_id)
+        return indices

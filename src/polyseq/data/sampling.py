@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from polyseq.data.batching import Batch, BatchStream, token_batches
+from polyseq.data.batching import BatchStream, token_batches
 
 if TYPE_CHECKING:
     from polyseq.data.corpus import Example
@@ -109,10 +109,10 @@ class DirectionBatchStream(BatchStream):
             self._batches_epoch = epoch
         return self._batches
 
-    def __next__(self) -> Batch:
-        batch = super().__next__()
-        self._count(self._epoch_batches(self._epoch)[self._position - 1])
-        return batch
+    def _advance(self) -> list[int]:
+        indices = super()._advance()  # a batch skipped for another process counts too
+        self._count(indices)
+        return indices
 
     def _count(self, indices: Sequence[int]) -> None:
         self._drawn.update(self._directions[i] for i in indices)

@@ -56,6 +56,23 @@ def write_directory_atomic(target: str | Path, fill: Callable[[Path], None]) -> 
     return target
 
 
+def recover_directory(target: str | Path) -> bool:
+    """Tidy what a process killed inside `write_directory_atomic` left beside `target`: unfinished
+    staging folders go, and a previous directory set aside (`.NAME.old`) with nothing yet in its
+    place comes back. True when it came back."""
+    target = Path(target)
+    retired = target.with_name(f".{target.name}.old")
+    for staging in target.parent.glob(f".{target.name}.*"):
+        if staging != retired and staging.is_dir():
+            shutil.rmtree(staging)
+    if retired.is_dir() and not target.exists():
+        os.replace(retired, target)
+        return True
+    if retired.is_dir():  # the new directory was in place before the kill
+        shutil.rmtree(retired)
+    return False
+
+
 def model_config_dict(config: ModelConfig) -> dict[str, Any]:
     values = asdict(config)
     return {key: getattr(value, "value", value) for key, value in values.items()}

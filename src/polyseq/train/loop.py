@@ -3,8 +3,10 @@
 AdamW with inverse-square-root warm-up, label smoothing, gradient clipping and accumulation,
 validation loss and BLEU/chrF every N steps (per direction), the best and the last checkpoint, a
 JSONL metrics log (with the examples drawn per direction) and PNG plots. `resume=True` restores
-model, optimizer, RNG and data-stream state from `last/`, so a killed run continues as if it had
-never stopped.
+model, optimizer, RNG and data-stream state from `last/`, so a killed run continues as if it had never stopped: last/ is written every `save_every` steps or
+`save_every_minutes` and at every evaluation, always between two steps, and SIGINT or SIGTERM finish
+the step in progress and save before stopping. Under torchrun the processes train together
+(train/distributed.py); the main process alone validates and writes.
 
 Output directory layout:
   tokenizer/tokenizer.model   experiment.json   metrics.jsonl   training.png
@@ -20,7 +22,7 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,7 @@ import torch
 from safetensors.torch import save_file
 from tqdm import tqdm
 
+from polyseq.cluster import Cluster, cluster_from_environment, connected, process_device
 from polyseq.config import Actions, ExperimentConfig, replace
 from polyseq.data.batching import collate
 from polyseq.data.sampling import DirectionBatchStream
@@ -38,11 +41,19 @@ from polyseq.evaluate import plot_training, score_translations
 from polyseq.evaluate.directions import direction_table, plot_directions
 from polyseq.files import write_json_atomic
 from polyseq.model.actions import build_model
-from polyseq.model.checkpoint import average_weights, save_model_files, write_directory_atomic
+from polyseq.model.checkpoint import (
+    average_weights,
+    recover_directory,
+    save_model_files,
+    write_directory_atomic,
+)
+from polyseq.model.transformer import Seq2Seq
 from polyseq.train.action_targets import with_action_targets
 from polyseq.train.data import PreparedData, ValidSet, prepare_data
+from polyseq.train.distributed import lost_contact, replicate, resume_changes, take_share
 from polyseq.train.objectives import label_smoothed_nll
 from polyseq.train.schedule import inverse_sqrt
+from polyseq.train.signals import StopSignals, TrainingStopped
 
 TRAINER_STATE = "trainer.pt"
 
@@ -70,13 +81,19 @@ class TrainResult:
 
 
 class Trainer:
-    def __init__(self, config: ExperimentConfig, data: PreparedData, output_dir: Path, device: torch.device):
+    def __init__(self, config: ExperimentConfig, data: PreparedData, output_dir: Path, device: torch.device,
+                 cluster: Cluster | None = None):
         self.config, self.data, self.output_dir, self.device = config, data, output_dir, device
+        self.cluster = cluster or Cluster()
         tokenizer = data.tokenizer
         model_config = replace(config.model, vocab_size=tokenizer.vocab_size, pad_id=tokenizer.pad_id,
                                skip_id=tokenizer.bos_id)
         torch.manual_seed(config.train.seed)  # seeds every device's generator
         self.model = build_model(model_config).to(self.device)
+        # before the optimizer is made: FSDP replaces the parameters with shards
+        self.replicas = replicate(self.model, self.cluster, config.train.fsdp)
+        if self.cluster.rank:  # the same initial model everywhere, but dropout draws of its own
+            torch.manual_seed(config.train.seed * 65_536 + self.cluster.rank)
         self.optimizer = torch.optim.AdamW(
             self._parameter_groups(), lr=config.train.lr, betas=config.train.betas,
         )
@@ -84,6 +101,7 @@ class Trainer:
                                            config.data.max_tokens, tokenizer.pad_id, seed=config.train.seed)
         self.counters = Counters()
         self.metrics_path = output_dir / "metrics.jsonl"
+        self.saved = (-1, time.monotonic())  # the step last/ holds, and when it was written
 
     def _parameter_groups(self) -> list[dict[str, Any]]:
         decay: list[torch.nn.Parameter] = []
@@ -100,16 +118,19 @@ class Trainer:
         lr = inverse_sqrt(self.counters.step + 1, peak_lr=train.lr, warmup_steps=train.warmup_steps)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        batches = [next(self.stream).to(self.device) for _ in range(train.accumulate)]
-        total_tokens = sum(batch.tgt_tokens for batch in batches)
+        batches = [batch.to(self.device) for batch in take_share(self.stream, self.cluster, train.accumulate)]
+        # every process divides by the tokens of the whole global batch; gradients are then summed
+        (total,) = self.cluster.sum([sum(batch.tgt_tokens for batch in batches)])
+        total_tokens = int(total)
         loss_sum = nll_sum = 0.0
-        for batch in batches:
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=train.amp):
-                logits = self.model(batch.src, batch.tgt_in)
-            loss, nll, _ = label_smoothed_nll(logits, batch.tgt_out,
-                                              smoothing=train.label_smoothing,
-                                              pad_id=self.data.tokenizer.pad_id)
-            (loss / total_tokens).backward()
+        for index, batch in enumerate(batches):
+            with self.replicas.accumulating(last=index == len(batches) - 1):
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=train.amp):
+                    logits = self.replicas.module(batch.src, batch.tgt_in)
+                loss, nll, _ = label_smoothed_nll(logits, batch.tgt_out,
+                                                  smoothing=train.label_smoothing,
+                                                  pad_id=self.data.tokenizer.pad_id)
+                (loss / total_tokens).backward()
             loss_sum += loss.item()
             nll_sum += nll.item()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), train.clip_norm)
@@ -117,29 +138,33 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         self.counters.step += 1
         self.counters.tokens += total_tokens
+        loss_sum, nll_sum = self.cluster.sum([loss_sum, nll_sum])
+        norm = grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm  # FSDP: a DTensor
         return {"loss": loss_sum / total_tokens, "nll": nll_sum / total_tokens, "lr": lr,
-                "grad_norm": float(grad_norm), "tokens": total_tokens}
+                "grad_norm": float(norm), "tokens": total_tokens}
 
     # -- evaluation -----------------------------------------------------------------------------
     @torch.inference_mode()
-    def validate(self) -> dict[str, Any]:
-        self.model.eval()
+    def validate(self, model: Seq2Seq | None = None) -> dict[str, Any]:
+        """Validation loss and BLEU/chrF of `model` (this trainer's by default), in one process."""
+        model = self.model if model is None else model
+        model.eval()
         loss_sum, tokens = 0.0, 0
         results: dict[str, Any] = {}
         for valid in self.data.valid:
             for start in range(0, len(valid.examples), 64):
                 chunk = valid.examples[start : start + 64]
                 batch = collate(chunk, self.data.tokenizer.pad_id).to(self.device)
-                logits = self.model(batch.src, batch.tgt_in)
+                logits = model(batch.src, batch.tgt_in)
                 _, nll, count = label_smoothed_nll(logits, batch.tgt_out, smoothing=0.0,
                                                    pad_id=self.data.tokenizer.pad_id)
                 loss_sum, tokens = loss_sum + float(nll), tokens + count
-            results[f"{valid.direction[0]}-{valid.direction[1]}"] = self._bleu(valid)
+            results[f"{valid.direction[0]}-{valid.direction[1]}"] = self._bleu(valid, model)
         bleu = [r["bleu"] for r in results.values()]
         return {"valid_loss": loss_sum / max(tokens, 1), "bleu": sum(bleu) / max(len(bleu), 1),
                 "directions": results}
 
-    def _bleu(self, valid: ValidSet) -> dict[str, float]:
+    def _bleu(self, valid: ValidSet, model: Seq2Seq) -> dict[str, float]:
         count = self.config.train.eval_bleu_sentences
         pairs, examples = valid.pairs[:count], valid.examples[:count]
         tokenizer, hypotheses = self.data.tokenizer, []
@@ -148,7 +173,7 @@ class Trainer:
             batch = collate(chunk, tokenizer.pad_id).to(self.device)
             prefix = batch.tgt_in[:, :1]  # the target-language tag
             inputs = DecodeInput(batch.src, prefix, eos_id=tokenizer.eos_id, pad_id=tokenizer.pad_id)
-            result = generate(self.model, inputs, "greedy")
+            result = generate(model, inputs, "greedy")
             hypotheses += [tokenizer.decode(list(h.tokens)) for h in result.best()]
         scores = score_translations(hypotheses, [[pair.tgt for pair in pairs]])
         return {"bleu": scores.bleu, "chrf": scores.chrf}
@@ -159,35 +184,67 @@ class Trainer:
                 "best_valid_bleu": self.counters.best_bleu, "model": self.config.preset or "custom",
                 "parameters": self.model.parameter_count()}
 
-    def _fill_model_dir(self, directory: Path) -> None:
-        save_model_files(directory, self.model, self.metadata())
+    def _fill_model_dir(self, directory: Path, model: Seq2Seq) -> None:
+        save_model_files(directory, model, self.metadata())
         self.data.tokenizer.save(directory)
         if self.data.vocabularies is not None:
             self.data.vocabularies.save(directory)
 
-    def save_best(self) -> None:
-        write_directory_atomic(self.output_dir / "best", self._fill_model_dir)
+    def save_best(self, model: Seq2Seq | None = None) -> None:
+        model = self.model if model is None else model
+        write_directory_atomic(self.output_dir / "best", lambda folder: self._fill_model_dir(folder, model))
 
     def save_last(self) -> None:
+        """Write last/: model, optimizer, every process's RNG, data position and counters, all as
+        they are between two steps. Every process takes part; the main one writes."""
+        model = self.replicas.full_model()
+        optimizer = self.replicas.optimizer_state(self.optimizer)
+        rngs = self.cluster.gather((torch.get_rng_state(), self._device_rng()))
+        self.saved = (self.counters.step, time.monotonic())
+        if model is None:
+            return
+
         def fill(directory: Path) -> None:
-            self._fill_model_dir(directory)
+            self._fill_model_dir(directory, model)
             torch.save({
-                "optimizer": self.optimizer.state_dict(), "rng": torch.get_rng_state(),
-                "device_rng": self._device_rng(),
+                "optimizer": optimizer, "layout": self.replicas.layout,
+                "rng": [cpu for cpu, _ in rngs], "device_rng": [device for _, device in rngs],
+                "world_size": self.cluster.world_size, "accumulate": self.config.train.accumulate,
                 "stream": self.stream.state(), "counters": asdict(self.counters),
                 "experiment": self.config.to_dict(),
             }, directory / TRAINER_STATE)
 
+        started = time.perf_counter()
         write_directory_atomic(self.output_dir / "last", fill)
+        self.log({"kind": "checkpoint", "step": self.counters.step,
+                  "seconds": round(time.perf_counter() - started, 3)})
 
-    def load_last(self) -> None:
+    def load_last(self) -> list[str]:
+        """Continue from last/; returns what changes from the run that wrote it (a message each)."""
         from polyseq.model.checkpoint import load_model
 
         last = self.output_dir / "last"
         if not (last / TRAINER_STATE).is_file():
             raise TrainingError(f"cannot resume: {last / TRAINER_STATE} does not exist")
         state = torch.load(last / TRAINER_STATE, weights_only=True, map_location="cpu")
-        saved, current = state["experiment"], self.config.to_dict()
+        self._check_same_experiment(state["experiment"])
+        layout = state.get("layout", "replicated")
+        if layout != self.replicas.layout:
+            raise TrainingError(f"cannot resume: {last} was written by a run with train.fsdp="
+                                f"{str(layout == 'sharded').lower()}; resume with the same setting")
+        self.replicas.load(load_model(last).state_dict(), self.optimizer, state["optimizer"])
+        self._load_rng(state["rng"], state.get("device_rng"))
+        self.stream.load_state(state["stream"])
+        self.counters = Counters(**state["counters"])
+        self.saved = (self.counters.step, time.monotonic())
+        if self.cluster.is_main:
+            self._forget_metrics_after(self.counters.step)
+        was = (state.get("world_size", 1), state.get("accumulate", self.config.train.accumulate))
+        return resume_changes(was, (self.cluster.world_size, self.config.train.accumulate),
+                              self.counters.step)
+
+    def _check_same_experiment(self, saved: dict[str, Any]) -> None:
+        current = self.config.to_dict()
         defaults = ExperimentConfig().to_dict()  # a setting added since the run began is at these
         for section in ("model", "data"):
             was = {**defaults[section], **saved[section]}
@@ -198,91 +255,125 @@ class Trainer:
                     f"cannot resume: the [{section}] settings {', '.join(changed)} differ from "
                     f"those of the run in {self.output_dir}; resume with the same configuration"
                 )
-        self.model.load_state_dict(load_model(last).state_dict())
-        self.optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["rng"])
-        if state.get("device_rng") is not None and self.device.type == "cuda":
-            torch.cuda.set_rng_state(state["device_rng"], self.device)  # dropout draws from it
-        self.stream.load_state(state["stream"])
-        self.counters = Counters(**state["counters"])
-        self._forget_metrics_after(self.counters.step)
+
+    def _load_rng(self, cpu: Any, device: Any) -> None:
+        """This process's generators as saved; a process the run did not have keeps its seed."""
+        cpu = cpu if isinstance(cpu, list) else [cpu]  # written by one process before lists
+        device = device if isinstance(device, list) else [device]
+        if self.cluster.rank < len(cpu):
+            torch.set_rng_state(cpu[self.cluster.rank])
+        mine = device[self.cluster.rank] if self.cluster.rank < len(device) else None
+        if mine is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state(mine, self.device)  # dropout draws from it
 
     def _device_rng(self) -> torch.Tensor | None:
         return torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
 
     def _forget_metrics_after(self, step: int) -> None:
-        """Drop log records a killed run wrote after its last checkpoint: they are redone."""
+        """Drop log records a killed run wrote after its last checkpoint (they are redone), and a
+        last line it was killed while writing."""
         if self.metrics_path.is_file():
-            lines = self.metrics_path.read_text(encoding="utf-8").splitlines()
-            kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= step]
+            kept = []
+            for line in self.metrics_path.read_text(encoding="utf-8").splitlines():
+                try:
+                    if json.loads(line)["step"] <= step:
+                        kept.append(line)
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    continue
             self.metrics_path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
 
     def log(self, record: dict[str, Any]) -> None:
-        with self.metrics_path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
+        if self.cluster.is_main:
+            with self.metrics_path.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record) + "\n")
 
     # -- the loop -------------------------------------------------------------------------------
     def run(self) -> TrainResult:
         train = self.config.train
         budget = train.time_budget_minutes * 60 or math.inf
         # the bar is for a terminal; logs and CI get the periodic metrics lines instead
-        show_bar = train.progress and sys.stderr.isatty()
+        show_bar = train.progress and sys.stderr.isatty() and self.cluster.is_main
         bar = tqdm(total=train.steps, initial=self.counters.step, disable=not show_bar,
                    desc="train", dynamic_ncols=True)
-        window_tokens, window_start, losses = 0, time.perf_counter(), []
-        try:
-            while self.counters.step < train.steps and self.counters.seconds < budget:
+        window, stopped = _Window(), False
+        with StopSignals() as signals:
+            while self.counters.step < train.steps:
+                stopped, save_due, seconds = self._agree(signals.requested is not None)
+                if stopped or seconds >= budget:
+                    break
+                if save_due:
+                    self.save_last()
                 started = time.perf_counter()
                 record = self.train_step()
                 self.counters.seconds += time.perf_counter() - started
-                window_tokens += int(record["tokens"])
-                losses.append(record["loss"])
                 bar.update(1)
+                window.add(record)
                 if self.counters.step % train.log_every == 0:
-                    speed = window_tokens / max(time.perf_counter() - window_start, 1e-9)
-                    self.log({"kind": "train", "step": self.counters.step, "loss": sum(losses) /
-                              len(losses), "lr": record["lr"], "tokens_per_s": round(speed, 1),
-                              "elapsed_s": round(self.counters.seconds, 1), "drawn": self.stream.drawn()})
-                    bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{record['lr']:.2e}",
-                                    tok_s=f"{speed:.0f}")
-                    if train.progress and not show_bar:
-                        tqdm.write(f"step {self.counters.step}: loss {record['loss']:.3f}, "
-                                   f"lr {record['lr']:.2e}, {speed:.0f} tokens/s", file=sys.stderr)
-                    window_tokens, window_start, losses = 0, time.perf_counter(), []
+                    self._log_progress(record, window, bar, show_bar)
                 if self.counters.step % train.eval_every == 0:
                     self.evaluate_and_save()
-                    window_start = time.perf_counter()
-        except KeyboardInterrupt:
-            bar.close()
-            self.save_last()
-            raise
+                    window.start = time.perf_counter()
+                elif train.save_every and self.counters.step % train.save_every == 0:
+                    self.save_last()
         bar.close()
+        if stopped:  # every process stops here together, whichever had the signal
+            if self.saved[0] != self.counters.step:
+                self.save_last()
+            raise TrainingStopped(f"stopped by {signals.requested or 'a signal'} after step "
+                                  f"{self.counters.step}; {self.output_dir / 'last'} holds it: "
+                                  f"continue with --resume")
         if self.counters.step % train.eval_every != 0:
             self.evaluate_and_save()
-        plot = plot_training(self.metrics_path, self.output_dir / "training.png")
-        plot_directions(self.metrics_path, self.output_dir / "directions.png")
+        plot = None
+        if self.cluster.is_main:
+            plot = plot_training(self.metrics_path, self.output_dir / "training.png")
+            plot_directions(self.metrics_path, self.output_dir / "directions.png")
+        self.counters.best_bleu = self.cluster.gather(self.counters.best_bleu)[0]  # known to the main one
         return TrainResult(self.output_dir, self.output_dir / "best", self.output_dir / "last",
                            self.counters.step, self.counters.best_bleu, plot)
 
-    def evaluate_and_save(self) -> None:
-        results = self.validate()
-        improved = results["bleu"] > self.counters.best_bleu
-        if improved:
-            self.counters.best_bleu = results["bleu"]
-        self.log({"kind": "valid", "step": self.counters.step, **results})
-        tqdm.write(f"step {self.counters.step}: valid loss {results['valid_loss']:.3f}, "
-                   f"BLEU {results['bleu']:.2f}" + (" (best)" if improved else ""))
-        if improved:
-            self.save_best()
-        self.save_last()
-        if self.config.train.average_last:
-            self.save_snapshot()
+    def _agree(self, stop_requested: bool) -> tuple[bool, bool, float]:
+        """What every process does next, decided together: stop (any of them had a signal), save
+        now (the main one's timer says so), and the run's training time (their mean)."""
+        minutes = self.config.train.save_every_minutes
+        due = self.cluster.is_main and minutes > 0 and time.monotonic() - self.saved[1] >= minutes * 60
+        stop, save, seconds = self.cluster.sum([stop_requested, due, self.counters.seconds])
+        return stop > 0, save > 0, seconds / self.cluster.world_size
 
-    def save_snapshot(self) -> None:
+    def _log_progress(self, record: dict[str, float], window: _Window, bar: tqdm, show_bar: bool) -> None:
+        speed = window.tokens / max(time.perf_counter() - window.start, 1e-9)
+        self.log({"kind": "train", "step": self.counters.step, "loss": sum(window.losses) /
+                  len(window.losses), "lr": record["lr"], "tokens_per_s": round(speed, 1),
+                  "elapsed_s": round(self.counters.seconds, 1), "drawn": self.stream.drawn()})
+        bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{record['lr']:.2e}", tok_s=f"{speed:.0f}")
+        if self.config.train.progress and not show_bar and self.cluster.is_main:
+            tqdm.write(f"step {self.counters.step}: loss {record['loss']:.3f}, "
+                       f"lr {record['lr']:.2e}, {speed:.0f} tokens/s", file=sys.stderr)
+        window.reset()
+
+    def evaluate_and_save(self) -> None:
+        """Validate and write best/ and snapshots on the main process, then last/: a run killed
+        before last/ is written redoes this evaluation, so best/ and snapshots stay in step."""
+        model = self.replicas.full_model()  # gathered from the shards under FSDP
+        if model is not None:
+            results = self.validate(model)
+            improved = results["bleu"] > self.counters.best_bleu
+            if improved:
+                self.counters.best_bleu = results["bleu"]
+            self.log({"kind": "valid", "step": self.counters.step, **results})
+            tqdm.write(f"step {self.counters.step}: valid loss {results['valid_loss']:.3f}, "
+                       f"BLEU {results['bleu']:.2f}" + (" (best)" if improved else ""))
+            if improved:
+                self.save_best(model)
+            if self.config.train.average_last:
+                self.save_snapshot(model)
+        self.save_last()
+
+    def save_snapshot(self, model: Seq2Seq) -> None:
         """Keep this evaluation's weights among the last N and write their average."""
         snapshots = self.output_dir / "snapshots"
         snapshots.mkdir(exist_ok=True)
-        weights = {k: v.detach().contiguous().cpu() for k, v in self.model.state_dict().items()}
+        weights = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
         path = snapshots / f"step-{self.counters.step:08d}.safetensors"
         save_file(weights, str(path.with_suffix(".tmp")))
         path.with_suffix(".tmp").replace(path)
@@ -293,9 +384,9 @@ class Trainer:
         averaged = average_weights(kept)
 
         def fill(directory: Path) -> None:
-            model = build_model(self.model.config)
-            model.load_state_dict(averaged)
-            save_model_files(directory, model, {**self.metadata(), "averaged": len(kept)})
+            mean = build_model(self.model.config)
+            mean.load_state_dict(averaged)
+            save_model_files(directory, mean, {**self.metadata(), "averaged": len(kept)})
             self.data.tokenizer.save(directory)
             if self.data.vocabularies is not None:
                 self.data.vocabularies.save(directory)
@@ -303,11 +394,63 @@ class Trainer:
         write_directory_atomic(self.output_dir / "averaged", fill)
 
 
-def train(config: ExperimentConfig, *, resume: bool = False, log: Any = print) -> TrainResult:
-    """Train as configured; with `resume`, continue the run in `config.train.output_dir`."""
-    output_dir = Path(config.train.output_dir)
+def train(config: ExperimentConfig, *, resume: bool = False, log: Any = print,
+          cluster: Cluster | None = None) -> TrainResult:
+    """Train as configured; with `resume`, continue the run in `config.train.output_dir`. Under
+    torchrun (or given a `cluster`) the processes train together, and only the main one logs."""
+    cluster = cluster or cluster_from_environment()
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
+    if config.train.fsdp and not cluster.distributed:
+        raise TrainingError("train.fsdp shards the model over processes: start the run with "
+                            "torchrun --nproc-per-node N (N >= 2), or leave train.fsdp off")
+    # before the data, whose preparation takes a while
+    device = usable_device(process_device(config.train.device, cluster))
+    with connected(cluster, device) as cluster:
+        # the trainer lives in _train alone: it is gone before the process group goes
+        return _train(config, resume, log if cluster.is_main else _quiet, cluster, device)
+
+
+def _train(config: ExperimentConfig, resume: bool, log: Any, cluster: Cluster,
+           device: torch.device) -> TrainResult:
+    output_dir = Path(config.train.output_dir)
+    data = _prepare(config, resume, cluster, log) if cluster.is_main else None
+    cluster.barrier()  # the tokenizer is written: the other processes read it, not race to write it
+    data = data or _prepare(config, resume, cluster, log)
+    trainer = Trainer(config, data, output_dir, device, cluster)
+    if resume:
+        for change in trainer.load_last():
+            log(f"note: {change}")
+        log(f"resumed {output_dir} at step {trainer.counters.step}")
+    elif cluster.is_main:
+        write_json_atomic(output_dir / "experiment.json", config.to_dict())
+        trainer.metrics_path.unlink(missing_ok=True)
+    processes = f" in {cluster.world_size} processes" if cluster.distributed else ""
+    log(f"model: {trainer.model.parameter_count():,} parameters; "
+        f"{len(data.train):,} training examples{processes}")
+    try:
+        result = trainer.run()
+    except RuntimeError as error:
+        if not (cluster.distributed and lost_contact(error)):
+            raise
+        saved = f"step {trainer.saved[0]}" if trainer.saved[0] >= 0 else "none yet"
+        raise TrainingError(
+            f"{cluster} lost contact with the others ({str(error).splitlines()[0][:200]}): one of "
+            f"them stopped or failed, see its message; the last checkpoint, {output_dir / 'last'} "
+            f"({saved}), is intact: continue with --resume"
+        ) from error
+    if len(data.valid) > 1:
+        log(f"validation per direction:\n{direction_table(trainer.metrics_path)}")
+    return result
+
+
+def _prepare(config: ExperimentConfig, resume: bool, cluster: Cluster, log: Any) -> PreparedData:
+    """Check the output folder (the main process first tidies what a killed write left there),
+    then load the data; the main process trains the tokenizer when the run has none yet."""
+    output_dir = Path(config.train.output_dir)
+    if cluster.is_main:
+        for name in ("last", "best", "averaged"):
+            recover_directory(output_dir / name)
     if resume and not (output_dir / "last").is_dir():
         raise TrainingError(f"cannot resume: {output_dir / 'last'} does not exist")
     if not resume and (output_dir / "last").exists():
@@ -315,21 +458,28 @@ def train(config: ExperimentConfig, *, resume: bool = False, log: Any = print) -
             f"{output_dir} already holds a run; pass --resume to continue it, or choose another "
             f"train.output_dir"
         )
-    device = usable_device(config.train.device)  # before the data, whose preparation takes a while
     output_dir.mkdir(parents=True, exist_ok=True)
     data = prepare_data(config.data, output_dir / "tokenizer", config.train.seed, log=log)
     if config.model.actions is not Actions.NONE:  # the targets become action sequences
         data = with_action_targets(data, data.tokenizer.bos_id, config.data.max_length, log)
-    trainer = Trainer(config, data, output_dir, device)
-    if resume:
-        trainer.load_last()
-        log(f"resumed {output_dir} at step {trainer.counters.step}")
-    else:
-        write_json_atomic(output_dir / "experiment.json", config.to_dict())
-        trainer.metrics_path.unlink(missing_ok=True)
-    log(f"model: {trainer.model.parameter_count():,} parameters; "
-        f"{len(data.train):,} training examples")
-    result = trainer.run()
-    if len(data.valid) > 1:
-        log(f"validation per direction:\n{direction_table(trainer.metrics_path)}")
-    return result
+    return data
+
+
+def _quiet(message: str) -> None:
+    """The log of processes other than the main one: it speaks for them all."""
+
+
+@dataclass
+class _Window:
+    """Training records since the last progress line."""
+
+    tokens: int = 0
+    start: float = field(default_factory=time.perf_counter)
+    losses: list[float] = field(default_factory=list)
+
+    def add(self, record: dict[str, float]) -> None:
+        self.tokens += int(record["tokens"])
+        self.losses.append(record["loss"])
+
+    def reset(self) -> None:
+        self.tokens, self.start, self.losses = 0, time.perf_counter(), []

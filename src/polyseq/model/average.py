@@ -1,0 +1,83 @@
+"""Checkpoint averaging: the element-wise mean of the weights of model directories that share an
+architecture and a tokenizer (typically the last few checkpoints of one run, which the mean of
+smooths into a better model than any of them)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from polyseq.model.checkpoint import (
+    CONFIG_FILE,
+    METADATA_FILE,
+    WEIGHTS_FILE,
+    CheckpointError,
+    load_metadata,
+    load_model,
+    load_model_config,
+    model_config_dict,
+    save_model_files,
+    write_directory_atomic,
+)
+
+# what a model directory holds besides its tokenizer files (last/ also holds the trainer's state,
+# which belongs to that run alone)
+OWN_FILES = {CONFIG_FILE, WEIGHTS_FILE, METADATA_FILE, "trainer.pt"}
+
+
+def average_models(directories: Sequence[str | Path], output: str | Path) -> Path:
+    """Write into `output` a model directory whose weights are the mean of `directories`' (in
+    float64, then their own type), with the first one's tokenizer and metadata."""
+    paths, output = [Path(d) for d in directories], Path(output)
+    if not paths:
+        raise CheckpointError("no checkpoints to average: give one model directory or more")
+    if any(output.resolve() == path.resolve() for path in paths):
+        raise CheckpointError(f"the output {output} is one of the checkpoints; choose another path")
+    for path in paths:
+        if not path.is_dir():
+            raise CheckpointError(f"model directory {path} does not exist")
+    first = paths[0]
+    tokenizer_files = _tokenizer_files(first)
+    total: dict[str, torch.Tensor] = {}
+    types: dict[str, torch.dtype] = {}
+    for path in paths:
+        _check_compatible(first, path, tokenizer_files)
+        for name, tensor in load_model(path).state_dict().items():  # shapes checked against config.json
+            total[name] = total[name] + tensor.double() if name in total else tensor.double()
+            types.setdefault(name, tensor.dtype)
+    model = load_model(first)
+    model.load_state_dict({name: (tensor / len(paths)).to(types[name]) for name, tensor in total.items()})
+    metadata = {**load_metadata(first), "averaged_from": [str(path) for path in paths]}
+
+    def fill(folder: Path) -> None:
+        for name in tokenizer_files:
+            shutil.copyfile(first / name, folder / name)
+        save_model_files(folder, model, metadata)
+
+    return write_directory_atomic(output, fill)
+
+
+def _tokenizer_files(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir() if p.is_file() and p.name not in OWN_FILES)
+
+
+def _check_compatible(first: Path, other: Path, tokenizer_files: list[str]) -> None:
+    """Same architecture and the very same tokenizer, or an error that says which differ."""
+    if other == first:
+        return
+    mine, theirs = model_config_dict(load_model_config(first)), model_config_dict(load_model_config(other))
+    differ = [f"{key} {mine.get(key)} vs {theirs.get(key)}" for key in sorted(mine.keys() | theirs.keys())
+              if mine.get(key) != theirs.get(key)]
+    if differ:
+        raise CheckpointError(f"{first} and {other} have different shapes ({'; '.join(differ)}): "
+                              "only models of one architecture can be averaged")
+    files = _tokenizer_files(other)
+    changed = [name for name in tokenizer_files
+               if name in files and (first / name).read_bytes() != (other / name).read_bytes()]
+    if files != tokenizer_files or changed:
+        which = ", ".join(changed or sorted(set(files) ^ set(tokenizer_files)))
+        raise CheckpointError(f"{first} and {other} have different tokenizers ({which}): their token "
+                              "ids do not match, so their weights cannot be averaged")
