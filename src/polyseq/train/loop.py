@@ -3,10 +3,11 @@
 AdamW with inverse-square-root warm-up, label smoothing, gradient clipping and accumulation,
 validation loss and BLEU/chrF every N steps (per direction), the best and the last checkpoint, a
 JSONL metrics log (with the examples drawn per direction) and PNG plots. `resume=True` restores
-model, optimizer, RNG and data-stream state from `last/`, so a killed run continues as if it had never stopped: last/ is written every `save_every` steps or
-`save_every_minutes` and at every evaluation, always between two steps, and SIGINT or SIGTERM finish
-the step in progress and save before stopping. Under torchrun the processes train together
-(train/distributed.py); the main process alone validates and writes.
+model, optimizer, RNG and data-stream state from `last/`, so a killed run continues as if it had
+never stopped: last/ is written every `save_every` steps or `save_every_minutes` and at every
+evaluation, always between two steps, and SIGINT or SIGTERM finish the step in progress and save
+before stopping. Under torchrun the processes train together (train/distributed.py); the main
+process alone validates and writes.
 
 Output directory layout:
   tokenizer/tokenizer.model   experiment.json   metrics.jsonl   training.png
