@@ -130,15 +130,16 @@ class PointedStates:
 # ----------------------------------------------------------------------------- memory and cache
 
 
-@dataclass
+@dataclass(kw_only=True)  # after Memory's fields with defaults
 class SourceMemory(Memory):
     """The encoder's Memory with the source ids, which the pointer reads."""
 
     source: Tensor  # (B, S) right-padded source ids
 
     def select(self, index: Tensor) -> SourceMemory:
-        return SourceMemory(self.states.index_select(0, index), self.mask.index_select(0, index),
-                            self.source.index_select(0, index))
+        selected = super().select(index)
+        return SourceMemory(selected.states, selected.mask, language=selected.language,
+                            source=self.source.index_select(0, index))
 
     def rows(self) -> list[list[int]]:
         """Each row's source ids without padding."""
@@ -146,7 +147,7 @@ class SourceMemory(Memory):
         return [ids[:length] for ids, length in zip(self.source.tolist(), lengths, strict=True)]
 
 
-@dataclass
+@dataclass(kw_only=True)  # after DecoderCache's fields with defaults
 class ActionCache(DecoderCache):
     """A DecoderCache that also holds each row's source and the pointer after each cached position."""
 
@@ -206,7 +207,7 @@ class ActionSeq2Seq(Seq2Seq):
             raise ValueError(f"a source holds the S2A skip id {skip}, which marks skipped source tokens "
                              "only; polyseq's tokenizer never encodes text to it")
         memory = super().encode(src)
-        return SourceMemory(memory.states, memory.mask, src)
+        return SourceMemory(memory.states, memory.mask, language=memory.language, source=src)
 
     def init_cache(self, memory: Memory, capacity: int = 64) -> ActionCache:
         memory = _source_memory(memory)
