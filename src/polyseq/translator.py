@@ -237,7 +237,11 @@ class Translator:
             self.vocabularies = LanguageVocabularies.load(self.directory)
         key = (tgt_lang, min_share)
         if key not in self._allowed:
-            self._allowed[key] = self.vocabularies.allowed(tgt_lang, min_share, [self.tokenizer.eos_id])
+            config = self.model.config
+            # an S2A model deletes a source token by emitting <skip>, which no plain target holds
+            skip = [config.skip_id] if config.actions is not Actions.NONE else []
+            always = [self.tokenizer.eos_id, *skip]
+            self._allowed[key] = self.vocabularies.allowed(tgt_lang, min_share, always)
         return self._allowed[key]
 
     def embed(self, texts: Sequence[str], lang: str, tgt_lang: str | None = None) -> torch.Tensor:

@@ -32,6 +32,7 @@ from torch import nn
 
 from polyseq.cluster import Cluster
 from polyseq.data.batching import Batch, BatchStream
+from polyseq.model.actions import build_model
 from polyseq.model.transformer import Seq2Seq
 
 
@@ -128,7 +129,10 @@ class Sharded(Replicas):
         weights = get_model_state_dict(self.model, options=_options(gather=True))  # all take part
         if not self.cluster.is_main:
             return None
-        model = Seq2Seq(self.model.config).to(self.device)
+        # a fresh model's initialisation must not move the RNG: a save at a moment that depends on
+        # the clock (save_every_minutes, a signal) would change the dropout draws that follow
+        with torch.random.fork_rng(devices=[]):
+            model = build_model(self.model.config).to(self.device)
         model.load_state_dict(weights)
         return model
 
