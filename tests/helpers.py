@@ -49,3 +49,21 @@ def pack_all(model: Any) -> Any:
 
     model.packed = PackedWeights(model, min_elements=0)
     return model
+
+
+def overfit_losses(model: Any, batch: Any, steps: int = 150) -> list[float]:
+    """Per-token losses of `model` trained with Adam on one batch, step by step."""
+    import torch
+
+    from polyseq.train.objectives import label_smoothed_nll
+
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(steps):
+        loss, _, tokens = label_smoothed_nll(model(batch.src, batch.tgt_in), batch.tgt_out,
+                                             smoothing=0.0, pad_id=0)
+        (loss / tokens).backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(loss.item() / tokens)
+    return losses

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers import TINY_MODEL, tiny_experiment, write_copy_corpus
+from helpers import TINY_MODEL, overfit_losses, tiny_experiment, write_copy_corpus
 from polyseq.config import Actions, DataConfig, ExperimentConfig, TrainConfig
 from polyseq.data.batching import collate
 from polyseq.data.corpus import Example
@@ -21,7 +21,6 @@ from polyseq.model.actions import ActionSeq2Seq, action_target, build_model
 from polyseq.model.checkpoint import load_model
 from polyseq.model.transformer import Seq2Seq
 from polyseq.train.loop import train
-from polyseq.train.objectives import label_smoothed_nll
 from polyseq.translator import Translator
 
 S2A_MODEL = replace(TINY_MODEL, max_positions=64, actions=Actions.S2A)
@@ -121,15 +120,7 @@ def test_an_s2a_model_overfits_one_batch() -> None:
     batch = collate(examples, pad_id=0)
     torch.manual_seed(0)
     model = build_model(replace(S2A_MODEL, vocab_size=32))
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    losses = []
-    for _ in range(150):
-        loss, _, tokens = label_smoothed_nll(model(batch.src, batch.tgt_in), batch.tgt_out,
-                                             smoothing=0.0, pad_id=0)
-        (loss / tokens).backward()
-        optimizer.step()
-        optimizer.zero_grad()
-        losses.append(loss.item() / tokens)
+    losses = overfit_losses(model, batch)
     assert losses[-1] < 0.05 < losses[0]
     from polyseq.decoding.core import DecodeInput
 

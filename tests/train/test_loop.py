@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from helpers import tiny_experiment
+from helpers import overfit_losses, tiny_experiment
 from polyseq.data.batching import collate
 from polyseq.devices import DeviceError
 from polyseq.model.transformer import Seq2Seq
@@ -27,15 +27,7 @@ def test_a_tiny_model_overfits_one_batch(tmp_path: Path) -> None:
     batch = collate(data.train[:8], data.tokenizer.pad_id)
     torch.manual_seed(0)
     model = Seq2Seq(replace(config.model, vocab_size=data.tokenizer.vocab_size))
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    losses = []
-    for _ in range(150):
-        loss, _, tokens = label_smoothed_nll(model(batch.src, batch.tgt_in), batch.tgt_out,
-                                             smoothing=0.0, pad_id=0)
-        (loss / tokens).backward()
-        optimizer.step()
-        optimizer.zero_grad()
-        losses.append(loss.item() / tokens)
+    losses = overfit_losses(model, batch)
     assert losses[-1] < 0.05 < losses[0]
 
 

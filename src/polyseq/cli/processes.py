@@ -80,21 +80,13 @@ def distill(
     data.valid's references. Under torchrun the processes share both steps."""
     from polyseq.config import load_config
     from polyseq.train.distill import distill as run_distillation
-    from polyseq.train.signals import TrainingStopped
 
     with user_errors():
         experiment = load_config(config, overrides or [])
         settings = strategy_settings(strategy, beam_size if strategy == "beam" else None, None, option)
-        try:
-            result = run_distillation(teacher, experiment, strategy=strategy, settings=settings,
-                                      resume=resume, log=lambda m: typer.echo(m, err=True))
-        except TrainingStopped as stopped:
-            if main_process():
-                typer.echo(str(stopped), err=True)
-            raise typer.Exit(130) from None
-    if main_process():
-        typer.echo(f"student trained {result.steps} steps; best valid BLEU {result.best_bleu:.2f}; "
-                   f"model: {result.best_dir}")
+        run_and_report(lambda log: run_distillation(teacher, experiment, strategy=strategy,
+                                                    settings=settings, resume=resume, log=log),
+                       "student trained")
 
 
 @app.command()
@@ -109,3 +101,19 @@ def average(
     with user_errors():
         written = average_models(checkpoints, output)
     typer.echo(f"averaged {len(checkpoints)} checkpoints into {written}")
+
+
+def run_and_report(run: Callable[[Callable[[str], None]], Any], done: str) -> None:
+    """Run a training job (`run(log)` returns a TrainResult); a stop by signal exits 130 with its
+    message, and the main process reports the result."""
+    from polyseq.train.signals import TrainingStopped
+
+    try:
+        result = run(lambda message: typer.echo(message, err=True))
+    except TrainingStopped as stopped:
+        if main_process():
+            typer.echo(str(stopped), err=True)
+        raise typer.Exit(130) from None
+    if main_process():
+        typer.echo(f"{done} {result.steps} steps; best valid BLEU {result.best_bleu:.2f}; "
+                   f"model: {result.best_dir}")

@@ -21,7 +21,7 @@ from polyseq.cli.common import (
     strategy_settings,
     user_errors,
 )
-from polyseq.cli.processes import main_process, translate_sharded
+from polyseq.cli.processes import run_and_report, translate_sharded
 from polyseq.text.vocabularies import DEFAULT_MIN_SHARE
 
 if TYPE_CHECKING:
@@ -37,19 +37,10 @@ def train(
     """Train a model as configured; `--resume` continues a stopped run exactly."""
     from polyseq.config import load_config
     from polyseq.train.loop import train as run_training
-    from polyseq.train.signals import TrainingStopped
 
     with user_errors():
         experiment = load_config(config, overrides or [])
-        try:
-            result = run_training(experiment, resume=resume, log=lambda m: typer.echo(m, err=True))
-        except TrainingStopped as stopped:
-            if main_process():
-                typer.echo(str(stopped), err=True)
-            raise typer.Exit(130) from None
-    if main_process():
-        typer.echo(f"trained {result.steps} steps; best valid BLEU {result.best_bleu:.2f}; "
-                   f"model: {result.best_dir}")
+        run_and_report(lambda log: run_training(experiment, resume=resume, log=log), "trained")
 
 
 class OutputFormat(str, Enum):

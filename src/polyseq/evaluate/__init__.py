@@ -85,6 +85,13 @@ def plot_training(metrics_path: str | Path, output_path: str | Path) -> Path | N
     loss_axis.legend()
     bleu_axis.plot([r["step"] for r in valid], [r["bleu"] for r in valid], "o-", color="tab:green")
     bleu_axis.set(xlabel="step", ylabel="BLEU", title="validation BLEU (greedy)")
+    return save_figure(figure, output_path)
+
+
+def save_figure(figure: Any, output_path: str | Path) -> Path:
+    """Lay out `figure`, write it as a PNG at `output_path`, and free it."""
+    import matplotlib.pyplot as plt
+
     figure.tight_layout()
     output_path = Path(output_path)
     figure.savefig(output_path, dpi=100)

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from polyseq.evaluate import save_figure
 from polyseq.files import InputError
 
 if TYPE_CHECKING:
@@ -137,8 +138,4 @@ def plot_alignment(report: AlignmentReport, output_path: str | Path) -> Path | N
     lines.set(xlabel="encoder layer", ylabel="MEXA", ylim=(0, 1), xticks=range(1, layers + 1),
               title="alignment per layer (MEXA)")
     lines.legend(fontsize="small")
-    figure.tight_layout()
-    output_path = Path(output_path)
-    figure.savefig(output_path, dpi=100)
-    plt.close(figure)
-    return output_path
+    return save_figure(figure, output_path)

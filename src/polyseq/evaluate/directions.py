@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from polyseq.evaluate import read_metrics
+from polyseq.evaluate import read_metrics, save_figure
 
 
 def direction_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -70,8 +70,4 @@ def plot_directions(metrics_path: str | Path, output_path: str | Path) -> Path |
     for axis in (bleu_axis, share_axis):
         if axis.lines:  # a run validated on one direction has no per-direction BLEU to show
             axis.legend(fontsize="small")
-    figure.tight_layout()
-    output_path = Path(output_path)
-    figure.savefig(output_path, dpi=100)
-    plt.close(figure)
-    return output_path
+    return save_figure(figure, output_path)
