@@ -2,11 +2,12 @@
 non-English directions decoded zero-shot and through English, the share of outputs in the wrong
 language, two remedies for it, and how well the encoder aligns the four languages.
 
-    python bench/multilingual.py --budget-min 60                 # the full benchmark
+    python bench/multilingual.py --budget-steps 1500             # the full benchmark
     python bench/multilingual.py --quick --budget-min 1 --result /tmp/multilingual.json  # smoke
 
 It trains (or reuses, in --output) three kinds of model:
-  english-centric     the six English-centric directions for --budget-min minutes
+  english-centric     the six English-centric directions for --budget-steps steps (or --budget-min
+                      minutes; steps make the comparison independent of the machine's load)
   language-embedding  the same with model.language_embedding=output (the training-time remedy;
                       --language-embedding decoder for the other placement)
   bilingual-en-XX     en->XX alone for a sixth of the budget: the English-centric model's share
@@ -53,6 +54,9 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "multi30k")
     parser.add_argument("--budget-min", type=float, default=60.0,
                         help="training minutes of each English-centric model (bilingual: a sixth)")
+    parser.add_argument("--budget-steps", type=int, default=0,
+                        help="training steps of each English-centric model (bilingual: a sixth); "
+                             "replaces --budget-min")
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "work" / "multilingual")
     parser.add_argument("--result", type=Path, default=ROOT / "bench" / "results" / "multilingual.json")
     parser.add_argument("--d-model", type=int, default=192)
@@ -76,10 +80,9 @@ def parse_arguments() -> argparse.Namespace:
     return args
 
 
-def experiment(args: argparse.Namespace, directions: tuple[str, ...], minutes: float, run: Path,
+def experiment(args: argparse.Namespace, directions: tuple[str, ...], share: float, run: Path,
                language: LanguageEmbedding) -> ExperimentConfig:
-    """The shared settings; warm-up and validation interval scale with the run's share of budget."""
-    share = minutes / args.budget_min
+    """The shared settings for `share` of the budget; warm-up and validation interval scale with it."""
     size = {} if args.quick else dict(d_model=args.d_model, encoder_layers=args.layers,
                                       decoder_layers=args.layers, ffn_dim=4 * args.d_model)
     model = model_preset("tiny" if args.quick else "small", dropout=0.1, max_positions=128,
@@ -89,18 +92,25 @@ def experiment(args: argparse.Namespace, directions: tuple[str, ...], minutes: f
                       directions=directions, vocab_size=2000 if args.quick else args.vocab,
                       max_tokens=4096, max_length=100, max_ratio=3.0, temperature=args.temperature)
     return ExperimentConfig(model=model, data=data, train=TrainConfig(
-        output_dir=str(run), steps=1_000_000, time_budget_minutes=minutes, lr=args.lr,
+        output_dir=str(run), steps=max(1, round(args.budget_steps * share)) if args.budget_steps else 1_000_000,
+        time_budget_minutes=0.0 if args.budget_steps else args.budget_min * share, lr=args.lr,
         warmup_steps=max(10, round(args.warmup * share)), eval_every=max(20, round(args.eval_every * share)),
         eval_bleu_sentences=20 if args.quick else 100, log_every=10 if args.quick else 50, seed=1,
         threads=args.threads))
 
 
-def trained(args: argparse.Namespace, name: str, directions: tuple[str, ...], minutes: float,
+def budget_label(args: argparse.Namespace, share: float) -> str:
+    if args.budget_steps:
+        return f"{round(args.budget_steps * share)}steps"
+    return f"{args.budget_min * share:g}min"
+
+
+def trained(args: argparse.Namespace, name: str, directions: tuple[str, ...], share: float,
             language: LanguageEmbedding = LanguageEmbedding.NONE) -> Path:
     """A run's best checkpoint, trained now or reused from an earlier call with the same budget."""
-    run = args.output / f"{name}-{minutes:g}min"
+    run = args.output / f"{name}-{budget_label(args, share)}"
     if not (run / "best" / "model.safetensors").is_file():
-        config = experiment(args, directions, minutes, run, language)
+        config = experiment(args, directions, share, run, language)
         train(config, resume=(run / "last").is_dir(), log=lambda m: print(f"[{name}] {m}", file=sys.stderr))
     return run
 
@@ -190,11 +200,10 @@ def main() -> None:
     if not (args.data / f"{TEST}.cs").is_file():
         sys.exit(f"multi30k not found in {args.data}: pass --data DIR (see ../shared/data/README.md)")
     started = time.perf_counter()
-    budget, share = args.budget_min, args.budget_min / 6
-    runs = {"english-centric": trained(args, "english-centric", SUPERVISED, budget),
+    runs = {"english-centric": trained(args, "english-centric", SUPERVISED, 1.0),
             "language-embedding": trained(args, f"language-embedding-{args.language_embedding}", SUPERVISED,
-                                          budget, LanguageEmbedding(args.language_embedding))}
-    runs |= {f"bilingual-en-{x}": trained(args, f"bilingual-en-{x}", (f"en-{x}",), share) for x in OTHERS}
+                                          1.0, LanguageEmbedding(args.language_embedding))}
+    runs |= {f"bilingual-en-{x}": trained(args, f"bilingual-en-{x}", (f"en-{x}",), 1 / 6) for x in OTHERS}
     training_wall = time.perf_counter() - started
     detector = LanguageDetector(LANGS)
     baseline = Translator.load(runs["english-centric"] / "best", max_batch_sentences=128)
@@ -213,11 +222,11 @@ def main() -> None:
         "command": "python " + shlex.join(["bench/multilingual.py", *sys.argv[1:]]),
         "setup": f"multi30k {TEST}, {len(texts(args, 'en'))} sentences; {args.strategy} decoding; off-target "
                  f"identified among {', '.join(LANGS)} with py3langid; {torch.get_num_threads()} threads",
-        "budget": {"english_centric_minutes": budget, "language_embedding_minutes": budget,
-                   "bilingual_minutes_each": round(share, 2), "wall_minutes": None,
+        "budget": {"english_centric": budget_label(args, 1.0), "language_embedding": budget_label(args, 1.0),
+                   "bilingual_each": budget_label(args, 1 / 6), "wall_minutes": None,
                    "training_wall_minutes": round(training_wall / 60, 1)},
         "runs": {name: run_summary(run) for name, run in runs.items()},
-        "model": experiment(args, SUPERVISED, budget, args.output, LanguageEmbedding.NONE).to_dict()["model"],
+        "model": experiment(args, SUPERVISED, 1.0, args.output, LanguageEmbedding.NONE).to_dict()["model"],
         "rows": rows, "targets": targets(rows),
         "alignment": alignment(args, {"baseline": baseline, "language-embedding": embedded}),
     }
