@@ -92,7 +92,8 @@ def experiment(args: argparse.Namespace, directions: tuple[str, ...], share: flo
                       directions=directions, vocab_size=2000 if args.quick else args.vocab,
                       max_tokens=4096, max_length=100, max_ratio=3.0, temperature=args.temperature)
     return ExperimentConfig(model=model, data=data, train=TrainConfig(
-        output_dir=str(run), steps=max(1, round(args.budget_steps * share)) if args.budget_steps else 1_000_000,
+        output_dir=str(run),
+        steps=max(1, round(args.budget_steps * share)) if args.budget_steps else 1_000_000,
         time_budget_minutes=0.0 if args.budget_steps else args.budget_min * share, lr=args.lr,
         warmup_steps=max(10, round(args.warmup * share)), eval_every=max(20, round(args.eval_every * share)),
         eval_bleu_sentences=20 if args.quick else 100, log_every=10 if args.quick else 50, seed=1,
@@ -109,10 +110,22 @@ def trained(args: argparse.Namespace, name: str, directions: tuple[str, ...], sh
             language: LanguageEmbedding = LanguageEmbedding.NONE) -> Path:
     """A run's best checkpoint, trained now or reused from an earlier call with the same budget."""
     run = args.output / f"{name}-{budget_label(args, share)}"
-    if not (run / "best" / "model.safetensors").is_file():
-        config = experiment(args, directions, share, run, language)
+    config = experiment(args, directions, share, run, language)
+    if not finished(config):
         train(config, resume=(run / "last").is_dir(), log=lambda m: print(f"[{name}] {m}", file=sys.stderr))
     return run
+
+
+def finished(config: ExperimentConfig) -> bool:
+    """Whether the run has trained to its end: a best/ exists from its first validation on, and a
+    run cut short by a step budget has last/ at fewer steps."""
+    run = Path(config.train.output_dir)
+    if not (run / "best" / "model.safetensors").is_file():
+        return False
+    if config.train.time_budget_minutes:
+        return True
+    state = torch.load(run / "last" / TRAINER_STATE, weights_only=True)
+    return state["counters"]["step"] >= config.train.steps
 
 
 def texts(args: argparse.Namespace, lang: str) -> list[str]:

@@ -12,9 +12,9 @@ Parts:
                 that never stopped: are the weights identical?
   translation   lines/s of a corpus translated by 2 processes x 1 thread (torchrun, shards)
                 against 1 x 2 and 1 x 1, and whether the outputs are identical;
-  distillation  a teacher trained for --teacher-minutes and a student half its width distilled
-                from it (beam 5, --processes processes): test2016 BLEU, greedy and beam 5, and
-                greedy sentences/s at batch 1.
+  distillation  a teacher trained for --teacher-steps (or --teacher-minutes) and a student half
+                its width distilled from it (beam 5, --processes processes): test2016 BLEU,
+                greedy and beam 5, and greedy sentences/s at batch 1.
 With --device cuda the processes use NCCL, one GPU each (the machine needs --processes GPUs).
 A trained teacher and the tokenizer are reused from --output; every part's result is written as
 soon as it is done.
@@ -67,6 +67,9 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--translate-lines", type=int, default=2000)
     parser.add_argument("--teacher-minutes", type=float, default=60.0)
     parser.add_argument("--student-minutes", type=float, default=30.0)
+    parser.add_argument("--teacher-steps", type=int, default=0,
+                        help="a budget in steps instead of --teacher-minutes (independent of the load)")
+    parser.add_argument("--student-steps", type=int, default=0, help="likewise for the student")
     parser.add_argument("--distill-lines", type=int, default=0, help="training pairs distilled (0: all)")
     parser.add_argument("--speed-sentences", type=int, default=200, help="test sentences timed at batch 1")
     parser.add_argument("--quick", action="store_true", help="tiny models and budgets (a smoke run)")
@@ -112,15 +115,15 @@ def experiment(args: argparse.Namespace, run: Path, train_spec: str, width: int,
     return ExperimentConfig(model=model, data=data, train=replace(train_config, **settings))
 
 
+def budget(steps: int, minutes: float) -> dict[str, Any]:
+    """A run's budget as train settings: steps when given, else minutes of training."""
+    return {"steps": steps, "time_budget_minutes": 0.0} if steps else {"time_budget_minutes": minutes}
+
+
 def write_toml(config: ExperimentConfig, path: Path) -> Path:
-    """`config` as a TOML file for `polyseq train` (JSON's strings, numbers and lists read the same)."""
-    lines = []
-    for section, values in config.to_dict().items():
-        if isinstance(values, dict):
-            lines.append(f"[{section}]")
-            lines += [f"{key} = {json.dumps(value)}" for key, value in values.items()]
+    """`config` as a TOML file for `polyseq train`."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.write_text(config.to_toml(), encoding="utf-8")
     return path
 
 
@@ -254,13 +257,14 @@ def translation(args: argparse.Namespace, teacher: Path) -> dict[str, Any]:
 
 
 def teacher_model(args: argparse.Namespace) -> Path:
-    """The teacher, trained for --teacher-minutes (or reused from --output)."""
+    """The teacher, trained for --teacher-steps or --teacher-minutes (or reused from --output)."""
     run = args.output / "teacher"
     if not (run / "best" / "model.safetensors").is_file():
         share_tokenizer(args, run)
         torch.set_num_threads(2)
         config = experiment(args, run, str(args.data / "train"), 256,
-                            time_budget_minutes=args.teacher_minutes, eval_every=500, eval_bleu_sentences=100)
+                            **budget(args.teacher_steps, args.teacher_minutes), eval_every=500,
+                            eval_bleu_sentences=100)
         train(config, resume=(run / "last").is_dir())
     return run / "best"
 
@@ -268,8 +272,8 @@ def teacher_model(args: argparse.Namespace) -> Path:
 def distillation(args: argparse.Namespace, teacher: Path) -> dict[str, Any]:
     run = args.output / "student"
     spec = corpus(args, args.distill_lines, "distill")
-    config = experiment(args, run, spec, 128, time_budget_minutes=args.student_minutes, eval_every=500,
-                        eval_bleu_sentences=100, threads=1 if args.processes > 1 else 2)
+    config = experiment(args, run, spec, 128, **budget(args.student_steps, args.student_minutes),
+                        eval_every=500, eval_bleu_sentences=100, threads=1 if args.processes > 1 else 2)
     started = time.perf_counter()
     polyseq(["distill", "-t", str(teacher), str(write_toml(config, args.output / "student.toml")),
              *(["--resume"] if (run / "last").exists() else [])], args.processes, 1)
@@ -285,7 +289,9 @@ def distillation(args: argparse.Namespace, teacher: Path) -> dict[str, Any]:
             "greedy_speedup_batch1": round(models["student"]["greedy_sentences_per_s_batch1"]
                                            / models["teacher"]["greedy_sentences_per_s_batch1"], 2),
             "distill_wall_seconds": round(wall, 1), "processes": args.processes,
-            "student_minutes": args.student_minutes, "distilled_pairs": args.distill_lines or "all"}
+            "teacher_budget": budget(args.teacher_steps, args.teacher_minutes),
+            "student_budget": budget(args.student_steps, args.student_minutes),
+            "distilled_pairs": args.distill_lines or "all"}
 
 
 def evaluate(model: Path, sources: list[str], references: list[str],

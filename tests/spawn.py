@@ -3,7 +3,6 @@ experiment written as a TOML file for them."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -19,19 +18,8 @@ TORCHRUN = [sys.executable, "-m", "torch.distributed.run"]
 
 def write_toml(config: ExperimentConfig, path: Path) -> Path:
     """`config` as a TOML file that polyseq's command line reads back to the same config."""
-    lines = [f"preset = {json.dumps(config.preset)}"]
-    for section, values in config.to_dict().items():
-        if isinstance(values, dict):
-            lines.append(f"[{section}]")
-            lines += [f"{key} = {_toml(value)}" for key, value in values.items()]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.write_text(config.to_toml(), encoding="utf-8")
     return path
-
-
-def _toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return json.dumps(value)  # strings, numbers and lists of them read the same in TOML
 
 
 def environment(threads: int = 1) -> dict[str, str]:

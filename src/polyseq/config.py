@@ -10,6 +10,7 @@ import dataclasses
 import difflib
 import enum
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field, fields, replace
@@ -246,6 +247,9 @@ class DataConfig:
         return tuple((a, b) for a in self.languages for b in self.languages if a != b)
 
 
+OBJECTIVES = ("translation", "denoising", "e2s2", "csr", "claps", "translico")  # polyseq.train.objectives
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     output_dir: str = "runs/model"
@@ -270,9 +274,19 @@ class TrainConfig:
     amp: bool = False  # bf16 autocast; slower on CPUs without bf16 support
     device: str = "cpu"  # where the model trains: cpu, cuda, cuda:1, ...
     progress: bool = True
+    # the losses trained on and their weights (polyseq.train.objectives lists them)
+    objectives: dict[str, float] = field(default_factory=lambda: {"translation": 1.0})
+    init_from: str = ""  # a model directory whose weights (and tokenizer) the run starts from
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "betas", tuple(self.betas))
+        object.__setattr__(self, "objectives", dict(self.objectives))
+        _check(bool(self.objectives) and all(0 <= w < math.inf for w in self.objectives.values())
+               and any(w > 0 for w in self.objectives.values()),
+               "train.objectives needs at least one objective, finite weights >= 0 and one of them > 0")
+        for name in self.objectives:
+            _check(name in OBJECTIVES, f"unknown objective {name!r} in train.objectives"
+                   f"{did_you_mean(name, OBJECTIVES)}")
         _check(self.steps > 0, "train.steps must be positive")
         _check(self.lr > 0, "train.lr must be positive")
         _check(self.warmup_steps >= 0, "train.warmup_steps must be >= 0")
@@ -283,6 +297,39 @@ class TrainConfig:
         _check(self.average_last >= 0, "train.average_last must be >= 0")
         _check(self.save_every >= 0 and self.save_every_minutes >= 0,
                "train.save_every and train.save_every_minutes must be >= 0")
+
+
+@dataclass(frozen=True)
+class ObjectivesConfig:
+    """[objectives]: the settings of the training objectives other than translation (each is
+    trained only when train.objectives names it; polyseq.train.objectives documents them)."""
+
+    monolingual: str = ""  # PREFIX: PREFIX.<lang> text files; "" = the training corpus's sentences
+    denoise_ratio: float = 0.3  # share of tokens masked in spans (BART text infilling)
+    denoise_lambda: float = 3.0  # mean span length (Poisson)
+    denoise_group: int = 2  # consecutive lines per example, whose sentences are permuted
+    e2s2_rate: float = 0.15  # share of source tokens corrupted for the encoder to restore
+    e2s2_contrastive: float = 1.0  # weight of E2S2's contrastive part beside its restoration
+    csr_rate: float = 0.3  # share of lexicon-covered words switched (code-switching restore)
+    csr_min_count: int = 3  # sentence pairs a word pair needs to enter the induced lexicon
+    claps_imposter: float = 0.1  # CLAPS's small perturbation (a share of each state's norm)
+    claps_distant: float = 0.2  # CLAPS's large perturbation (likewise)
+    claps_back: float = 0.1  # and its step back towards the target's distribution (likewise)
+    translit_source: str = ""  # text in another script for TransliCo, one sentence per line
+    translit_lang: str = ""  # its language (one of data.languages)
+    temperature: float = 0.1  # of the contrastive losses (E2S2, CLAPS, TransliCo)
+
+    def __post_init__(self) -> None:
+        for name in ("denoise_ratio", "e2s2_rate", "csr_rate"):
+            _check(0.0 <= getattr(self, name) <= 1.0, f"objectives.{name} must be in [0, 1]")
+        _check(self.denoise_lambda > 0, "objectives.denoise_lambda must be positive")
+        _check(self.denoise_group >= 1 and self.csr_min_count >= 1,
+               "objectives.denoise_group and objectives.csr_min_count must be >= 1")
+        _check(min(self.e2s2_contrastive, self.claps_imposter, self.claps_distant, self.claps_back) >= 0,
+               "objectives.e2s2_contrastive, claps_imposter, claps_distant and claps_back must be >= 0")
+        _check(self.temperature > 0, "objectives.temperature must be positive")
+        _check(bool(self.translit_source) == bool(self.translit_lang),
+               "objectives.translit_source and objectives.translit_lang go together")
 
 
 @dataclass(frozen=True)
@@ -353,15 +400,55 @@ def _read_toml(path: str | Path) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class ExperimentConfig:
-    """Everything `polyseq train` needs: one TOML file with [model], [data] and [train]."""
+    """Everything `polyseq train` needs: one TOML file with [model], [data], [train] and, for
+    objectives beside translation, [objectives]."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     preset: str = ""
+    objectives: ObjectivesConfig = field(default_factory=ObjectivesConfig)
+
+    def __post_init__(self) -> None:
+        chosen = {name for name, weight in self.train.objectives.items() if weight > 0}
+        others = sorted(chosen - {"translation"})
+        _check(not others or self.model.actions is Actions.NONE, f"train.objectives {', '.join(others)} "
+               "train plain models: an S2A model (model.actions) trains on translation alone")
+        _check(not others or not self.train.fsdp, f"train.objectives {', '.join(others)} train with one "
+               "process or torchrun's DDP; train.fsdp trains translation alone")
+        # DDP needs a gradient for every weight: these leave the decoder's output layer without one
+        partial = sorted(chosen & {"e2s2", "claps", "translico"})
+        _check(not partial or bool(chosen & {"translation", "denoising", "csr"}),
+               f"train.objectives {', '.join(partial)} train part of the model: give translation, "
+               "denoising or csr a weight beside them")
+        if "translico" in self.train.objectives:
+            lang = self.objectives.translit_lang
+            _check(bool(lang), "the translico objective needs objectives.translit_source and "
+                   "objectives.translit_lang: text in another script and its language")
+            _check(lang in self.data.languages, f"objectives.translit_lang {lang!r} must be one of "
+                   f"data.languages {list(self.data.languages)}")
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self), default=_enum_value))
+
+    def to_toml(self) -> str:
+        """This config as TOML that `load_config` reads back to an equal config."""
+        lines = [f"preset = {json.dumps(self.preset)}"]
+        for section, values in self.to_dict().items():
+            if isinstance(values, dict):
+                lines.append(f"[{section}]")
+                lines += [f"{key} = {_toml_value(value)}" for key, value in values.items()]
+        return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, float) and math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return json.dumps(value)  # strings, numbers and booleans read the same in TOML
 
 
 def _enum_value(value: Any) -> Any:
@@ -384,6 +471,16 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         except ValueError:
             options = [m.value for m in annotation]
             raise ConfigError(f"{where}: {value!r} is not one of {options}") from None
+    if origin is dict:  # a TOML table, or "name:value,name:value" on the command line
+        if isinstance(value, str):
+            items = [item.partition(":") for item in value.split(",") if item]
+            if any(not sep for _, sep, _ in items):
+                raise ConfigError(f"{where}: {value!r} must look like name:value,name:value")
+            value = {key.strip(): number for key, _, number in items}
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: {value!r} is not a table")
+        inner = typing.get_args(annotation)[1]
+        return {str(k): _coerce(v, inner, f"{where}.{k}") for k, v in value.items()}
     if origin is tuple:
         if isinstance(value, str):
             value = [v for v in value.split(",") if v]
@@ -415,6 +512,9 @@ def _build(cls: type, values: dict[str, Any], section: str) -> Any:
     return cls(**coerced)
 
 
+SECTIONS = ("model", "data", "train", "objectives")
+
+
 def load_config(path: str | Path | None, overrides: typing.Sequence[str] = ()) -> ExperimentConfig:
     """Read a TOML experiment file (or start from defaults) and apply `section.key=value` overrides.
 
@@ -422,12 +522,12 @@ def load_config(path: str | Path | None, overrides: typing.Sequence[str] = ()) -
     """
     raw: dict[str, Any] = _read_toml(path) if path is not None else {}
     sections: dict[str, dict[str, Any]] = {
-        name: dict(raw.get(name, {})) for name in ("model", "data", "train")
+        name: dict(raw.get(name, {})) for name in SECTIONS
     }
     preset = raw.get("preset", "")
     for key in raw:
-        if key not in ("model", "data", "train", "preset", "serve"):  # [serve] is polyseq serve's
-            raise ConfigError(f"unknown section {key!r}{did_you_mean(key, ['model', 'data', 'train'])}")
+        if key not in (*SECTIONS, "preset", "serve"):  # [serve] is polyseq serve's
+            raise ConfigError(f"unknown section {key!r}{did_you_mean(key, SECTIONS)}")
     for override in overrides:
         name, eq, value = override.partition("=")
         if not eq or "." not in name:
@@ -449,6 +549,7 @@ def load_config(path: str | Path | None, overrides: typing.Sequence[str] = ()) -
         data=_build(DataConfig, sections["data"], "data"),
         train=_build(TrainConfig, sections["train"], "train"),
         preset=preset,
+        objectives=_build(ObjectivesConfig, sections["objectives"], "objectives"),
     )
 
 
@@ -467,6 +568,7 @@ __all__ = [
     "LanguageEmbedding",
     "ModelConfig",
     "NormPlacement",
+    "ObjectivesConfig",
     "OutputBias",
     "Positions",
     "ServeConfig",

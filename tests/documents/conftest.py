@@ -19,8 +19,12 @@ Translate = Callable[[list[str]], list[str]]
 
 
 def rewrite_words(texts: list[str]) -> list[str]:
-    """Every word becomes another one (reversed, case swapped, one letter added)."""
-    return [WORD.sub(lambda m: m.group(0)[::-1].swapcase() + "q", t) for t in texts]
+    """Every word becomes another one: "q" and the word reversed with its case swapped, a single
+    letter "q" alone. A leading "q" keeps prose from turning into something protected, as the
+    "a" of "%A" -> "%aq" would (a printf conversion) or the "cq" of "a@b.c" -> "Aq@Bq.Cq" (a
+    domain)."""
+    return [WORD.sub(lambda m: "q" + m.group(0)[::-1].swapcase() if len(m.group(0)) > 1 else "q", t)
+            for t in texts]
 
 
 def _drop_first(text: str) -> str:

@@ -64,18 +64,24 @@ def test_the_processes_shares_make_up_what_one_process_takes() -> None:
         assert all(stream.state() == streams[0].state() for stream in streams)
 
 
-@pytest.mark.parametrize(("layout", "accumulate", "stops"), [("ddp", 1, []), ("fsdp", 2, [3])])
+# forwards of their own, the encoder's alone, and gradients with respect to states inside a step
+COMPOSED = {"translation": 1.0, "denoising": 0.5, "e2s2": 0.3, "claps": 0.1}
+
+
+@pytest.mark.parametrize(("layout", "accumulate", "stops", "objectives"),
+                         [("ddp", 1, [], {"translation": 1.0}), ("ddp", 1, [], COMPOSED),
+                          ("fsdp", 2, [3], {"translation": 1.0})])
 def test_two_processes_train_what_one_trains_on_the_same_global_batches(
-        tmp_path: Path, layout: str, accumulate: int, stops: list[int]) -> None:
+        tmp_path: Path, layout: str, accumulate: int, stops: list[int], objectives: dict[str, float]) -> None:
     """FSDP also stops at step 3 and resumes: its checkpoints gather the shards and scatter them back."""
-    two = experiment(tmp_path, "two", accumulate=accumulate, fsdp=layout == "fsdp")
+    two = experiment(tmp_path, "two", accumulate=accumulate, fsdp=layout == "fsdp", objectives=objectives)
     config_file = write_toml(two, tmp_path / "two.toml")
     for stop in [*stops, two.train.steps]:
         resume = ["--resume"] if (tmp_path / "two" / "last").exists() else []
         job = polyseq("train", str(config_file), f"train.steps={stop}", *resume, processes=2)
         code, _, err = finish(job)
         assert code == 0, err[-3000:]
-    one = experiment(tmp_path, "one", accumulate=2 * accumulate)
+    one = experiment(tmp_path, "one", accumulate=2 * accumulate, objectives=objectives)
     train(one, log=lambda message: None)
     # with one batch per process the gradient sums are those of one process, bit for bit;
     # with more, they are added in another order

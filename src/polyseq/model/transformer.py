@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -38,6 +39,15 @@ class Memory:
     def select(self, index: Tensor) -> Memory:
         language = None if self.language is None else self.language.index_select(0, index)
         return Memory(self.states.index_select(0, index), self.mask.index_select(0, index), language)
+
+
+@dataclass
+class TeacherForced:
+    """A teacher-forced pass with what it went through (for objectives that need the states)."""
+
+    logits: Tensor  # (B, T, V)
+    memory: Memory
+    hidden: Tensor  # (B, T, D) decoder states before the output norm and projection
 
 
 def sinusoidal_table(positions: int, dim: int) -> Tensor:
@@ -365,9 +375,17 @@ class Seq2Seq(nn.Module):
         weight = self.embed.weight if self.output is None else self.output.weight
         return F.linear(x, weight, self.output_bias)  # (B, T, V)
 
-    def forward(self, src: Tensor, tgt_in: Tensor) -> Tensor:
-        """Teacher-forced logits (B, T, V) for training and scoring."""
-        return self._decode_uncached(tgt_in, self.encode(src))
+    def forward(self, src: Tensor, tgt_in: Tensor | None = None, *, states: bool = False) -> Any:
+        """Teacher-forced logits (B, T, V) for training and scoring. The training objectives that
+        read more than logits call it too, so that a replica under DDP sees each use as a forward:
+        without `tgt_in` it returns the encoder's Memory, with `states` a TeacherForced."""
+        memory = self.encode(src)
+        if tgt_in is None:
+            return memory
+        if not states:
+            return self._decode_uncached(tgt_in, memory)
+        hidden = self._hidden_uncached(tgt_in, memory)
+        return TeacherForced(self.project(hidden), memory, hidden)
 
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -208,11 +208,12 @@ class Batcher:
                 for item in alive:
                     self._decode(job, [item])
             return
-        for item, candidates in zip(alive, output.candidates, strict=True):
-            item.answer(candidates)
         seconds = time.perf_counter() - start
         self.seconds_per_item = 0.8 * self.seconds_per_item + 0.2 * seconds / len(alive)
+        # counted before anyone hears back, so that a client's next /metrics includes its batch
         self.on_batch(self.name, BatchStats(len(alive), seconds, output.stats.generated_tokens))
+        for item, candidates in zip(alive, output.candidates, strict=True):
+            item.answer(candidates)
 
 
 def _groups(items: list[Item]) -> dict[Job, list[Item]]:

@@ -42,7 +42,7 @@ class LanguageVocabularies:
         for lang, tokens in targets:
             ids.setdefault(lang, []).append(tokens)
         counts = {lang: np.bincount(np.fromiter((i for row in rows for i in row), dtype=np.int64),
-                                    minlength=vocab_size)
+                                    minlength=vocab_size).tolist()
                   for lang, rows in sorted(ids.items())}
         return cls(counts, vocab_size)
 

@@ -45,6 +45,7 @@ class PreparedData:
     summary: dict[str, Any] = field(default_factory=dict)
     train_directions: list[str] = field(default_factory=list)  # "en-de" per training example
     vocabularies: LanguageVocabularies | None = None  # target tokens per language
+    pairs: Sequence[Pair] = ()  # the training pairs as text (objectives beside translation read them)
 
 
 def _split_valid(pairs: Sequence[Pair], size: int, seed: int) -> tuple[list[Pair], list[Pair]]:
@@ -54,9 +55,11 @@ def _split_valid(pairs: Sequence[Pair], size: int, seed: int) -> tuple[list[Pair
     return [p for p in pairs if p.src not in held], [p for p in pairs if p.src in held]
 
 
-def prepare_data(config: DataConfig, tokenizer_dir: Path, seed: int, log: Any = print) -> PreparedData:
+def prepare_data(config: DataConfig, tokenizer_dir: Path, seed: int, log: Any = print,
+                 extra_texts: Sequence[str] = ()) -> PreparedData:
     """Load and filter the corpus; train the tokenizer into `tokenizer_dir` unless one is there
-    (a resumed run reuses it, so token ids never change under a checkpoint)."""
+    (a resumed run reuses it, so token ids never change under a checkpoint), on the corpus and
+    `extra_texts` (what the training objectives add)."""
     if not config.train and not config.noise_source:
         raise ValueError("data.train is not set: give a corpus path in the config or data.train=PATH")
     directions = config.all_directions()
@@ -80,7 +83,7 @@ def prepare_data(config: DataConfig, tokenizer_dir: Path, seed: int, log: Any = 
     if (tokenizer_dir / "tokenizer.model").is_file():
         tokenizer = Tokenizer.load(tokenizer_dir)
     else:
-        texts = _sentences_by_language(train_pairs)
+        texts = [*_sentences_by_language(train_pairs), *extra_texts]
         tokenizer = Tokenizer.train(texts, tokenizer_dir, vocab_size=config.vocab_size,
                                     languages=config.languages, seed=seed)
     encoded = encode_pairs(train_pairs, tokenizer)
@@ -102,7 +105,7 @@ def prepare_data(config: DataConfig, tokenizer_dir: Path, seed: int, log: Any = 
     vocabularies = LanguageVocabularies.count(
         ((train_pairs[i].tgt_lang, example.tgt[1:-1]) for i, example in zip(kept, examples, strict=True)),
         tokenizer.vocab_size)
-    return PreparedData(tokenizer, examples, valid, summary, example_directions, vocabularies)
+    return PreparedData(tokenizer, examples, valid, summary, example_directions, vocabularies, train_pairs)
 
 
 def synthetic_correction_pairs(config: DataConfig, real: Sequence[Pair], seed: int,

@@ -52,7 +52,14 @@ from polyseq.model.transformer import Seq2Seq
 from polyseq.train.action_targets import with_action_targets
 from polyseq.train.data import PreparedData, ValidSet, prepare_data
 from polyseq.train.distributed import lost_contact, replicate, resume_changes, take_share
-from polyseq.train.objectives import label_smoothed_nll
+from polyseq.train.initial import initial_weights, share_tokenizer
+from polyseq.train.objectives import (
+    Objectives,
+    StepContext,
+    build_objectives,
+    label_smoothed_nll,
+    tokenizer_texts,
+)
 from polyseq.train.schedule import inverse_sqrt
 from polyseq.train.signals import StopSignals, TrainingStopped
 
@@ -83,14 +90,17 @@ class TrainResult:
 
 class Trainer:
     def __init__(self, config: ExperimentConfig, data: PreparedData, output_dir: Path, device: torch.device,
-                 cluster: Cluster | None = None):
+                 cluster: Cluster | None = None, objectives: Objectives | None = None):
         self.config, self.data, self.output_dir, self.device = config, data, output_dir, device
         self.cluster = cluster or Cluster()
         tokenizer = data.tokenizer
         model_config = replace(config.model, vocab_size=tokenizer.vocab_size, pad_id=tokenizer.pad_id,
                                skip_id=tokenizer.bos_id)
         torch.manual_seed(config.train.seed)  # seeds every device's generator
-        self.model = build_model(model_config).to(self.device)
+        self.model = build_model(model_config)
+        if config.train.init_from:  # weights only: the optimizer and the data start afresh
+            self.model.load_state_dict(initial_weights(Path(config.train.init_from), self.model))
+        self.model.to(self.device)
         # before the optimizer is made: FSDP replaces the parameters with shards
         self.replicas = replicate(self.model, self.cluster, config.train.fsdp)
         if self.cluster.rank:  # the same initial model everywhere, but dropout draws of its own
@@ -100,6 +110,7 @@ class Trainer:
         )
         self.stream = DirectionBatchStream(data.train, data.train_directions, config.data.temperature,
                                            config.data.max_tokens, tokenizer.pad_id, seed=config.train.seed)
+        self.objectives = objectives or build_objectives(config, tokenizer, data.pairs, log=_quiet)
         self.counters = Counters()
         self.metrics_path = output_dir / "metrics.jsonl"
         self.saved = (-1, time.monotonic())  # the step last/ holds, and when it was written
@@ -113,36 +124,31 @@ class Trainer:
                 {"params": no_decay, "weight_decay": 0.0}]
 
     # -- one optimizer step --------------------------------------------------------------------
-    def train_step(self) -> dict[str, float]:
+    def train_step(self) -> dict[str, Any]:
         train = self.config.train
         self.model.train()
         lr = inverse_sqrt(self.counters.step + 1, peak_lr=train.lr, warmup_steps=train.warmup_steps)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         batches = [batch.to(self.device) for batch in take_share(self.stream, self.cluster, train.accumulate)]
-        # every process divides by the tokens of the whole global batch; gradients are then summed
-        (total,) = self.cluster.sum([sum(batch.tgt_tokens for batch in batches)])
-        total_tokens = int(total)
-        loss_sum = nll_sum = 0.0
-        for index, batch in enumerate(batches):
-            with self.replicas.accumulating(last=index == len(batches) - 1):
-                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=train.amp):
-                    logits = self.replicas.module(batch.src, batch.tgt_in)
-                loss, nll, _ = label_smoothed_nll(logits, batch.tgt_out,
-                                                  smoothing=train.label_smoothing,
-                                                  pad_id=self.data.tokenizer.pad_id)
-                (loss / total_tokens).backward()
-            loss_sum += loss.item()
-            nll_sum += nll.item()
+        done = self.objectives.step(
+            batches, lambda stream: take_share(stream, self.cluster, train.accumulate),
+            StepContext(train.seed, self.counters.step, self.cluster.rank, self.cluster.world_size),
+            module=self.replicas.module, model=self.model, sum_all=self.cluster.sum,
+            accumulating=lambda last: self.replicas.accumulating(last=last),
+            autocast=lambda: torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=train.amp))
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), train.clip_norm)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
+        tokens = sum(count for name, count in done.counts.items() if self._unit(name) == "tokens")
         self.counters.step += 1
-        self.counters.tokens += total_tokens
-        loss_sum, nll_sum = self.cluster.sum([loss_sum, nll_sum])
+        self.counters.tokens += tokens
         norm = grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm  # FSDP: a DTensor
-        return {"loss": loss_sum / total_tokens, "nll": nll_sum / total_tokens, "lr": lr,
-                "grad_norm": float(norm), "tokens": total_tokens}
+        return {"loss": done.loss, "lr": lr, "grad_norm": float(norm), "tokens": tokens,
+                "objectives": done.metrics}
+
+    def _unit(self, name: str) -> str:
+        return next(o.unit for o, _ in self.objectives.chosen if o.name == name)
 
     # -- evaluation -----------------------------------------------------------------------------
     @torch.inference_mode()
@@ -211,7 +217,8 @@ class Trainer:
                 "optimizer": optimizer, "layout": self.replicas.layout,
                 "rng": [cpu for cpu, _ in rngs], "device_rng": [device for _, device in rngs],
                 "world_size": self.cluster.world_size, "accumulate": self.config.train.accumulate,
-                "stream": self.stream.state(), "counters": asdict(self.counters),
+                "stream": self.stream.state(), "objectives": self.objectives.state(),
+                "counters": asdict(self.counters),
                 "experiment": self.config.to_dict(),
             }, directory / TRAINER_STATE)
 
@@ -236,6 +243,7 @@ class Trainer:
         self.replicas.load(load_model(last).state_dict(), self.optimizer, state["optimizer"])
         self._load_rng(state["rng"], state.get("device_rng"))
         self.stream.load_state(state["stream"])
+        self.objectives.load_state(state.get("objectives", {}))
         self.counters = Counters(**state["counters"])
         self.saved = (self.counters.step, time.monotonic())
         if self.cluster.is_main:
@@ -247,8 +255,12 @@ class Trainer:
     def _check_same_experiment(self, saved: dict[str, Any]) -> None:
         current = self.config.to_dict()
         defaults = ExperimentConfig().to_dict()  # a setting added since the run began is at these
-        for section in ("model", "data"):
-            was = {**defaults[section], **saved[section]}
+        objectives = saved["train"].get("objectives", defaults["train"]["objectives"])
+        if objectives != current["train"]["objectives"]:
+            raise TrainingError(f"cannot resume: train.objectives differ from those of the run in "
+                                f"{self.output_dir}; resume with the same objectives")
+        for section in ("model", "data", "objectives"):
+            was = {**defaults[section], **saved.get(section, {})}
             changed = sorted(key for key in was.keys() | current[section].keys()
                              if was.get(key) != current[section].get(key))
             if changed:
@@ -341,11 +353,14 @@ class Trainer:
         stop, save, seconds = self.cluster.sum([stop_requested, due, self.counters.seconds])
         return stop > 0, save > 0, seconds / self.cluster.world_size
 
-    def _log_progress(self, record: dict[str, float], window: _Window, bar: tqdm, show_bar: bool) -> None:
+    def _log_progress(self, record: dict[str, Any], window: _Window, bar: tqdm, show_bar: bool) -> None:
         speed = window.tokens / max(time.perf_counter() - window.start, 1e-9)
-        self.log({"kind": "train", "step": self.counters.step, "loss": sum(window.losses) /
-                  len(window.losses), "lr": record["lr"], "tokens_per_s": round(speed, 1),
-                  "elapsed_s": round(self.counters.seconds, 1), "drawn": self.stream.drawn()})
+        entry = {"kind": "train", "step": self.counters.step, "loss": sum(window.losses) / len(window.losses),
+                 "lr": record["lr"], "tokens_per_s": round(speed, 1),
+                 "elapsed_s": round(self.counters.seconds, 1), "drawn": self.stream.drawn()}
+        if self.objectives.names != ["translation"]:
+            entry["objectives"] = window.objective_means()
+        self.log(entry)
         bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{record['lr']:.2e}", tok_s=f"{speed:.0f}")
         if self.config.train.progress and not show_bar and self.cluster.is_main:
             tqdm.write(f"step {self.counters.step}: loss {record['loss']:.3f}, "
@@ -415,10 +430,13 @@ def train(config: ExperimentConfig, *, resume: bool = False, log: Any = print,
 def _train(config: ExperimentConfig, resume: bool, log: Any, cluster: Cluster,
            device: torch.device) -> TrainResult:
     output_dir = Path(config.train.output_dir)
+    if resume:  # last/ holds the weights and tokenizer/ the vocabulary: init_from is not read again
+        config = replace(config, train=replace(config.train, init_from=""))
     data = _prepare(config, resume, cluster, log) if cluster.is_main else None
     cluster.barrier()  # the tokenizer is written: the other processes read it, not race to write it
     data = data or _prepare(config, resume, cluster, log)
-    trainer = Trainer(config, data, output_dir, device, cluster)
+    objectives = build_objectives(config, data.tokenizer, data.pairs, log)
+    trainer = Trainer(config, data, output_dir, device, cluster, objectives)
     if resume:
         for change in trainer.load_last():
             log(f"note: {change}")
@@ -460,7 +478,10 @@ def _prepare(config: ExperimentConfig, resume: bool, cluster: Cluster, log: Any)
             f"train.output_dir"
         )
     output_dir.mkdir(parents=True, exist_ok=True)
-    data = prepare_data(config.data, output_dir / "tokenizer", config.train.seed, log=log)
+    if config.train.init_from and cluster.is_main:  # the vocabulary the weights were trained with
+        share_tokenizer(Path(config.train.init_from), output_dir / "tokenizer", config.data.languages, log)
+    data = prepare_data(config.data, output_dir / "tokenizer", config.train.seed, log=log,
+                        extra_texts=tokenizer_texts(config))
     if config.model.actions is not Actions.NONE:  # the targets become action sequences
         data = with_action_targets(data, data.tokenizer.bos_id, config.data.max_length, log)
     return data
@@ -477,10 +498,18 @@ class _Window:
     tokens: int = 0
     start: float = field(default_factory=time.perf_counter)
     losses: list[float] = field(default_factory=list)
+    objectives: list[dict[str, dict[str, float]]] = field(default_factory=list)
 
-    def add(self, record: dict[str, float]) -> None:
+    def add(self, record: dict[str, Any]) -> None:
         self.tokens += int(record["tokens"])
         self.losses.append(record["loss"])
+        self.objectives.append(record["objectives"])
+
+    def objective_means(self) -> dict[str, dict[str, float]]:
+        """Each objective's metrics averaged over the window's steps."""
+        first = self.objectives[0]
+        return {name: {key: round(sum(step[name][key] for step in self.objectives) / len(self.objectives), 4)
+                       for key in first[name]} for name in first}
 
     def reset(self) -> None:
-        self.tokens, self.start, self.losses = 0, time.perf_counter(), []
+        self.tokens, self.start, self.losses, self.objectives = 0, time.perf_counter(), [], []

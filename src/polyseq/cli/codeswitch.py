@@ -1,0 +1,94 @@
+"""`polyseq codeswitch`: code-switched text from a lexicon given or induced from a parallel corpus."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from polyseq.cli.common import app, input_lines, sink, user_errors
+
+if TYPE_CHECKING:
+    from polyseq.data.codeswitch import Lexicon
+
+
+@app.command()
+def codeswitch(
+    input: Annotated[Path | None, typer.Option("--input", "-i", help="input file (default stdin)")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="output file (stdout)")] = None,
+    lexicon_file: Annotated[Path | None, typer.Option("--lexicon", help="lexicon TSV file")] = None,
+    corpus: Annotated[str | None, typer.Option(help="induce the lexicon from this corpus spec")] = None,
+    src: Annotated[str | None, typer.Option("--src", help="language of the input text")] = None,
+    tgt: Annotated[str | None, typer.Option("--tgt", help="language switched into")] = None,
+    langs: Annotated[str | None, typer.Option(help="--corpus: all its languages, when a TSV or JSONL "
+                                                   "corpus holds more than --src and --tgt")] = None,
+    save_lexicon: Annotated[Path | None, typer.Option(help="write the induced lexicon here (TSV)")] = None,
+    min_count: Annotated[int, typer.Option(help="--corpus: least sentence pairs a word pair is in")] = 3,
+    min_score: Annotated[float, typer.Option(help="--corpus: least Dice coefficient")] = 0.3,
+    rate: Annotated[float, typer.Option(help="share of the covered words switched")] = 0.3,
+    span: Annotated[float, typer.Option(help="probability that a span goes on to the next word")] = 0.5,
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    jsonl: Annotated[bool, typer.Option("--jsonl", help="write {src: switched, tgt: original, "
+                                                        "src_lang, tgt_lang} records")] = False,
+) -> None:
+    """Switch spans of words into their translations, line by line (blank lines stay blank). The
+    lexicon is a TSV file (--lexicon), or induced from a parallel corpus (--corpus SPEC --src en
+    --tgt de). With --jsonl, each non-blank line becomes a restore pair, switched text -> original,
+    in the input's language: a polyseq corpus for the code-switching restore objective."""
+    from random import Random
+
+    from polyseq.data.codeswitch import switch_text
+
+    with user_errors():
+        for name, value in (("--rate", rate), ("--span", span)):
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {value}")
+        lines = input_lines(input)
+        lexicon = _lexicon(lexicon_file, corpus, src, tgt, langs, save_lexicon, min_count, min_score)
+        rng = Random(seed)
+        words = switched = covered = blank = 0
+        with sink(output) as out:
+            for line in lines:
+                result = switch_text(line, lexicon, rng, rate, span)
+                words, switched, covered = (words + result.words, switched + result.switched,
+                                            covered + result.covered)
+                if not jsonl:
+                    out.write(result.text + "\n")
+                elif not line.strip():
+                    blank += 1  # a record needs text on both sides
+                else:
+                    out.write(json.dumps({"src": result.text, "tgt": line, "src_lang": lexicon.src_lang,
+                                          "tgt_lang": lexicon.src_lang}, ensure_ascii=False) + "\n")
+    share = f" ({100 * switched / covered:.1f}% of the {covered:,} the lexicon covers)" if covered else ""
+    left_out = f"; blank lines left out: {blank:,}" if blank else ""
+    typer.echo(f"switched {switched:,} of {words:,} words into {lexicon.tgt_lang}{share}{left_out}",
+               err=True)
+
+
+def _lexicon(path: Path | None, corpus: str | None, src: str | None, tgt: str | None,
+             langs: str | None, save: Path | None, min_count: int, min_score: float) -> Lexicon:
+    """The lexicon the options name: read from `path`, or induced from `corpus` (and saved)."""
+    from polyseq.data.codeswitch import Lexicon, induce_from_corpus
+
+    if (path is None) == (corpus is None):
+        raise ValueError("give either --lexicon FILE.tsv or --corpus SPEC --src LANG --tgt LANG")
+    if path is not None:
+        if save is not None:
+            raise ValueError("--save-lexicon writes an induced lexicon: use it with --corpus")
+        lexicon = Lexicon.load(path)
+        for option, given, known in (("--src", src, lexicon.src_lang), ("--tgt", tgt, lexicon.tgt_lang)):
+            if given is not None and given != known:
+                raise ValueError(f"{option} {given} does not match {path}, whose languages are "
+                                 f"{lexicon.src_lang} -> {lexicon.tgt_lang}")
+        return lexicon
+    if src is None or tgt is None:
+        raise ValueError("--corpus needs --src and --tgt, the languages of the lexicon: e.g. --src en "
+                         "--tgt de")
+    languages = [lang for lang in (langs or "").split(",") if lang]
+    lexicon = induce_from_corpus(corpus or "", src, tgt, languages, min_count=min_count, min_score=min_score)
+    typer.echo(f"induced {len(lexicon):,} word pairs {src} -> {tgt} from {corpus}", err=True)
+    if save is not None:
+        lexicon.save(save)
+    return lexicon

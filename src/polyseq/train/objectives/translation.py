@@ -1,0 +1,43 @@
+"""translation: label-smoothed cross-entropy of the target given the source, per target token.
+The objective every run had before there were others; alone, it trains exactly as it always did."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from polyseq.data.batching import Batch
+from polyseq.model.transformer import Seq2Seq
+from polyseq.train.objectives.base import Forward, StepContext, Take, Term
+from polyseq.train.objectives.losses import label_smoothed_nll
+
+
+def cross_entropy_term(forward: Forward, batch: Batch, smoothing: float, pad_id: int) -> Term:
+    """Label-smoothed cross-entropy of batch's targets, teacher-forced, with the plain NLL."""
+    logits = forward(batch.src, batch.tgt_in)
+    loss, nll, _ = label_smoothed_nll(logits, batch.tgt_out, smoothing=smoothing, pad_id=pad_id)
+    return Term(loss, {"nll": nll.item()})
+
+
+class Translation:
+    name, unit = "translation", "tokens"
+
+    def __init__(self, smoothing: float, pad_id: int):
+        self.smoothing, self.pad_id = smoothing, pad_id
+
+    def batches(self, translation: list[Batch], take: Take, context: StepContext,
+                device: torch.device) -> list[Batch]:
+        return translation
+
+    def count(self, batch: Batch) -> int:
+        return batch.tgt_tokens
+
+    def loss(self, forward: Forward, model: Seq2Seq, batch: Batch) -> Term:
+        return cross_entropy_term(forward, batch, self.smoothing, self.pad_id)
+
+    def state(self) -> dict[str, Any]:
+        return {}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        pass

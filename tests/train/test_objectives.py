@@ -1,0 +1,213 @@
+"""Training objectives beside translation: translation alone trains exactly as before, every
+objective's loss is finite and falls when a tiny model overfits one batch, composed objectives log
+their metrics and resume exactly, and init_from starts a run from another's weights or says why not."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from helpers import TINY_MODEL
+from polyseq.cluster import Cluster
+from polyseq.config import (
+    ConfigError,
+    DataConfig,
+    ExperimentConfig,
+    ObjectivesConfig,
+    TrainConfig,
+    load_config,
+)
+from polyseq.text.tokenizer import Tokenizer
+from polyseq.train.data import prepare_data
+from polyseq.train.distributed import take_share
+from polyseq.train.initial import InitError
+from polyseq.train.loop import Trainer, _prepare, train
+from polyseq.train.objectives import StepContext, label_smoothed_nll, tokenizer_texts
+from polyseq.train.schedule import inverse_sqrt
+
+WORDS = 40  # xx word i translates to yy word i, so a lexicon is there to find
+UKRAINIAN = ["Привіт, як справи?", "Київ — столиця України.", "Я люблю читати книжки.",
+             "Сьогодні гарна погода.", "Де знаходиться вокзал?", "Мій брат живе у Львові.",
+             "Ми йдемо до парку.", "Це дуже цікава історія."]
+
+
+def letters(number: int) -> str:
+    return chr(ord("a") + number // 26) + chr(ord("a") + number % 26)
+
+
+def word_corpus(directory: Path, pairs: int = 300, seed: int = 0) -> str:
+    rng = random.Random(seed)
+    sources, targets = [], []
+    for _ in range(pairs):
+        words = [rng.randrange(WORDS) for _ in range(rng.randint(3, 7))]
+        sources.append(" ".join(f"xa{letters(w)}" for w in words).capitalize() + ".")
+        targets.append(" ".join(f"yb{letters(w)}z" for w in words).capitalize() + ".")
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "train.xx").write_text("\n".join(sources) + "\n", encoding="utf-8")
+    (directory / "train.yy").write_text("\n".join(targets) + "\n", encoding="utf-8")
+    (directory / "uk.txt").write_text("\n".join(UKRAINIAN) + "\n", encoding="utf-8")
+    return str(directory / "train")
+
+
+def experiment(tmp_path: Path, objectives: dict[str, float], *, steps: int = 6, name: str = "run",
+               **train_settings: object) -> ExperimentConfig:
+    spec = word_corpus(tmp_path / "data")
+    return ExperimentConfig(
+        model=TINY_MODEL,
+        data=DataConfig(train=spec, languages=("xx", "yy", "uk"), directions=("xx-yy", "yy-xx"),
+                        valid_size=20, vocab_size=400, max_tokens=400, max_length=40, max_ratio=3.0),
+        train=TrainConfig(output_dir=str(tmp_path / name), steps=steps, lr=5e-3, warmup_steps=4,
+                          eval_every=steps, eval_bleu_sentences=5, log_every=2, progress=False,
+                          objectives=objectives, **train_settings),
+        objectives=ObjectivesConfig(translit_source=str(tmp_path / "data" / "uk.txt"), translit_lang="uk",
+                                    csr_min_count=2),
+    )
+
+
+def trainer(config: ExperimentConfig, tmp_path: Path) -> Trainer:
+    data = prepare_data(config.data, tmp_path / "tokenizer", config.train.seed, log=lambda m: None,
+                        extra_texts=tokenizer_texts(config))
+    return Trainer(config, data, tmp_path / "out", torch.device("cpu"))
+
+
+@pytest.mark.parametrize(("accumulate", "dropout"), [(1, 0.0), (2, 0.0), (2, 0.3)])
+def test_translation_alone_trains_as_polyseq_trained_before_objectives(tmp_path: Path, accumulate: int,
+                                                                       dropout: float) -> None:
+    config = experiment(tmp_path, {"translation": 1.0}, accumulate=accumulate)
+    config = replace(config, model=replace(config.model, dropout=dropout))
+    new = trainer(config, tmp_path)
+    new_rng = torch.get_rng_state()
+    old = trainer(config, tmp_path)  # the same seeded weights; dropout then draws the same masks
+    for step in range(3):
+        old_rng = torch.get_rng_state()
+        torch.set_rng_state(new_rng)
+        new.train_step()
+        new_rng = torch.get_rng_state()
+        torch.set_rng_state(old_rng)
+        # the step as the loop computed it before objectives existed
+        lr = inverse_sqrt(step + 1, peak_lr=config.train.lr, warmup_steps=config.train.warmup_steps)
+        for group in old.optimizer.param_groups:
+            group["lr"] = lr
+        batches = take_share(old.stream, Cluster(), accumulate)
+        total = sum(batch.tgt_tokens for batch in batches)
+        for batch in batches:
+            loss, _, _ = label_smoothed_nll(old.model(batch.src, batch.tgt_in), batch.tgt_out,
+                                            smoothing=config.train.label_smoothing, pad_id=0)
+            (loss / total).backward()
+        torch.nn.utils.clip_grad_norm_(old.model.parameters(), config.train.clip_norm)
+        old.optimizer.step()
+        old.optimizer.zero_grad(set_to_none=True)
+    for (name, mine), (_, theirs) in zip(new.model.state_dict().items(), old.model.state_dict().items(),
+                                         strict=True):
+        assert torch.equal(mine, theirs), name
+
+
+@pytest.mark.parametrize("name", ["translation", "denoising", "e2s2", "csr", "claps", "translico"])
+def test_each_objective_loss_is_finite_and_falls_as_a_tiny_model_overfits_one_batch(
+        tmp_path: Path, name: str) -> None:
+    config = experiment(tmp_path, {"translation": 1.0, name: 1.0})
+    run = trainer(config, tmp_path)
+    objective = next(objective for objective, _ in run.objectives.chosen if objective.name == name)
+    translation = take_share(run.stream, Cluster(), 1)
+    batch = objective.batches(translation, lambda s: take_share(s, Cluster(), 1), StepContext(1, 0, 0),
+                              torch.device("cpu"))[0]
+    count = objective.count(batch)
+    model = run.model
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(60):
+        term = objective.loss(model, model, batch)
+        (term.loss / count).backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(term.loss.item() / count)
+        assert all(math.isfinite(value) for value in term.metrics.values())
+    assert all(math.isfinite(loss) for loss in losses)
+    assert losses[-1] < 0.6 * losses[0], (losses[0], losses[-1])
+
+
+def test_composed_objectives_log_their_metrics_and_resume_exactly(tmp_path: Path) -> None:
+    objectives = {"translation": 1.0, "denoising": 0.5, "e2s2": 0.3, "csr": 0.3, "claps": 0.1,
+                  "translico": 0.1}
+    straight = experiment(tmp_path, objectives, name="straight")
+    train(straight, log=lambda m: None)
+    halves = experiment(tmp_path, objectives, name="halves")
+    train(replace(halves, train=replace(halves.train, steps=3, eval_every=3)), log=lambda m: None)
+    train(halves, resume=True, log=lambda m: None)
+    first, second = (load_file(str(tmp_path / name / "last" / "model.safetensors"))
+                     for name in ("straight", "halves"))
+    assert all(torch.equal(first[key], second[key]) for key in first)
+    records = [json.loads(line) for line in (tmp_path / "straight" / "metrics.jsonl").open()]
+    logged = [r["objectives"] for r in records if r["kind"] == "train"]
+    assert logged and set(logged[-1]) == set(objectives)
+    assert {"restore", "contrastive", "detected", "restored"} <= set(logged[-1]["e2s2"])
+    assert all(math.isfinite(v) for entry in logged for metrics in entry.values() for v in metrics.values())
+
+
+def test_objective_settings_are_checked_with_a_clear_message(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown objective 'denoise'.*did you mean 'denoising'"):
+        TrainConfig(objectives={"denoise": 1.0})
+    with pytest.raises(ConfigError, match="weights >= 0"):
+        TrainConfig(objectives={"translation": 0.0})
+    with pytest.raises(ConfigError, match="e2s2 train part of the model: give translation, denoising or csr"):
+        experiment(tmp_path, {"e2s2": 1.0, "translation": 0.0})
+    with pytest.raises(ConfigError, match="translit_lang 'ru' must be one of data.languages"):
+        replace(experiment(tmp_path, {"translation": 1.0, "translico": 1.0}),
+                objectives=ObjectivesConfig(translit_source="x.txt", translit_lang="ru"))
+    with pytest.raises(ConfigError, match="S2A model"):
+        config = experiment(tmp_path, {"translation": 1.0, "e2s2": 0.5})
+        replace(config, model=replace(config.model, actions="s2a"))
+    config = load_config(None, ["train.objectives=translation:1,denoising:0.3",
+                                "objectives.denoise_ratio=0.4"])
+    assert config.train.objectives == {"translation": 1.0, "denoising": 0.3}
+    assert config.objectives.denoise_ratio == 0.4
+    toml = tmp_path / "run.toml"
+    config = replace(config, data=replace(config.data, temperature=math.inf))
+    toml.write_text(config.to_toml(), encoding="utf-8")
+    assert load_config(toml) == config
+
+
+def test_a_run_starts_from_another_runs_weights_and_tokenizer(tmp_path: Path) -> None:
+    # translico's Ukrainian is in the pretrained tokenizer; one trained for the fine-tuning data is not
+    pretrained = experiment(tmp_path, {"translation": 1.0, "translico": 0.5}, name="pretrained", steps=2)
+    train(pretrained, log=lambda m: None)
+    best = tmp_path / "pretrained" / "best"
+    finetune = experiment(tmp_path, {"translation": 1.0}, name="finetuned", steps=1, init_from=str(best))
+    data = _prepare(finetune, False, Cluster(), lambda m: None)
+    assert data.tokenizer.vocab_size == Tokenizer.load(best).vocab_size
+    assert ((tmp_path / "finetuned" / "tokenizer" / "tokenizer.model").read_bytes()
+            == (best / "tokenizer.model").read_bytes())
+    run = Trainer(finetune, data, tmp_path / "finetuned", torch.device("cpu"))
+    started = load_file(str(best / "model.safetensors"))
+    assert all(torch.equal(started[key], value) for key, value in run.model.state_dict().items())
+    assert train(finetune, log=lambda m: None).steps == 1
+    (tmp_path / "pretrained").rename(tmp_path / "moved")  # a resumed run does not read init_from
+    longer = replace(finetune, train=replace(finetune.train, steps=2, eval_every=2))
+    assert train(longer, resume=True, log=lambda m: None).steps == 2
+
+
+def test_init_from_refuses_a_model_it_cannot_start_from(tmp_path: Path) -> None:
+    pretrained = experiment(tmp_path, {"translation": 1.0}, name="pretrained", steps=1)
+    train(pretrained, log=lambda m: None)
+    best = str(tmp_path / "pretrained" / "best")
+    wider = experiment(tmp_path, {"translation": 1.0}, name="wider", steps=1, init_from=best)
+    wider = replace(wider, model=replace(wider.model, d_model=48, ffn_dim=96))
+    differ = r"model settings differ: d_model 32 there, 48 here; ffn_dim 64 there, 96 here"
+    with pytest.raises(InitError, match=differ):
+        train(wider, log=lambda m: None)
+    other = experiment(tmp_path, {"translation": 1.0}, name="other", steps=1, init_from=best)
+    Tokenizer.train(UKRAINIAN * 3, tmp_path / "other" / "tokenizer", vocab_size=320,
+                    languages=("xx", "yy", "uk"))
+    with pytest.raises(InitError, match="vocabulary differs from this run's tokenizer"):
+        train(other, log=lambda m: None)
+    missing = replace(other, train=replace(other.train, output_dir=str(tmp_path / "missing"),
+                                           init_from=str(tmp_path / "nowhere")))
+    with pytest.raises(InitError, match="nowhere/tokenizer.model is missing"):
+        train(missing, log=lambda m: None)
