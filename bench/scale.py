@@ -116,8 +116,11 @@ def experiment(args: argparse.Namespace, run: Path, train_spec: str, width: int,
 
 
 def budget(steps: int, minutes: float) -> dict[str, Any]:
-    """A run's budget as train settings: steps when given, else minutes of training."""
-    return {"steps": steps, "time_budget_minutes": 0.0} if steps else {"time_budget_minutes": minutes}
+    """A run's budget as train settings: steps when given (with a fifth of them to warm up, at
+    most the usual 600), else minutes of training."""
+    if steps:
+        return {"steps": steps, "time_budget_minutes": 0.0, "warmup_steps": min(600, max(50, steps // 5))}
+    return {"time_budget_minutes": minutes}
 
 
 def write_toml(config: ExperimentConfig, path: Path) -> Path:

@@ -26,14 +26,20 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def fetch(url: str, body: dict[str, object] | None = None) -> tuple[int, dict[str, object]]:
+def fetch(url: str, body: dict[str, object] | None = None,
+          timeout: float = 30) -> tuple[int, dict[str, object]]:
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
+
+
+def metrics(base: str) -> str:
+    with urllib.request.urlopen(f"{base}/metrics", timeout=30) as response:
+        return response.read().decode()
 
 
 @pytest.fixture(scope="module")
@@ -121,13 +127,17 @@ def test_sigterm_finishes_the_requests_in_flight(server: tuple[str, subprocess.P
     answers: list[tuple[float, int]] = []
 
     def ask() -> None:
-        status, reply = fetch(f"{base}/v1/translate", body)
+        status, reply = fetch(f"{base}/v1/translate", body, timeout=120)  # the last wait for the rest
         answers.append((time.monotonic(), status if len(reply.get("translations", [])) == 128 else -1))
 
     clients = [threading.Thread(target=ask) for _ in range(12)]  # seconds of work in the queue
     for client in clients:
         client.start()
-    time.sleep(0.5)
+    # SIGTERM once the server holds all twelve: one not yet received would rightly be refused
+    in_progress = 'polyseq_requests_in_progress{endpoint="/v1/translate"} 12.0'
+    deadline = time.monotonic() + 60
+    while in_progress not in metrics(base) and time.monotonic() < deadline:
+        time.sleep(0.05)
     signalled = time.monotonic()
     os.kill(process.pid, signal.SIGTERM)
     for client in clients:

@@ -15,7 +15,8 @@ def direction_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     valid = [r for r in records if r.get("kind") == "valid" and r.get("directions")]
     if not valid:
         return []
-    drawn: dict[str, int] = next((r["drawn"] for r in reversed(records) if r.get("kind") == "train" and r.get("drawn")), {})
+    drawn: dict[str, int] = next((r["drawn"] for r in reversed(records)
+                                  if r.get("kind") == "train" and r.get("drawn")), {})
     total = sum(drawn.values())
     rows = []
     for name in sorted(valid[-1]["directions"]):

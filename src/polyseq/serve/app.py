@@ -165,13 +165,16 @@ def create_app(config: ServeConfig, model_dirs: Sequence[str | Path]) -> FastAPI
     @app.middleware("http")
     async def measure(request: Request, call_next: Callable[[Request], Any]) -> Response:
         start = time.perf_counter()
+        endpoint = request.url.path if request.url.path in routes else "other"
+        server.metrics.in_progress.labels(endpoint).inc()
         try:
             response: Response = await call_next(request)
         except Exception as error:  # noqa: BLE001 - one clear 500, never a dropped connection
             logger.exception("%s %s failed", request.method, request.url.path)
             response = JSONResponse({"error": f"Internal error ({type(error).__name__}); the server "
                                      "log has the details"}, status_code=500)
-        endpoint = request.url.path if request.url.path in routes else "other"
+        finally:
+            server.metrics.in_progress.labels(endpoint).dec()
         server.metrics.latency.labels(endpoint).observe(time.perf_counter() - start)
         server.metrics.requests.labels(endpoint, str(response.status_code)).inc()
         return response

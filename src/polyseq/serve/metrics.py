@@ -14,6 +14,8 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.queue_depth = Gauge("polyseq_queue_items", "Items waiting for a model", ["model"],
                                  registry=self.registry)
+        self.in_progress = Gauge("polyseq_requests_in_progress", "Requests received and not yet answered",
+                                 ["endpoint"], registry=self.registry)
         self.batch_items = Histogram("polyseq_batch_items", "Items decoded in one call", ["model"],
                                      buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256), registry=self.registry)
         self.batch_seconds = Histogram("polyseq_batch_seconds", "Time of one decoding call", ["model"],
