@@ -2,7 +2,7 @@
 non-English directions decoded zero-shot and through English, the share of outputs in the wrong
 language, two remedies for it, and how well the encoder aligns the four languages.
 
-    python bench/multilingual.py --budget-steps 1500             # the full benchmark
+    python bench/multilingual.py --budget-steps 1200             # the full benchmark
     python bench/multilingual.py --quick --budget-min 1 --result /tmp/multilingual.json  # smoke
 
 It trains (or reuses, in --output) three kinds of model:
@@ -117,8 +117,8 @@ def trained(args: argparse.Namespace, name: str, directions: tuple[str, ...], sh
 
 
 def finished(config: ExperimentConfig) -> bool:
-    """Whether the run has trained to its end: a best/ exists from its first validation on, and a
-    run cut short by a step budget has last/ at fewer steps."""
+    """Whether the run has trained to its end. best/ exists from its first validation on, so a run
+    with a step budget also needs last/ at its last step."""
     run = Path(config.train.output_dir)
     if not (run / "best" / "model.safetensors").is_file():
         return False
