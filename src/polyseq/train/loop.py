@@ -140,15 +140,11 @@ class Trainer:
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), train.clip_norm)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        tokens = sum(count for name, count in done.counts.items() if self._unit(name) == "tokens")
         self.counters.step += 1
-        self.counters.tokens += tokens
+        self.counters.tokens += done.tokens
         norm = grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm  # FSDP: a DTensor
-        return {"loss": done.loss, "lr": lr, "grad_norm": float(norm), "tokens": tokens,
+        return {"loss": done.loss, "lr": lr, "grad_norm": float(norm), "tokens": done.tokens,
                 "objectives": done.metrics}
-
-    def _unit(self, name: str) -> str:
-        return next(o.unit for o, _ in self.objectives.chosen if o.name == name)
 
     # -- evaluation -----------------------------------------------------------------------------
     @torch.inference_mode()

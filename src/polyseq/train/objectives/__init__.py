@@ -29,10 +29,10 @@ from polyseq.data.corpus import CorpusError, Pair, read_lines
 from polyseq.train.objectives.base import Objective, Objectives, StepContext, Term
 from polyseq.train.objectives.claps import Claps
 from polyseq.train.objectives.csr import restore_examples
-from polyseq.train.objectives.denoising import Denoising, OwnExamples, denoising_examples
+from polyseq.train.objectives.denoising import Denoising, denoising_examples
 from polyseq.train.objectives.e2s2 import E2S2
 from polyseq.train.objectives.losses import label_smoothed_nll
-from polyseq.train.objectives.translation import Translation
+from polyseq.train.objectives.translation import OwnExamples, Translation
 from polyseq.train.objectives.translico import Translico, view_pairs
 
 __all__ = ["Objective", "Objectives", "StepContext", "Term", "build_objectives", "label_smoothed_nll",

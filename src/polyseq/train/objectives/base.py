@@ -66,10 +66,24 @@ class Objective(Protocol):
     def load_state(self, state: dict[str, Any]) -> None: ...
 
 
+class OnTranslationBatches:
+    """An objective that trains on the step's translation batches and keeps no state of its own."""
+
+    def batches(self, translation: list[Batch], take: Take, context: StepContext,
+                device: torch.device) -> list[Any]:
+        return translation
+
+    def state(self) -> dict[str, Any]:
+        return {}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        pass
+
+
 @dataclass
 class StepResult:
     loss: float  # sum over objectives of weight x mean loss
-    counts: dict[str, int]  # units per objective in the global batch
+    tokens: int  # target tokens of the objectives counted in tokens, in the global batch
     metrics: dict[str, dict[str, float]]  # per objective: loss and its metrics, per unit
 
 
@@ -121,7 +135,8 @@ class Objectives:
             metrics[objective.name] = {key: flat[at + i] / max(count, 1) for i, key in enumerate(names)}
             at += len(names)
         loss = sum(weight * metrics[o.name]["loss"] for o, weight in self.chosen)
-        return StepResult(loss, dict(zip(self.names, counts, strict=True)), metrics)
+        tokens = sum(count for (o, _, _), count in zip(parts, counts, strict=True) if o.unit == "tokens")
+        return StepResult(loss, tokens, metrics)
 
     def state(self) -> dict[str, Any]:
         return {objective.name: objective.state() for objective, _ in self.chosen}

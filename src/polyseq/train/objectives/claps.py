@@ -16,8 +16,6 @@ constants (no gradient flows through them), as in the paper.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -25,7 +23,7 @@ from torch import Tensor
 from polyseq.config import ObjectivesConfig
 from polyseq.data.batching import Batch
 from polyseq.model.transformer import Seq2Seq
-from polyseq.train.objectives.base import Forward, StepContext, Take, Term
+from polyseq.train.objectives.base import Forward, OnTranslationBatches, Term
 from polyseq.train.objectives.losses import info_nce, mean_pool
 
 
@@ -35,7 +33,7 @@ def _step(direction: Tensor, states: Tensor, size: float) -> Tensor:
     return (size * unit * states.detach().norm(dim=-1, keepdim=True)).detach()
 
 
-class Claps:
+class Claps(OnTranslationBatches):
     name, unit = "claps", "sentences"
 
     def __init__(self, pad_id: int, settings: ObjectivesConfig):
@@ -43,10 +41,6 @@ class Claps:
         self.imposter, self.distant, self.back = (settings.claps_imposter, settings.claps_distant,
                                                   settings.claps_back)
         self.temperature = settings.temperature
-
-    def batches(self, translation: list[Batch], take: Take, context: StepContext,
-                device: torch.device) -> list[Batch]:
-        return translation
 
     def count(self, batch: Batch) -> int:
         return batch.size
@@ -80,9 +74,3 @@ class Claps:
         """KL(target distribution || the distribution at `states`) per position (B, T)."""
         return F.kl_div(model.project(states).float().log_softmax(-1), log_probs.detach(),
                         log_target=True, reduction="none").sum(-1)
-
-    def state(self) -> dict[str, Any]:
-        return {}
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        pass

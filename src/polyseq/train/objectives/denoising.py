@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import torch
 
 from polyseq.config import ObjectivesConfig
-from polyseq.data.batching import Batch, BatchStream
+from polyseq.data.batching import Batch
 from polyseq.data.corpus import Example, filter_indices
 from polyseq.data.corruption import permute_sentences, span_infill
-from polyseq.model.transformer import Seq2Seq
 from polyseq.text.tokenizer import Tokenizer
-from polyseq.train.objectives.base import Forward, StepContext, Take, Term, body_rows, repad
-from polyseq.train.objectives.translation import cross_entropy_term
+from polyseq.train.objectives.base import StepContext, Take, body_rows, repad
+from polyseq.train.objectives.translation import OwnExamples
 
 
 def denoising_examples(texts: Mapping[str, Sequence[str]], tokenizer: Tokenizer, settings: ObjectivesConfig,
@@ -53,37 +51,6 @@ def _no_longer(ids: list[int], length: int, mask_id: int) -> list[int]:
             del kept[index]
             excess -= 1
     return kept
-
-
-class OwnExamples:
-    """An objective that trains like translation on examples of its own, from a stream of its own
-    (its position is saved with the run): the base of denoising and code-switching restore."""
-
-    name, unit = "", "tokens"
-
-    def __init__(self, name: str, examples: Sequence[Example], pad_id: int, *, max_tokens: int,
-                 smoothing: float, seed: int):
-        if not examples:
-            raise ValueError(f"the {name} objective has no examples (see docs/objectives.md for its data)")
-        self.name, self.pad_id, self.smoothing = name, pad_id, smoothing
-        self.stream = BatchStream(examples, max_tokens, pad_id, seed)
-
-    def batches(self, translation: list[Batch], take: Take, context: StepContext,
-                device: torch.device) -> list[Batch]:
-        return [batch.to(device) for batch in take(self.stream)]
-
-    def count(self, batch: Batch) -> int:
-        return batch.tgt_tokens
-
-    def loss(self, forward: Forward, model: Seq2Seq, batch: Batch) -> Term:
-        return cross_entropy_term(forward, batch, self.smoothing, self.pad_id)
-
-    def state(self) -> dict[str, Any]:
-        return self.stream.state()
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        if state:
-            self.stream.load_state(state)
 
 
 class Denoising(OwnExamples):

@@ -17,7 +17,6 @@ batch's tokens of its kind, averaged over the batch's sentences.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -28,7 +27,15 @@ from polyseq.data.batching import Batch
 from polyseq.data.corruption import corrupt_tokens
 from polyseq.model.transformer import Seq2Seq
 from polyseq.text.tokenizer import Tokenizer
-from polyseq.train.objectives.base import Forward, StepContext, Take, Term, body_rows, repad
+from polyseq.train.objectives.base import (
+    Forward,
+    OnTranslationBatches,
+    StepContext,
+    Take,
+    Term,
+    body_rows,
+    repad,
+)
 from polyseq.train.objectives.losses import info_nce, mean_pool
 
 
@@ -41,7 +48,7 @@ class CorruptedBatch:
         self.clean, self.noisy, self.changed = clean, noisy, changed  # (B, S) each
 
 
-class E2S2:
+class E2S2(OnTranslationBatches):
     name, unit = "e2s2", "sentences"
 
     def __init__(self, tokenizer: Tokenizer, settings: ObjectivesConfig):
@@ -88,9 +95,3 @@ class E2S2:
                      "restored": rows * _share(restored, batch.changed),
                      "detected": rows * _share(doubted & hidden, hidden),
                      "false_alarms": rows * _share(doubted & unchanged, unchanged)})
-
-    def state(self) -> dict[str, Any]:
-        return {}
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        pass

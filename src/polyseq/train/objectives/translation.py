@@ -3,13 +3,15 @@ The objective every run had before there were others; alone, it trains exactly a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 
-from polyseq.data.batching import Batch
+from polyseq.data.batching import Batch, BatchStream
+from polyseq.data.corpus import Example
 from polyseq.model.transformer import Seq2Seq
-from polyseq.train.objectives.base import Forward, StepContext, Take, Term
+from polyseq.train.objectives.base import Forward, OnTranslationBatches, StepContext, Take, Term
 from polyseq.train.objectives.losses import label_smoothed_nll
 
 
@@ -20,15 +22,35 @@ def cross_entropy_term(forward: Forward, batch: Batch, smoothing: float, pad_id:
     return Term(loss, {"nll": nll.item()})
 
 
-class Translation:
+class Translation(OnTranslationBatches):
     name, unit = "translation", "tokens"
 
     def __init__(self, smoothing: float, pad_id: int):
         self.smoothing, self.pad_id = smoothing, pad_id
 
+    def count(self, batch: Batch) -> int:
+        return batch.tgt_tokens
+
+    def loss(self, forward: Forward, model: Seq2Seq, batch: Batch) -> Term:
+        return cross_entropy_term(forward, batch, self.smoothing, self.pad_id)
+
+
+class OwnExamples:
+    """An objective that trains like translation on examples of its own, from a stream of its own
+    (its position is saved with the run): the base of denoising, code-switching restore and TransliCo."""
+
+    name, unit = "", "tokens"
+
+    def __init__(self, name: str, examples: Sequence[Example], pad_id: int, *, max_tokens: int,
+                 smoothing: float, seed: int):
+        if not examples:
+            raise ValueError(f"the {name} objective has no examples (see docs/objectives.md for its data)")
+        self.name, self.pad_id, self.smoothing = name, pad_id, smoothing
+        self.stream = BatchStream(examples, max_tokens, pad_id, seed)
+
     def batches(self, translation: list[Batch], take: Take, context: StepContext,
                 device: torch.device) -> list[Batch]:
-        return translation
+        return [batch.to(device) for batch in take(self.stream)]
 
     def count(self, batch: Batch) -> int:
         return batch.tgt_tokens
@@ -37,7 +59,8 @@ class Translation:
         return cross_entropy_term(forward, batch, self.smoothing, self.pad_id)
 
     def state(self) -> dict[str, Any]:
-        return {}
+        return self.stream.state()
 
     def load_state(self, state: dict[str, Any]) -> None:
-        pass
+        if state:
+            self.stream.load_state(state)

@@ -9,17 +9,15 @@ uroman does for the paper; the tokenizer learns both scripts' pieces.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
-
-import torch
 
 from polyseq.config import ObjectivesConfig
 from polyseq.data.batching import Batch, BatchStream, pad_rows
 from polyseq.data.corpus import Example
 from polyseq.model.transformer import Seq2Seq
 from polyseq.text.tokenizer import Tokenizer
-from polyseq.train.objectives.base import Forward, StepContext, Take, Term
+from polyseq.train.objectives.base import Forward, Term
 from polyseq.train.objectives.losses import info_nce, mean_pool
+from polyseq.train.objectives.translation import OwnExamples
 
 
 def transliterate(texts: Sequence[str]) -> list[str]:
@@ -49,7 +47,7 @@ class ViewStream(BatchStream):
         return Batch(first, second, second, self._pad_id)
 
 
-class Translico:
+class Translico(OwnExamples):
     name, unit = "translico", "sentences"
 
     def __init__(self, pairs: Sequence[tuple[str, str]], tokenizer: Tokenizer, settings: ObjectivesConfig, *,
@@ -65,10 +63,6 @@ class Translico:
         self.pad_id, self.temperature = tokenizer.pad_id, settings.temperature
         self.stream = ViewStream(examples, max_tokens, tokenizer.pad_id, seed)
 
-    def batches(self, translation: list[Batch], take: Take, context: StepContext,
-                device: torch.device) -> list[Batch]:
-        return [batch.to(device) for batch in take(self.stream)]
-
     def count(self, batch: Batch) -> int:
         return batch.size
 
@@ -78,12 +72,5 @@ class Translico:
         there, top = info_nce(a, b, self.temperature)
         back, _ = info_nce(b, a, self.temperature)
         return Term((there + back) / 2, {"retrieval": top.item()})
-
-    def state(self) -> dict[str, Any]:
-        return self.stream.state()
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        if state:
-            self.stream.load_state(state)
 
 
