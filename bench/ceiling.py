@@ -5,7 +5,7 @@ passes of one token each; a drafter whose every token is accepted (bench/decodin
 runs the encoder and one pass over all L. The ratio of the two is the ceiling of aggressive and
 speculative decoding. It depends on what the passes cost, not on what the model learned, so this
 bench times both on 6+6-layer models of several widths with random weights (vocabulary 4,000, as
-the bench's corrector), through the flat passes polyseq's strategies take: per sentence the
+the bench's corrector), through the native passes polyseq's strategies take: per sentence the
 encoder, the cache's set-up, the passes, the output layer and the argmax, without the strategies'
 bookkeeping. bench/decoding.py measures the real thing on trained models; its oracle row on the
 d256 corrector is the check on this estimate.
@@ -29,7 +29,6 @@ import torch
 from polyseq.config import ModelConfig
 from polyseq.decoding.core import model_runner
 from polyseq.evaluate import write_report
-from polyseq.model.layout import for_decoding
 from polyseq.model.transformer import Seq2Seq
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,7 +49,7 @@ def make_model(width: int, vocab: int, positions: int) -> Seq2Seq:
     torch.manual_seed(0)
     config = ModelConfig(vocab_size=vocab, d_model=width, encoder_layers=6, decoder_layers=6,
                          heads=width // 64, ffn_dim=4 * width, dropout=0.0, max_positions=positions)
-    return for_decoding(Seq2Seq(config).eval(), in_place=True)
+    return Seq2Seq(config).eval()
 
 
 def greedy_steps(model: Seq2Seq, src: torch.Tensor, output: torch.Tensor) -> None:
@@ -58,14 +57,14 @@ def greedy_steps(model: Seq2Seq, src: torch.Tensor, output: torch.Tensor) -> Non
     run, memory, cache = _started(model, src, output.shape[1])
     for step in range(output.shape[1]):
         states, project = run.decode(output[:, step : step + 1], memory, cache)
-        _choose(project(states[:, -1]))
+        run.choose(states[:, -1], project)  # what greedy does: the argmax and its log-probability
 
 
 def one_pass(model: Seq2Seq, src: torch.Tensor, output: torch.Tensor) -> None:
     """Encode, then read all of `output` in one pass and choose a token after every position."""
     run, memory, cache = _started(model, src, output.shape[1])
     states, project = run.decode(output, memory, cache)
-    _choose(project(states.reshape(-1, states.shape[-1])))
+    run.choose(states.reshape(-1, states.shape[-1]), project)
 
 
 def _started(model: Seq2Seq, src: torch.Tensor, length: int) -> tuple[Any, Any, Any]:
@@ -73,13 +72,6 @@ def _started(model: Seq2Seq, src: torch.Tensor, length: int) -> tuple[Any, Any, 
     run = model_runner(model)
     memory = run.encode(src)
     return run, memory, run.init_cache(memory, capacity=length + 1)
-
-
-def _choose(logits: torch.Tensor) -> None:
-    """What greedy does with each row of logits: its argmax and that token's log-probability."""
-    logits = logits.float()
-    chosen = logits.argmax(dim=-1)
-    logits.log_softmax(dim=-1).gather(1, chosen[:, None]).tolist()
 
 
 def fastest(runs: dict[str, Callable[[], None]], repeats: int) -> dict[str, float]:

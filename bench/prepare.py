@@ -257,4 +257,4 @@ def peer_task(spec: str, work: Path, sentences: int, export: bool = True) -> Tas
                                       if export else ("", "", ""))
     limit = load_model_config(Path(model_dir)).max_positions - len(framing.decoder_prefix) - 1
     return Task(name, model_dir, hf_dir, ct2_dir, sources, list(framing.decoder_prefix),
-                tokenizer.eos_id, tokenizer.pad_id, min(limit, 200), assistant_dir)
+                tokenizer.eos_id, tokenizer.pad_id, min(limit, 200), assistant_dir, extra[0] if extra else "")

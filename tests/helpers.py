@@ -43,14 +43,6 @@ def write_copy_corpus(directory: Path, numbers: range) -> str:
     return str(directory / "train")
 
 
-def pack_all(model: Any) -> Any:
-    """`model` with a packed copy of every weight (see polyseq.model.packed); returns it."""
-    from polyseq.model.packed import PackedWeights
-
-    model.packed = PackedWeights(model, min_elements=0)
-    return model
-
-
 def overfit_losses(model: Any, batch: Any, steps: int = 150) -> list[float]:
     """Per-token losses of `model` trained with Adam on one batch, step by step."""
     import torch

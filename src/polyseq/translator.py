@@ -13,6 +13,7 @@ language), `restrict_vocabulary` (only the target language's tokens, as learned 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import itertools
 import os
@@ -36,7 +37,6 @@ from polyseq.devices import usable_device
 from polyseq.files import InputError, read_text_lines
 from polyseq.model.actions import action_target
 from polyseq.model.checkpoint import load_metadata, load_model
-from polyseq.model.layout import for_decoding
 from polyseq.model.pooling import pooled_states
 from polyseq.model.transformer import Seq2Seq, sequence_log_probs
 from polyseq.text.framing import Framing, TextTokenizer
@@ -84,14 +84,13 @@ class CorpusReport:
 
 
 class Translator:
-    """A model and its tokenizer. It decodes with its own copy of `model` laid out for decoding
-    (`for_decoding`): the caller's model is left as it is, and what is done to it later (more
-    training) does not reach the Translator. A model already laid out is used as given."""
+    """A model and its tokenizer. It decodes with its own copy of `model` in evaluation mode: the
+    caller's model is left as it is, and what is done to it later (more training) does not reach
+    the Translator. With `own`, it keeps `model` itself (one nobody else holds, just loaded)."""
 
     def __init__(self, model: Seq2Seq, tokenizer: TextTokenizer, metadata: dict[str, Any] | None = None,
-                 *, max_batch_tokens: int = 6000, max_batch_sentences: int = 64):
-        laid_out = for_decoding(model)
-        self.model = laid_out if laid_out is model else laid_out.eval()
+                 *, max_batch_tokens: int = 6000, max_batch_sentences: int = 64, own: bool = False):
+        self.model = (model if own else copy.deepcopy(model)).eval()
         self.tokenizer = tokenizer
         self.metadata = metadata or {}
         self.max_batch_tokens = max_batch_tokens
@@ -109,7 +108,7 @@ class Translator:
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu", **options: Any) -> Translator:
         path = Path(path)
-        model = for_decoding(load_model(path, device=usable_device(device)), in_place=True)
+        model = load_model(path, device=usable_device(device))
         tokenizer = _load_tokenizer(path)
         # polyseq's own tokenizer has exactly the model's vocabulary; an imported one may have
         # fewer pieces (checkpoints pad their embeddings), never more
@@ -118,7 +117,7 @@ class Translator:
         if tokenizer.vocab_size > size or (own and tokenizer.vocab_size != size):
             raise InputError(f"{path}: the tokenizer has {tokenizer.vocab_size} pieces but config.json "
                              f"says vocab_size={model.config.vocab_size}")
-        translator = cls(model, tokenizer, load_metadata(path), **options)
+        translator = cls(model, tokenizer, load_metadata(path), own=True, **options)
         translator.directory = path
         return translator
 

@@ -11,10 +11,8 @@ import pytest
 import torch
 from num2words import num2words
 
-from helpers import pack_all
 from polyseq.decoding import generate
 from polyseq.decoding.core import DecodeInput, DecodeResult
-from polyseq.model.packed import packing_available
 from polyseq.model.transformer import Seq2Seq
 from polyseq.translator import Translator
 
@@ -93,42 +91,30 @@ def test_lossless_on_an_untrained_model(batch: int) -> None:
     assert any(not h.finished for h in result.best())  # runs into the length limit too
 
 
-def test_lossless_with_ragged_passes_packed(copy_translator: Translator, monkeypatch) -> None:
-    """Rows of a batch verify drafts of different lengths; the passes that run their products
-    on the real tokens alone (flat._Step.real) still give greedy's tokens."""
-    from polyseq.model import flat
+def test_beam_search_on_the_native_path_finds_the_module_paths_beams(copy_translator: Translator) -> None:
+    """Beam search reads each beam's best tokens from the native output layer, the module path
+    ranks whole distributions: the same hypotheses, scores within rounding."""
+    model = copy.deepcopy(copy_translator.model)
+    inputs = inputs_for(copy_translator, [num2words(n) for n in (2467, 3001, 128, 45)], "yy")
+    native = generate(model, inputs, "beam", beam_size=4, n_best=4)
+    model.decoder_layers[0].register_forward_hook(lambda module, args, output: None)  # the module path
+    reference = generate(model, inputs, "beam", beam_size=4, n_best=4)
+    for ours, theirs in zip(native.hypotheses, reference.hypotheses, strict=True):
+        assert [h.tokens for h in ours] == [h.tokens for h in theirs]
+        assert [h.score for h in ours] == pytest.approx([h.score for h in theirs], abs=1e-4)
 
-    packed_passes: list[bool] = []
-    original = flat._Step.__init__
 
-    def spy(self, *arguments, **keywords):
-        original(self, *arguments, **keywords)
-        packed_passes.append(self.real is not None)
+def test_lossless_on_the_native_and_the_module_path(copy_translator: Translator) -> None:
+    """The tests above run on the native passes (the models are covered); lossless holds on the
+    modules' reference path too (a forward hook keeps a model there)."""
+    from polyseq.model.native import native_passes
 
-    monkeypatch.setattr(flat._Step, "__init__", spy)
+    model = copy.deepcopy(copy_translator.model)
+    assert native_passes(model) is not None
+    model.decoder_layers[0].register_forward_hook(lambda module, args, output: None)
+    assert native_passes(model) is None
     texts = [num2words(n) for n in (2467, 3001, 128, 1999, 45, 7070, 12345, 606)]
-    inputs = inputs_for(copy_translator, texts, "yy")
-    assert_lossless(copy_translator.model, inputs, Seq2Seq(copy_translator.model.config).eval())
-    assert any(packed_passes) and not all(packed_passes)
-
-
-@pytest.mark.skipif(not packing_available(), reason="this PyTorch build has no oneDNN")
-@pytest.mark.parametrize("batch", [1, 8])
-def test_lossless_with_every_weight_packed(copy_translator: Translator, tiny_model_dir, batch: int) -> None:
-    """Packed weights serve products on 2 rows or more, PyTorch's product one row: greedy's
-    steps at batch 1 and the verifying passes multiply with different kernels, and agree."""
-    corrector = pack_all(copy.deepcopy(copy_translator.model))
-    assert all(corrector.packed.get(m.weight) is not None for m in corrector.modules()
-               if isinstance(m, torch.nn.Linear))
-    texts = [num2words(n) for n in (2467, 3001, 128, 1999, 45, 7070, 12345, 606)][:batch]
-    inputs = inputs_for(copy_translator, texts, "yy")
-    draft = pack_all(Seq2Seq(corrector.config).eval())
-    expected = assert_lossless(corrector, inputs, draft)
-    assert tokens(expected) == tokens(generate(copy_translator.model, inputs, "greedy"))
-    translator = Translator.load(tiny_model_dir)
-    pack_all(translator.model)
-    digits = inputs_for(translator, ["12", "399", "7", "250", "81", "100", "333", "64"][:batch], "en")
-    assert_lossless(translator.model, digits, translator.model)
+    assert_lossless(model, inputs_for(copy_translator, texts, "yy"), Seq2Seq(model.config).eval())
 
 
 def replace_config():
@@ -194,6 +180,7 @@ def test_greedy_output_as_draft_takes_one_pass_for_the_whole_batch(copy_translat
 
 
 def test_verification_projects_only_positions_up_to_each_first_mismatch() -> None:
+    from polyseq.decoding.core import greedy_choice
     from polyseq.decoding.drafting import _check_drafts
 
     vocabulary, width = 10, 12
@@ -206,11 +193,11 @@ def test_verification_projects_only_positions_up_to_each_first_mismatch() -> Non
             states[row, 1 + position, token] = 5.0  # pending token at 0, so predictions start at 1
     projected: list[int] = []
 
-    def project(rows: torch.Tensor) -> torch.Tensor:
+    def choose(rows: torch.Tensor) -> tuple[list[int], list[float]]:
         projected.append(rows.shape[0])
-        return rows
+        return greedy_choice(rows)  # the states are the logits here
 
-    checked = _check_drafts(states, project, [1, 1, 1], drafts, confident=False)
+    checked = _check_drafts(states, choose, [1, 1, 1], drafts, confident=False)
     assert [tokens for tokens, _ in checked] == [greedy[0], [3, 4, 9], [7]]
     expected_score = 5.0 - torch.tensor([5.0] + [-5.0] * 9).logsumexp(0).item()
     assert all(score == pytest.approx(expected_score, abs=1e-6) for _, scores in checked for score in scores)
@@ -218,7 +205,7 @@ def test_verification_projects_only_positions_up_to_each_first_mismatch() -> Non
     assert projected == [8 + 5 + 1, 2]
     # a confident drafter's first round has at least ROUND_POSITIONS positions: here all of them
     projected.clear()
-    assert _check_drafts(states, project, [1, 1, 1], drafts, confident=True) == checked
+    assert _check_drafts(states, choose, [1, 1, 1], drafts, confident=True) == checked
     assert projected == [10 + 5 + 1]
 
 
@@ -272,3 +259,23 @@ def test_model_drafts_end_after_the_first_token_the_draft_model_is_unsure_of(
     expected = [row.index(False) + 1 if False in row else 6 for row in sure]
     assert cut == [draft[:end] for draft, end in zip(whole, expected, strict=True)]
     assert len(set(map(len, cut))) > 1  # some drafts were cut, others ran on
+
+
+def test_a_draft_model_stops_drafting_at_the_models_last_position() -> None:
+    """Outputs that run to the model's last position: the draft model proposes no token past it."""
+    from polyseq.config import ModelConfig
+    from polyseq.decoding.core import LengthLimit
+
+    torch.manual_seed(5)
+    config = ModelConfig(vocab_size=50, d_model=32, encoder_layers=1, decoder_layers=1, heads=2, ffn_dim=64,
+                         dropout=0.0, max_positions=16)
+    model = Seq2Seq(config).eval()
+    src = torch.randint(5, 50, (3, 6), generator=torch.Generator().manual_seed(6))
+    inputs = DecodeInput(src, torch.full((3, 1), 4), eos_id=3, pad_id=0)
+    limit = LengthLimit(0.0, 100)  # only the model's positions end these outputs
+    expected = generate(model, inputs, "greedy", max_length=limit)
+    assert any(len(h.tokens) == 15 for h in expected.best())  # one prefix token + 15: all 16 positions
+    for k in (4, 8):
+        result = generate(model, inputs, "speculative", draft="model", draft_model=model, k=k,
+                          max_length=limit)
+        assert tokens(result) == tokens(expected)

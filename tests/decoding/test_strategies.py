@@ -116,3 +116,28 @@ def test_lossless_strategies_match_greedy_through_the_translator(tiny_model_dir:
     assert output.stats.draft_tokens >= output.stats.accepted_draft_tokens >= 0
     with pytest.raises(ConfigError, match="draft_model must be a polyseq model"):
         translator.translate(texts, "num", "en", strategy="speculative", draft="model", draft_model=object())
+
+
+def test_decoding_pauses_the_garbage_collector_and_then_restores_it(monkeypatch) -> None:
+    import gc
+
+    from polyseq.decoding import STRATEGIES, greedy
+    from polyseq.decoding.core import DecodeResult, StrategySpec
+
+    seen: list[bool] = []
+
+    def spy(model, inputs, config) -> DecodeResult:
+        seen.append(gc.isenabled())
+        return DecodeResult([])
+
+    monkeypatch.setitem(STRATEGIES, "greedy", StrategySpec("greedy", spy, greedy.GreedyConfig))
+    was = gc.isenabled()
+    try:
+        gc.enable()
+        generate(None, None, "greedy")
+        assert seen == [False] and gc.isenabled()
+        gc.disable()  # a caller that turned it off keeps it off
+        generate(None, None, "greedy")
+        assert seen == [False, False] and not gc.isenabled()
+    finally:
+        (gc.enable if was else gc.disable)()

@@ -28,7 +28,7 @@ from polyseq.model.actions import (
     follow,
     mixture,
 )
-from polyseq.model.flat import runs_flat
+from polyseq.model.native import native_passes, uncovered
 from polyseq.model.transformer import Memory, Seq2Seq
 
 S = 2  # the skip id
@@ -178,6 +178,6 @@ def test_bad_inputs_and_plain_models() -> None:
         load_config(None, ["model.actions=s2x"])
     with pytest.raises(InteropError, match="s2a output layer"):
         family_of(CONFIG)
-    assert not runs_flat(s2a)  # the flat passes know no pointer
+    assert native_passes(s2a) is None and "Sequence-to-Action" in uncovered(s2a)  # no native pointer
     plain = build_model(TINY_MODEL)
     assert type(plain) is Seq2Seq and TINY_MODEL.actions is Actions.NONE

@@ -6,9 +6,12 @@ else does, so adding a strategy is adding its module to `STRATEGIES` below.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
+import gc
 import typing
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -71,14 +74,32 @@ def _nested_type(config_type: type, name: str) -> type | None:
 
 def generate(model: Any, inputs: DecodeInput, strategy: str = "greedy", config: Any = None,
              **settings: Any) -> DecodeResult:
-    """Run the named strategy on `model`; `config` or keyword settings configure it."""
+    """Run the named strategy on `model`; `config` or keyword settings configure it. Python's
+    cyclic garbage collector waits until it returns (`collector_paused`)."""
     spec = get_strategy(strategy)
     if config is None:
         config = make_config(strategy, settings)
     elif settings:
         config = dataclasses.replace(config, **settings)
-    with torch.inference_mode():
+    with torch.inference_mode(), collector_paused():
         return spec.run(model, inputs, config)
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for the block, then on again if it was. A search
+    keeps many small lists alive for a few steps, and every collection they set off walks all
+    the objects of the process (PyTorch's too): about a sixth of a beam search's time at batch 1
+    on a small model. Decoding makes no reference cycles to wait for; reference counting frees
+    its garbage as before."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 __all__ = ["STRATEGIES", "generate", "get_strategy", "make_config", "strategy_names"]

@@ -29,7 +29,6 @@ from polyseq.decoding.core import (
     StrategySpec,
     max_positions,
     model_runner,
-    next_token_logits,
 )
 from polyseq.decoding.processors import Processing
 
@@ -77,7 +76,7 @@ def grouped_beam_search(model: Any, inputs: DecodeInput, config: BeamConfig, gro
     run = model_runner(model)
     memory = run.encode(inputs.src)
     # the self-attention buffers start small and double as the beams lengthen (see
-    # DecoderCache.ensure_capacity): every step's reorder copies them whole, padding included
+    # DecoderCache.ensure_capacity): a reorder of the module path's cache copies them whole
     cache = run.init_cache(memory, capacity=prefix_length + 1)
     device = inputs.src.device
     cache.reorder(torch.arange(batch, device=device).repeat_interleave(config.beam_size))
@@ -88,18 +87,26 @@ def grouped_beam_search(model: Any, inputs: DecodeInput, config: BeamConfig, gro
     scores[:, 0] = 0.0  # the beams of a group start identical: keep one so there are no duplicates
     step_input = inputs.prefix.repeat_interleave(config.beam_size, dim=0)  # (B*K, P)
     stats = DecodeStats()
-    next_logits = next_token_logits(run.decode)
     while alive:
-        logits = next_logits(step_input, memory, cache)  # (A*W, V)
+        states, project = run.decode(step_input, memory, cache)
         stats.forward_passes += 1
-        log_probs = config.processing(logits.float(), histories, inputs.eos_id).log_softmax(dim=-1)
-        candidates = (scores.view(-1, 1) + log_probs).view(len(alive), -1)  # (A, W*V)
-        top_scores, top_index = _select(candidates, alive, width, log_probs.shape[-1], diversity)
+        if config.processing.active or diversity:  # over whole distributions
+            logits = config.processing(project(states[:, -1]).float(), histories, inputs.eos_id)
+            log_probs = logits.log_softmax(dim=-1)  # (A*W, V)
+            candidates = (scores.view(-1, 1) + log_probs).view(len(alive), -1)  # (A, W*V)
+            top_scores, top_index = _select(candidates, alive, width, log_probs.shape[-1], diversity)
+            top_beams, top_tokens = top_index // log_probs.shape[-1], top_index % log_probs.shape[-1]
+        else:  # a group's 2W best candidates are among its beams' 2W best tokens each
+            ids, log_probs = run.top(states[:, -1], project, 2 * width)  # (A*W, 2W) each
+            candidates = (scores.view(-1, 1) + log_probs).view(len(alive), -1)  # (A, W*2W)
+            top_scores, picked = candidates.topk(min(2 * width, candidates.shape[1]), dim=1)
+            top_beams, top_tokens = picked // ids.shape[1], ids.view(len(alive), -1).gather(1, picked)
         rows, tokens, new_scores, still_alive = [], [], [], []
+        # one read each, not one per group
+        group_scores, group_beams, group_tokens = top_scores.tolist(), top_beams.tolist(), top_tokens.tolist()
         for index, group in enumerate(alive):
-            chosen = _advance_group(group, index, histories, top_scores[index].tolist(),
-                                    top_index[index].tolist(), log_probs.shape[-1], inputs.eos_id,
-                                    width, config.length_penalty)
+            chosen = _advance_group(group, index, histories, group_scores[index], group_beams[index],
+                                    group_tokens[index], inputs.eos_id, width, config.length_penalty)
             if chosen:
                 still_alive.append(group)
                 for row, token, score in chosen:
@@ -147,16 +154,16 @@ def _select(candidates: Tensor, alive: list[_Group], width: int, vocab: int,
 
 def _advance_group(
     group: _Group, group_index: int, histories: list[list[int]], top_scores: list[float],
-    top_index: list[int], vocab: int, eos_id: int, width: int, penalty: float,
+    top_beams: list[int], top_tokens: list[int], eos_id: int, width: int, penalty: float,
 ) -> list[tuple[int, int, float]]:
-    """Finalize this step's ending candidates; return the W (row, token, score) that go on,
-    or [] when the group is done."""
+    """Finalize this step's ending candidates (best first: their scores, the beams they extend
+    and their tokens); return the W (row, token, score) that go on, or [] when the group is done."""
     chosen: list[tuple[int, int, float]] = []
-    for rank, (score, flat) in enumerate(zip(top_scores, top_index, strict=True)):
+    for rank, (score, beam, token) in enumerate(zip(top_scores, top_beams, top_tokens, strict=True)):
         if score == -math.inf:
             continue
-        row = group_index * width + flat // vocab
-        token, history = flat % vocab, histories[row]
+        row = group_index * width + beam
+        history = histories[row]
         if token == eos_id:
             if rank < width:
                 normalised = _normalised(score, len(history) + 1, penalty)

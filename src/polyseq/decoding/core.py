@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from torch import Tensor
 
-from polyseq.model.flat import FlatDecoder, FlatEncoder, runs_flat
+from polyseq.model.native import native_passes
 
 
 class DecoderCacheLike(Protocol):
@@ -121,34 +121,46 @@ class StatesDecoder(Protocol):
 class ModelRunner:
     """How a strategy runs the model, chosen once per decoding call. `decode` maps (tokens (A, T),
     memory, cache) to the decoder's states (A, T, D) and the output layer, when the model splits
-    them, else to the logits (A, T, V) and the identity."""
+    them, else to the logits (A, T, V) and the identity. `choose` maps states (N, D) and the
+    output layer to greedy's choice after each row: its most likely token and that token's
+    log-probability; `top`, with a count, to each row's that many most likely tokens and their
+    log-probabilities, (N, count) each (the native passes fuse both into the output layer)."""
 
     encode: Callable[[Tensor], Any]
     init_cache: Callable[..., Any]  # (memory, capacity=...)
     decode: StatesDecoder
+    choose: Callable[[Tensor, Project], tuple[list[int], list[float]]] = field(
+        default=lambda states, project: greedy_choice(project(states)))
+    top: Callable[[Tensor, Project, int], tuple[Tensor, Tensor]] = field(
+        default=lambda states, project, count: most_likely(project(states), count))
+
+
+def greedy_choice(logits: Tensor) -> tuple[list[int], list[float]]:
+    """Each row's most likely token in logits (N, V) and its log-probability."""
+    logits = logits.float()
+    chosen = logits.argmax(dim=-1)
+    return chosen.tolist(), logits.log_softmax(dim=-1).gather(1, chosen[:, None])[:, 0].tolist()
+
+
+def most_likely(logits: Tensor, count: int) -> tuple[Tensor, Tensor]:
+    """Each row's `count` most likely tokens in logits (N, V), most likely first, and their
+    log-probabilities: (N, count) each."""
+    values, ids = logits.float().log_softmax(dim=-1).topk(min(count, logits.shape[-1]), dim=-1)
+    return ids, values
 
 
 def model_runner(model: Any) -> ModelRunner:
-    """Flat passes (`FlatEncoder`, `FlatDecoder`: what the model's modules compute, with a fraction
-    of the per-call overhead) where they compute exactly that (`runs_flat`); else the model
-    protocol."""
-    if runs_flat(model):
-        flat = FlatDecoder(model)
-        return ModelRunner(FlatEncoder(model), flat.init_cache,
-                           lambda tokens, memory, cache, widths=None: (flat(tokens, cache, widths),
-                                                                       flat.project))
+    """The native passes (`polyseq.model.native`: one call per pass) where they compute what the
+    model's modules compute; else the model protocol, the reference path."""
+    native = native_passes(model)
+    if native is not None:
+        return ModelRunner(native.encode, native.init_cache,
+                           lambda tokens, memory, cache, widths=None: (native.decode(tokens, cache, widths),
+                                                                       native.project),
+                           lambda states, project: native.choose(states),
+                           lambda states, project, count: native.top(states, count))
     if hasattr(model, "decode_hidden") and hasattr(model, "project"):
         return ModelRunner(model.encode, model.init_cache, lambda tokens, memory, cache, widths=None: (
             model.decode_hidden(tokens, memory, cache), model.project))
     return ModelRunner(model.encode, model.init_cache, lambda tokens, memory, cache, widths=None: (
         model.decode_step(tokens, memory, cache), lambda logits: logits))
-
-
-def next_token_logits(decode: StatesDecoder) -> Callable[[Tensor, Any, Any], Tensor]:
-    """A function (tokens (A, T), memory, cache) -> the logits (A, V) after each row's last token."""
-
-    def step(tokens: Tensor, memory: Any, cache: Any) -> Tensor:
-        states, project = decode(tokens, memory, cache)
-        return project(states[:, -1])
-
-    return step

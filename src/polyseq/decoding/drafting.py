@@ -23,7 +23,7 @@ from polyseq.decoding.core import (
     DecodeStats,
     Hypothesis,
     LengthLimit,
-    StatesDecoder,
+    ModelRunner,
     max_positions,
     model_runner,
 )
@@ -85,8 +85,7 @@ def draft_and_verify(model: Any, inputs: DecodeInput, max_length: LengthLimit, s
         room = max_positions(model) - int(cache.lengths.max())
         drafts = [d[: max(min(row.limit - len(row.tokens) - 1, room - len(row.pending)), 0)]
                   for d, row in zip(drafter.propose(alive), alive, strict=True)]
-        counts = verify(run.decode, memory, cache, alive, drafts, inputs.eos_id, inputs.pad_id,
-                        drafter.confident)
+        counts = verify(run, memory, cache, alive, drafts, inputs.eos_id, inputs.pad_id, drafter.confident)
         stats.forward_passes += 1
         stats.draft_tokens += sum(len(d) for d in drafts)
         stats.accepted_draft_tokens += sum(counts)
@@ -101,16 +100,16 @@ def draft_and_verify(model: Any, inputs: DecodeInput, max_length: LengthLimit, s
     return DecodeResult(hypotheses, stats)
 
 
-def verify(decode: StatesDecoder, memory: Any, cache: Any, rows: Sequence[Row], drafts: Sequence[list[int]],
+def verify(run: ModelRunner, memory: Any, cache: Any, rows: Sequence[Row], drafts: Sequence[list[int]],
            eos_id: int, pad_id: int, confident: bool) -> list[int]:
     """One forward pass over each row's pending tokens and draft; update the rows with the
     accepted draft prefix and the model's next token; roll the cache back. Returns the number
     of draft tokens each row accepted."""
     fed = [row.pending + draft for row, draft in zip(rows, drafts, strict=True)]
     start = cache.lengths.clone()
-    states, project = decode(pad_rows(fed, pad_id).to(start.device), memory, cache, [len(f) for f in fed])
+    states, project = run.decode(pad_rows(fed, pad_id).to(start.device), memory, cache, [len(f) for f in fed])
     firsts = [len(row.pending) - 1 for row in rows]  # the position predicting each first new token
-    checked = _check_drafts(states, project, firsts, drafts, confident)
+    checked = _check_drafts(states, lambda chosen: run.choose(chosen, project), firsts, drafts, confident)
     counts, kept = [], []
     for row, (new_tokens, scores) in zip(rows, checked, strict=True):
         counts.append(len(new_tokens) - 1)
@@ -120,7 +119,7 @@ def verify(decode: StatesDecoder, memory: Any, cache: Any, rows: Sequence[Row], 
     return counts
 
 
-def _check_drafts(states: torch.Tensor, project: Any, firsts: Sequence[int], drafts: Sequence[list[int]],
+def _check_drafts(states: torch.Tensor, choose: Any, firsts: Sequence[int], drafts: Sequence[list[int]],
                   confident: bool) -> list[tuple[list[int], list[float]]]:
     """Per row: the accepted draft prefix plus greedy's own next token, with their
     log-probabilities. The output layer (a large share of a pass) runs in rounds of growing
@@ -135,13 +134,12 @@ def _check_drafts(states: torch.Tensor, project: Any, firsts: Sequence[int], dra
                  for j in range(begin, min(begin + size, len(drafts[r]) + 1))]
         if len(agreeing) == 1:  # one row's positions in a row: a slice, not a gather
             row, first = where[0]
-            logits = project(states[row, first : first + len(where)]).float()  # (N, V)
+            picked = states[row, first : first + len(where)]  # (N, D)
         else:
             index = torch.tensor(where, device=states.device)  # (N, 2): row, position
-            logits = project(states[index[:, 0], index[:, 1]]).float()  # (N, V)
-        chosen = logits.argmax(dim=-1)  # greedy's choice and score, computed as greedy does
-        scores = logits.log_softmax(dim=-1).gather(1, chosen[:, None])[:, 0].tolist()
-        for (r, _), token, score in zip(where, chosen.tolist(), scores, strict=True):
+            picked = states[index[:, 0], index[:, 1]]
+        chosen, scores = choose(picked)  # greedy's choice and score, computed as greedy does
+        for (r, _), token, score in zip(where, chosen, scores, strict=True):
             if _agrees(results[r][0], drafts[r]):  # else it left its draft earlier this round
                 results[r][0].append(token)
                 results[r][1].append(score)

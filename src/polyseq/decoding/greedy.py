@@ -23,9 +23,9 @@ from polyseq.decoding.core import (
     Hypothesis,
     LengthLimit,
     StrategySpec,
+    greedy_choice,
     max_positions,
     model_runner,
-    next_token_logits,
 )
 from polyseq.decoding.processors import Processing
 
@@ -39,15 +39,16 @@ class GreedyConfig:
 
 
 def greedy(model: Any, inputs: DecodeInput, config: GreedyConfig) -> DecodeResult:
-    return stepwise_decode(model, inputs, config.max_length, config.processing,
-                           choose=lambda logits: logits.argmax(dim=-1))
+    return stepwise_decode(model, inputs, config.max_length, config.processing, choose=None)
 
 
 def stepwise_decode(model: Any, inputs: DecodeInput, max_length: LengthLimit,
-                    processing: Processing, choose: Chooser, copies: int = 1) -> DecodeResult:
+                    processing: Processing, choose: Chooser | None, copies: int = 1) -> DecodeResult:
     """Decode `copies` outputs per input one token at a time; each input's outputs come back
     most likely first. `log_prob` is under the processed distribution (before any sampling
-    temperature or truncation, which `choose` applies itself)."""
+    temperature or truncation, which `choose` applies itself). `choose` None is greedy's choice,
+    the runner's own (fused into the output layer by the native passes) where nothing processes
+    the logits."""
     batch, prefix_length = inputs.batch_size, inputs.prefix.shape[1]
     limits = max_length.for_input(inputs, max_positions(model) - prefix_length)
     limits_per_row = limits.repeat_interleave(copies).tolist()
@@ -62,15 +63,21 @@ def stepwise_decode(model: Any, inputs: DecodeInput, max_length: LengthLimit,
     alive = list(range(rows))  # the output row of each cache row
     step_input = inputs.prefix.repeat_interleave(copies, dim=0)  # (B*copies, P)
     stats = DecodeStats()
-    next_logits = next_token_logits(run.decode)
     while alive:
-        logits = next_logits(step_input, memory, cache)  # (A, V)
+        states, project = run.decode(step_input, memory, cache)
         stats.forward_passes += 1
-        logits = processing(logits.float(), [tokens[row] for row in alive], inputs.eos_id)
-        chosen = choose(logits)  # (A,)
-        chosen_log_probs = logits.log_softmax(dim=-1).gather(1, chosen[:, None])[:, 0].tolist()
+        if choose is None and not processing.active:
+            chosen_tokens, chosen_log_probs = run.choose(states[:, -1], project)
+        else:
+            logits = processing(project(states[:, -1]).float(), [tokens[row] for row in alive], inputs.eos_id)
+            if choose is None:
+                chosen_tokens, chosen_log_probs = greedy_choice(logits)
+            else:
+                chosen = choose(logits)  # (A,)
+                chosen_tokens = chosen.tolist()
+                chosen_log_probs = logits.log_softmax(dim=-1).gather(1, chosen[:, None])[:, 0].tolist()
         keep = []
-        for position, (row, token) in enumerate(zip(alive, chosen.tolist(), strict=True)):
+        for position, (row, token) in enumerate(zip(alive, chosen_tokens, strict=True)):
             log_probs[row] += chosen_log_probs[position]
             if token == inputs.eos_id:
                 finished[row] = True
@@ -79,11 +86,10 @@ def stepwise_decode(model: Any, inputs: DecodeInput, max_length: LengthLimit,
             if len(tokens[row]) < limits_per_row[row]:
                 keep.append(position)
         if len(keep) < len(alive):
-            index = torch.tensor(keep, dtype=torch.long, device=chosen.device)
-            cache.reorder(index)
-            chosen = chosen.index_select(0, index)
+            cache.reorder(torch.tensor(keep, dtype=torch.long, device=inputs.src.device))
             alive = [alive[position] for position in keep]
-        step_input = chosen[:, None]  # (A, 1)
+        step_input = torch.tensor([[chosen_tokens[position]] for position in keep], dtype=torch.long,
+                                  device=inputs.src.device)  # (A, 1)
     hypotheses = []
     for sentence in range(batch):
         outputs = [Hypothesis(tuple(tokens[r]), log_probs[r], log_probs[r], finished[r])

@@ -26,11 +26,11 @@ from polyseq.decoding.core import (
     DecodeResult,
     LengthLimit,
     StrategySpec,
+    max_positions,
     model_runner,
 )
 from polyseq.decoding.drafting import Row, draft_and_verify, find_continuation
 from polyseq.model.checkpoint import load_model
-from polyseq.model.layout import for_decoding
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ class ModelDrafter:
     With `confidence`, a row's draft ends after the first token the small model is unsure of,
     and the drafting steps stop once every row's draft has ended: a token the main model would
     likely reject costs a drafting step and a verified position, and the ones after it are
-    wasted. Its passes are flat where they can be (see `model_runner`), as most of a small
+    wasted. Its passes are native where they can be (see `model_runner`), as most of a small
     model's step is per-call overhead that they leave out."""
 
     confident = False
@@ -128,6 +128,7 @@ class ModelDrafter:
         self.pending = [list(row.pending) for row in rows]  # accepted, not yet in the draft cache
         self.fed = 0  # tokens of the last proposal that entered the draft cache
         self.pad_id, self.eos_id = inputs.pad_id, inputs.eos_id
+        self.positions = max_positions(draft_model)
 
     @torch.inference_mode()
     def propose(self, rows: Sequence[Row]) -> list[list[int]]:
@@ -144,7 +145,9 @@ class ModelDrafter:
         token, drafting = self._choose(project(last))  # (A,) each
         # drafting: rows whose draft has not ended (None: no floor, every row drafts k tokens)
         drafts, sures = [token], ([] if drafting is None else [drafting])
-        while len(drafts) < self.k and (drafting is None or bool(drafting.any())):
+        # each further draft token enters the cache first: near the model's last position, fewer
+        most = min(self.k, 1 + self.positions - int(self.cache.lengths.max()))
+        while len(drafts) < most and (drafting is None or bool(drafting.any())):
             states, project = self.decode(token[:, None], self.memory, self.cache)
             token, sure = self._choose(project(states[:, 0]))
             drafts.append(token)
@@ -191,8 +194,8 @@ class ModelDrafter:
 
 
 def load_draft_model(path: str | Path, device: str | torch.device = "cpu") -> Any:
-    """A draft model's directory, loaded and laid out for decoding (see `for_decoding`)."""
-    return for_decoding(load_model(path, device=device), in_place=True)
+    """A draft model's directory, loaded for decoding."""
+    return load_model(path, device=device)
 
 
 def speculative(model: Any, inputs: DecodeInput, config: SpeculativeConfig) -> DecodeResult:

@@ -17,8 +17,8 @@ every strategy runs on it unchanged (log_softmax of a log-distribution is the sa
 `Tokenizer.decode` leaves `<s>` out, so users see plain text.
 
 The pointer after each cached position lives in the cache (`ActionCache`) and follows `truncate`
-and `reorder` as the keys and values do. The flat passes (polyseq.model.flat) know no pointer, so
-an S2A model decodes on the module path (`runs_flat` is False for it).
+and `reorder` as the keys and values do. The native passes (polyseq.model.native) know no pointer, so
+an S2A model decodes on the module path.
 """
 
 from __future__ import annotations

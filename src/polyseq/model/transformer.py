@@ -27,7 +27,6 @@ from polyseq.config import (
     Positions,
 )
 from polyseq.model.cache import DecoderCache
-from polyseq.model.packed import PackedWeights
 
 
 @dataclass
@@ -213,8 +212,6 @@ class Seq2Seq(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
-        # packed copies of large weights for decoding on a CPU (polyseq.model.layout.for_decoding)
-        self.packed: PackedWeights | None = None
         self.embed = nn.Embedding(config.vocab_size, config.d_model, padding_idx=config.pad_id)
         nn.init.normal_(self.embed.weight, std=config.d_model**-0.5)
         with torch.no_grad():
