@@ -65,7 +65,7 @@ class NativeCache(DecoderCache):
         lengths = self.lengths.index_select(0, index)  # an index out of range fails here, in PyTorch
         old = self.self_keys + self.self_values
         new = [t.new_empty(index.shape[0], *t.shape[1:]) for t in old]
-        batch, heads, capacity, head_dim = old[0].shape
+        _, heads, capacity, head_dim = old[0].shape
         self.library.polyseq_native_reorder(_pointers(old), _pointers(new), len(old), index.data_ptr(),
                                             index.shape[0], heads, capacity, head_dim, self.max_length(),
                                             torch.get_num_threads())
