@@ -23,7 +23,6 @@ from polyseq.decoding.core import (
     Hypothesis,
     LengthLimit,
     StrategySpec,
-    greedy_choice,
     max_positions,
     model_runner,
 )
@@ -70,12 +69,9 @@ def stepwise_decode(model: Any, inputs: DecodeInput, max_length: LengthLimit,
             chosen_tokens, chosen_log_probs = run.choose(states[:, -1], project)
         else:
             logits = processing(project(states[:, -1]).float(), [tokens[row] for row in alive], inputs.eos_id)
-            if choose is None:
-                chosen_tokens, chosen_log_probs = greedy_choice(logits)
-            else:
-                chosen = choose(logits)  # (A,)
-                chosen_tokens = chosen.tolist()
-                chosen_log_probs = logits.log_softmax(dim=-1).gather(1, chosen[:, None])[:, 0].tolist()
+            chosen = logits.argmax(dim=-1) if choose is None else choose(logits)  # (A,)
+            chosen_tokens = chosen.tolist()
+            chosen_log_probs = logits.log_softmax(dim=-1).gather(1, chosen[:, None])[:, 0].tolist()
         keep = []
         for position, (row, token) in enumerate(zip(alive, chosen_tokens, strict=True)):
             log_probs[row] += chosen_log_probs[position]

@@ -126,6 +126,20 @@ struct Norm {
     bool present() const { return weight != nullptr; }
 };
 
+// polyseq_native_new's weights in order; a norm and a linear layer take two: weight, then bias
+struct WeightReader {
+    const float* const* next;
+    const float* take() { return *next++; }
+    void norm(Norm& norm, int dim) {
+        const float* weight = take();
+        norm.init(weight, take(), dim);
+    }
+    void linear(Linear& layer, int outputs, int inputs) {
+        const float* weight = take();
+        layer.init(weight, take(), outputs, inputs);
+    }
+};
+
 struct EncoderLayer { Norm attention_norm, ffn_norm; Linear qkv, out, inner, outer; };
 struct DecoderLayer { Norm self_norm, cross_norm, ffn_norm; Linear qkv, out, query, kv, cross_out, inner, outer; };
 
@@ -432,39 +446,39 @@ void* polyseq_native_new(const int64_t* dims, const float* scales, const float* 
         m->head_dim = m->dim / m->heads;
         m->embed_scale = scales[0]; m->eps = scales[1];
         int d = m->dim, f = m->ffn;
-        const float* const* w = weights;
-        m->embed.assign(w[0], w[0] + size_t(m->vocab) * d);
-        m->encoder_positions.assign(w[1], w[1] + size_t(m->max_positions) * d);
-        m->decoder_positions.assign(w[2], w[2] + size_t(m->max_positions) * d);
-        m->encoder_embedding_norm.init(w[3], w[4], d);
-        m->decoder_embedding_norm.init(w[5], w[6], d);
-        m->encoder_norm.init(w[7], w[8], d);
-        m->decoder_norm.init(w[9], w[10], d);
-        m->output.init(w[11], w[12], m->vocab, d);
-        w += 13;
+        WeightReader w{weights};
+        const float* embed = w.take();
+        m->embed.assign(embed, embed + size_t(m->vocab) * d);
+        const float* positions = w.take();
+        m->encoder_positions.assign(positions, positions + size_t(m->max_positions) * d);
+        positions = w.take();
+        m->decoder_positions.assign(positions, positions + size_t(m->max_positions) * d);
+        w.norm(m->encoder_embedding_norm, d);
+        w.norm(m->decoder_embedding_norm, d);
+        w.norm(m->encoder_norm, d);
+        w.norm(m->decoder_norm, d);
+        w.linear(m->output, m->vocab, d);
         m->encoder.resize(m->encoder_layers);
         for (auto& layer : m->encoder) {
-            layer.attention_norm.init(w[0], w[1], d);
-            layer.qkv.init(w[2], w[3], 3 * d, d);
-            layer.out.init(w[4], w[5], d, d);
-            layer.ffn_norm.init(w[6], w[7], d);
-            layer.inner.init(w[8], w[9], f, d);
-            layer.outer.init(w[10], w[11], d, f);
-            w += 12;
+            w.norm(layer.attention_norm, d);
+            w.linear(layer.qkv, 3 * d, d);
+            w.linear(layer.out, d, d);
+            w.norm(layer.ffn_norm, d);
+            w.linear(layer.inner, f, d);
+            w.linear(layer.outer, d, f);
         }
         m->decoder.resize(m->decoder_layers);
         for (auto& layer : m->decoder) {
-            layer.self_norm.init(w[0], w[1], d);
-            layer.qkv.init(w[2], w[3], 3 * d, d);
-            layer.out.init(w[4], w[5], d, d);
-            layer.cross_norm.init(w[6], w[7], d);
-            layer.query.init(w[8], w[9], d, d);
-            layer.kv.init(w[10], w[11], 2 * d, d);
-            layer.cross_out.init(w[12], w[13], d, d);
-            layer.ffn_norm.init(w[14], w[15], d);
-            layer.inner.init(w[16], w[17], f, d);
-            layer.outer.init(w[18], w[19], d, f);
-            w += 20;
+            w.norm(layer.self_norm, d);
+            w.linear(layer.qkv, 3 * d, d);
+            w.linear(layer.out, d, d);
+            w.norm(layer.cross_norm, d);
+            w.linear(layer.query, d, d);
+            w.linear(layer.kv, 2 * d, d);
+            w.linear(layer.cross_out, d, d);
+            w.norm(layer.ffn_norm, d);
+            w.linear(layer.inner, f, d);
+            w.linear(layer.outer, d, f);
         }
     } catch (const std::bad_alloc&) {
         polyseq_native_free(m);
