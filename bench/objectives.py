@@ -16,16 +16,21 @@ its own task, not across the script barrier it is meant for. Part `uagec`: a
 UA-GEC corrector with and without E2S2 (bench/correct.py's set-up and scorer), F0.5 on the held-out
 documents. A setting's gain counts when it is larger than the spread of either setting's seeds
 (half their range). Runs already trained in --output are reused, so an interrupted benchmark
-continues where it was; every row is written as soon as it is measured.
+continues where it was; every row is written as soon as it is measured. Invocations given
+different --settings or --parts may run at once (one per core) and share --result: each adds its
+rows under a lock and summarises the whole file. `--table` prints the summary as markdown.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import json
 import shlex
 import statistics
 import sys
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -72,6 +77,7 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--sentences", type=int, default=0, help="test sentences (0: all 1,000)")
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="tiny model, 100 test sentences: a smoke run")
+    parser.add_argument("--table", action="store_true", help="print --result's summary as tables, and stop")
     args = parser.parse_args()
     # what bench/multilingual.py's experiment() reads: the same model, data and schedule
     args.budget_min, args.d_model, args.layers, args.vocab, args.lr = 0.0, 192, 3, 8000, 3e-3
@@ -126,8 +132,7 @@ def run_summary(run: Path) -> dict[str, Any]:
             "objective_metrics": last.get("objectives", {})}
 
 
-def uagec_rows(args: argparse.Namespace, seeds: list[int], rows: list[dict[str, Any]],
-               report: dict[str, Any]) -> None:
+def uagec_rows(args: argparse.Namespace, seeds: list[int]) -> None:
     train_jsonl, dev, references = corrector_corpus(args.ua_gec, args.output)
     dev_set = DevSet("ua-gec", dev[: args.sentences or 300], [references[: args.sentences or 300]], "m2")
     data = DataConfig(train=str(train_jsonl), languages=("uk",), directions=("uk-uk",), vocab_size=4000,
@@ -135,7 +140,7 @@ def uagec_rows(args: argparse.Namespace, seeds: list[int], rows: list[dict[str, 
     base = experiment(args, SUPERVISED, 1.0, args.output, LanguageEmbedding.NONE)
     for setting in ("translation", "e2s2"):
         for seed in seeds:
-            if any(r["part"] == "uagec" and r["objective"] == setting and r["seed"] == seed for r in rows):
+            if is_measured(args, "uagec", setting, seed):
                 continue
             run = args.output / f"uagec-{setting}-seed{seed}-{args.budget_steps}steps"
             # UA-GEC's held-out sentences are longer than multi30k's (bench/correct.py: 256 positions)
@@ -145,10 +150,9 @@ def uagec_rows(args: argparse.Namespace, seeds: list[int], rows: list[dict[str, 
             trained(config, f"uagec {setting} seed {seed}")
             corrector = Translator.load(run / "best", max_batch_sentences=64)
             outputs = corrector.translate(dev_set.sources, "uk", "uk", "greedy")
-            rows.append({"part": "uagec", "objective": setting, "seed": seed,
-                         "budget_steps": args.budget_steps, "quick": args.quick,
-                         **quality(dev_set, outputs), **run_summary(run)})
-            write_report(args.result, report)
+            record(args, {"part": "uagec", "objective": setting, "seed": seed,
+                          "budget_steps": args.budget_steps, "quick": args.quick,
+                          **quality(dev_set, outputs), **run_summary(run)})
 
 
 def spread(values: list[float]) -> dict[str, Any]:
@@ -180,51 +184,104 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return summary
 
 
+def matches(row: dict[str, Any], part: str, objective: str, seed: int) -> bool:
+    return (row["part"], row["objective"], row["seed"]) == (part, objective, seed)
+
+
+def measured_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The rows already in --result at this budget (another invocation may have added some)."""
+    if not args.result.is_file():
+        return []
+    return [row for row in json.loads(args.result.read_text())["rows"]
+            if row.get("budget_steps") == args.budget_steps and row.get("quick") == args.quick]
+
+
+def is_measured(args: argparse.Namespace, part: str, objective: str, seed: int) -> bool:
+    return any(matches(row, part, objective, seed) for row in measured_rows(args))
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def record(args: argparse.Namespace, row: dict[str, Any]) -> None:
+    """Add a measured row to --result and summarise every row there again. The file is read and
+    written under a lock, so invocations given different --settings or --parts (one per core,
+    or per machine on shared storage) can run at once and fill one file."""
+    command = "python " + shlex.join(["bench/objectives.py", *sys.argv[1:]])
+    with locked(args.result):
+        report = json.loads(args.result.read_text()) if args.result.is_file() else {}
+        rows = [r for r in measured_rows(args) if not matches(r, row["part"], row["objective"], row["seed"])]
+        rows.append(row)
+        earlier = report.get("commands", [report["command"]] if "command" in report else [])
+        commands = [c for c in earlier if c != command] + [command]
+        write_report(args.result, {
+            "commands": commands,
+            "setup": f"multi30k {TEST}, English-centric training (bench/multilingual.py's model), "
+                     f"greedy decoding; {args.budget_steps} steps per run; weights beside translation's "
+                     f"1.0: {SETTINGS}",
+            "rows": rows, "summary": summarise(rows)})
+
+
+def markdown_table(summary: dict[str, Any]) -> str:
+    """The summary as docs/objectives.md's tables: mean ± spread over the seeds, and the difference
+    from translation alone, starred where it is beyond both settings' spreads."""
+    def cell(value: dict[str, Any], metric: str) -> str:
+        scale, digits = (100, 1) if metric == "off_target" else (1, 2 if "bleu" in metric else 3)
+        text = f"{value['mean'] * scale:.{digits}f} ± {value['spread'] * scale:.{digits}f}"
+        if "minus_translation" in value:
+            star = "*" if value["beyond_spread_of_translation"] else ""
+            text += f" ({value['minus_translation'] * scale:+.{digits}f}{star})"
+        return text
+
+    tables = []
+    for part, objectives in summary.items():
+        metrics = list(next(iter(objectives.values())))
+        names = [f"{m} (%)" if m == "off_target" else m for m in metrics]
+        lines = ["| objective | seeds | " + " | ".join(names) + " |", "|---" * (len(metrics) + 2) + "|"]
+        for objective, values in objectives.items():
+            seeds = next(iter(values.values()))["seeds"]
+            lines.append(f"| {objective} | {seeds} | "
+                         + " | ".join(cell(values[m], m) for m in metrics) + " |")
+        tables.append(f"{part}:\n\n" + "\n".join(lines))
+    return "\n\n".join(tables)
+
+
 def main() -> None:
     args = parse_arguments()
+    if args.table:
+        if not args.result.is_file():
+            sys.exit(f"no results in {args.result}: run the benchmark first")
+        print(markdown_table(json.loads(args.result.read_text())["summary"]))
+        return
     if not (args.data / f"{TEST}.cs").is_file():
         sys.exit(f"multi30k not found in {args.data}: pass --data DIR (see ../shared/data/README.md)")
     if args.threads:
         torch.set_num_threads(args.threads)
     seeds = [int(seed) for seed in args.seeds.split(",") if seed]
     parts = [part for part in args.parts.split(",") if part]
-    report = {"command": "python " + shlex.join(["bench/objectives.py", *sys.argv[1:]]),
-              "setup": f"multi30k {TEST}, English-centric training (bench/multilingual.py's model), "
-                       f"greedy decoding; {args.budget_steps} steps per run; weights beside translation's "
-                       f"1.0: {SETTINGS}", "rows": []}
-    if args.result.is_file():  # continue: rows already measured are kept
-        report["rows"] = [row for row in json.loads(args.result.read_text())["rows"]
-                          if row.get("budget_steps") == args.budget_steps and row.get("quick") == args.quick]
-    rows: list[dict[str, Any]] = report["rows"]
     detector = LanguageDetector(LANGS)
     if "multilingual" in parts:
         for setting in [s for s in args.settings.split(",") if s]:
             for seed in seeds:
-                if any(r["part"] == "multilingual" and r["objective"] == setting and r["seed"] == seed
-                       for r in rows):
+                if is_measured(args, "multilingual", setting, seed):
                     continue
                 run = args.output / f"{setting}-seed{seed}-{args.budget_steps}steps"
                 trained(multilingual_config(args, setting, seed, run), f"{setting} seed {seed}")
                 row = {"part": "multilingual", "objective": setting, "seed": seed,
                        "budget_steps": args.budget_steps, "quick": args.quick,
                        **measure_translation(args, run, detector), **run_summary(run)}
-                rows.append(row)
+                record(args, row)
                 scores = "  ".join(f"{metric} {row[metric]}" for metric in METRICS)
                 print(f"{setting:12s} seed {seed}: {scores}", file=sys.stderr)
-                report["summary"] = summarise(rows)
-                write_report(args.result, report)
     if "uagec" in parts:
-        uagec_rows(args, seeds, rows, report)
-    report["summary"] = summarise(rows)
-    write_report(args.result, report)
-    for part, objectives in report["summary"].items():
-        for objective, values in objectives.items():
-            print(f"{part:12s} {objective:12s} " + "  ".join(
-                f"{metric} {value['mean']:.3f}±{value['spread']:.3f}"
-                + (f" ({value['minus_translation']:+.3f}"
-                   f"{'*' if value['beyond_spread_of_translation'] else ''})"
-                   if "minus_translation" in value else "") for metric, value in values.items()))
-
+        uagec_rows(args, seeds)
+    if args.result.is_file():
+        print(markdown_table(json.loads(args.result.read_text())["summary"]))
 
 if __name__ == "__main__":
     main()
