@@ -4,6 +4,7 @@ their metrics and resume exactly, and init_from starts a run from another's weig
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import random
@@ -30,6 +31,7 @@ from polyseq.train.distributed import take_share
 from polyseq.train.initial import InitError
 from polyseq.train.loop import Trainer, _prepare, train
 from polyseq.train.objectives import StepContext, label_smoothed_nll, tokenizer_texts
+from polyseq.train.objectives.base import Forward
 from polyseq.train.schedule import inverse_sqrt
 
 WORDS = 40  # xx word i translates to yy word i, so a lexicon is there to find
@@ -123,7 +125,8 @@ def test_each_objective_loss_is_finite_and_falls_as_a_tiny_model_overfits_one_ba
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     losses = []
     for _ in range(60):
-        term = objective.loss(model, model, batch)
+        forward = Forward(model, contextlib.nullcontext, share=objective.reads_states)
+        term = objective.loss(forward, model, batch)
         (term.loss / count).backward()
         optimizer.step()
         optimizer.zero_grad()
@@ -131,6 +134,14 @@ def test_each_objective_loss_is_finite_and_falls_as_a_tiny_model_overfits_one_ba
         assert all(math.isfinite(value) for value in term.metrics.values())
     assert all(math.isfinite(loss) for loss in losses)
     assert losses[-1] < 0.6 * losses[0], (losses[0], losses[-1])
+
+
+def test_translation_and_claps_share_one_forward_per_batch(tmp_path: Path) -> None:
+    run = trainer(experiment(tmp_path, {"translation": 1.0, "claps": 0.5}, accumulate=2), tmp_path)
+    passes = []
+    run.model.register_forward_hook(lambda module, args, output: passes.append(type(output).__name__))
+    run.train_step()
+    assert passes == ["TeacherForced", "TeacherForced"]  # one per batch of the step, not one per objective
 
 
 def test_composed_objectives_log_their_metrics_and_resume_exactly(tmp_path: Path) -> None:

@@ -14,10 +14,35 @@ import torch
 from torch import Tensor, nn
 
 from polyseq.data.batching import Batch, BatchStream, pad_rows
-from polyseq.model.transformer import Seq2Seq
+from polyseq.model.transformer import Seq2Seq, TeacherForced
 
 Take = Callable[[BatchStream], list[Batch]]  # this process's share of a stream's next global batch
-Forward = Callable[..., Any]  # the model's forward, through its replica and under autocast
+
+
+class Forward:
+    """The model's forward for one batch of a step, through its DDP replica and under autocast:
+    `forward(*args)` runs it. When an objective reads the states of the teacher-forced pass
+    (`share`), `teacher_forced(batch)` runs that pass over `batch` once and hands the same output
+    to every objective that reads it, so that translation and claps on the same batch share one
+    forward and one backward; otherwise `logits(batch)` is the plain pass, as translation alone
+    always ran (and as models without states, such as S2A correctors, need)."""
+
+    def __init__(self, module: nn.Module, autocast: Callable[[], AbstractContextManager[Any]],
+                 share: bool = False):
+        self.module, self.autocast, self.share = module, autocast, share
+        self.passes: dict[int, tuple[Batch, TeacherForced]] = {}  # by id(batch), the batch kept alive
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        with self.autocast():
+            return self.module(*args, **kwargs)
+
+    def teacher_forced(self, batch: Batch) -> TeacherForced:
+        if id(batch) not in self.passes:
+            self.passes[id(batch)] = (batch, self(batch.src, batch.tgt_in, states=True))
+        return self.passes[id(batch)][1]
+
+    def logits(self, batch: Batch) -> Tensor:
+        return self.teacher_forced(batch).logits if self.share else self(batch.src, batch.tgt_in)
 
 
 @dataclass(frozen=True)
@@ -48,6 +73,7 @@ class Term:
 class Objective(Protocol):
     name: str
     unit: str  # what count() counts and the loss is averaged over: "tokens" or "sentences"
+    reads_states: bool  # reads the states of the teacher-forced pass (Forward.teacher_forced)
 
     def batches(self, translation: list[Batch], take: Take, context: StepContext,
                 device: torch.device) -> list[Any]:
@@ -68,6 +94,8 @@ class Objective(Protocol):
 
 class OnTranslationBatches:
     """An objective that trains on the step's translation batches and keeps no state of its own."""
+
+    reads_states = False
 
     def batches(self, translation: list[Batch], take: Take, context: StepContext,
                 device: torch.device) -> list[Any]:
@@ -111,14 +139,11 @@ class Objectives:
                  for objective, weight in self.chosen]
         counts = [int(c) for c in sum_all([float(sum(o.count(b) for b in bs)) for o, _, bs in parts])]
 
-        def forward(*args: Any, **kwargs: Any) -> Any:
-            with autocast():
-                return module(*args, **kwargs)
-
         sums: list[dict[str, float]] = [{} for _ in parts]
         for index in range(len(translation)):
             with accumulating(index == len(translation) - 1):
                 total: Tensor | None = None
+                forward = Forward(module, autocast, share=any(o.reads_states for o, _ in self.chosen))
                 for (objective, weight, batches), count, found in zip(parts, counts, sums, strict=True):
                     term = objective.loss(forward, model, batches[index])
                     # weight 1.0 multiplies nothing: translation alone keeps its exact arithmetic

@@ -11,7 +11,9 @@ decoder states. Two perturbations of the decoder states make the hard cases:
     distribution, so far from the target but about as likely.
 The loss per sentence is InfoNCE of the anchor against its target and against its distant
 target, each among the batch's other targets and every imposter. The perturbation directions are
-constants (no gradient flows through them), as in the paper.
+constants (no gradient flows through them), as in the paper. Beside translation, claps reads
+translation's own teacher-forced pass over the batch (one forward and one backward for both), so
+the contrastive loss sees the states whose NLL translation trains, under the same dropout.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def _step(direction: Tensor, states: Tensor, size: float) -> Tensor:
 
 
 class Claps(OnTranslationBatches):
-    name, unit = "claps", "sentences"
+    name, unit, reads_states = "claps", "sentences", True
 
     def __init__(self, pad_id: int, settings: ObjectivesConfig):
         self.pad_id = pad_id
@@ -46,7 +48,7 @@ class Claps(OnTranslationBatches):
         return batch.size
 
     def loss(self, forward: Forward, model: Seq2Seq, batch: Batch) -> Term:
-        out = forward(batch.src, batch.tgt_in, states=True)
+        out = forward.teacher_forced(batch)  # translation's pass over the batch, when it trains too
         mask = batch.tgt_out != self.pad_id  # (B, T)
         hidden = out.hidden  # (B, T, D)
         log_probs = out.logits.float().log_softmax(-1)

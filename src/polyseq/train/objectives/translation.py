@@ -17,7 +17,7 @@ from polyseq.train.objectives.losses import label_smoothed_nll
 
 def cross_entropy_term(forward: Forward, batch: Batch, smoothing: float, pad_id: int) -> Term:
     """Label-smoothed cross-entropy of batch's targets, teacher-forced, with the plain NLL."""
-    logits = forward(batch.src, batch.tgt_in)
+    logits = forward.logits(batch)
     loss, nll, _ = label_smoothed_nll(logits, batch.tgt_out, smoothing=smoothing, pad_id=pad_id)
     return Term(loss, {"nll": nll.item()})
 
@@ -39,7 +39,7 @@ class OwnExamples:
     """An objective that trains like translation on examples of its own, from a stream of its own
     (its position is saved with the run): the base of denoising, code-switching restore and TransliCo."""
 
-    name, unit = "", "tokens"
+    name, unit, reads_states = "", "tokens", False
 
     def __init__(self, name: str, examples: Sequence[Example], pad_id: int, *, max_tokens: int,
                  smoothing: float, seed: int):
