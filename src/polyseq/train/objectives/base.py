@@ -140,10 +140,11 @@ class Objectives:
         counts = [int(c) for c in sum_all([float(sum(o.count(b) for b in bs)) for o, _, bs in parts])]
 
         sums: list[dict[str, float]] = [{} for _ in parts]
+        share = any(objective.reads_states for objective, _ in self.chosen)
         for index in range(len(translation)):
             with accumulating(index == len(translation) - 1):
                 total: Tensor | None = None
-                forward = Forward(module, autocast, share=any(o.reads_states for o, _ in self.chosen))
+                forward = Forward(module, autocast, share)
                 for (objective, weight, batches), count, found in zip(parts, counts, sums, strict=True):
                     term = objective.loss(forward, model, batches[index])
                     # weight 1.0 multiplies nothing: translation alone keeps its exact arithmetic
