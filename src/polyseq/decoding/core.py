@@ -139,7 +139,12 @@ def greedy_choice(logits: Tensor) -> tuple[list[int], list[float]]:
     """Each row's most likely token in logits (N, V) and its log-probability."""
     logits = logits.float()
     chosen = logits.argmax(dim=-1)
-    return chosen.tolist(), logits.log_softmax(dim=-1).gather(1, chosen[:, None])[:, 0].tolist()
+    return chosen.tolist(), log_probs_of(logits, chosen)
+
+
+def log_probs_of(logits: Tensor, chosen: Tensor) -> list[float]:
+    """The log-probability of each row's chosen token (N,) under logits (N, V)."""
+    return logits.log_softmax(dim=-1).gather(1, chosen[:, None])[:, 0].tolist()
 
 
 def most_likely(logits: Tensor, count: int) -> tuple[Tensor, Tensor]:

@@ -23,6 +23,7 @@ from polyseq.decoding.core import (
     Hypothesis,
     LengthLimit,
     StrategySpec,
+    log_probs_of,
     max_positions,
     model_runner,
 )
@@ -70,8 +71,7 @@ def stepwise_decode(model: Any, inputs: DecodeInput, max_length: LengthLimit,
         else:
             logits = processing(project(states[:, -1]).float(), [tokens[row] for row in alive], inputs.eos_id)
             chosen = logits.argmax(dim=-1) if choose is None else choose(logits)  # (A,)
-            chosen_tokens = chosen.tolist()
-            chosen_log_probs = logits.log_softmax(dim=-1).gather(1, chosen[:, None])[:, 0].tolist()
+            chosen_tokens, chosen_log_probs = chosen.tolist(), log_probs_of(logits, chosen)
         keep = []
         for position, (row, token) in enumerate(zip(alive, chosen_tokens, strict=True)):
             log_probs[row] += chosen_log_probs[position]

@@ -400,6 +400,13 @@ struct Model {
 
     // inside a parallel region: the output layer's logits of `rows` states (norm, then product)
     // into `out`, rows `stride` apart; `h` holds the normed states (reserve it first)
+    // the fused choosers' logits: rows padded to 16 floats, the output norm's buffer grown too
+    int padded_vocab() const { return (vocab + 15) / 16 * 16; }
+    float* logits_buffer(int64_t rows) {
+        grow(h, size_t(rows) * dim);
+        return grow(logits, size_t(rows) * padded_vocab());
+    }
+
     void output_logits(const float* states, int rows, float* out, int stride) {
         const float* input = states;
         if (decoder_norm.present()) {
@@ -722,9 +729,8 @@ int polyseq_native_choose(void* handle, const float* states, int64_t rows, int64
                           int threads) {
     Model& m = *static_cast<Model*>(handle);
     std::lock_guard<std::mutex> lock(m.busy);
-    int vocab = m.vocab, padded = (m.vocab + 15) / 16 * 16;
-    m.grow(m.h, size_t(rows) * m.dim);
-    float* logits = m.grow(m.logits, size_t(rows) * padded);
+    int vocab = m.vocab, padded = m.padded_vocab();
+    float* logits = m.logits_buffer(rows);
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
         m.output_logits(states, int(rows), logits, padded);
@@ -747,10 +753,9 @@ int polyseq_native_top(void* handle, const float* states, int64_t rows, int64_t 
                        float* log_probs, int threads) {
     Model& m = *static_cast<Model*>(handle);
     std::lock_guard<std::mutex> lock(m.busy);
-    int vocab = m.vocab, padded = (m.vocab + 15) / 16 * 16;
+    int vocab = m.vocab, padded = m.padded_vocab();
     int keep = int(std::min<int64_t>(count, vocab));
-    m.grow(m.h, size_t(rows) * m.dim);
-    float* logits = m.grow(m.logits, size_t(rows) * padded);
+    float* logits = m.logits_buffer(rows);
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
         m.output_logits(states, int(rows), logits, padded);
