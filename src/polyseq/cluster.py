@@ -59,6 +59,12 @@ class Cluster:
         dist.all_reduce(tensor)
         return tensor.tolist()
 
+    def sum_tensors(self, tensors: Sequence[torch.Tensor]) -> None:
+        """Each tensor (on the collectives' device) summed over the processes, in place."""
+        if self.distributed:
+            for tensor in tensors:
+                dist.all_reduce(tensor)
+
     def gather(self, value: Any) -> list[Any]:
         """Every process's `value` (picklable), in rank order, on every process."""
         if not self.distributed:

@@ -29,7 +29,7 @@ from polyseq.text.tokenizer import Tokenizer
 from polyseq.train.data import prepare_data
 from polyseq.train.distributed import take_share
 from polyseq.train.initial import InitError
-from polyseq.train.loop import Trainer, _prepare, train
+from polyseq.train.loop import TRAINER_STATE, Trainer, _prepare, train
 from polyseq.train.objectives import StepContext, label_smoothed_nll, tokenizer_texts
 from polyseq.train.objectives.base import Forward
 from polyseq.train.schedule import inverse_sqrt
@@ -122,7 +122,7 @@ def test_each_objective_loss_is_finite_and_falls_as_a_tiny_model_overfits_one_ba
                               torch.device("cpu"))[0]
     count = objective.count(batch)
     model = run.model
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    optimizer = torch.optim.Adam([*model.parameters(), *run.heads.parameters()], lr=3e-3)
     losses = []
     for _ in range(60):
         forward = Forward(model, contextlib.nullcontext, share=objective.reads_states)
@@ -155,6 +155,10 @@ def test_composed_objectives_log_their_metrics_and_resume_exactly(tmp_path: Path
     first, second = (load_file(str(tmp_path / name / "last" / "model.safetensors"))
                      for name in ("straight", "halves"))
     assert all(torch.equal(first[key], second[key]) for key in first)
+    heads = [torch.load(tmp_path / name / "last" / TRAINER_STATE, weights_only=True)["heads"]
+             for name in ("straight", "halves")]
+    assert heads[0].keys() == {"claps.0.weight", "claps.0.bias"}  # claps's projection, saved and restored
+    assert all(torch.equal(heads[0][key], heads[1][key]) for key in heads[0])
     records = [json.loads(line) for line in (tmp_path / "straight" / "metrics.jsonl").open()]
     logged = [r["objectives"] for r in records if r["kind"] == "train"]
     assert logged and set(logged[-1]) == set(objectives)

@@ -92,6 +92,8 @@ def test_two_processes_train_what_one_trains_on_the_same_global_batches(
     one_state, two_state = (torch.load(tmp_path / name / "last" / TRAINER_STATE, weights_only=True)
                             for name in ("one", "two"))
     assert two_state["counters"]["tokens"] == one_state["counters"]["tokens"]
+    for name, head in one_state["heads"].items():  # claps's projection: its gradients are summed too
+        assert float((head - two_state["heads"][name]).norm() / head.norm()) <= 1e-6, name
     assert two_state["stream"] == one_state["stream"] and two_state["world_size"] == 2
     assert len(two_state["rng"]) == 2 and not torch.equal(*two_state["rng"])  # dropout draws of its own
     validations = [r for r in map(json.loads, (tmp_path / "two" / "metrics.jsonl").open())

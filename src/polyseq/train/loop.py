@@ -12,7 +12,8 @@ process alone validates and writes.
 Output directory layout:
   tokenizer/tokenizer.model   experiment.json   metrics.jsonl   training.png
   directions.png   validation BLEU and the examples drawn per direction (more than one direction)
-  last/   model directory + trainer.pt (optimizer, RNG, data position, counters)
+  last/   model directory + trainer.pt (optimizer, RNG, data position, counters, the
+          objectives' own parameters)
   best/   model directory with the best validation BLEU
   snapshots/  weights of the last `average_last` evaluations; averaged/ their mean (a model directory)
 """
@@ -24,6 +25,7 @@ import math
 import sys
 import time
 from dataclasses import asdict, dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -105,12 +107,13 @@ class Trainer:
         self.replicas = replicate(self.model, self.cluster, config.train.fsdp)
         if self.cluster.rank:  # the same initial model everywhere, but dropout draws of its own
             torch.manual_seed(config.train.seed * 65_536 + self.cluster.rank)
+        self.objectives = objectives or build_objectives(config, tokenizer, data.pairs, log=_quiet)
+        self.heads = self.objectives.heads().to(self.device)  # the objectives' own parameters
         self.optimizer = torch.optim.AdamW(
             self._parameter_groups(), lr=config.train.lr, betas=config.train.betas,
         )
         self.stream = DirectionBatchStream(data.train, data.train_directions, config.data.temperature,
                                            config.data.max_tokens, tokenizer.pad_id, seed=config.train.seed)
-        self.objectives = objectives or build_objectives(config, tokenizer, data.pairs, log=_quiet)
         self.counters = Counters()
         self.metrics_path = output_dir / "metrics.jsonl"
         self.saved = (-1, time.monotonic())  # the step last/ holds, and when it was written
@@ -118,7 +121,7 @@ class Trainer:
     def _parameter_groups(self) -> list[dict[str, Any]]:
         decay: list[torch.nn.Parameter] = []
         no_decay: list[torch.nn.Parameter] = []
-        for name, parameter in self.model.named_parameters():
+        for name, parameter in chain(self.model.named_parameters(), self.heads.named_parameters("heads")):
             (no_decay if parameter.ndim < 2 or "embed" in name else decay).append(parameter)
         return [{"params": decay, "weight_decay": self.config.train.weight_decay},
                 {"params": no_decay, "weight_decay": 0.0}]
@@ -137,7 +140,10 @@ class Trainer:
             module=self.replicas.module, model=self.model, sum_all=self.cluster.sum,
             accumulating=lambda last: self.replicas.accumulating(last=last),
             autocast=lambda: torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=train.amp))
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), train.clip_norm)
+        heads = list(self.heads.parameters())  # none under FSDP, whose runs train translation alone
+        # DDP sums the model's gradients; the heads' are summed here, likewise
+        self.cluster.sum_tensors([parameter.grad for parameter in heads if parameter.grad is not None])
+        grad_norm = torch.nn.utils.clip_grad_norm_([*self.model.parameters(), *heads], train.clip_norm)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.counters.step += 1
@@ -214,6 +220,7 @@ class Trainer:
                 "rng": [cpu for cpu, _ in rngs], "device_rng": [device for _, device in rngs],
                 "world_size": self.cluster.world_size, "accumulate": self.config.train.accumulate,
                 "stream": self.stream.state(), "objectives": self.objectives.state(),
+                "heads": self.heads.state_dict(),
                 "counters": asdict(self.counters),
                 "experiment": self.config.to_dict(),
             }, directory / TRAINER_STATE)
@@ -236,6 +243,12 @@ class Trainer:
         if layout != self.replicas.layout:
             raise TrainingError(f"cannot resume: {last} was written by a run with train.fsdp="
                                 f"{str(layout == 'sharded').lower()}; resume with the same setting")
+        heads = state.get("heads", {})
+        if heads.keys() != self.heads.state_dict().keys():
+            raise TrainingError(f"cannot resume: {last} holds no projection head of the objectives "
+                                f"{', '.join(self.heads) or 'none'} (it was written by an older polyseq, "
+                                f"whose claps had none); start the run afresh")
+        self.heads.load_state_dict(heads)
         self.replicas.load(load_model(last).state_dict(), self.optimizer, state["optimizer"])
         self._load_rng(state["rng"], state.get("device_rng"))
         self.stream.load_state(state["stream"])

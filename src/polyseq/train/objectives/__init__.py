@@ -95,7 +95,7 @@ def build_objectives(config: ExperimentConfig, tokenizer: Any, pairs: Sequence[P
         elif name == "e2s2":
             objective = E2S2(tokenizer, settings)
         elif name == "claps":
-            objective = Claps(tokenizer.pad_id, settings)
+            objective = Claps(tokenizer.pad_id, settings, config.model.d_model, seed)
         else:
             objective = Translico(_translit_pairs(config), tokenizer, settings, max_tokens=data.max_tokens,
                                   max_length=data.max_length, seed=seed)

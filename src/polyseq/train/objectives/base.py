@@ -75,6 +75,10 @@ class Objective(Protocol):
     unit: str  # what count() counts and the loss is averaged over: "tokens" or "sentences"
     reads_states: bool  # reads the states of the teacher-forced pass (Forward.teacher_forced)
 
+    @property
+    def head(self) -> nn.Module | None:
+        """Parameters of its own that train with the model (claps's projection); None if none."""
+
     def batches(self, translation: list[Batch], take: Take, context: StepContext,
                 device: torch.device) -> list[Any]:
         """This process's batches of the step, one per translation batch, on `device`."""
@@ -96,6 +100,7 @@ class OnTranslationBatches:
     """An objective that trains on the step's translation batches and keeps no state of its own."""
 
     reads_states = False
+    head: nn.Module | None = None
 
     def batches(self, translation: list[Batch], take: Take, context: StepContext,
                 device: torch.device) -> list[Any]:
@@ -126,6 +131,10 @@ class Objectives:
     @property
     def names(self) -> list[str]:
         return [objective.name for objective, _ in self.chosen]
+
+    def heads(self) -> nn.ModuleDict:
+        """The objectives' own parameters, by objective: the trainer optimizes and saves them."""
+        return nn.ModuleDict({o.name: o.head for o, _ in self.chosen if o.head is not None})
 
     def step(self, translation: list[Batch], take: Take, context: StepContext, *,
              module: nn.Module, model: Seq2Seq, sum_all: Callable[[list[float]], list[float]],

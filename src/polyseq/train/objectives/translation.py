@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+from torch import nn
 
 from polyseq.data.batching import Batch, BatchStream
 from polyseq.data.corpus import Example
@@ -40,6 +41,7 @@ class OwnExamples:
     (its position is saved with the run): the base of denoising, code-switching restore and TransliCo."""
 
     name, unit, reads_states = "", "tokens", False
+    head: nn.Module | None = None
 
     def __init__(self, name: str, examples: Sequence[Example], pad_id: int, *, max_tokens: int,
                  smoothing: float, seed: int):
