@@ -346,7 +346,7 @@ class ServeConfig:
     batching: bool = True  # False: one item per decoding call (for comparison)
     queue_items: int = 2048  # items waiting per model at most; more get 429 and Retry-After
     request_timeout_s: float = 60.0  # a request not answered by then gets 503
-    char_limit: int = 5000  # characters per request (all items of a list together)
+    char_limit: int = 5000  # characters per text (each item of a list), as LibreTranslate counts
     batch_limit: int = 128  # items in one list `q`
     alternatives_limit: int = 5
     max_beam_size: int = 16  # beam_size, n_best, groups and num_samples a request may ask for

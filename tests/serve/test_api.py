@@ -57,7 +57,7 @@ def test_libretranslate_clients_get_libretranslate_shapes(tiny_model_dir: Path) 
     assert detect[0]["language"] == "en" and detect[0]["confidence"] > 50
     languages = {entry["code"]: entry for entry in got["languages"].json()}
     assert set(languages) == {"num", "en", "de"} and languages["en"]["name"] == "English"
-    assert sorted(languages["en"]["targets"]) == ["de", "num"]
+    assert sorted(languages["en"]["targets"]) == ["de", "en", "num"]  # and itself, as LibreTranslate lists it
     settings = got["settings"].json()
     assert settings["charLimit"] == 5000 and settings["keyRequired"] is False and ".po" in settings[
         "supportedFilesFormat"]
@@ -72,6 +72,51 @@ def test_a_mixed_language_list_gets_one_detection_per_item(tiny_model_dir: Path)
     body = serve(tiny_model_dir, requests).json()
     assert [d["language"] for d in body["detectedLanguage"]] == ["en", "de", "en", "de"]
     assert len(body["translatedText"]) == 4
+
+
+def test_what_libretranslate_clients_send_beyond_its_documentation(tiny_model_dir: Path) -> None:
+    """deep-translator's query-string fields, codes as clients spell them, text already in the
+    target language, lists within the per-text limit, browsers' CORS, /detect over a list."""
+    english = "two hundred and five"
+
+    async def requests(client: Any) -> dict[str, Any]:
+        post, en_en = client.post, {"source": "en", "target": "en"}
+        return {
+            "query": await post("/translate", params={"q": "twelve", "source": "en", "target": "num"}),
+            "spelled": await post("/translate", json={"q": "12", "source": "NUM", "target": "en-US"}),
+            "auto_same": await post("/translate", json={"q": english, "source": "auto", "target": "en"}),
+            "same": await post("/translate", json={"q": [english, "x"], **en_en}),
+            "native_same": await post("/v1/translate", json={"q": english, **en_en}),
+            "within": await post("/translate", json={"q": ["twelve thousand"] * 2, "source": "en",
+                                                     "target": "num"}),
+            "negative": await post("/translate", json={"q": "12", "source": "num", "target": "en",
+                                                       "alternatives": -1}),
+            "preflight": await client.options("/translate", headers={
+                "Origin": "https://app.example", "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "Content-Type"}),
+            "cross": await post("/translate", json={"q": "12", "source": "num", "target": "en"},
+                                headers={"Origin": "https://app.example"}),
+            "detect": await post("/detect", json={"q": [english, "one thousand and one", "zwölf"]}),
+            "suggest": await post("/suggest", json={"q": "a", "s": "b", "source": "en", "target": "de"}),
+        }
+
+    got = serve(tiny_model_dir, requests, char_limit=25)
+    assert got["query"].status_code == 200 and got["query"].json()["translatedText"]
+    assert got["spelled"].status_code == 200
+    auto_same = got["auto_same"].json()
+    assert auto_same == {"translatedText": english, "detectedLanguage": auto_same["detectedLanguage"]}
+    assert auto_same["detectedLanguage"]["language"] == "en"
+    assert got["same"].json() == {"translatedText": [english, "x"]}
+    assert got["native_same"].json()["translations"] == [{"text": english, "source": "en", "candidates": []}]
+    assert got["within"].status_code == 200  # 30 characters in all, each text within the 25
+    assert got["negative"].status_code == 200 and "alternatives" not in got["negative"].json()
+    preflight = got["preflight"]
+    assert preflight.status_code == 200 and preflight.headers["access-control-allow-origin"] == "*"
+    assert got["cross"].headers["access-control-allow-origin"] == "*"
+    detect = got["detect"].json()  # one ranking for the whole list
+    assert isinstance(detect, list) and detect[0]["language"] == "en"
+    assert all(set(entry) == {"confidence", "language"} for entry in detect)
+    assert got["suggest"].status_code == 403 and "disabled" in got["suggest"].json()["error"]
 
 
 def test_html_goes_through_the_html_format(tiny_model_dir: Path) -> None:
@@ -100,17 +145,23 @@ def test_files_are_translated_through_the_documents_api_and_expire(tiny_model_di
                                    data={"source": "en", "target": "de"})
         kind = await client.post("/translate_file", files={"file": ("x.exe", b"MZ")},
                                  data={"source": "en", "target": "de"})
+        same = await client.post("/translate_file", files={"file": ("same.md", io.BytesIO(markdown))},
+                                 data={"source": "auto", "target": "en"})
+        unchanged = await client.get(same.json()["translatedFileUrl"].removeprefix("http://polyseq.test"))
         await asyncio.sleep(1.1)
         expired = await client.get(url.removeprefix("http://polyseq.test"))
         escape = await client.get("/download_file/..%2F..%2Fetc%2Fpasswd")
-        return upload, download, po, binary, kind, expired, escape
+        return upload, download, po, binary, kind, unchanged, expired, escape
 
-    upload, download, po, binary, kind, expired, escape = serve(tiny_model_dir, requests, file_ttl_s=1.0)
+    upload, download, po, binary, kind, unchanged, expired, escape = serve(tiny_model_dir, requests,
+                                                                           file_ttl_s=1.0)
     assert upload.status_code == 200 and upload.json()["translatedFileUrl"].startswith(
         "http://polyseq.test/download_file/")
     text = download.text
     assert download.status_code == 200 and "`make test`" in text and "https://example.com" in text
     assert "```bash\nls -la\n```" in text and text.startswith("# ")
+    assert 'filename="notes.md"' in download.headers["content-disposition"]  # the name it came with
+    assert unchanged.content == markdown  # detected as English, the target: returned as it is
     assert po.status_code == 400 and "not a valid .po catalog" in po.json()["error"]
     assert binary.status_code == 400 and "not UTF-8" in binary.json()["error"]
     assert kind.status_code == 400 and "file format not supported" in kind.json()["error"]
@@ -147,11 +198,12 @@ def test_the_native_api_takes_strategies_n_best_and_a_prefix(tiny_model_dir: Pat
     ({"q": "", "source": "en", "target": "de"}, "missing q parameter"),
     ({"q": "x", "target": "de"}, "missing source parameter"),
     ({"q": "x", "source": "xx", "target": "de"}, "xx is not supported"),
-    ({"q": "x", "source": "en", "target": "en"}, "not available as a target language from English"),
     ({"q": "x", "source": "en", "target": "de", "format": "pdf"}, "pdf format is not supported"),
     ({"q": "x", "source": "en", "target": "de", "alternatives": 9}, "alternatives must be from 0 to 5"),
     ({"q": ["x"] * 129, "source": "en", "target": "de"}, "request (129) exceeds text limit (128)"),
-    ({"q": "x" * 5001, "source": "en", "target": "de"}, "request (5001) exceeds character limit (5000)"),
+    ({"q": "x" * 5001, "source": "en", "target": "de"}, "q (5001 characters) exceeds the character limit"),
+    ({"q": ["x", "x" * 5001], "source": "en", "target": "de"}, "q[1] (5001 characters) exceeds the"),
+    ({"q": "x", "source": "en", "target": "zz-ZZ"}, "zz-ZZ is not supported"),
     ({"q": [1, 2], "source": "en", "target": "de"}, "q must be a string or a list of strings"),
 ])
 def test_bad_requests_get_a_clear_400(tiny_model_dir: Path, body: dict[str, Any], message: str) -> None:
@@ -185,7 +237,7 @@ def test_health_readiness_metrics_and_the_page(tiny_model_dir: Path) -> None:
         return [await client.get(path) for path in ("/health", "/ready", "/metrics", "/")]
 
     health, ready, metrics, page = serve(tiny_model_dir, requests)
-    assert health.json() == {"status": "alive"} and ready.json()["status"] == "ready"
+    assert health.json() == {"status": "ok"} and ready.json()["status"] == "ready"
     text = metrics.text
     for name in ("polyseq_queue_items", "polyseq_batch_items_count", "polyseq_request_seconds_bucket",
                  "polyseq_generated_tokens_total", "polyseq_tokens_per_second"):

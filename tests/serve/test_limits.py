@@ -34,14 +34,15 @@ def test_required_keys(tiny_model_dir: Path, tmp_path: Path) -> None:
                     await client.post("/translate", json={**BODY, "api_key": "guessed-key"}),
                     await client.post("/translate", json={**BODY, "api_key": "generous-key-1"}),
                     await client.post("/translate", data={**BODY, "api_key": "generous-key-1"}),
+                    await client.post("/translate", params={**BODY, "api_key": "generous-key-1"}),
                     await client.post("/detect", json={"q": "hello there"}),
                     await client.get("/frontend/settings")]
 
-    none, guessed, good, form, detect, settings = asyncio.run(go())
-    assert none.status_code == 403 and "needs an API key" in none.json()["error"]
+    none, guessed, good, form, query, detect, settings = asyncio.run(go())
+    assert none.status_code == 400 and "needs an API key" in none.json()["error"]
     assert guessed.status_code == 403 and guessed.json()["error"] == "Invalid API key"
-    assert good.status_code == 200 and form.status_code == 200
-    assert detect.status_code == 403
+    assert good.status_code == 200 and form.status_code == 200 and query.status_code == 200
+    assert detect.status_code == 400
     assert settings.json()["apiKeys"] is True and settings.json()["keyRequired"] is True
 
 

@@ -70,7 +70,7 @@ def test_a_real_server_answers(server: tuple[str, subprocess.Popen[str]]) -> Non
     assert status == 200 and len(body["translatedText"]) == 2  # type: ignore[arg-type]
     status, body = fetch(f"{base}/translate", {"q": "12", "source": "num", "target": "xx"})
     assert status == 400 and body == {"error": "xx is not supported"}
-    assert fetch(f"{base}/health") == (200, {"status": "alive"})
+    assert fetch(f"{base}/health") == (200, {"status": "ok"})
 
 
 def test_the_web_page_translates_text_and_files(server: tuple[str, subprocess.Popen[str]],

@@ -1,10 +1,13 @@
-"""The HTTP app: LibreTranslate's API field for field (JSON and form bodies alike), polyseq's own
-`/v1/translate`, health, readiness and Prometheus metrics, and a web page at `/`.
+"""The HTTP app: LibreTranslate's API field for field (JSON bodies, form bodies and the query
+string alike; CORS open to every origin, as LibreTranslate's), polyseq's own `/v1/translate`,
+health, readiness and Prometheus metrics, and a web page at `/`.
 
-Every error is `{"error": message}` with LibreTranslate's statuses: 400 for bad input, 403 for keys,
-429 for limits and a full queue (with Retry-After), 500 when decoding fails; 503 for a request that
-waited past its timeout or arrives while the server stops. No path, file or model ever comes from
-a request.
+Every error is `{"error": message}` with LibreTranslate's statuses: 400 for bad input and a missing
+key, 403 for an unknown key, 429 for limits and a full queue (with Retry-After), 500 when decoding
+fails; 503 for a request that waited past its timeout or arrives while the server stops. No path,
+file or model ever comes from a request. Text already in its target language (a source equal to
+the target, or detected as it) comes back as it is, as LibreTranslate returns it, unless a model
+serves that language to itself (a corrector).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -48,6 +52,7 @@ class Server:
         self.metrics = Metrics()
         self.models = Models([])
         self.files = Path(tempfile.mkdtemp(prefix="polyseq-serve-"))
+        self.file_names: dict[str, str] = {}  # a translated file -> the name it was uploaded with
         self._detectors: dict[tuple[str, ...], Any] = {}
 
     def load(self) -> None:
@@ -69,13 +74,28 @@ class Server:
 
     # ------------------------------------------------------------------------ translating
 
-    def model_for(self, src: str, tgt: str) -> ServedModel:
-        known = self.models.targets()
+    def languages(self) -> list[str]:
+        targets = self.models.targets()
+        return sorted(set(targets) | {t for ts in targets.values() for t in ts})
+
+    def code(self, name: str) -> str:
+        """A request's language code as a served one: LibreTranslate's clients also send "EN",
+        "pt-BR" or "zh-Hans" for a model's en, pt or zh."""
+        known = self.languages()
+        for candidate in (name, name.lower(), name.lower().replace("_", "-").split("-")[0]):
+            if candidate in known:
+                return candidate
+        return name
+
+    def model_for(self, src: str, tgt: str) -> ServedModel | None:
+        """The model that serves src -> tgt; None for text already in its target language that no
+        model serves to itself (it is returned as it is)."""
+        known = self.languages()
         for code in (src, tgt):
-            if code not in known and all(code not in targets for targets in known.values()):
+            if code not in known:
                 raise Refused(400, f"{code} is not supported")
         model = self.models.find(src, tgt)
-        if model is None:
+        if model is None and src != tgt:
             raise Refused(400, f"{NAMES.get(tgt, tgt)} ({tgt}) is not available as a target language "
                           f"from {NAMES.get(src, src)} ({src})")
         return model
@@ -84,6 +104,8 @@ class Server:
                         settings: dict[str, Any], prefix: str | None = None
                         ) -> list[list[TranslationCandidate]]:
         model = self.model_for(src, tgt)
+        if model is None:  # the callers return text already in its target language as it is
+            raise RuntimeError(f"no model translates {src} to itself")
         try:
             return await asyncio.wait_for(model.batcher.submit(texts, Job.of(src, tgt, strategy, settings),
                                                                prefix), self.config.request_timeout_s)
@@ -114,6 +136,8 @@ class Server:
     async def translate_document(self, text: str, format: str, src: str, tgt: str) -> str:
         from polyseq.documents import translate_document
 
+        if self.model_for(src, tgt) is None:
+            return text
         engine = self.segment_translator(src, tgt, self.config.strategy, asyncio.get_running_loop())
         try:
             result = await asyncio.to_thread(translate_document, text, format, engine, src_lang=src,
@@ -121,6 +145,23 @@ class Server:
         except ValueError as error:  # a DocumentError: a malformed .po, invalid JSON, a NUL, ...
             raise Refused(400, f"Invalid request: {error}") from None
         return result.text
+
+    async def document_language(self, text: str, format: str) -> str:
+        """The language of a document's text, its markup, code and keys left out."""
+        from polyseq.documents import translate_document
+
+        segments: list[str] = []
+
+        def keep(texts: list[str]) -> list[str]:
+            segments.extend(texts)
+            return texts
+
+        try:
+            await asyncio.to_thread(translate_document, text, format, keep)
+        except ValueError as error:
+            raise Refused(400, f"Invalid request: {error}") from None
+        prose = "\n".join(segments)[:2000]
+        return self.detector(self.languages()).detect(prose or text[:2000], 1)[0].language
 
     def detector(self, languages: list[str]) -> Any:
         from polyseq.text.langid import LanguageDetector, LanguageIdError
@@ -138,6 +179,7 @@ class Server:
         for path in self.files.iterdir():
             if path.stat().st_mtime < cutoff:
                 path.unlink(missing_ok=True)
+                self.file_names.pop(path.name, None)
 
 
 def create_app(config: ServeConfig, model_dirs: Sequence[str | Path]) -> FastAPI:
@@ -152,6 +194,9 @@ def create_app(config: ServeConfig, model_dirs: Sequence[str | Path]) -> FastAPI
 
     app = FastAPI(title="polyseq", lifespan=lifespan, docs_url="/docs")
     app.state.server = server
+    # browser pages and extensions on other origins call it, as they call LibreTranslate
+    app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST"],
+                       allow_headers=["Authorization", "Content-Type"])
 
     @app.exception_handler(Refused)
     async def refused(request: Request, error: Refused) -> JSONResponse:
@@ -185,7 +230,7 @@ def create_app(config: ServeConfig, model_dirs: Sequence[str | Path]) -> FastAPI
 
     @app.get("/health")
     async def health() -> dict[str, str]:
-        return {"status": "alive"}
+        return {"status": "ok"}
 
     @app.get("/ready")
     async def ready() -> JSONResponse:
@@ -200,10 +245,9 @@ def create_app(config: ServeConfig, model_dirs: Sequence[str | Path]) -> FastAPI
 
     @app.get("/languages")
     async def languages() -> list[dict[str, Any]]:
-        targets = server.models.targets()
-        codes = sorted(set(targets) | {t for ts in targets.values() for t in ts})
-        return [{"code": code, "name": NAMES.get(code, code), "targets": targets.get(code, [])}
-                for code in codes]
+        targets = server.models.targets()  # and each language itself, as LibreTranslate lists them
+        return [{"code": code, "name": NAMES.get(code, code),
+                 "targets": sorted({code, *targets.get(code, [])})} for code in server.languages()]
 
     @app.get("/frontend/settings")
     async def frontend_settings() -> dict[str, Any]:
@@ -218,24 +262,26 @@ def create_app(config: ServeConfig, model_dirs: Sequence[str | Path]) -> FastAPI
                              "target": {"code": target, "name": NAMES.get(target, target)}}}
 
     @app.post("/detect")
-    async def detect(request: Request) -> Any:
+    async def detect(request: Request) -> list[dict[str, Any]]:
         fields = await read_fields(request, config.max_request_bytes)
-        texts, batch = fields.texts(config.batch_limit, config.char_limit)
+        texts, _ = fields.texts(config.batch_limit, config.char_limit)
         server.limiter.admit(fields.text("api_key"), _client(request), sum(map(len, texts)))
-        detector = server.detector(list(server.models.targets()))
-        found = [[{"confidence": round(100 * d.confidence, 2), "language": d.language}
-                  for d in detector.detect(text)] for text in texts]
-        return found if batch else found[0]
+        return _detections(server.detector(server.languages()), texts)
+
+    @app.post("/suggest")
+    async def suggest() -> None:
+        raise Refused(403, "Suggestions are disabled on this server.")
 
     @app.post("/translate")
     async def translate(request: Request) -> dict[str, Any]:
         fields = await read_fields(request, config.max_request_bytes)
         texts, batch = fields.texts(config.batch_limit, config.char_limit)
-        source, target = fields.required("source"), fields.required("target")
+        source, target = server.code(fields.required("source")), server.code(fields.required("target"))
         text_format = fields.text("format") or "text"
         if text_format not in ("text", "html"):
             raise Refused(400, f"{text_format} format is not supported")
-        alternatives = fields.integer("alternatives", 0, config.alternatives_limit)
+        # LibreTranslate takes a negative count as none
+        alternatives = fields.integer("alternatives", 0, config.alternatives_limit, raise_to_low=True)
         server.limiter.admit(fields.text("api_key"), _client(request), sum(map(len, texts)))
         sources, detected = _sources(server, texts, source, target)
         results: list[list[str]] = [[] for _ in texts]
@@ -245,7 +291,9 @@ def create_app(config: ServeConfig, model_dirs: Sequence[str | Path]) -> FastAPI
             strategy, settings = "beam", {"beam_size": max(5, n), "n_best": n}
         for src in sorted(set(sources)):
             indices = [i for i, s in enumerate(sources) if s == src]
-            if text_format == "html":
+            if server.model_for(src, target) is None:  # already in the target language
+                outputs = [[texts[i]] for i in indices]
+            elif text_format == "html":
                 documents = [server.translate_document(texts[i], "html", src, target) for i in indices]
                 outputs = [[text] for text in await asyncio.gather(*documents)]  # their segments batch
             else:
@@ -266,7 +314,7 @@ def create_app(config: ServeConfig, model_dirs: Sequence[str | Path]) -> FastAPI
     async def translate_file(request: Request) -> dict[str, str]:
         fields = await read_fields(request, config.max_upload_bytes + config.max_request_bytes)
         upload = fields.file("file", config.max_upload_bytes)
-        source, target = fields.required("source"), fields.required("target")
+        source, target = server.code(fields.required("source")), server.code(fields.required("target"))
         suffix = Path(upload.name).suffix.lower()
         if suffix not in FILE_FORMATS:
             raise Refused(400, f"Invalid request: file format not supported ({suffix or 'no extension'}; "
@@ -277,16 +325,14 @@ def create_app(config: ServeConfig, model_dirs: Sequence[str | Path]) -> FastAPI
             raise Refused(400, f"Invalid request: {upload.name} is not UTF-8 text (byte {error.start})"
                           ) from None
         server.limiter.admit(fields.text("api_key"), _client(request), len(text))
-        if source != "auto":
-            server.model_for(source, target)
-        elif not server.models.sources_into(target):
-            server.model_for(target, target)  # names the unknown target
+        server.model_for(target if source == "auto" else source, target)  # a clear 400 first
         if source == "auto":
-            source = server.detector(server.models.sources_into(target)).detect(text[:2000], 1)[0].language
+            source = await server.document_language(text, FILE_FORMATS[suffix])
         translated = await server.translate_document(text, FILE_FORMATS[suffix], source, target)
         server.expire_files()
         name = f"{uuid.uuid4().hex}{suffix}"
         (server.files / name).write_text(translated, encoding="utf-8")
+        server.file_names[name] = Path(upload.name).name or f"translated{suffix}"
         return {"translatedFileUrl": f"{str(request.base_url).rstrip('/')}/download_file/{name}"}
 
     @app.get("/download_file/{name}")
@@ -296,13 +342,13 @@ def create_app(config: ServeConfig, model_dirs: Sequence[str | Path]) -> FastAPI
         if Path(name).name != name or not name[:32].isalnum() or not path.is_file():
             raise Refused(404, "No such file: translated files expire after "
                           f"{config.file_ttl_s:g} s")
-        return FileResponse(path, filename=f"translated{path.suffix}")
+        return FileResponse(path, filename=server.file_names.get(name, f"translated{path.suffix}"))
 
     @app.post("/v1/translate")
     async def translate_native(request: Request) -> dict[str, Any]:
         fields = await read_fields(request, config.max_request_bytes)
         texts, batch = fields.texts(config.batch_limit, config.char_limit)
-        source, target = fields.required("source"), fields.required("target")
+        source, target = server.code(fields.required("source")), server.code(fields.required("target"))
         strategy = fields.text("strategy") or config.strategy
         settings = fields.mapping("settings")
         n_best = fields.integer("n_best", 1, config.max_beam_size, default=settings.get("n_best", 1))
@@ -316,6 +362,10 @@ def create_app(config: ServeConfig, model_dirs: Sequence[str | Path]) -> FastAPI
         translations: list[dict[str, Any]] = [{} for _ in texts]
         for src in sorted(set(sources)):
             indices = [i for i, s in enumerate(sources) if s == src]
+            if server.model_for(src, target) is None:  # already in the target language: no candidates
+                for index in indices:
+                    translations[index] = {"text": texts[index], "source": src, "candidates": []}
+                continue
             chosen = [texts[i] for i in indices]
             groups = await server.translate(chosen, src, target, strategy, settings, prefix)
             for index, group in zip(indices, groups, strict=True):
@@ -360,16 +410,30 @@ def _client(request: Request) -> str:
 def _sources(server: Server, texts: list[str], source: str, target: str
              ) -> tuple[list[str], list[dict[str, Any]] | None]:
     """Each text's source language: `source`, or with "auto" the one detected for that text among
-    the languages that translate into `target` (and what was detected, LibreTranslate's way)."""
+    every served language, the target's included (and what was detected, LibreTranslate's way)."""
+    server.model_for(target if source == "auto" else source, target)  # a clear 400 first
     if source != "auto":
-        server.model_for(source, target)  # a clear 400 for an unknown language or direction
         return [source] * len(texts), None
-    candidates = server.models.sources_into(target)
-    if not candidates:
-        server.model_for(target, target)  # names the unknown target
-    found = server.detector(candidates).detect_each(texts)
+    found = server.detector(server.languages()).detect_each(texts)
     return ([d.language for d in found],
             [{"confidence": round(100 * d.confidence, 2), "language": d.language} for d in found])
+
+
+def _detections(detector: Any, texts: list[str]) -> list[dict[str, Any]]:
+    """/detect's answer, LibreTranslate's way: each text's likely languages; over a list, each
+    language's mean confidence, ranked by confidence x the length of the texts it was found in."""
+    found: dict[str, list[tuple[float, int]]] = {}
+    for text in texts:
+        if text.strip():
+            for detection in detector.detect(text):
+                found.setdefault(detection.language, []).append((detection.confidence, len(text)))
+    if not found:  # no text to tell: LibreTranslate answers its first language with no confidence
+        return [{"confidence": 0.0, "language": detector.languages[0]}]
+    ranked = [(language, sum(c for c, _ in hits) / len(hits), sum(n for _, n in hits))
+              for language, hits in found.items()]
+    ranked.sort(key=lambda entry: entry[1] * entry[2], reverse=True)
+    return [{"confidence": round(100 * confidence, 2), "language": language}
+            for language, confidence, _ in ranked]
 
 
 __all__ = ["Server", "create_app"]

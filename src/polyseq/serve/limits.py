@@ -83,13 +83,16 @@ class Limiter:
         self._lock = threading.Lock()
 
     def admit(self, api_key: str | None, client: str, chars: int) -> None:
-        """Count one request of `chars` characters, or raise Refused (403 or 429)."""
+        """Count one request of `chars` characters, or raise Refused: 400 without a key where one is
+        needed, 403 for a key the server does not know, 429 past the limits (LibreTranslate's
+        statuses)."""
         if api_key:
             if api_key not in self.keys:
                 raise Refused(403, "Invalid API key")
             identity, limits = f"key:{api_key}", self.keys[api_key]
         elif self.require_key:
-            raise Refused(403, "This server needs an API key: send it as api_key")
+            raise Refused(400, "This server needs an API key: send it as api_key (the server's operator "
+                          "gives them)")
         else:
             identity, limits = f"address:{client}", self.defaults
         if chars > limits.chars_per_minute:

@@ -38,7 +38,8 @@ class Fields:
             raise Refused(400, f"Invalid request: missing {name} parameter")
         return value
 
-    def integer(self, name: str, low: int, high: int, default: int = 0) -> int:
+    def integer(self, name: str, low: int, high: int, default: int = 0, raise_to_low: bool = False) -> int:
+        """The field as an integer from low to high; with `raise_to_low`, one below low counts as low."""
         value = self.values.get(name, default)
         try:
             number = int(value)
@@ -46,6 +47,8 @@ class Fields:
                 raise ValueError(value)
         except (TypeError, ValueError):
             raise Refused(400, f"Invalid request: {name} must be an integer") from None
+        if raise_to_low:
+            number = max(number, low)
         if not low <= number <= high:
             raise Refused(400, f"Invalid request: {name} must be from {low} to {high}, not {number}")
         return number
@@ -74,9 +77,11 @@ class Fields:
             _check_unicode(text, f"q[{index}]" if batch else "q")
         if len(texts) > batch_limit:
             raise Refused(400, f"Invalid request: request ({len(texts)}) exceeds text limit ({batch_limit})")
-        chars = sum(map(len, texts))
-        if chars > char_limit:
-            raise Refused(400, f"Invalid request: request ({chars}) exceeds character limit ({char_limit})")
+        for index, text in enumerate(texts):  # each text on its own, as LibreTranslate counts
+            if len(text) > char_limit:
+                where = f"q[{index}]" if batch else "q"
+                raise Refused(400, f"Invalid request: {where} ({len(text)} characters) exceeds the "
+                              f"character limit ({char_limit})")
         return texts, batch
 
     def file(self, name: str, max_bytes: int) -> Upload:
@@ -101,24 +106,48 @@ def _check_unicode(text: str, name: str) -> None:
 
 
 async def read_fields(request: Request, max_bytes: int) -> Fields:
-    """The body's fields; 400 for a body that is too large, not JSON, or not a JSON object."""
+    """The query string's fields with the body's over them (deep-translator sends every field in
+    the query string; LibreTranslate reads both); 400 for a body that is too large, not JSON, or
+    not a JSON object."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        body = _as_fields(await _form(request, max_bytes))
+    else:
+        body = await _json(request, max_bytes)
+    query = _as_fields({key: request.query_params.getlist(key) for key in request.query_params})
+    return Fields({**query, **body})
+
+
+def _as_fields(multi: dict[str, list[Any]]) -> dict[str, Any]:
+    """Form or query-string fields as LibreTranslate reads them: the first value of each (every
+    value of a repeated q), text's line ends made "\n" as its `"\n".join(q.splitlines())` does."""
+    values = {key: items if key == "q" and len(items) > 1 else items[0] for key, items in multi.items()}
+    q = values.get("q")
+    if isinstance(q, str):
+        values["q"] = "\n".join(q.splitlines())
+    elif isinstance(q, list):
+        values["q"] = ["\n".join(text.splitlines()) if isinstance(text, str) else text for text in q]
+    return values
+
+
+async def _form(request: Request, max_bytes: int) -> dict[str, list[Any]]:
+    length = request.headers.get("content-length")
+    if length is None or not length.isdigit():
+        raise Refused(411, "A form body needs its Content-Length")
+    if int(length) > max_bytes:
+        raise Refused(400, f"Invalid request: the body has {length} bytes, at most {max_bytes} are taken")
+    values: dict[str, list[Any]] = {}
+    async with request.form(max_part_size=max_bytes) as form:
+        for key in form:
+            values[key] = [Upload(item.filename or "", await item.read()) if isinstance(item, UploadFile)
+                           else item for item in form.getlist(key)]
+    return values
+
+
+async def _json(request: Request, max_bytes: int) -> dict[str, Any]:
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > max_bytes:
         raise Refused(400, f"Invalid request: the body has {length} bytes, at most {max_bytes} are taken")
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if kind in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        if length is None or not length.isdigit():
-            raise Refused(411, "A form body needs its Content-Length")
-        values: dict[str, Any] = {}
-        async with request.form(max_part_size=max_bytes) as form:
-            for key in form:
-                items = form.getlist(key)
-                parsed = [Upload(item.filename or "", await item.read()) if isinstance(item, UploadFile)
-                          else item for item in items]
-                values[key] = parsed if key == "q" and len(parsed) > 1 else parsed[0]
-        if isinstance(values.get("q"), str):  # LibreTranslate counts a form's line ends as "\n"
-            values["q"] = values["q"].replace("\r\n", "\n")
-        return Fields(values)
     chunks, size = [], 0
     async for chunk in request.stream():  # counted as it comes: a chunked body has no length
         size += len(chunk)
@@ -127,11 +156,11 @@ async def read_fields(request: Request, max_bytes: int) -> Fields:
         chunks.append(chunk)
     body = b"".join(chunks)
     if not body:
-        return Fields({})
+        return {}
     try:
         data = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise Refused(400, f"Invalid request: the body is not valid JSON ({error})") from None
     if not isinstance(data, dict):
         raise Refused(400, "Invalid request: the body must be a JSON object")
-    return Fields(data)
+    return data
