@@ -4,6 +4,7 @@ msgfmt --check (where msgfmt is installed)."""
 
 from __future__ import annotations
 
+import gettext
 import shutil
 import subprocess
 from pathlib import Path
@@ -14,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from polyseq.documents import check_preservation, translate_document
-from polyseq.documents.formats.po import plural_forms, plural_rule
+from polyseq.documents.formats.po import PluralRule, plural_forms, plural_rule
 from polyseq.documents.protect import DocumentError, Segment, has_words, mask
 
 MSGFMT = shutil.which("msgfmt")
@@ -84,6 +85,7 @@ def test_rewriting_fills_every_entry_and_keeps_the_rest(rewrite, tmp_path_factor
                              fuzzy=fuzzy).text
     before, after = polib.pofile(text), polib.pofile(out)
     nplurals = plural_forms(lang)[0]
+    mixed = plural_rule("nplurals={}; plural={};".format(*plural_forms(lang))).mixed
     assert len(after) == len(before)
     for old, new in zip(before, after, strict=True):
         assert (new.msgid, new.msgctxt, new.msgid_plural) == (old.msgid, old.msgctxt,
@@ -91,7 +93,8 @@ def test_rewriting_fills_every_entry_and_keeps_the_rest(rewrite, tmp_path_factor
         assert (new.comment, new.tcomment, new.occurrences) == (old.comment, old.tcomment,
                                                                 old.occurrences)
         assert [f for f in new.flags if f != "fuzzy"] == old.flags
-        assert ("fuzzy" in new.flags) is fuzzy
+        # a form for 1 and other numbers (Russian 21, 31 ...) is flagged for review in any case
+        assert ("fuzzy" in new.flags) is (fuzzy or bool(old.msgid_plural and mixed))
         if old.msgid_plural:
             assert sorted(new.msgstr_plural) == list(range(nplurals))
             last = new.msgstr_plural[nplurals - 1]
@@ -116,10 +119,11 @@ def test_only_empty_entries_are_filled_and_the_rest_is_byte_identical(
             # the entry's lines are exactly as they were
             assert old.__unicode__(79) in out and old.__unicode__(79) in text
         elif old.msgid_plural:
-            # a form used for n == 1 alone gets the singular, the others the plural
-            nplurals, singular = plural_rule("nplurals={}; plural={};".format(*plural_forms(lang)))
+            # a form for 1 alone or 0 and 1 gets the singular, the others the plural
+            rule = plural_rule("nplurals={}; plural={};".format(*plural_forms(lang)))
             assert new.msgstr_plural == {
-                i: old.msgid if i in singular else old.msgid_plural for i in range(nplurals)
+                i: old.msgid if i in rule.singular else old.msgid_plural
+                for i in range(rule.nplurals)
             }
         else:
             assert new.msgstr == old.msgid and "fuzzy" in new.flags
@@ -133,12 +137,14 @@ def test_a_fully_translated_catalog_comes_back_byte_for_byte(identity, text: str
 
 
 def test_plural_rule_tells_which_forms_are_singular() -> None:
-    assert plural_rule("nplurals=2; plural=(n != 1);") == (2, frozenset({0}))
-    assert plural_rule("nplurals=2; plural=(n > 1);") == (2, frozenset())  # French: 0 and 1
-    assert plural_rule("nplurals=1; plural=0;") == (1, frozenset())
+    assert plural_rule("nplurals=2; plural=(n != 1);") == PluralRule(2, frozenset({0}))
+    assert plural_rule("nplurals=2; plural=(n > 1);") == PluralRule(2, frozenset({0}))  # 0 and 1
+    assert plural_rule("nplurals=1; plural=0;") == PluralRule(1, frozenset())
     assert plural_rule(
         "nplurals=6; plural=(n==0 ? 0 : n==1 ? 1 : n==2 ? 2 : n%100>=3 && n%100<=10 ? 3 : "
-        "n%100>=11 ? 4 : 5);") == (6, frozenset({1}))
+        "n%100>=11 ? 4 : 5);") == PluralRule(6, frozenset({1}))
+    assert plural_rule("nplurals=3; plural=({});".format(plural_forms("ru")[1])) == PluralRule(
+        3, frozenset(), mixed=frozenset({0}))  # Russian: 1, 21, 31 ...
 
 
 def test_header_language_decides_the_plural_count(rewrite) -> None:
@@ -167,3 +173,109 @@ def test_unknown_plural_rule_is_an_error_with_the_fix(identity) -> None:
     text = 'msgid "file"\nmsgid_plural "files"\nmsgstr[0] ""\nmsgstr[1] ""\n'
     with pytest.raises(DocumentError, match="Plural-Forms"):
         translate_document(text, "po", identity, tgt_lang="tlh", source="x.po")
+
+
+def _upper(texts: list[str]) -> list[str]:
+    return [text.upper() for text in texts]
+
+
+def _msgfmt_ngettext(text: str, tmp_path: Path) -> gettext.GNUTranslations | None:
+    """The catalog compiled by msgfmt --check and loaded as Python's gettext would at run
+    time; None where msgfmt is not installed."""
+    if MSGFMT is None:
+        return None
+    (tmp_path / "out.po").write_text(text, encoding="utf-8")
+    done = subprocess.run([MSGFMT, "--check", "-o", str(tmp_path / "out.mo"),
+                           str(tmp_path / "out.po")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    with open(tmp_path / "out.mo", "rb") as mo:
+        return gettext.GNUTranslations(mo)
+
+
+FILES = ('#, c-format\nmsgid "%d file"\nmsgid_plural "%d files"\nmsgstr[0] ""\nmsgstr[1] ""\n')
+
+
+def test_a_partly_translated_plural_keeps_its_filled_forms() -> None:
+    text = ('msgid ""\nmsgstr ""\n"Language: de\\n"\n"Plural-Forms: nplurals=2; plural=(n != 1);\\n"'
+            '\n\nmsgid "One file"\nmsgid_plural "%d files"\nmsgstr[0] ""\n"Eine "\n"Datei"\n'
+            'msgstr[1] ""\n')
+    out = translate_document(text, "po", _upper, tgt_lang="de").text
+    # the translator's form keeps its very lines; only the empty one is filled
+    assert out.endswith('msgstr[0] ""\n"Eine "\n"Datei"\nmsgstr[1] "%d FILES"\n')
+    assert "#, fuzzy\n" in out
+    overwritten = translate_document(text, "po", _upper, tgt_lang="de", overwrite=True).text
+    assert overwritten.endswith('msgstr[0] "ONE FILE"\nmsgstr[1] "%d FILES"\n')
+
+
+@pytest.mark.parametrize("lang", ["fr", "pt_BR"])
+def test_a_form_for_one_and_zero_takes_the_singular(tmp_path: Path, lang: str) -> None:
+    out = translate_document(FILES, "po", _upper, tgt_lang=lang, fuzzy=False).text
+    assert 'Plural-Forms: nplurals=2; plural=(n > 1);\\n"' in out
+    assert out.endswith('msgstr[0] "%d FILE"\nmsgstr[1] "%d FILES"\n')
+    assert "fuzzy" not in out
+    catalog = _msgfmt_ngettext(out, tmp_path)
+    if catalog is not None:
+        assert [catalog.ngettext("%d file", "%d files", n) % n for n in (0, 1, 2)] == [
+            "0 FILE", "1 FILE", "2 FILES"]
+
+
+def test_a_form_for_one_and_other_numbers_is_flagged_fuzzy(tmp_path: Path) -> None:
+    # Russian form 0 holds 1, 21, 31 ...: it keeps the plural text and asks for a translator,
+    # even where the caller wants no fuzzy flags.
+    out = translate_document(FILES, "po", _upper, tgt_lang="ru", fuzzy=False).text
+    assert '#, fuzzy, c-format\nmsgid "%d file"' in out
+    assert out.endswith('msgstr[0] "%d FILES"\nmsgstr[1] "%d FILES"\nmsgstr[2] "%d FILES"\n')
+    catalog = _msgfmt_ngettext(out, tmp_path)
+    if catalog is not None:  # msgfmt leaves fuzzy entries out: the English stays until reviewed
+        assert catalog.ngettext("%d file", "%d files", 21) == "%d files"
+    # no second flag where the entry is flagged already
+    flagged = FILES.replace("#, c-format", "#, fuzzy, c-format")
+    assert translate_document(flagged, "po", _upper, tgt_lang="ru").text.count("fuzzy") == 1
+    # Japanese has one form for every number: nothing to tell apart, nothing to review
+    assert "fuzzy" not in translate_document(FILES, "po", _upper, tgt_lang="ja",
+                                             fuzzy=False).text
+
+
+@pytest.mark.parametrize(("language", "tgt", "forms"), [
+    ("pt_BR", "pt", "nplurals=2; plural=(n > 1);"),
+    ("zh_Hans", "zh", "nplurals=1; plural=0;"),
+])
+def test_a_catalog_for_a_variant_of_the_target_keeps_its_header(
+    tmp_path: Path, language: str, tgt: str, forms: str
+) -> None:
+    header = (f'msgid ""\nmsgstr ""\n"Language: {language}\\n"\n"X-Custom:   v\\n"\n'
+              f'"Plural-Forms: {forms}\\n"\n"Content-Type: text/plain; charset=UTF-8\\n"\n\n')
+    out = translate_document(header + FILES, "po", _upper, tgt_lang=tgt).text
+    assert out.startswith(header)
+    assert check_preservation(header + FILES, out, "po").ok
+    # without a Plural-Forms line, the variant's rule is added, not the base language's
+    bare = header.replace(f'"Plural-Forms: {forms}\\n"\n', "")
+    out = translate_document(bare + FILES, "po", _upper, tgt_lang=tgt).text
+    assert out.startswith(bare.removesuffix("\n") + f'"Plural-Forms: {forms}\\n"\n\n')
+    _msgfmt_ok(out, tmp_path)
+
+
+def test_a_header_for_another_language_changes_its_language_and_plural_lines_alone(
+    tmp_path: Path,
+) -> None:
+    header = ('# Catalog of the app.\nmsgid ""\nmsgstr ""\n"Project-Id-Version: app 1.0\\n"\n'
+              '"X-Custom:   v\\n"\n"Language: en\\n"\n"Plural-Forms: nplurals=2; "\n'
+              '"plural=(n != 1);\\n"\n"Report-Msgid-Bugs-To: a very long address that goes on "\n'
+              '"and on <bugs@example.com>\\n"\n\n')
+    out = translate_document(header + FILES, "po", _upper, tgt_lang="ru").text
+    assert out.startswith(
+        '# Catalog of the app.\nmsgid ""\nmsgstr ""\n"Project-Id-Version: app 1.0\\n"\n'
+        '"X-Custom:   v\\n"\n"Language: ru\\n"\n"Plural-Forms: nplurals=3; plural=(n%10==1 && '
+        'n%100!=11 ? 0 : n%10>=2 && n%10<=4 && (n%100<10 || n%100>=20) ? 1 : 2);\\n"\n'
+        '"Report-Msgid-Bugs-To: a very long address that goes on "\n'
+        '"and on <bugs@example.com>\\n"\n"Content-Type: text/plain; charset=UTF-8\\n"\n\n')
+    _msgfmt_ok(out, tmp_path)
+
+
+def test_flags_on_several_lines_are_merged_into_one(tmp_path: Path) -> None:
+    text = '#: app.py:3\n#, python-format\n#, no-wrap\nmsgid "%s file"\nmsgstr ""\n'
+    out = translate_document(text, "po", _upper, tgt_lang="de").text
+    assert out.endswith(
+        '#: app.py:3\n#, fuzzy, python-format, no-wrap\nmsgid "%s file"\nmsgstr "%s FILE"\n')
+    assert check_preservation(text, out, "po").ok
+    _msgfmt_ok(out, tmp_path)

@@ -2,10 +2,12 @@
 
 polib parses the catalog and renders the new msgstr lines; the file is then edited in place,
 entry by entry, so that every entry we do not translate, every comment and the header stay
-byte for byte as they were. Only entries with an empty msgstr are filled unless ``overwrite``;
-a filled entry is flagged ``fuzzy`` (for a human to review) unless ``fuzzy=False``. A plural
-entry gets as many forms as the target language has: from the catalog header when it is for
-that language, else from the table below (and the header then says so).
+byte for byte as they were. Only empty msgstrs (and plural forms) are filled unless
+``overwrite``; a filled entry is flagged ``fuzzy`` (for a human to review) unless ``fuzzy=False``,
+and in any case where a plural form for 1 also serves other numbers (Russian 21, 31 ...). A
+plural entry gets as many forms as the target language has: from the catalog header when it is
+for that language or a variant of it (pt_BR for pt), else from the table below (and the header
+then says so, on its Language and Plural-Forms lines alone).
 """
 
 from __future__ import annotations
@@ -124,10 +126,21 @@ def _needs_translation(entry: polib.POEntry, overwrite: bool) -> bool:
     return not entry.msgstr
 
 
+@dataclass(frozen=True)
+class PluralRule:
+    """Which source text each plural form takes: a form for 1 (and maybe 0) alone takes the
+    singular msgid, every other one the plural msgid."""
+
+    nplurals: int
+    singular: frozenset[int]  # forms for 1 alone or 0 and 1 (French, pt_BR)
+    # Forms for 1 and other numbers (Russian 1, 21, 31 ...): no English text fits them all, so
+    # they take the plural one and their entry is flagged fuzzy for a translator.
+    mixed: frozenset[int] = frozenset()
+
+
 @functools.cache
-def plural_rule(value: str) -> tuple[int, frozenset[int]]:
-    """From a Plural-Forms value: nplurals, and the forms used for n == 1 alone (those take
-    the singular msgid; every other form, like Russian 21, 31 ..., needs the plural one)."""
+def plural_rule(value: str) -> PluralRule:
+    """The PluralRule of a Plural-Forms value."""
     found = _NPLURALS.search(value)
     nplurals = int(found.group(1)) if found else 2
     expression = re.search(r"plural\s*=\s*([^;]+)", value)
@@ -137,8 +150,11 @@ def plural_rule(value: str) -> tuple[int, frozenset[int]]:
         for n in range(1001):
             numbers.setdefault(choose(n), set()).add(n)
     except (ValueError, SyntaxError, ZeroDivisionError):
-        return nplurals, frozenset({0} if nplurals > 1 else ())
-    return nplurals, frozenset(form for form, ns in numbers.items() if ns == {1})
+        return PluralRule(nplurals, frozenset({0} if nplurals > 1 else ()))
+    # A language with one form for every number (Japanese) has nothing to tell apart.
+    with_one = {form for form, ns in numbers.items() if 1 in ns and len(numbers) > 1}
+    singular = frozenset(form for form in with_one if numbers[form] <= {0, 1})
+    return PluralRule(nplurals, singular, frozenset(with_one - singular))
 
 
 @dataclass(frozen=True)
@@ -150,12 +166,22 @@ class _Header:
     rewrite_plural: bool = False  # whether the header must be given ``plural_forms``
 
 
+def _for_target(language: str, tgt: str) -> bool:
+    """Whether a catalog's Language is the target or a variant of it (pt_BR, zh_Hans, sr@latin
+    for pt, zh, sr): a variant knows its plural rule better than our table for the base."""
+    key = _lang_key(language)
+    return _lang_key(tgt) in (key, re.split(r"[_@.]", key)[0])
+
+
 def _plan_header(po: polib.POFile, options: FormatOptions, needs_plurals: bool) -> _Header:
     current = po.metadata.get("Plural-Forms", "")
-    tgt = options.tgt_lang
-    table = plural_forms(tgt) if tgt else None
+    language = po.metadata.get("Language", "")
+    tgt = options.tgt_lang or ""
+    retarget = bool(tgt) and not _for_target(language, tgt)
+    # A catalog that stays in its Language (pt_BR) takes that variant's rule, not the base's.
+    table = plural_forms(tgt) if retarget else plural_forms(language) or plural_forms(tgt)
     rule = f"nplurals={table[0]}; plural={table[1]};" if table else ""
-    if tgt and _lang_key(po.metadata.get("Language", "")) != _lang_key(tgt):
+    if retarget:
         if table:
             return _Header(rule, tgt, rewrite_plural=True)
         if not needs_plurals:
@@ -198,7 +224,7 @@ def parse(text: str, options: FormatOptions) -> ParsedDocument:
         edits = [(item, [next(it) for _ in item.segments]) for item in todo]
         for item, texts in reversed(edits):
             block = _render_entry(
-                new_lines[item.start:item.end], item.entry, texts, rule, options.fuzzy
+                new_lines[item.start:item.end], item.entry, texts, rule, options
             )
             new_lines[item.start:item.end] = block
         if header.language or header.rewrite_plural:
@@ -232,12 +258,11 @@ def _newline(lines: Sequence[str]) -> str:
 
 
 def _msgstr_lines(
-    entry: polib.POEntry, texts: list[str], rule: tuple[int, frozenset[int]], nl: str
+    entry: polib.POEntry, texts: list[str], rule: PluralRule, nl: str
 ) -> list[str]:
     if entry.msgid_plural:
         singular, plural = texts
-        nplurals, singular_forms = rule
-        forms = {i: singular if i in singular_forms else plural for i in range(nplurals)}
+        forms = {i: singular if i in rule.singular else plural for i in range(rule.nplurals)}
         dummy = polib.POEntry(msgid="", msgid_plural="", msgstr_plural=forms)
     else:
         dummy = polib.POEntry(msgid="", msgstr=texts[0])
@@ -246,12 +271,23 @@ def _msgstr_lines(
     return [line + nl for line in rendered[first:] if line]
 
 
+def _by_form(lines: Sequence[str]) -> dict[int, list[str]]:
+    """msgstr[i] lines, each with its continuation lines, by form."""
+    forms: dict[int, list[str]] = {}
+    index = -1
+    for line in lines:
+        found = re.match(r"\s*msgstr\[(\d+)\]", line)
+        index = int(found.group(1)) if found else index
+        forms.setdefault(index, []).append(line)
+    return forms
+
+
 def _render_entry(
     block: list[str],
     entry: polib.POEntry,
     texts: list[str],
-    rule: tuple[int, frozenset[int]],
-    fuzzy: bool,
+    rule: PluralRule,
+    options: FormatOptions,
 ) -> list[str]:
     nl = _newline(block)
     msgid_at = next(i for i, line in enumerate(block) if line.lstrip().startswith("msgid"))
@@ -259,12 +295,25 @@ def _render_entry(
     msgstr_end = msgstr_at
     while msgstr_end < len(block) and block[msgstr_end].lstrip().startswith(("msgstr", '"')):
         msgstr_end += 1
-    new = block[:msgstr_at] + _msgstr_lines(entry, texts, rule, nl) + block[msgstr_end:]
-    if fuzzy and "fuzzy" not in entry.flags:
+    msgstr = _msgstr_lines(entry, texts, rule, nl)
+    # Without overwrite, plural forms a translator filled stay as they were, line for line.
+    kept = set() if options.overwrite else {i for i, s in entry.msgstr_plural.items() if s}
+    if kept:
+        old = _by_form(block[msgstr_at:msgstr_end])
+        msgstr = [line for i, lines in _by_form(msgstr).items()
+                  for line in (old[i] if i in kept else lines)]
+    new = block[:msgstr_at] + msgstr + block[msgstr_end:]
+    # A form we filled for 1 and other numbers is wrong for some of them: flag it even when
+    # the caller asked for no fuzzy flags.
+    guessed = bool(entry.msgid_plural) and bool(rule.mixed - kept)
+    if (options.fuzzy or guessed) and "fuzzy" not in entry.flags:
         flags_line = "#, " + ", ".join(["fuzzy", *entry.flags]) + nl
         flag_at = [i for i in range(msgid_at) if new[i].startswith("#,")]
         if flag_at:
+            # entry.flags holds the flags of every "#," line: all go on the first one.
             new[flag_at[0]] = flags_line
+            for i in reversed(flag_at[1:]):
+                del new[i]
         else:
             # Flags go after the translator, extracted and reference comments, before any
             # "#|" previous-msgid lines and msgctxt (the order gettext writes).
@@ -276,23 +325,62 @@ def _render_entry(
 
 
 def _set_header(lines: list[str], po: polib.POFile, header: _Header, end: int) -> None:
-    """Rewrite the header's msgstr (or add a header) with the new Language / Plural-Forms."""
-    if header.rewrite_plural:
-        po.metadata["Plural-Forms"] = header.plural_forms
+    """Give the header (or a new one) the new Language / Plural-Forms, its other fields kept."""
+    changes: dict[str, str] = {}
     if header.language:
-        po.metadata["Language"] = header.language
-    po.metadata.setdefault("Content-Type", "text/plain; charset=UTF-8")
+        changes["Language"] = header.language
+    if header.rewrite_plural:
+        changes["Plural-Forms"] = header.plural_forms
+    if "Content-Type" not in po.metadata:
+        changes["Content-Type"] = "text/plain; charset=UTF-8"
     nl = _newline(lines)
-    rendered = po.metadata_as_entry().__unicode__(WRAP_WIDTH).split("\n")
-    rendered = [line + nl for line in rendered if line and not line.startswith("#")]
     at = next((i for i in range(end) if lines[i].startswith('msgid ""')), None)
     if at is None:  # no header yet: put one first
-        lines[0:0] = [*rendered, nl]
+        po.metadata.update(changes)
+        lines[0:0] = [*_render_header(po, nl), nl]
         return
     stop = at + 1
     while stop < len(lines) and lines[stop].lstrip().startswith(("msgstr", '"')):
         stop += 1
-    lines[at:stop] = rendered
+    edited = _edit_fields(lines[at + 1:stop], changes, nl)
+    if edited is None:
+        po.metadata.update(changes)
+        lines[at:stop] = _render_header(po, nl)
+    else:
+        lines[at + 1:stop] = edited
+
+
+def _render_header(po: polib.POFile, nl: str) -> list[str]:
+    rendered = po.metadata_as_entry().__unicode__(WRAP_WIDTH).split("\n")
+    return [line + nl for line in rendered if line and not line.startswith("#")]
+
+
+def _edit_fields(msgstr: list[str], changes: dict[str, str], nl: str) -> list[str] | None:
+    """The header's msgstr lines with ``changes`` made: a changed field's lines replaced, a
+    missing field added last, every other line as it was. None when the lines do not split
+    into fields (two fields on one line, text on the msgstr line, a last field without its
+    newline): polib then renders the whole header."""
+    if not msgstr or not re.fullmatch(r'msgstr\s*""', msgstr[0].strip()):
+        return None
+    todo = dict(changes)
+    edited, field, text = [msgstr[0]], [], ""
+    for line in msgstr[1:]:
+        piece = polib.unescape(line.strip()[1:-1])
+        if "\n" in piece[:-1]:
+            return None
+        field.append(line)
+        text += piece
+        if text.endswith("\n"):
+            name = text.partition(":")[0].strip()
+            edited += [_field_line(name, todo.pop(name), nl)] if name in todo else field
+            field, text = [], ""
+    if field:  # a last field without its "\n"
+        return None
+    return edited + [_field_line(name, value, nl) for name, value in todo.items()]
+
+
+def _field_line(name: str, value: str, nl: str) -> str:
+    return '"' + polib.escape(f"{name}: {value}\n") + '"' + nl
 
 
 FORMAT = Format(
@@ -305,10 +393,10 @@ FORMAT = Format(
 
 def translated_pairs(po: polib.POFile) -> list[tuple[str, str, str]]:
     """``(place, source text, translated text)`` for every filled form of every entry: what
-    a preservation check compares (a form used for n == 1 alone translates the msgid, the
+    a preservation check compares (a form for 1 alone or 0 and 1 translates the msgid, the
     others the plural)."""
     pairs: list[tuple[str, str, str]] = []
-    _, singular_forms = plural_rule(po.metadata.get("Plural-Forms", ""))
+    singular_forms = plural_rule(po.metadata.get("Plural-Forms", "")).singular
     for entry in po:
         if entry.obsolete or not entry.msgid:
             continue
