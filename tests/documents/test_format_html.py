@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -12,7 +13,10 @@ from polyseq.documents import check_preservation, translate_document
 
 WORDS = st.sampled_from(["Hello", "world", "and", "ünïcode", "Straße", "%(name)s", "{0}",
                          "&amp;", "&lt;tag&gt;", "&nbsp;", "https://example.org/x?a=1&amp;b=2",
-                         "mail@example.com", "the", "end."])
+                         "mail@example.com", "the", "end.",
+                         # line breaks to str.splitlines, not to the parser's line count
+                         "one\rtwo", "v\x0btab", "form\x0cfeed", "fs\x1cgs\x1drs\x1e", "nel\x85",
+                         "line\u2028sep", "para\u2029sep"])
 TEXT = st.lists(WORDS, min_size=1, max_size=6).map(" ".join)
 
 
@@ -110,3 +114,25 @@ def test_alt_title_placeholder_only(rewrite) -> None:
     a, cat, cute, name = rewrite(["A", "cat", "Cute", "Name"])
     assert out == (f'<img alt="{a} {cat}" title="{cute}" data-x="Keep this" src="cat.png">'
                    f'<input placeholder="{name}">')
+
+
+@pytest.mark.parametrize("separator", ["\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85",
+                                       "\u2028", "\u2029"])
+def test_tags_after_a_line_separator_other_than_newline_stay_in_place(identity, rewrite,
+                                                                      separator: str) -> None:
+    text = f"<p>Hello{separator}world here</p>\n<p>Second <b>para</b> text</p>\n"
+    assert translate_document(text, "html", identity).text == text
+    out = translate_document(text, "html", rewrite).text
+    hello, second, para, end = rewrite([f"Hello{separator}world here", "Second", "para", "text"])
+    assert out == f"<p>{hello}</p>\n<p>{second} <b>{para}</b> {end}</p>\n"
+
+
+def test_a_translated_unquoted_attribute_is_quoted_and_passes_the_check(identity,
+                                                                         rewrite) -> None:
+    text = "<p>A <img alt=Cat src=x.png> and <abbr title='Fish &amp; chips'>FC</abbr>.</p>"
+    assert translate_document(text, "html", identity).text == text
+    out = translate_document(text, "html", rewrite).text
+    a, cat, and_, fish, chips, fc = rewrite(["A", "Cat", "and", "Fish", "chips", "FC"])
+    assert out == (f'<p>{a} <img alt="{cat}" src=x.png> {and_} '
+                   f"<abbr title='{fish} &amp; {chips}'>{fc}</abbr>.</p>")
+    assert check_preservation(text, out, "html").ok

@@ -52,8 +52,9 @@ def test_rewriting_keeps_keys_structure_and_protected_spans(rewrite, text: str) 
     for (path, old), (new_path, new) in pairs:
         assert new_path == path
         if isinstance(old, str):
-            prose = has_words(mask(Segment(text=old, raw=old)).text)
-            assert (new != old) is prose
+            # prose changes, unless it is all "q", which ``rewrite`` maps to itself
+            masked = mask(Segment(text=old, raw=old)).text
+            assert (new != old) is (has_words(masked) and rewrite([masked]) != [masked])
         else:
             assert new == old and type(new) is type(old)
     assert check_preservation(text, out, "json").ok
@@ -102,3 +103,28 @@ def test_duplicate_keys_and_layout_survive(rewrite) -> None:
     out = translate_document(text, "json", rewrite).text
     one, two = rewrite(["One", "Two"])
     assert out == f'{{\n  "a": "{one}",\n  "a": "{two}",   "n": 1.50\n}}\n'
+
+
+def test_printf_icu_and_laravel_placeholders_are_kept(rewrite) -> None:
+    text = json.dumps({"a": "%1$s has %2$d items", "b": "Size %zu of %lld, by %@",
+                       "c": "{count, plural, one {# file} other {# files}} left",
+                       "d": "Hello :name, since {day, date, short}"})
+    out = json.loads(translate_document(text, "json", rewrite).text)
+    has, items, size, of, by, left, hello, since = rewrite(
+        ["has", "items", "Size", "of", "by", "left", "Hello", "since"])
+    assert out == {"a": f"%1$s {has} %2$d {items}", "b": f"{size} %zu {of} %lld, {by} %@",
+                   "c": f"{{count, plural, one {{# file}} other {{# files}}}} {left}",
+                   "d": f"{hello} :name, {since} {{day, date, short}}"}
+
+
+def test_a_lone_surrogate_is_kept_from_the_model_and_written_back_escaped(rewrite,
+                                                                           recording) -> None:
+    text = '{"a": "bad \\ud800 here"}'
+    spy, calls = recording(rewrite)
+    out = translate_document(text, "json", spy).text
+    assert calls == ["bad ⟦1⟧ here"]
+    bad, here = rewrite(["bad", "here"])
+    assert out == f'{{"a": "{bad} \\ud800 {here}"}}'
+    assert json.loads(out) == {"a": f"{bad} \ud800 {here}"}
+    out.encode("utf-8")  # what writing the file does
+    assert check_preservation(text, out, "json").ok

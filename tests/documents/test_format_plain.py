@@ -61,3 +61,20 @@ def test_hard_wrapped_sentence_is_joined_and_rewrapped(rewrite) -> None:
     lines = out.splitlines()
     assert len(lines) == 3 and all(line.startswith("    ") for line in lines)
     assert " ".join(line.strip() for line in lines) == rewrite(seen)[0]
+
+
+def test_line_separators_inside_a_line_are_kept(rewrite) -> None:
+    """Only \\n, \\r\\n and \\r end a line; U+2028 or a form feed is a character in it."""
+    text = "Hello\u2028world here.\nPage\x0cone.\n"
+    out = translate_document(text, "plain", rewrite).text
+    assert out == "\n".join(rewrite(["Hello\u2028world here.", "Page\x0cone."])) + "\n"
+
+
+def test_rewrapped_lines_keep_their_trailing_spaces_endings_and_indents(rewrite) -> None:
+    text = "A line that goes  \r\n  on and on\n\tuntil here.\n"
+    out = translate_document(text, "plain", rewrite).text
+    lines = out.splitlines(keepends=True)
+    assert [line[len(line.rstrip(" \r\n")):] for line in lines] == ["  \r\n", "\n", "\n"]
+    assert lines[1].startswith("  ") and lines[2].startswith("\t")
+    assert " ".join(line.strip() for line in lines) == rewrite(
+        ["A line that goes on and on until here."])[0]

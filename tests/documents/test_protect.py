@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 
 from polyseq.documents import check_preservation, translate_document
 from polyseq.documents.protect import (
+    ALL_PATTERNS,
+    PROSE_PATTERNS,
     Segment,
     find_spans,
     has_words,
@@ -21,7 +23,10 @@ from polyseq.documents.protect import (
 from polyseq.documents.segment import split_sentences
 
 PLACEHOLDERS = ["%(name)s", "%s", "%d", "%.2f", "{0}", "{name}", "{user.name!r}", "{{ var }}",
-                "{% trans %}", "${var}"]
+                "{% trans %}", "${var}", "%1$s", "%2$d", "%1$.2f", "%zu", "%lld", "%hhx", "%@",
+                "%1$@", "{count, number}", "{d, date, short}", "${ x }", "{{{raw}}}",
+                "{count, plural, one {# file} other {# files}}",
+                "{g, select, female {{n, plural, one {her #} other {her # files}}} other {them}}"]
 OTHERS = {
     "inline_code": "`x = 1`",
     "url": "https://example.com/a/b?c=1&d=2#top",
@@ -48,7 +53,8 @@ def test_each_kind_is_found_whole(kind: str, span: str) -> None:
 
 
 @pytest.mark.parametrize("prose", ["It is 50% of the price.", "Use 100 % cotton.",
-                                   "Email me at home.", "A {} B", "x < y > z"])
+                                   "Email me at home.", "A {} B", "x < y > z",
+                                   "Eine 50%ige Lösung.", "Pick {red, green} or blue."])
 def test_prose_that_only_looks_special_is_left_alone(prose: str) -> None:
     kinds = frozenset({"placeholder", "url", "email", "html_tag"})
     assert [prose[s:e] for s, e, _ in find_spans(prose, kinds)] in ([], ["{}"])
@@ -120,3 +126,45 @@ def test_repair_translates_the_prose_around_the_spans(make_faulty, rewrite) -> N
     assert result.text == f"{open_} %(file)s {in_} `vim` {now}"
     assert result.summary.repairs == 1
     assert result.summary.repaired_by_kind == {"inline_code": 1, "placeholder": 1}
+
+
+def _up(texts: list[str]) -> list[str]:
+    return [t.upper() for t in texts]
+
+
+def test_a_bare_printf_directive_glued_to_a_word_is_protected_in_catalogs_only() -> None:
+    text = "Eine 50%ige Lösung, %dpx breit, :name sagt %s個."
+    assert [(text[s:e], k) for s, e, k in find_spans(text, PROSE_PATTERNS)] == [
+        ("%s", "placeholder")]  # a letter outside ASCII ends no German word: "%s個" is one
+    assert [(text[s:e], k) for s, e, k in find_spans(text, ALL_PATTERNS)] == [
+        ("%i", "printf_glued"), ("%d", "printf_glued"), (":name", "laravel"), ("%s", "placeholder")]
+    assert (translate_document(text, "plain", _up).text
+            == "EINE 50%IGE LÖSUNG, %DPX BREIT, :NAME SAGT %s個.")
+
+
+PO_HEADER = '''msgid ""
+msgstr ""
+"Language: de\\n"
+"Content-Type: text/plain; charset=UTF-8\\n"
+
+'''
+
+
+def test_catalog_placeholders_survive_a_po_entry_and_its_flags() -> None:
+    """In a c-format catalog every directive counts, "%ige" too (gettext's msgfmt --check
+    reads it as %i); argument indexes and C length modifiers come back as they were."""
+    text = PO_HEADER + '#, c-format\nmsgid "A 50%ige mix of %1$s and %zu, %lld"\nmsgstr ""\n'
+    out = translate_document(text, "po", _up, tgt_lang="de").text
+    assert out.endswith('#, fuzzy, c-format\nmsgid "A 50%ige mix of %1$s and %zu, %lld"\n'
+                        'msgstr "A 50%iGE MIX OF %1$s AND %zu, %lld"\n')
+    assert check_preservation(text, out, "po").ok
+
+
+def test_icu_message_format_arguments_are_kept_whole() -> None:
+    """A plural or select is protected as a whole, branch texts included: translated apart,
+    a model that moves a sentinel between branches would break the message's syntax."""
+    text = ("You have {count, plural, =0 {no files} one {# file} other {# files}} since "
+            "{day, date, short}, {{{raw}}} and ${ name }.")
+    out = translate_document(text, "plain", _up).text
+    assert out == ("YOU HAVE {count, plural, =0 {no files} one {# file} other {# files}} SINCE "
+                   "{day, date, short}, {{{raw}}} AND ${ name }.")

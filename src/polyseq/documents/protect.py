@@ -26,6 +26,21 @@ SENTINEL_RE = re.compile(r"⟦\s*(\d+)\s*⟧")
 _LETTER = re.compile(r"[^\W\d_]")
 
 _URL_CHAR = r"[^\s<>\"'`()\[\]⟦⟧]"
+
+
+def _balanced(depth: int) -> str:
+    """Text whose braces pair up, nested at most ``depth`` deep (``re`` has no recursion).
+    Unrolled as ``[^{}]*(?:{...}[^{}]*)*`` so that a failed match cannot backtrack badly."""
+    inner = r"[^{}]*"
+    for _ in range(depth):
+        inner = rf"[^{{}}]*(?:\{{{inner}\}}[^{{}}]*)*"
+    return inner
+
+
+# printf conversion after the "%": flags, width, precision, C length modifiers, conversion
+# (Python adds r and a, Objective-C @). No space flag, so "50% of" stays prose.
+_PRINTF_SPEC = (r"[#0+\-]*(?:\d+|\*)?(?:\.(?:\d+|\*))?(?:hh|h|ll|l|L|q|j|z|t)?"
+                r"[diouxXeEfFgGcrsa@%]")
 # Inline patterns, in priority order: where two could match at the same place, the first wins.
 PATTERNS: dict[str, str] = {
     # A sentinel bracket already in the text is itself protected, so that sentinels stay unique.
@@ -35,15 +50,28 @@ PATTERNS: dict[str, str] = {
     "html_comment": r"<!--.*?-->",
     "placeholder": "|".join(
         [
+            r"\{\{\{.*?\}\}\}",  # Handlebars raw {{{var}}}, before {{var}} takes two of its braces
             r"\{\{.*?\}\}",  # Jinja / Django / Handlebars variables
             r"\{%.*?%\}",  # template tags
-            r"\$\{[^{}\s]*\}",  # shell / JS template literals
-            # printf and Python %-formatting; no space flag, so "50% of" stays prose
-            r"%(?:\([^()\s]+\))?[#0+\-]*(?:\d+|\*)?(?:\.(?:\d+|\*))?[hlL]?[diouxXeEfFgGcrsa%]",
+            # ICU MessageFormat plural / select as a whole: its keywords, selectors and "#"
+            # must stay, and a model that moves a sentinel between branches breaks the syntax
+            r"\{\s*\w+\s*,\s*(?:plural|selectordinal|select|choice)\s*,"
+            + _balanced(5) + r"\}",
+            r"\{\s*\w+\s*,\s*(?:number|date|time|spellout|ordinal|duration)\s*(?:,[^{}]*)?\}",
+            r"\$\{[^{}\n]*\}",  # shell / JS template literals, ${var} and ${ var }
+            # printf with a name or an argument index (%(name)s, %1$s) is never prose ...
+            rf"%(?:\([^()\s]+\)|\d+\$){_PRINTF_SPEC}",
+            # ... a bare one is, when a letter follows: German "50%ige" (see printf_glued)
+            rf"%{_PRINTF_SPEC}(?![A-Za-z])",
             # str.format and ICU-style simple arguments: {0}, {name}, {x.y!r:>10}
             r"\{[A-Za-z_0-9]*(?:[.\[][^{}\s]*)?(?:![rsa])?(?::[^{}\s]*)?\}",
         ]
     ),
+    # Message catalogs only (CATALOG_PATTERNS): a bare printf directive with a letter after it
+    # ("%dpx", and in a c-format msgid even "%ige"), and Laravel's ":name" (not after a word
+    # or a colon, so "Note:" and "std::vector" stay prose).
+    "printf_glued": rf"%{_PRINTF_SPEC}(?=[A-Za-z])",
+    "laravel": r"(?<![\w:]):[A-Za-z_]\w*",
     "anchor": r"\{:?\s*[#.][^\s{}][^{}]*\}",  # heading anchors / attribute lists: { #anchor-id }
     "url": rf"(?:\b(?:https?|ftp)://|\bwww\.)(?:{_URL_CHAR}|\({_URL_CHAR}*\))*"
     rf"(?:[^\s<>\"'`()\[\]⟦⟧.,;:!?]|\({_URL_CHAR}*\))",
@@ -51,8 +79,14 @@ PATTERNS: dict[str, str] = {
     "html_tag": r"</?[A-Za-z][\w:.-]*(?:\s+[^<>]*?)?\s*/?>",
     "entity": r"&(?:[A-Za-z][A-Za-z0-9]{1,31}|#\d{1,7}|#[xX][0-9A-Fa-f]{1,6});",
     "footnote": r"\[\^[^\]\s]+\]",
+    # A lone UTF-16 surrogate (JSON "\ud800") cannot be encoded as UTF-8: keep it from the model.
+    "surrogate": r"[\ud800-\udfff]",
 }
 ALL_PATTERNS = frozenset(PATTERNS)
+# Kinds that would hit ordinary prose ("50%ige", "see :name"): a segment's default (.po and
+# JSON, message catalogs) has them, prose formats leave them out.
+CATALOG_PATTERNS = frozenset({"printf_glued", "laravel"})
+PROSE_PATTERNS = ALL_PATTERNS - CATALOG_PATTERNS
 
 
 class DocumentError(InputError):

@@ -69,9 +69,8 @@ class _Recorder(HTMLParser):
 
     def __init__(self, text: str) -> None:
         super().__init__(convert_charrefs=True)
-        self.line_starts = [0]
-        for line in text.splitlines(keepends=True):
-            self.line_starts.append(self.line_starts[-1] + len(line))
+        # getpos() counts "\n" alone; str.splitlines would also break at \r, \x0c, U+2028 ...
+        self.line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
         self.events: list[_Event] = []
 
     def _add(self, kind: str, tag: str = "", data: str = "") -> None:
@@ -128,20 +127,26 @@ def tag_parts(raw: str) -> tuple[str | Segment, ...]:
         value = m.group(group)
         if not _LETTER.search(value):
             continue
-        parts.append(raw[cursor:m.start(group)])
-        parts.append(_attribute_segment(value, quoted=group != "uq"))
-        cursor = m.end(group)
+        # The segment takes the quotes too: a translated unquoted value gets quotes, and the
+        # tag's key (what a preservation check compares) must not change with them.
+        quote = "" if group == "uq" else raw[m.start(group) - 1]
+        parts.append(raw[cursor:m.start(group) - len(quote)])
+        parts.append(_attribute_segment(value, quote))
+        cursor = m.end(group) + len(quote)
     parts.append(raw[cursor:])
     return tuple(p for p in parts if p != "")
 
 
-def _attribute_segment(value: str, quoted: bool) -> Segment:
-    def finish(parts: Sequence[tuple[str, bool]]) -> str:
-        text = html.escape("".join(t for t, _ in parts), quote=True)
-        return text if quoted else f'"{text}"'
+def _attribute_segment(value: str, quote: str) -> Segment:
+    """An attribute value with its quotes (none when unquoted); a translation is always
+    quoted, since it may hold a space."""
+    mark = quote or '"'
 
-    return Segment(text=html.unescape(value), raw=value, patterns=HTML_PATTERNS, finish=finish,
-                   where="attribute")
+    def finish(parts: Sequence[tuple[str, bool]]) -> str:
+        return mark + html.escape("".join(t for t, _ in parts), quote=True) + mark
+
+    return Segment(text=html.unescape(value), raw=f"{quote}{value}{quote}", patterns=HTML_PATTERNS,
+                   finish=finish, where="attribute")
 
 
 def _key(parts: Sequence[str | Segment]) -> str:

@@ -116,8 +116,14 @@ def _match(path: list[str], parts: list[str]) -> bool:
     return bool(path) and head in ("*", path[0]) and _match(path[1:], rest)
 
 
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
 def _encode(parts: Sequence[tuple[str, bool]]) -> str:
-    return json.dumps("".join(text for text, _ in parts), ensure_ascii=False)
+    """A JSON string; a lone surrogate (the source's "\\ud800", protected from the model) is
+    written back as that escape, since json.dumps leaves it raw and UTF-8 cannot hold it."""
+    text = json.dumps("".join(text for text, _ in parts), ensure_ascii=False)
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def parse(text: str, options: FormatOptions) -> ParsedDocument:

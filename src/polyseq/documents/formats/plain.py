@@ -1,9 +1,10 @@
 """Plain text: paragraphs and line structure kept.
 
-Blank lines, indentation, trailing spaces and line endings are kept as they are. A line is a
-unit of translation, except that a hard-wrapped sentence (a line that does not end a sentence,
-followed by one that starts in lower case) is joined with its continuation lines, translated
-whole, and re-wrapped over the same number of lines with the original indentation.
+Blank lines, indentation, trailing spaces and line endings (``\n``, ``\r\n``, ``\r``) are kept
+as they are. A line is a unit of translation, except that a hard-wrapped sentence (a line that
+does not end a sentence, followed by one that starts in lower case) is joined with its
+continuation lines, translated whole, and re-wrapped over the same number of lines with the
+original indentation and trailing spaces.
 """
 
 from __future__ import annotations
@@ -11,9 +12,19 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from polyseq.documents.protect import Format, FormatOptions, ParsedDocument, Segment, from_pieces
+from polyseq.documents.protect import (
+    PROSE_PATTERNS,
+    Format,
+    FormatOptions,
+    ParsedDocument,
+    Segment,
+    from_pieces,
+)
 from polyseq.documents.segment import rewrap
 
+# Lines end at \r\n, \r or \n only: str.splitlines also breaks at \x0b, \x0c, \x1c-\x1e,
+# \x85, U+2028 and U+2029, which are characters inside a line to every editor and to `wc -l`.
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
 # A line ending like this closes its sentence, so the next line starts a new unit.
 _ENDS_SENTENCE = re.compile(r"[.!?:;。！？…][\"'»”’)\]]*\s*$")
 
@@ -24,7 +35,7 @@ def _continues(previous: str, line: str) -> bool:
 
 
 def parse(text: str, options: FormatOptions) -> ParsedDocument:
-    lines = text.splitlines(keepends=True)
+    lines = _LINE.findall(text)
     pieces: list[str | Segment] = []
     units: list[list[int]] = []
     for i, line in enumerate(lines):
@@ -61,14 +72,18 @@ def _unit_segment(
     contents = [lines[i][a:b] for i, (a, b) in zip(unit, bounds, strict=True)]
     start = starts[unit[0]] + bounds[0][0]
     end = starts[unit[-1]] + bounds[-1][1]
-    segment = Segment(text=" ".join(contents), raw=text[start:end], where=f"line {unit[0] + 1}")
+    segment = Segment(text=" ".join(contents), raw=text[start:end], patterns=PROSE_PATTERNS,
+                      where=f"line {unit[0] + 1}")
     if len(unit) > 1:
-        first = lines[unit[0]]
-        newline = first[len(first.rstrip("\r\n")):] or "\n"
-        prefix = lines[unit[1]][: bounds[1][0]]
+        # What lies between one line's content and the next one's, byte for byte: trailing
+        # spaces, the line ending and the indent.
+        gaps = [text[starts[i] + b:starts[j] + a]
+                for i, j, (_, b), (a, _) in zip(unit, unit[1:], bounds, bounds[1:], strict=False)]
 
         def finish(parts: Sequence[tuple[str, bool]]) -> str:
-            return rewrap(parts, len(unit), newline, prefix)
+            # Words hold no "\n" (a line's content has none), so it marks rewrap's line breaks.
+            wrapped = rewrap(parts, len(unit), "\n", "").split("\n")
+            return wrapped[0] + "".join(g + w for g, w in zip(gaps, wrapped[1:], strict=False))
 
         segment.finish = finish
     return segment, start, end
