@@ -78,6 +78,19 @@ def test_bad_files_and_lengths(tmp_path: Path) -> None:
         score_m2(["a", "b"], read_m2(m2_file(tmp_path, TWO_ANNOTATORS)))
 
 
+def test_records_the_reference_reads_its_own_way(tmp_path: Path) -> None:
+    # an edit that ends before it starts is a gold edit no system edit matches; a sentence whose
+    # blank line is missing ends at the next "S"; an edit listed twice is matched once (the
+    # reference would count 2 correct of 1 proposed)
+    text = ("S a b c .\nA 2 1|||X|||z|||REQUIRED|||-NONE-|||0\nA 0 1|||X|||A|||REQUIRED|||-NONE-|||0\n"
+            "S He go .\nA 1 2|||R:VERB|||goes|||REQUIRED|||-NONE-|||0\n"
+            "A 1 2|||R:VERB|||goes||went|||REQUIRED|||-NONE-|||0\n")
+    sentences = read_m2(m2_file(tmp_path, text))
+    assert [s.source for s in sentences] == ["a b c .", "He go ."]
+    score = score_m2(["A b c .", "He goes ."], sentences)
+    assert (score.correct, score.proposed, score.gold) == (2, 2, 4)
+
+
 def test_degenerate_output_is_bounded_in_time(tmp_path: Path) -> None:
     sentences = read_m2(m2_file(tmp_path, "S the the the the the the the the the the the the .\n"
                                           "A 1 2|||U:DET||||||REQUIRED|||-NONE-|||0\n"))

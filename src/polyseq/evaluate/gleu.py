@@ -17,14 +17,16 @@ The corpus score sums these, with hypothesis and reference lengths c and r, over
 BLEU's: exp(min(0, 1 - r/c) + sum_n log(match_n / total_n) / 4), or 0 when any sum is 0 (no
 smoothing). With several references, each of `iterations` rounds picks one reference per sentence
 at random (round j seeded with j * 101 and drawn as Python 2's `random.randint`) and scores the
-corpus; the result is the mean over rounds, their standard deviation and a normal 95% interval.
-Text is tokenized, as in JFLEG: tokens are split on whitespace.
+corpus; the result is the mean over rounds, their standard deviation and a normal 95% interval
+(one reference: one round, no spread). Text is tokenized, as in JFLEG: tokens are split on ASCII
+whitespace, as the script splits its bytes.
 """
 
 from __future__ import annotations
 
 import math
 import random
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -80,6 +82,12 @@ def _reference_choices(iterations: int, sentences: int, references: int) -> np.n
     return np.array(rounds, dtype=np.int64)
 
 
+def _words(text: str) -> list[str]:
+    """Words between ASCII whitespace, as the reference scorer splits its bytes: a no-break space
+    is part of a word."""
+    return [word for word in re.split(r"[ \t\n\r\x0b\x0c]+", text) if word]
+
+
 def gleu(
     sources: Sequence[str],
     hypotheses: Sequence[str],
@@ -98,11 +106,13 @@ def gleu(
         raise ValueError(f"iterations must be at least 1, got {iterations}")
     stats = np.array(  # (N, R, 2 + 2 * ORDER)
         [
-            [_sentence_stats(source.split(), hypothesis.split(), stream[i].split()) for stream in references]
+            [_sentence_stats(_words(source), _words(hypothesis), _words(stream[i])) for stream in references]
             for i, (source, hypothesis) in enumerate(zip(sources, hypotheses, strict=True))
         ],
         dtype=np.int64,
     )
+    if len(references) == 1:  # every draw is the same: one score, no spread (as the reference)
+        iterations = 1
     choices = _reference_choices(iterations, len(sources), len(references))  # (I, N)
     rows = np.arange(len(sources))
     scores = [_corpus_gleu(stats[rows, chosen].sum(axis=0).tolist()) for chosen in choices]

@@ -9,7 +9,9 @@ the others a small extra cost; the shortest path through the lattice is the syst
 sequence that agrees with the annotator most. With several annotators, each sentence is scored
 against the one that gives the best F of the counts so far (ties: more correct edits, then fewer
 proposed and gold edits), as the NUS M2 scorer does; its figures are reproduced on the shared CWEB
-and JFLEG M2 files (tests/evaluate/test_m2.py).
+and JFLEG M2 files (tests/evaluate/test_m2.py). One difference: a system edit matches one gold edit
+at most, where the reference counts it once for each identical gold edit of the annotator (an M2
+file that lists an edit twice then gives it a precision above 1).
 
 The reference scorer can run for hours on degenerate outputs (a word repeated many times gives a
 lattice with a vertex for nearly every pair of positions). Here a sentence whose lattice has more
@@ -87,6 +89,8 @@ def read_m2(path: str | Path) -> list[M2Sentence]:
     annotators: dict[int, list[GoldEdit]] = {}
     for number, line in enumerate([*read_text(path).splitlines(), ""], start=1):
         if line.startswith("S "):
+            if source is not None:  # a sentence without its blank line after it, as the reference reads it
+                sentences.append(M2Sentence(" ".join(source), annotators or {0: []}))
             source, annotators = line[2:].split(), {}
         elif line.startswith("A ") and source is not None:
             annotator, edit = _gold_edit(line[2:], source, f"{path}, line {number}")
@@ -130,8 +134,9 @@ def _gold_edit(text: str, source: list[str], where: str) -> tuple[int, GoldEdit 
         raise InputError(f"{where}: not an M2 edit ('start end|||type|||correction|||...|||annotator')"
                          ) from None
     # a noop says the annotator changed nothing; an edit past the sentence's end (JFLEG's M2 has
-    # some) is left out, as the reference does
-    if fields[1] == "noop" or not 0 <= start <= end <= len(source):
+    # some) is left out, as the reference does; one that ends before it starts stays, as there,
+    # a gold edit no system edit matches
+    if fields[1] == "noop" or start < 0 or end > len(source):
         return annotator, None
     corrections = tuple("" if c == "-NONE-" else c.strip() for c in fields[2].split("||"))
     return annotator, GoldEdit(start, end, " ".join(source[start:end]), corrections, fields[1])
