@@ -5,6 +5,7 @@ checked one by one."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -82,8 +83,8 @@ def blocks(draw: st.DrawFn, wrapped: bool) -> str:
         return f'<div class="note">\n<p>{draw(WORDS)} <b>{draw(WORDS)}</b> text</p>\n</div>'
     if kind == "math":
         return "$$\nx^2 + " + draw(WORDS) + "\n$$"
-    if kind == "hardbreak":
-        return line + "  \n" + draw(LINE)
+    if kind == "hardbreak":  # soft-wrapped lines after the break, when wrapped
+        return line + "  \n" + "\n".join(draw(st.lists(LINE, min_size=1, max_size=3 if wrapped else 1)))
     return f"[{draw(WORDS)} ref][site]\n\n[site]: https://example.com/ref"
 
 
@@ -130,13 +131,14 @@ def test_rewriting_keeps_every_protected_span(rewrite, text: str) -> None:
 
 
 def _layout(line: str) -> str:
-    """Indentation and block markers at the start of a line."""
-    match = re.match(r"\s*(?:(?:[-*+]|\d+\.|>|#+|\||/{3,})\s*)*", line)
+    """Indentation and block markers at the start of a line (a list or heading marker is one
+    only when a space or the line's end follows: "**bold**" is none)."""
+    match = re.match(r"\s*(?:(?:[-*+]|\d+\.|#+)(?:[ \t]+|$)|(?:>|\||/{3,})\s*)*", line)
     return match.group(0) if match else ""
 
 
 @SETTINGS
-@given(documents(wrapped=False))
+@given(st.booleans().flatmap(documents))  # soft-wrapped paragraphs are re-flowed line for line
 def test_rewriting_keeps_the_layout(rewrite, text: str) -> None:
     out = translate_document(text, "markdown", rewrite).text
     source_lines, out_lines = text.splitlines(keepends=True), out.splitlines(keepends=True)
@@ -247,3 +249,111 @@ def test_mkdocs_admonition_title_and_body_are_translated(rewrite) -> None:
     out = translate_document(text, "markdown", rewrite).text
     mind, the, gap, keep, here = rewrite(["Mind", "the", "gap", "Keep", "here"])
     assert out == f'!!! warning "{mind} {the} {gap}"\n    {keep} `x` {here}.\n'
+
+
+def mapping(table: dict[str, str]) -> Callable[[list[str]], list[str]]:
+    """A translator with fixed outputs (what a model might write); other texts come back as they are."""
+    return lambda texts: [table.get(t, t) for t in texts]
+
+
+@pytest.mark.parametrize(("text", "table", "expected"), [
+    ("Intro.\n\nFirst place goes to Bob.\n", {"First place goes to Bob.": "1. Platz geht an Bob."},
+     "Intro.\n\n1\\. Platz geht an Bob.\n"),
+    ("- Plus sign\n", {"Plus sign": "+ Zeichen"}, "- \\+ Zeichen\n"),
+    ("> Quoted text\n", {"Quoted text": "> Zitat"}, "> \\> Zitat\n"),
+    ("Line one here  \nSecond line.\n", {"Line one here⟦1⟧Second line.": "Zeile eins⟦1⟧# zwei"},
+     "Zeile eins  \n\\# zwei\n"),
+    ("| Input or output | b |\n|---|---|\n| c | d |\n", {"Input or output": "Eingabe | Ausgabe"},
+     "| Eingabe \\| Ausgabe | b |\n|---|---|\n| c | d |\n"),
+])
+def test_translated_prose_cannot_change_the_blocks(text: str, table: dict[str, str],
+                                                   expected: str) -> None:
+    out = translate_document(text, "markdown", mapping(table)).text
+    assert out == expected
+    assert check_preservation(text, out, "markdown").ok
+
+
+@pytest.mark.parametrize(("text", "broken"), [
+    ("Intro.\n\nFirst place goes to Bob.\n", "Intro.\n\n1. Platz geht an Bob.\n"),
+    ("| a | b |\n|---|---|\n| Input or output | d |\n",
+     "| a | b |\n|---|---|\n| Eingabe | Ausgabe | d |\n"),
+])
+def test_check_preservation_sees_changed_blocks(text: str, broken: str) -> None:
+    report = check_preservation(text, broken, "markdown")
+    assert not report.ok
+    assert any(problem.startswith("block ") for problem in report.problems), str(report)
+
+
+def test_toml_front_matter_is_kept_and_its_title_translated(rewrite) -> None:
+    text = ('+++\ntitle = "Hello world" # shown on the page\ndescription = \'A short page\'\n'
+            'draft = true\ntags = ["a", "b"]\n+++\n\nBody text.\n')
+    out = translate_document(text, "markdown", rewrite).text
+    hello, world, a, short, page, body, text_ = rewrite(["Hello", "world", "A", "short", "page",
+                                                         "Body", "text"])
+    assert out == (f'+++\ntitle = "{hello} {world}" # shown on the page\n'
+                   f"description = '{a} {short} {page}'\ndraft = true\ntags = [\"a\", \"b\"]\n"
+                   f"+++\n\n{body} {text_}.\n")
+    tomllib = pytest.importorskip("tomllib")
+    front = out.split("+++")[1]
+    assert tomllib.loads(front)["title"] == f"{hello} {world}"
+    quoted = translate_document("+++\ntitle = 'Hello world'\n+++\n", "markdown",
+                                mapping({"Hello world": "L'été"})).text
+    assert quoted == '+++\ntitle = "L\'été"\n+++\n'
+
+
+@pytest.mark.parametrize(("line", "table", "expected"), [
+    ("title: Hello world # a comment", {"Hello world": "Hallo Welt"},
+     "title: Hallo Welt # a comment"),
+    ("title: Note", {"Note": "Hinweis:"}, 'title: "Hinweis:"'),
+    ("title: Note", {"Note": "Yes"}, 'title: "Yes"'),
+    ("title: Note", {"Note": "10 Tipps"}, 'title: "10 Tipps"'),
+    ("title: Learn C# fast", {"Learn C# fast": "C# schnell lernen"}, "title: C# schnell lernen"),
+])
+def test_yaml_front_matter_keeps_comments_and_quotes_what_yaml_would_misread(
+    line: str, table: dict[str, str], expected: str
+) -> None:
+    out = translate_document(f"---\n{line}\n---\n", "markdown", mapping(table)).text
+    assert out == f"---\n{expected}\n---\n"
+    yaml = pytest.importorskip("yaml")
+    assert yaml.safe_load(out.split("---")[1])["title"] == next(iter(table.values()))
+
+
+def test_check_preservation_sees_a_translated_front_matter_comment() -> None:
+    text = "---\ntitle: Hello world # a comment\n---\n"
+    assert not check_preservation(text, '---\ntitle: "HALLO WELT # EIN KOMMENTAR"\n---\n',
+                                  "markdown").ok
+
+
+def test_tables_in_blockquotes_are_translated(rewrite) -> None:
+    text = "> | Name | Value |\n> |---|---|\n> | one thing | two |\n"
+    out = translate_document(text, "markdown", rewrite).text
+    name, value, one, thing, two = rewrite(["Name", "Value", "one", "thing", "two"])
+    assert out == f"> | {name} | {value} |\n> |---|---|\n> | {one} {thing} | {two} |\n"
+
+
+def test_github_alerts_and_task_boxes_are_not_prose(recording) -> None:
+    text = "> [!NOTE]\n> Be careful here.\n\n- [x] done item\n- [ ] open item\n"
+    spy, calls = recording(mapping({"Be careful here.": "Vorsicht hier.", "done item": "erledigt",
+                                    "open item": "offen"}))
+    out = translate_document(text, "markdown", spy).text
+    assert calls == ["Be careful here.", "done item", "open item"]
+    assert out == "> [!NOTE]\n> Vorsicht hier.\n\n- [x] erledigt\n- [ ] offen\n"
+    assert not check_preservation(text, out.replace("[!NOTE]", "[!HINWEIS]"), "markdown").ok
+
+
+@pytest.mark.parametrize(("text", "table", "expected"), [
+    ("Line one here  \nline two is here\nline three is here\n",
+     {"Line one here⟦1⟧line two is here line three is here":
+      "Zeile eins hier⟦1⟧Zeile zwei ist hier, Zeile drei ist hier"},
+     "Zeile eins hier  \nZeile zwei ist hier,\nZeile drei ist hier\n"),
+    ("> Line one here\\\n> line two is here\n> line three is here\n",
+     {"Line one here⟦1⟧line two is here line three is here":
+      "Zeile eins hier⟦1⟧Zeile zwei ist hier, Zeile drei ist hier"},
+     "> Zeile eins hier\\\n> Zeile zwei ist hier,\n> Zeile drei ist hier\n"),
+    ("Use `some\ncode` here and\nmore text\n", {"Use ⟦1⟧ here and more text": "Nimm ⟦1⟧ hier und mehr"},
+     "Nimm `some\ncode` hier und\nmehr\n"),
+])
+def test_line_breaks_inside_a_paragraph_keep_its_line_count(
+    text: str, table: dict[str, str], expected: str
+) -> None:
+    assert translate_document(text, "markdown", mapping(table)).text == expected

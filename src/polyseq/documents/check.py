@@ -98,7 +98,20 @@ def check_preservation(
         entry[2] += min(have, got)
         if have != got:
             problems.append(f"{kind} {key!r}: {have} in source, {got} in translation")
+    if fmt.name == "markdown":
+        problems += _block_problems(source, translation)
     return PreservationReport({k: (v[0], v[1], v[2]) for k, v in counts.items()}, problems)
+
+
+def _block_problems(source: str, translation: str) -> list[str]:
+    """Markdown blocks are no spans, but a translation must keep them too: prose that starts
+    with "1. " becomes a list, a pipe in a cell splits the cell."""
+    from polyseq.documents.formats import markdown
+
+    before = Counter(markdown.blocks(source.removeprefix(_BOM)))
+    after = Counter(markdown.blocks(translation.removeprefix(_BOM)))
+    return [f"block {name!r}: {before[name]} in source, {after[name]} in translation"
+            for name in sorted(set(before) | set(after)) if before[name] != after[name]]
 
 
 def check_file(

@@ -8,14 +8,16 @@ source, so that inline code, link targets, inline HTML, emphasis markers, entiti
 become protected holes while link text and image alt text stay translatable. HTML blocks are
 handed to the HTML format; FastAPI / MkDocs extras are recognised line by line: include
 directives ``{* file *}`` and heading anchors ``{ #id }`` (patterns in ``protect``), and
-``/// type | Title`` blocks, whose title is translated.
+``/// type | Title`` blocks, whose title is translated. GitHub's alert markers (``> [!NOTE]``)
+and task-list boxes (``- [x]``) are kept; front matter, YAML or TOML, is read by ``front_matter``.
+Translated prose is written back so that it cannot change the blocks: a first word that would
+start one (``1.``, ``-``, ``#``) is escaped, as is a pipe in a table cell.
 """
 
 from __future__ import annotations
 
 import bisect
 import functools
-import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +29,7 @@ from mdit_py_plugins.admon import admon_plugin
 from mdit_py_plugins.dollarmath import dollarmath_plugin
 from mdit_py_plugins.front_matter import front_matter_plugin
 
-from polyseq.documents.formats import html
+from polyseq.documents.formats import front_matter, html
 from polyseq.documents.protect import (
     DocumentError,
     Format,
@@ -38,7 +40,7 @@ from polyseq.documents.protect import (
     from_pieces,
     where,
 )
-from polyseq.documents.segment import rewrap
+from polyseq.documents.segment import rewrap, words_of
 
 MD_PATTERNS = frozenset({"sentinel_char", "include", "placeholder", "anchor", "url", "email",
                          "footnote"})
@@ -49,8 +51,12 @@ _LINE = re.compile(r"([^\r\n]*)(\r\n|\r|\n|$)")
 # pymdownx "blocks" (FastAPI docs): /// tip | Title ... ///, and //// tab | Title
 _DIRECTIVE = re.compile(r"^(?P<head>\s*/{3,}\s*[\w-]*[^|\n]*?(?:\|\s*)?)(?P<title>[^|\n]*?)\s*$")
 _ADMONITION = re.compile(r'^(?P<head>\s*(?:!!!|\?\?\?\+?)\s+[^"\n]*")(?P<title>[^"\n]*)"')
-_FRONT_KEYS = re.compile(r"^(\s*(?:title|description|summary|subtitle)\s*:[ \t]+)(\S.*?)[ \t]*$")
 _LETTER = re.compile(r"[^\W\d_]")
+_NEWLINE = re.compile(r"\r\n|\r|\n")
+_HARD_BREAK = re.compile(r"\\?[ \t]*(?:\r\n|\r|\n)[ \t>]*")  # a line_break hole: "  \n> "
+# GitHub alerts: the marker alone on the first line of a blockquote; task-list checkboxes
+_ALERT = re.compile(r"\[!(?:NOTE|TIP|IMPORTANT|WARNING|CAUTION)\][ \t]*", re.I)
+_TASK = re.compile(r"\[[ xX]\](?:[ \t]+|$)")
 _RAW_OPEN = re.compile(r"<(code|kbd|samp|var|tt|script|style)\b[^>]*(?<!/)>", re.I)
 # A word that would read as Markdown syntax at the start of a line must not start one.
 _STARTS_BLOCK = re.compile(
@@ -223,8 +229,14 @@ def _split_lines(text: str) -> list[tuple[int, int, int]]:
     return [line for line in found if line[2] > line[0]] or [(0, 0, 0)]
 
 
+def _normalized(text: str) -> str:
+    """The text as the parser reads it: newlines as \\n, TOML front matter as YAML's (its
+    lines are read from ``text`` by ``_front_matter``)."""
+    return "\n".join(front_matter.toml_as_yaml(re.sub(r"\r\n?", "\n", text).split("\n")))
+
+
 def parse(text: str, options: FormatOptions) -> ParsedDocument:
-    normalized = re.sub(r"\r\n?", "\n", text)
+    normalized = _normalized(text)
     env: dict[str, object] = {}
     tokens = _parser().parse(normalized, env)
     lines = _split_lines(text)
@@ -263,7 +275,7 @@ def _block(doc: _Doc, tokens: list[Token], i: int, token: Token) -> None:
     elif token.type == "inline" and i > 0:
         parent = tokens[i - 1].type
         if parent == "paragraph_open":
-            _paragraph(doc, token, first, last)
+            _paragraph(doc, token, first, last, tokens[i - 2].type if i > 1 else "")
         elif parent == "heading_open":
             _heading(doc, token, first, tokens[i - 1].markup)
 
@@ -292,26 +304,38 @@ def _content_span(doc: _Doc, line: int, content: str, search_from: int = 0) -> t
     return start + found, start + found + len(stripped)
 
 
-def _paragraph(doc: _Doc, token: Token, first: int, last: int) -> None:
+def _paragraph(doc: _Doc, token: Token, first: int, last: int, container: str) -> None:
+    """A paragraph's lines as prose runs. ``container`` is the type of the token before it: a
+    blockquote it opens may start with an alert marker, a list item with a task box."""
     contents = token.content.split("\n")
     if len(contents) != last - first:
         doc.protected.append(("unparsed", doc.block(first, last)))
         return
     run: list[tuple[int, int]] = []
     for line, content in zip(range(first, last), contents, strict=True):
+        if line == first and container == "blockquote_open" and _ALERT.fullmatch(content.strip()):
+            doc.protected.append(("alert", content.strip()))  # "> [!NOTE]" is GitHub's markup
+            continue
         if _DIRECTIVE.match(content):
-            _prose(doc, run)
+            _prose(doc, run, line_start=True)
             run = []
             _titled_line(doc, line, _DIRECTIVE, "directive")
             continue
         span = _content_span(doc, line, content)
         if span[0] < 0:  # not found as written (tabs expanded?): keep the line untranslated
             doc.protected.append(("unparsed", doc.body(line)))
-            _prose(doc, run)
+            _prose(doc, run, line_start=True)
             run = []
             continue
+        box = line == first and container == "list_item_open"
+        task = _TASK.match(content.strip()) if box else None
+        if task:  # "- [x] done": the box is no prose
+            doc.protected.append(("task", task.group(0).strip()))
+            span = (span[0] + task.end(), span[1])
+            if span[0] == span[1]:
+                continue
         run.append(span)
-    _prose(doc, run)
+    _prose(doc, run, line_start=True)
 
 
 def _heading(doc: _Doc, token: Token, first: int, markup: str) -> None:
@@ -324,7 +348,7 @@ def _heading(doc: _Doc, token: Token, first: int, markup: str) -> None:
     contents = token.content.split("\n")  # setext: the underline follows the content lines
     spans = [_content_span(doc, first + k, c) for k, c in enumerate(contents)]
     if all(s[0] >= 0 for s in spans):
-        _prose(doc, spans)
+        _prose(doc, spans, line_start=True)
 
 
 def _table_row(doc: _Doc, tokens: list[Token], i: int, line: int) -> None:
@@ -336,14 +360,8 @@ def _table_row(doc: _Doc, tokens: list[Token], i: int, line: int) -> None:
         if token.type == "inline":
             cells.append(token)
     body = doc.body(line)
-    pipes = [k for k, ch in enumerate(body) if ch == "|" and _unescaped(body, k)]
-    bounds = list(zip([-1, *pipes], [*pipes, len(body)], strict=True))
-    if bounds and not body[: bounds[0][1]].strip():
-        bounds = bounds[1:]  # a leading pipe opens the row
-    if bounds and not body[bounds[-1][0] + 1:].strip():
-        bounds = bounds[:-1]  # a trailing pipe closes it
     start = doc.lines[line][0]
-    for (left, right), cell in zip(bounds, cells, strict=False):
+    for (left, right), cell in zip(_cell_bounds(body), cells, strict=False):
         raw = body[left + 1:right]
         content = raw.strip()
         if not content:
@@ -353,6 +371,19 @@ def _table_row(doc: _Doc, tokens: list[Token], i: int, line: int) -> None:
             continue
         at = start + left + 1 + (len(raw) - len(raw.lstrip()))
         _prose(doc, [(at, at + len(content))], cell=True)
+
+
+def _cell_bounds(body: str) -> list[tuple[int, int]]:
+    """``(left, right)`` around each cell of a table row's line: its unescaped pipes, and before
+    the first cell the row's indentation and quote markers ("> | a | b |" in a blockquote)."""
+    lead = len(body) - len(body.lstrip(" \t>"))
+    pipes = [k for k in range(lead, len(body)) if body[k] == "|" and _unescaped(body, k)]
+    bounds = list(zip([lead - 1, *pipes], [*pipes, len(body)], strict=True))
+    if bounds and not body[lead: bounds[0][1]].strip():
+        bounds = bounds[1:]  # a leading pipe opens the row
+    if bounds and not body[bounds[-1][0] + 1:].strip():
+        bounds = bounds[:-1]  # a trailing pipe closes it
+    return bounds
 
 
 def _unescaped(text: str, index: int) -> bool:
@@ -372,40 +403,17 @@ def _titled_line(doc: _Doc, line: int, pattern: re.Pattern[str], kind: str) -> N
 
 
 def _front_matter(doc: _Doc, first: int, last: int) -> None:
+    toml = doc.body(first).startswith("+")  # Hugo's +++ ... +++
     for line in range(first + 1, last - 1):
-        body = doc.body(line)
-        match = _FRONT_KEYS.match(body)
-        segment = _front_value(match.group(2)) if match else None
-        if match is None or segment is None:
-            doc.protected.append(("front_matter", body))
+        found = front_matter.value(doc.body(line), toml, MD_PATTERNS)
+        if found is None:
+            doc.protected.append(("front_matter", doc.body(line)))
             continue
-        doc.protected.append(("front_matter", match.group(1) + "…"))
-        start = doc.lines[line][0] + match.start(2)
+        kept, at, segment = found  # the key and any comment stay as they are
+        doc.protected.append(("front_matter", kept))
+        start = doc.lines[line][0] + at
         segment.where = f"line {line + 1}"
-        doc.regions.append((start, start + len(match.group(2)), segment))
-
-
-def _front_value(value: str) -> Segment | None:
-    """A YAML scalar value as a segment, quoted on the way back when YAML needs it."""
-    if value[0] == '"' and value.endswith('"') and len(value) > 1 and "\\" not in value:
-        text, quote = value[1:-1], "json"
-    elif value[0] == "'" and value.endswith("'") and len(value) > 1:
-        text, quote = value[1:-1].replace("''", "'"), "single"
-    elif value[0] in "|>&*!%@[{#`\"'" or value.rstrip().endswith(":"):
-        return None
-    else:
-        text, quote = value, "plain"
-    if not _LETTER.search(text):
-        return None
-
-    def finish(parts: Sequence[tuple[str, bool]]) -> str:
-        out = "".join(t for t, _ in parts)
-        if quote == "single":
-            return "'" + out.replace("'", "''") + "'"
-        needs = quote == "json" or ": " in out or " #" in out or out[:1] in "|>&*!%@[{#`\"'-?:,]}"
-        return json.dumps(out, ensure_ascii=False) if needs else out
-
-    return Segment(text=text, raw=value, patterns=MD_PATTERNS, finish=finish)
+        doc.regions.append((start, start + len(segment.raw), segment))
 
 
 def _html_block(doc: _Doc, token: Token, first: int, last: int) -> None:
@@ -422,11 +430,14 @@ def _html_block(doc: _Doc, token: Token, first: int, last: int) -> None:
         offset += len(piece if isinstance(piece, str) else piece.raw)
 
 
-def _prose(doc: _Doc, spans: list[tuple[int, int]], cell: bool = False) -> None:
+def _prose(
+    doc: _Doc, spans: list[tuple[int, int]], cell: bool = False, line_start: bool = False
+) -> None:
     """One segment over consecutive lines' content ranges (absolute ``(start, end)``).
 
-    In a table ``cell`` an escaped pipe is kept too: without its backslash it would end the
-    cell."""
+    In a table ``cell`` every pipe is written back escaped: without its backslash it would end
+    the cell. A segment at a ``line_start`` (a paragraph) must not begin with what would read
+    as a block marker."""
     if not spans:
         return
     text = doc.text
@@ -439,10 +450,6 @@ def _prose(doc: _Doc, spans: list[tuple[int, int]], cell: bool = False) -> None:
     holes = [(s, e, kind, offsets[s], offsets[e - 1] + 1)
              for s, e, kind in _inline_holes(src, doc.env) if e > s]
     holes += _hard_breaks(text, spans)
-    if cell:
-        holes += [(m.start(), m.end(), "markup", offsets[m.start()], offsets[m.start()] + 2)
-                  for m in re.finditer(r"\\\|", src)
-                  if not any(s <= m.start() < e for s, e, *_ in holes)]
     holes.sort()
     origin, stop = spans[0][0], spans[-1][1]
     segment = Segment(
@@ -456,10 +463,17 @@ def _prose(doc: _Doc, spans: list[tuple[int, int]], cell: bool = False) -> None:
         patterns=MD_PATTERNS,
         where=f"line {bisect.bisect_right(doc.starts, origin)}",
     )
-    if len(spans) - 1 > sum(1 for h in holes if h[2] == "line_break"):
-        # soft-wrapped lines: re-flow the translation over as many lines as there were
-        segment.finish = _rewrapper(doc, spans)
+    if cell:
+        segment.escape = _escape_pipes
+    lines = _stretch_lines(segment)
+    if line_start or max(lines) > 1:
+        segment.finish = _finisher(doc, spans, lines, line_start)
     doc.regions.append((origin, stop, segment))
+
+
+def _escape_pipes(prose: str) -> str:
+    """A pipe ends a table cell unless an odd number of backslashes come before it."""
+    return re.sub(r"(?<!\\)((?:\\\\)*)\|", r"\1\\|", prose)
 
 
 def _hard_breaks(
@@ -483,19 +497,95 @@ def _hard_breaks(
     return found
 
 
-def _rewrapper(
-    doc: _Doc, spans: list[tuple[int, int]]
+def _stretch_lines(segment: Segment) -> list[int]:
+    """How many source lines each stretch of a segment spans, stretches being cut by the holes
+    that hold a line break (a hard break, inline code across lines): those keep their own."""
+    counts: list[int] = []
+    cursor = 0
+    for hole in sorted(segment.holes, key=lambda h: h.raw_start):
+        if _NEWLINE.search(segment.raw, hole.raw_start, hole.raw_end):
+            counts.append(1 + len(_NEWLINE.findall(segment.raw, cursor, hole.raw_start)))
+            cursor = hole.raw_end
+    return [*counts, 1 + len(_NEWLINE.findall(segment.raw, cursor))]
+
+
+def _finisher(
+    doc: _Doc, spans: list[tuple[int, int]], lines: list[int], line_start: bool
 ) -> Callable[[Sequence[tuple[str, bool]]], str]:
+    """Writes a translation back stretch by stretch (see ``_stretch_lines``): a soft-wrapped
+    one re-flowed over as many lines as it had, each line start made safe (``_start_line``)."""
     first = bisect.bisect_right(doc.starts, spans[0][0]) - 1
     _, content_end, line_end = doc.lines[first]
     newline = doc.text[content_end:line_end] or "\n"
-    second = bisect.bisect_right(doc.starts, spans[1][0]) - 1
-    prefix = doc.text[doc.starts[second]:spans[1][0]]
+    prefix = ""  # what continuation lines start with: a quote marker, an indent
+    if len(spans) > 1:
+        second = bisect.bisect_right(doc.starts, spans[1][0]) - 1
+        prefix = doc.text[doc.starts[second]:spans[1][0]]
 
     def finish(parts: Sequence[tuple[str, bool]]) -> str:
-        return rewrap(parts, len(spans), newline, prefix, lambda w: bool(_STARTS_BLOCK.match(w)))
+        out: list[str] = []
+        starts_line = line_start
+        for k, (stretch, separator) in enumerate(_stretches(parts)):
+            if starts_line:
+                stretch = _start_line(stretch)
+            text = "".join(t for t, _ in stretch)
+            count = lines[k] if k < len(lines) else 1
+            if count > 1:  # re-flowed, keeping a space next to "`code\nacross lines`"
+                lead, trail = (" " if edge.isspace() else "" for edge in (text[:1], text[-1:]))
+                text = lead + rewrap(stretch, count, newline, prefix, _starts_block) + trail
+            # a hard break ("  \n> ") ends a line and the next one starts after it
+            starts_line = bool(_HARD_BREAK.fullmatch(separator))
+            out += [text.rstrip() if starts_line else text, separator]
+        return "".join(out)
 
     return finish
+
+
+def _starts_block(word: str) -> bool:
+    return bool(_STARTS_BLOCK.match(word))
+
+
+def _stretches(parts: Sequence[tuple[str, bool]]) -> list[tuple[list[tuple[str, bool]], str]]:
+    """``parts`` cut at each protected part that holds a line break: (stretch, that part)."""
+    found: list[tuple[list[tuple[str, bool]], str]] = []
+    stretch: list[tuple[str, bool]] = []
+    for text, protected in parts:
+        if protected and _NEWLINE.search(text):
+            found.append((stretch, text))
+            stretch = []
+        else:
+            stretch.append((text, protected))
+    return [*found, (stretch, "")]
+
+
+def _start_line(parts: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
+    """Parts that begin a line, without leading space, and with a first word that Markdown
+    would read as a block marker escaped: "1. Platz" would be a list, "1\\. Platz" is not."""
+    parts = [part for part in parts if part[0]]
+    if not parts or parts[0][1]:
+        return parts  # it starts with a protected span: nothing of the translation's
+    text = parts[0][0].lstrip()
+    words = words_of([(text, False), *parts[1:]])
+    digits = len(text) - len(text.lstrip("0123456789"))  # "1." is escaped as "1\\."
+    if words and _starts_block(words[0]) and digits < len(text):
+        text = text[:digits] + "\\" + text[digits:]
+    return [(text, False), *parts[1:]]
+
+
+def blocks(text: str) -> list[str]:
+    """The blocks of a document, outer ones first ("blockquote", "p", "h2", "table row of 2
+    cells" ...): a translation must keep them, as "1. Platz" at a paragraph's start would not."""
+    normalized = _normalized(text)
+    lines = normalized.split("\n")
+    found: list[str] = []
+    for token in _parser().parse(normalized, {}):
+        if token.nesting < 0 or token.type == "inline":
+            continue
+        if token.type == "tr_open" and token.map:
+            found.append(f"table row of {len(_cell_bounds(lines[token.map[0]]))} cells")
+        elif token.type not in ("th_open", "td_open"):
+            found.append(token.tag if token.type == "heading_open" else token.type.removesuffix("_open"))
+    return found
 
 
 FORMAT = Format(
