@@ -115,6 +115,11 @@ def test_printf_icu_and_laravel_placeholders_are_kept(rewrite) -> None:
     assert out == {"a": f"%1$s {has} %2$d {items}", "b": f"{size} %zu {of} %lld, {by} %@",
                    "c": f"{{count, plural, one {{# file}} other {{# files}}}} {left}",
                    "d": f"{hello} :name, {since} {{day, date, short}}"}
+    # a name in any script is a name: ":¹" rewritten to ":q" would otherwise be a new placeholder
+    text = json.dumps({"e": ":über and :¹"})
+    out = translate_document(text, "json", rewrite).text
+    assert json.loads(out) == {"e": f":über {rewrite(['and'])[0]} :¹"}
+    assert check_preservation(text, out, "json").ok
 
 
 def test_a_lone_surrogate_is_kept_from_the_model_and_written_back_escaped(rewrite,

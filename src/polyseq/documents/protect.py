@@ -71,7 +71,7 @@ PATTERNS: dict[str, str] = {
     # ("%dpx", and in a c-format msgid even "%ige"), and Laravel's ":name" (not after a word
     # or a colon, so "Note:" and "std::vector" stay prose).
     "printf_glued": rf"%{_PRINTF_SPEC}(?=[A-Za-z])",
-    "laravel": r"(?<![\w:]):[A-Za-z_]\w*",
+    "laravel": r"(?<![\w:]):[^\W\d]\w*",
     "anchor": r"\{:?\s*[#.][^\s{}][^{}]*\}",  # heading anchors / attribute lists: { #anchor-id }
     "url": rf"(?:\b(?:https?|ftp)://|\bwww\.)(?:{_URL_CHAR}|\({_URL_CHAR}*\))*"
     rf"(?:[^\s<>\"'`()\[\]⟦⟧.,;:!?]|\({_URL_CHAR}*\))",
