@@ -169,7 +169,7 @@ class Translator:
             output.stats.add(result.stats)
             hypotheses = result.hypotheses
             if rerank is not None:
-                hypotheses = self._rerank(sources, hypotheses, rerank)
+                hypotheses = self._rerank(sources, [prefixes[i] for i in batch], hypotheses, rerank)
             for index, group in zip(batch, hypotheses, strict=True):
                 candidates = [TranslationCandidate(self.tokenizer.decode([*prefixes[index], *h.tokens]), h)
                               for h in group]
@@ -336,11 +336,12 @@ class Translator:
             settings = {**settings, "draft_model": self._draft_models[key]}
         return settings
 
-    def _rerank(self, pieces: list[list[int]], hypotheses: list[list[Hypothesis]],
+    def _rerank(self, pieces: list[list[int]], prefixes: list[list[int]], hypotheses: list[list[Hypothesis]],
                 scorer: Scorer) -> list[list[Hypothesis]]:
+        """Each group reordered by `scorer`, which reads the whole translation, its prefix too."""
         sources = [self.tokenizer.decode(piece) for piece in pieces]
-        candidates = [[Candidate(self.tokenizer.decode(list(h.tokens)), h.tokens, h.log_prob)
-                       for h in group] for group in hypotheses]
+        candidates = [[Candidate(self.tokenizer.decode([*prefix, *h.tokens]), h.tokens, h.log_prob)
+                       for h in group] for prefix, group in zip(prefixes, hypotheses, strict=True)]
         by_tokens = [{h.tokens: h for h in group} for group in hypotheses]
         ordered = rerank_candidates(sources, candidates, scorer)
         return [[lookup[c.tokens] for c in group] for lookup, group in zip(by_tokens, ordered, strict=True)]

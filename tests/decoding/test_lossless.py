@@ -91,6 +91,20 @@ def test_lossless_on_an_untrained_model(batch: int) -> None:
     assert any(not h.finished for h in result.best())  # runs into the length limit too
 
 
+def test_a_draft_model_with_fewer_positions_drafts_until_they_are_full() -> None:
+    torch.manual_seed(11)
+    model = Seq2Seq(replace_config()).eval()
+    src = torch.randint(5, 50, (3, 20), generator=torch.Generator().manual_seed(4))
+    src[1, 9:] = 0
+    inputs = DecodeInput(src, torch.full((3, 1), 4), eos_id=3, pad_id=0)
+    expected = tokens(generate(model, inputs, "greedy"))
+    assert max(map(len, expected)) > 16
+    for positions in (24, 16):  # room for the source and part of the output; not for the source
+        draft = Seq2Seq(replace(replace_config(), decoder_layers=1, max_positions=positions)).eval()
+        result = generate(model, inputs, "speculative", draft="model", draft_model=draft)
+        assert tokens(result) == expected, positions
+
+
 def test_beam_search_on_the_native_path_finds_the_module_paths_beams(copy_translator: Translator) -> None:
     """Beam search reads each beam's best tokens from the native output layer, the module path
     ranks whole distributions: the same hypotheses, scores within rounding."""

@@ -30,6 +30,19 @@ def test_diverse_beam_with_one_group_is_beam() -> None:
         [[h.tokens for h in c] for c in beam.hypotheses]
 
 
+@pytest.mark.parametrize("diversity", [0.0, 0.5])
+def test_diverse_beam_lists_each_output_once(diversity: float) -> None:
+    model, inputs = random_model_input(6)
+    result = generate(model, inputs, "diverse-beam", beam_size=6, groups=3, diversity=diversity, n_best=6)
+    for group in result.hypotheses:
+        assert len({h.tokens for h in group}) == len(group) >= 1
+        assert [h.score for h in group] == sorted((h.score for h in group), reverse=True)
+    if not diversity:  # three identical searches of width 2: one search's best two, once each
+        beam = generate(model, inputs, "beam", beam_size=2, n_best=2)
+        tokens = [[h.tokens for h in group[:2]] for group in result.hypotheses]
+        assert tokens == [[h.tokens for h in group] for group in beam.hypotheses]
+
+
 def distinct_bigrams(candidates: list[tuple[int, ...]]) -> int:
     return len({tuple(c[i : i + 2]) for c in candidates for i in range(len(c) - 1)})
 
@@ -86,6 +99,20 @@ def test_reverse_model_reranking_through_the_translator(tiny_model_dir: Path) ->
                                           n_best=4)
     assert sorted(h.tokens for h in output.hypotheses[0]) == sorted(h.tokens for h in plain.hypotheses[0])
     assert output.texts[0] == translator.tokenizer.decode(list(output.hypotheses[0][0].tokens))
+
+
+def test_a_reranker_reads_the_whole_translation_its_prefix_too(tiny_model_dir: Path) -> None:
+    translator = Translator.load(tiny_model_dir)
+    seen: list[str] = []
+
+    def spy(sources: list[str], candidates: list[list[Candidate]]) -> list[list[float]]:
+        seen.extend(c.text for group in candidates for c in group)
+        return [[0.0] * len(group) for group in candidates]
+
+    output = translator.translate_detailed(["21"], "num", "en", strategy="beam", beam_size=3, n_best=3,
+                                           rerank=spy, prefix="twenty")
+    assert len(seen) == 3 and all(text.startswith("twenty") for text in seen)
+    assert seen == [c.text for c in output.candidates[0]]
 
 
 @pytest.mark.parametrize(("strategy", "options"), [

@@ -4,7 +4,9 @@ Each source keeps `beam_size` rows in the cache, split into G groups of W = beam
 (G = 1 for plain beam search; diverse beam search uses G > 1, see diverse_beam.py). Every step each
 group takes its 2W best extensions (so W live beams remain even when some end with EOS), finalizes
 EOS candidates that rank inside the top W, and stops once W hypotheses are final (the fairseq
-criterion). Scores are normalised as log_prob / length ** length_penalty, the length counting EOS.
+criterion; unlike fairseq, a step's EOS candidates are all kept, even past W, so the n-best list
+may hold a better hypothesis than fairseq's). Scores are normalised as
+log_prob / length ** length_penalty, the length counting EOS.
 Groups of one source are chosen in order, each penalised by λ for every token that earlier groups
 chose at this step (Hamming diversity, Vijayakumar et al. 2016); selection uses the penalised
 scores, hypotheses keep their true log-probabilities.
@@ -124,9 +126,17 @@ def grouped_beam_search(model: Any, inputs: DecodeInput, config: BeamConfig, gro
     hypotheses: list[list[Hypothesis]] = [[] for _ in range(batch)]
     for unit in units:
         hypotheses[unit.sentence].extend(unit.final)
-    hypotheses = [sorted(h, key=lambda h: -h.score)[: config.n_best] for h in hypotheses]
+    hypotheses = [_distinct(sorted(h, key=lambda h: -h.score))[: config.n_best] for h in hypotheses]
     stats.generated_tokens = sum(len(candidates[0].tokens) for candidates in hypotheses)
     return DecodeResult(hypotheses, stats)
+
+
+def _distinct(ranked: list[Hypothesis]) -> list[Hypothesis]:
+    """The best copy of each output: groups of a diverse beam can finish the same one."""
+    best: dict[tuple[int, ...], Hypothesis] = {}
+    for hypothesis in ranked:
+        best.setdefault(hypothesis.tokens, hypothesis)
+    return list(best.values())
 
 
 def _select(candidates: Tensor, alive: list[_Group], width: int, vocab: int,

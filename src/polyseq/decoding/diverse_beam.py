@@ -1,7 +1,9 @@
 """Diverse beam search (Vijayakumar et al. 2016): the beam split into G groups, each penalised
 by λ for tokens that earlier groups chose at the same step; n-best across all groups.
 
-With G = 1 (or λ = 0) it is plain beam search, exactly: both run the same grouped search.
+With G = 1 it is plain beam search, exactly: both run the same grouped search. With λ = 0 it is
+G independent beams of width W, which mostly find the same outputs; the n-best list holds each
+output once (its best copy), so it may be shorter than n_best.
 """
 
 from __future__ import annotations

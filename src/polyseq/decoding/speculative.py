@@ -112,7 +112,9 @@ class ModelDrafter:
     and the drafting steps stop once every row's draft has ended: a token the main model would
     likely reject costs a drafting step and a verified position, and the ones after it are
     wasted. Its passes are native where they can be (see `model_runner`), as most of a small
-    model's step is per-call overhead that they leave out."""
+    model's step is per-call overhead that they leave out. A draft model with fewer positions
+    than the job needs drafts until they are full (or not at all, for a source longer than they
+    are), then proposes nothing: the main model goes on alone, with greedy's output still."""
 
     confident = False
 
@@ -122,18 +124,24 @@ class ModelDrafter:
                               f"encode, init_cache and decode_step, not {type(draft_model).__name__}")
         run = model_runner(draft_model)
         self.config, self.k, self.decode = config, config.k, run.decode
-        capacity = inputs.prefix.shape[1] + max(row.limit for row in rows) + config.max_k + 2
-        self.memory = run.encode(inputs.src)
-        self.cache = run.init_cache(self.memory, capacity=capacity)
-        self.pending = [list(row.pending) for row in rows]  # accepted, not yet in the draft cache
-        self.fed = 0  # tokens of the last proposal that entered the draft cache
         self.pad_id, self.eos_id = inputs.pad_id, inputs.eos_id
         self.positions = max_positions(draft_model)
+        self.pending = [list(row.pending) for row in rows]  # accepted, not yet in the draft cache
+        self.fed = 0  # tokens of the last proposal that entered the draft cache
+        self.full = inputs.src.shape[1] > self.positions  # no more room in the draft model
+        if self.full:
+            return
+        capacity = inputs.prefix.shape[1] + max(row.limit for row in rows) + config.max_k + 2
+        self.memory = run.encode(inputs.src)
+        self.cache = run.init_cache(self.memory, capacity=min(capacity, self.positions))
 
     @torch.inference_mode()
     def propose(self, rows: Sequence[Row]) -> list[list[int]]:
-        self.start = self.cache.lengths.clone()
         widths = [len(p) for p in self.pending]
+        self.full = self.full or int(self.cache.lengths.max()) + max(widths) > self.positions
+        if self.full:
+            return [[] for _ in rows]
+        self.start = self.cache.lengths.clone()
         counts = torch.tensor(widths, device=self.start.device)
         tokens = pad_rows(self.pending, self.pad_id).to(self.start.device)
         states, project = self.decode(tokens, self.memory, self.cache, widths)
@@ -173,6 +181,8 @@ class ModelDrafter:
         return token, probability >= self.config.confidence
 
     def accepted(self, rows: Sequence[Row], counts: Sequence[int], drafts: Sequence[list[int]]) -> None:
+        if self.full:
+            return
         # the draft cache holds pending + the proposal's first `fed` tokens; keep what was accepted
         in_cache = [min(count, self.fed) for count in counts]
         base = self.start + torch.tensor([len(p) for p in self.pending], device=self.start.device)
@@ -188,9 +198,10 @@ class ModelDrafter:
                 self.k = max(self.k - 1, 1)
 
     def keep(self, positions: Sequence[int]) -> None:
-        index = torch.tensor(positions, dtype=torch.long, device=self.cache.lengths.device)
-        self.cache.reorder(index)
         self.pending = [self.pending[p] for p in positions]
+        if not self.full:
+            index = torch.tensor(positions, dtype=torch.long, device=self.cache.lengths.device)
+            self.cache.reorder(index)
 
 
 def load_draft_model(path: str | Path, device: str | torch.device = "cpu") -> Any:

@@ -85,7 +85,8 @@ def native_passes(model: Any) -> NativePasses | None:
 
 def _signature(weights: list[Tensor]) -> tuple[tuple[int, int], ...]:
     """Where each weight's values are and how often they were written in place (-1: not counted,
-    for inference tensors)."""
+    for inference tensors). Writes through .data, NumPy or a fused optimizer step are not counted
+    (docs/decoding.md says so): a content checksum on every call would cost more than it guards."""
     try:
         return tuple((w.data_ptr(), w._version) for w in weights)
     except RuntimeError:  # an inference tensor has no version counter
