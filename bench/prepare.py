@@ -209,7 +209,8 @@ def prepare_translator(multi30k: Path, output: Path, preset: str = DEFAULT_PRESE
     draft trained on its own greedy output (sequence-level distillation), with the first
     `sentences` test sentences and their references."""
     mt = DataConfig(train=str(multi30k / "train"), valid=str(multi30k / "val"),
-                    languages=("en", "de"), directions=("en-de",), vocab_size=4000, max_tokens=4096)
+                    languages=("en", "de"), directions=("en-de",), vocab_size=4000, max_tokens=4096,
+                    max_length=128)
     translator = translator or train_model(run_name("translator", preset), output, mt, minutes, 128, device,
                                            preset)
     distilled = distill(translator, multi30k, ("train", "val"), "en", "de",

@@ -67,7 +67,7 @@ def test_train_from_a_toml_file_with_overrides(tmp_path: Path) -> None:
     toml.write_text(
         f'[model]\nd_model = 32\nencoder_layers = 1\ndecoder_layers = 1\nheads = 2\nffn_dim = 64\n'
         f'max_positions = 48\n[data]\ntrain = "{config.data.train}"\nvalid = "{config.data.valid}"\n'
-        f'languages = ["num", "en"]\nvocab_size = 300\nmax_tokens = 500\nmax_ratio = 12.0\n'
+        f'languages = ["num", "en"]\nvocab_size = 300\nmax_tokens = 500\nmax_ratio = 12.0\nmax_length = 40\n'
         f'[train]\noutput_dir = "{tmp_path / "run"}"\nsteps = 4\neval_every = 4\nprogress = false\n',
         encoding="utf-8")
     result = runner.invoke(app, ["train", str(toml), "train.steps=3"])

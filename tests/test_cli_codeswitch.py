@@ -68,7 +68,8 @@ def test_jsonl_output_is_a_corpus_of_restore_pairs(lexicon_file: Path, tmp_path:
                                "--rate", "0.5", "--seed", "3"]).stdout
     assert [r["src"] for r in records] == [line for line in text.splitlines() if line]
     pairs = load_corpus(target, ["en"], [("en", "en")])
-    assert [(p.src, p.tgt) for p in pairs] == [(r["src"], r["tgt"]) for r in records]
+    # read as a corpus, a sentence's ends lose their whitespace
+    assert [(p.src, p.tgt) for p in pairs] == [(r["src"].strip(), r["tgt"].strip()) for r in records]
 
 
 def test_a_saved_lexicon_gives_the_same_output(tmp_path: Path) -> None:

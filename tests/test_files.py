@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from polyseq.config import ModelConfig
-from polyseq.files import InputError, read_text, read_text_lines, write_atomic
+from polyseq.files import InputError, decode_lines, read_text, read_text_lines, write_atomic
 from polyseq.model.checkpoint import save_model_files, write_directory_atomic
 from polyseq.model.transformer import Seq2Seq
 
@@ -79,3 +79,8 @@ def test_reading_text_names_the_file_and_the_place(tmp_path: Path) -> None:
     assert read_text_lines(lines) == ["one", "two\x0bstill two", "", "four"]
     (tmp_path / "empty.txt").write_text("")
     assert read_text_lines(tmp_path / "empty.txt") == []
+    (tmp_path / "wide.txt").write_bytes("one\n".encode("utf-16"))
+    with pytest.raises(InputError, match=r"wide.txt is UTF-16 text .* iconv -f utf-16 -t utf-8"):
+        read_text(tmp_path / "wide.txt")
+    with pytest.raises(InputError, match="stdin, line 2, column 2: a NUL byte"):
+        list(decode_lines([b"ok\n", b"a\x00b\n"], "stdin"))

@@ -410,6 +410,9 @@ class ExperimentConfig:
     objectives: ObjectivesConfig = field(default_factory=ObjectivesConfig)
 
     def __post_init__(self) -> None:
+        _check(self.data.max_length <= self.model.max_positions,
+               f"data.max_length {self.data.max_length} is more than model.max_positions "
+               f"{self.model.max_positions}: a training sentence would not fit the model")
         chosen = {name for name, weight in self.train.objectives.items() if weight > 0}
         others = sorted(chosen - {"translation"})
         _check(not others or self.model.actions is Actions.NONE, f"train.objectives {', '.join(others)} "

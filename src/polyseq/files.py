@@ -32,6 +32,9 @@ def read_text(path: str | Path) -> str:
         data = path.read_bytes()
     except OSError as error:
         raise InputError(f"{path}: cannot read it ({error.strerror})") from None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InputError(f"{path} is UTF-16 text (its byte-order mark says so); convert it to UTF-8 "
+                         "(for example iconv -f utf-16 -t utf-8) and try again")
     nul = data.find(b"\x00")
     if nul >= 0:
         line, column = _position(data, nul)
@@ -68,6 +71,9 @@ def decode_lines(stream: Iterable[bytes], name: str) -> Iterator[str]:
         except UnicodeDecodeError as error:
             raise InputError(f"{name}, line {number}, column {error.start + 1}: not valid UTF-8 (byte "
                              f"0x{raw[error.start]:02x})") from None
+        if "\x00" in line:  # as read_text refuses it in a file
+            raise InputError(f"{name}, line {number}, column {line.index(chr(0)) + 1}: a NUL byte; "
+                             "this is binary data, not UTF-8 text")
         yield (line.removeprefix("\ufeff") if number == 1 else line).removesuffix("\n").removesuffix("\r")
 
 

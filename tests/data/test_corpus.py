@@ -92,6 +92,20 @@ def test_aligned_empty_lines_are_skipped_and_counted(
     assert "skipped 2 with an empty side" in caplog.text
 
 
+def test_an_aligned_corpus_gives_no_copies_for_a_same_language_direction(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    prefix = aligned(tmp_path, {"en": ["a dog", "a cat"], "de": ["ein Hund", "eine Katze"]})
+    with caplog.at_level(logging.WARNING):
+        corpus = load_corpus(prefix, LANGS, [("en", "de"), ("en", "en")])
+    assert [(p.src_lang, p.tgt_lang) for p in corpus] == [("en", "de")] * 2
+    assert corpus.stats.skipped_direction == 2 and "no en-en pairs" in caplog.text
+
+
+def test_the_ends_of_a_sentence_lose_their_whitespace(tmp_path: Path) -> None:
+    prefix = aligned(tmp_path, {"en": [" a  dog \t"], "de": ["ein Hund "]})
+    assert [(p.src, p.tgt) for p in load_corpus(prefix, LANGS, [("en", "de")])] == [("a  dog", "ein Hund")]
+
+
 def test_aligned_line_counts_must_match(tmp_path: Path) -> None:
     prefix = aligned(tmp_path, {"en": ["a", "b", "c"], "de": ["A", "B"]})
     with pytest.raises(CorpusError, match=r"train\.en has 3 lines but .*train\.de has 2"):
@@ -183,6 +197,8 @@ def test_jsonl_with_languages_on_every_line(tmp_path: Path) -> None:
         ('{"src": 1, "tgt": "A"}', r"c\.jsonl:2: 'src' must be a string, found 1"),
         ('{"src": "a", "tgt": "A", "tgt_lang": "xx"}', r"c\.jsonl:2: unknown language 'xx'"),
         ('{"src": "a", "tgt": "A", "tgt_lang": ["de"]}', r"c\.jsonl:2: 'tgt_lang' must be a"),
+        ('{"src": "half \\ud83d an emoji", "tgt": "A"}',
+         r"c\.jsonl:2: 'src' is not valid Unicode .* at character 5"),
     ],
 )
 def test_jsonl_errors_name_file_and_line(tmp_path: Path, line: str, message: str) -> None:

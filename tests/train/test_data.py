@@ -121,3 +121,36 @@ def test_a_blank_noise_source_is_an_error_naming_it(tmp_path: Path) -> None:
     Path(config.noise_source).write_text("\n  \n", encoding="utf-8")
     with pytest.raises(CorpusError, match="clean.uk has only blank lines"):
         synthetic_correction_pairs(config, [Pair("a", "a", "uk", "uk")], seed=1, log=lambda m: None)
+
+
+def test_the_held_out_sentences_are_in_no_training_pair_of_any_direction(tmp_path: Path) -> None:
+    english = [f"the {n} dogs run" for n in range(200)]
+    (tmp_path / "c.en").write_text("".join(f"{t}\n" for t in english), encoding="utf-8")
+    (tmp_path / "c.de").write_text("".join(f"die {n} Hunde rennen\n" for n in range(200)), encoding="utf-8")
+    config = DataConfig(train=str(tmp_path / "c"), languages=("en", "de"), directions=("en-de", "de-en"),
+                        valid_size=50, vocab_size=300)
+    messages: list[str] = []
+    prepared = prepare_data(config, tmp_path / "tok", seed=3, log=messages.append)
+    held = {text for v in prepared.valid for p in v.pairs for text in (p.src, p.tgt)}
+    trained = {text for p in prepared.pairs for text in (p.src, p.tgt)}
+    # a tenth of the 400 source sentences: 20 English ones and their translations, both ways
+    assert len(held) == 40 and sum(len(v.pairs) for v in prepared.valid) == 40 and not held & trained
+    assert [v.direction for v in prepared.valid] == [("de", "en"), ("en", "de")]
+    assert any("40 of the 50 sentences" in m for m in messages)
+
+
+def test_validation_pairs_longer_than_max_length_are_left_out(tmp_path: Path) -> None:
+    lines = [f"word {n} here" for n in range(30)]
+    for name, extra in (("t", []), ("v", ["long " * 60])):
+        for lang in ("en", "de"):
+            (tmp_path / f"{name}.{lang}").write_text("".join(f"{t}\n" for t in [*lines, *extra]),
+                                                     encoding="utf-8")
+    config = DataConfig(train=str(tmp_path / "t"), valid=str(tmp_path / "v"), languages=("en", "de"),
+                        directions=("en-de",), vocab_size=300, max_length=40)
+    messages: list[str] = []
+    prepared = prepare_data(config, tmp_path / "tok", seed=1, log=messages.append)
+    assert len(prepared.valid[0].pairs) == len(prepared.valid[0].examples) == 30
+    assert any("1 pairs longer than data.max_length (40) left out" in m for m in messages)
+    with pytest.raises(ConfigError, match="data.max_length 300 is more than model.max_positions 256"):
+        load_config(None, ["data.max_length=300"])
+

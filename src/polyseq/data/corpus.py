@@ -60,7 +60,7 @@ class CorpusStats:
     records: int  # candidate pairs: lines x directions for aligned files, lines for TSV/JSONL
     pairs: int
     skipped_empty: int
-    skipped_direction: int  # TSV/JSONL records of a direction that was not requested
+    skipped_direction: int  # records of a direction not requested (or, aligned, one language to itself)
     skipped_at: tuple[str, ...]  # "file:line" of the first skipped empty pairs
 
     @property
@@ -138,8 +138,8 @@ class _Collector:
         self.records += 1
         if langs not in self.directions:
             self.skipped_direction += 1
-        elif src.strip() and tgt.strip():
-            self.pairs.append(Pair(src, tgt, langs[0], langs[1]))
+        elif src.strip() and tgt.strip():  # the ends' whitespace off, as the Translator reads text
+            self.pairs.append(Pair(src.strip(), tgt.strip(), langs[0], langs[1]))
         else:
             self.skipped_empty += 1
             if len(self.skipped_at) < _SHOWN_SKIPS:
@@ -222,6 +222,12 @@ def _read_aligned(prefix: Path, dirs: list[tuple[str, str]], collector: _Collect
                 f"{len(lines[lang]):,}; aligned files need one line per sentence, in the same order"
             )
     for src, tgt in dirs:
+        if src == tgt:  # one file on both sides would be copies, not corrections
+            logger.warning("%s: an aligned corpus has no %s-%s pairs; direction left out (give "
+                           "correction pairs as a TSV or JSONL corpus)", prefix, src, tgt)
+            collector.records += len(lines[src])
+            collector.skipped_direction += len(lines[src])
+            continue
         paths = (files[src], files[tgt])
         for number, (a, b) in enumerate(zip(lines[src], lines[tgt], strict=True), start=1):
             collector.add(a, b, (src, tgt), number, paths)
@@ -281,6 +287,11 @@ def _json_record(
     for key in ("src", "tgt"):
         if not isinstance(record.get(key), str):
             raise CorpusError(f"{where}: '{key}' must be a string, found {record.get(key)!r}")
+        try:  # JSON can escape a lone surrogate ("\ud83d", half an emoji), which is no text
+            record[key].encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise CorpusError(f"{where}: '{key}' is not valid Unicode (a lone surrogate "
+                              f"{record[key][error.start]!r} at character {error.start})") from None
     if default is None and not all(key in record for key in LANG_KEYS):
         raise CorpusError(
             f"{where}: no src_lang/tgt_lang; give both on every line or request exactly one "

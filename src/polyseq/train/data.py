@@ -5,6 +5,7 @@ metadata."""
 
 from __future__ import annotations
 
+import math
 import random
 from collections import defaultdict
 from collections.abc import Sequence
@@ -48,11 +49,46 @@ class PreparedData:
     pairs: Sequence[Pair] = ()  # the training pairs as text (objectives beside translation read them)
 
 
-def _split_valid(pairs: Sequence[Pair], size: int, seed: int) -> tuple[list[Pair], list[Pair]]:
-    """Hold out `size` source sentences (all their directions) when no validation corpus is given."""
-    sources = sorted({pair.src for pair in pairs})
-    held = set(random.Random(seed).sample(sources, min(size, len(sources) // 10)))
-    return [p for p in pairs if p.src not in held], [p for p in pairs if p.src in held]
+def _split_valid(pairs: Sequence[Pair], size: int, seed: int,
+                 log: Any = print) -> tuple[list[Pair], list[Pair]]:
+    """Hold out about `size` source sentences (at most a tenth of them) when no validation corpus
+    is given: whole groups of pairs linked by a shared sentence (a sentence, its translations and
+    theirs, in every direction), so that no held-out sentence is trained on, on either side."""
+    groups = _linked_groups(pairs)
+    sources = len({pair.src for pair in pairs})
+    budget = min(size, sources // 10)
+    if budget < size:
+        log(f"validation: {budget:,} of the {size:,} sentences data.valid_size asks for, as a tenth "
+            f"of the {sources:,} source sentences is the most held out; give data.valid for more")
+    random.Random(seed).shuffle(groups)
+    held: set[int] = set()
+    taken = 0
+    for group in groups:  # a group larger than what is left (a sentence shared by many) stays
+        count = len({pairs[i].src for i in group})
+        if taken + count <= budget:
+            held.update(group)
+            taken += count
+    return ([p for i, p in enumerate(pairs) if i not in held],
+            [p for i, p in enumerate(pairs) if i in held])
+
+
+def _linked_groups(pairs: Sequence[Pair]) -> list[list[int]]:
+    """The pairs' indices grouped by shared sentences (each a language and a text), in order."""
+    parent: dict[tuple[str, str], tuple[str, str]] = {}
+
+    def root(node: tuple[str, str]) -> tuple[str, str]:
+        parent.setdefault(node, node)
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    for pair in pairs:
+        parent[root((pair.src_lang, pair.src))] = root((pair.tgt_lang, pair.tgt))
+    groups: dict[tuple[str, str], list[int]] = {}
+    for index, pair in enumerate(pairs):
+        groups.setdefault(root((pair.src_lang, pair.src)), []).append(index)
+    return list(groups.values())
 
 
 def prepare_data(config: DataConfig, tokenizer_dir: Path, seed: int, log: Any = print,
@@ -73,7 +109,7 @@ def prepare_data(config: DataConfig, tokenizer_dir: Path, seed: int, log: Any = 
         valid_directions = config.valid_directions or directions
         valid_pairs = load_corpus(config.valid, config.languages, valid_directions)
     else:
-        train_pairs, valid_pairs = _split_valid(train_pairs, config.valid_size, seed)
+        train_pairs, valid_pairs = _split_valid(train_pairs, config.valid_size, seed, log)
     synthetic: list[Pair] = []
     if config.noise_source:  # after the split: confusions are learned from training pairs only
         synthetic = synthetic_correction_pairs(config, train_pairs, seed, log)
@@ -91,7 +127,7 @@ def prepare_data(config: DataConfig, tokenizer_dir: Path, seed: int, log: Any = 
     examples = [encoded[i] for i in kept]
     example_directions = [f"{train_pairs[i].src_lang}-{train_pairs[i].tgt_lang}" for i in kept]
     log(f"training data: {report.summary()}")
-    valid = _valid_sets(valid_pairs, tokenizer)
+    valid = _valid_sets(valid_pairs, tokenizer, config.max_length, log)
     summary = {
         "languages": list(tokenizer.languages),
         "directions": [f"{a}-{b}" for a, b in directions],
@@ -155,11 +191,20 @@ def _sentences_by_language(pairs: Sequence[Pair]) -> list[str]:
     return [text for lang in sorted(seen) for text in sorted(seen[lang])]
 
 
-def _valid_sets(pairs: Sequence[Pair], tokenizer: Tokenizer) -> list[ValidSet]:
+def _valid_sets(pairs: Sequence[Pair], tokenizer: Tokenizer, max_length: int,
+                log: Any = print) -> list[ValidSet]:
+    """The validation pairs by direction, those longer than data.max_length left out (the model's
+    positions end there too)."""
     by_direction: dict[tuple[str, str], list[Pair]] = defaultdict(list)
     for pair in pairs:
         by_direction[(pair.src_lang, pair.tgt_lang)].append(pair)
-    return [
-        ValidSet(direction, items, encode_pairs(items, tokenizer))
-        for direction, items in sorted(by_direction.items())
-    ]
+    sets = []
+    for direction, items in sorted(by_direction.items()):
+        encoded = encode_pairs(items, tokenizer)
+        kept, report = filter_indices(encoded, max_length=max_length, max_ratio=math.inf)
+        if report.too_long:
+            log(f"validation {'-'.join(direction)}: {report.too_long:,} pairs longer than "
+                f"data.max_length ({max_length}) left out")
+        if kept:
+            sets.append(ValidSet(direction, [items[i] for i in kept], [encoded[i] for i in kept]))
+    return sets
