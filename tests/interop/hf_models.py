@@ -3,12 +3,26 @@ inside the tests (nothing is downloaded), and helpers to decode them with both l
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
+
+from polyseq.config import (
+    Activation,
+    EmbeddingNorm,
+    EmbeddingScale,
+    ModelConfig,
+    NormPlacement,
+    OutputBias,
+    Positions,
+)
+from polyseq.interop.families import Family
+from polyseq.model.checkpoint import save_model_files, write_directory_atomic
+from polyseq.model.transformer import Seq2Seq
 
 transformers = pytest.importorskip(
     "transformers", reason="transformers is not installed (pip install 'polyseq[hf]'): interop tests need it"
@@ -156,3 +170,34 @@ def polyseq_generate(model: Any, spec: Spec, src: torch.Tensor, max_new: int, st
     inputs = DecodeInput(src, prefix, eos_id=spec.eos, pad_id=spec.pad)
     result = generate(model, inputs, strategy, max_length=LengthLimit(0.0, max_new), **settings)
     return [list(h.tokens) for h in result.best()]
+
+
+LEARNED = dict(positions=Positions.LEARNED, position_offset=2, embedding_norm=EmbeddingNorm.LAYER_NORM)
+VARIANTS = {  # a polyseq variant -> the family it must export to
+    "pre_sinusoidal": ({}, Family.PEGASUS),
+    "post_sinusoidal": (dict(norm=NormPlacement.POST, activation=Activation.SWISH,
+                             output_bias=OutputBias.BIAS), Family.MARIAN),
+    "fairseq_sinusoidal": (dict(positions=Positions.SINUSOIDAL_FAIRSEQ, position_offset=1), Family.M2M_100),
+    "fairseq_untied": (dict(positions=Positions.SINUSOIDAL_FAIRSEQ, position_offset=1, tie_embeddings=False),
+                       Family.M2M_100),
+    "post_learned": (dict(norm=NormPlacement.POST, embedding_scale=EmbeddingScale.NONE,
+                          activation=Activation.GELU, output_bias=OutputBias.BIAS, **LEARNED), Family.BART),
+    "pre_learned_untied": (dict(tie_embeddings=False, output_bias=OutputBias.BIAS, **LEARNED), Family.MBART),
+}
+
+
+def random_native(config: ModelConfig, tokenizer_dir: Path, output: Path) -> Path:
+    """A random polyseq model of `config` with random norms and biases, with a real tokenizer."""
+    torch.manual_seed(0)
+    model = Seq2Seq(config).eval()
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "norm" in name or name.endswith("bias"):
+                parameter.add_(0.2 * torch.randn(parameter.shape))
+        model.embed.weight[config.pad_id].zero_()
+
+    def fill(directory: Path) -> None:
+        save_model_files(directory, model, {"note": "random"})
+        shutil.copy2(tokenizer_dir / "tokenizer.model", directory / "tokenizer.model")
+
+    return write_directory_atomic(output, fill)

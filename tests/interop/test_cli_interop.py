@@ -37,6 +37,8 @@ def test_convert_errors_name_the_problem(tmp_path: Path) -> None:
     result = runner.invoke(app, ["convert", "--no-tokenizer", str(tmp_path / "hf"), str(tmp_path / "ids")])
     assert result.exit_code == 0, result.output
     assert load_model(tmp_path / "ids").config.vocab_size == 96
+    result = runner.invoke(app, ["export", str(tmp_path / "ids"), str(tmp_path / "ct2"), "--to", "ct2"])
+    assert result.exit_code == 2 and "imported without its tokenizer" in result.output, result.output
     result = runner.invoke(app, ["export", str(tmp_path / "hf"), str(tmp_path / "x"), "--to", "onnx"])
     assert result.exit_code == 2
 

@@ -5,60 +5,22 @@ computes the same function (logits within 1e-4, identical greedy and beam output
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
-from hf_models import Spec, hf_generate, polyseq_generate, source_batch, transformers
+from hf_models import VARIANTS, Spec, hf_generate, polyseq_generate, random_native, source_batch, transformers
 
-from polyseq.config import (
-    Activation,
-    EmbeddingNorm,
-    EmbeddingScale,
-    ModelConfig,
-    NormPlacement,
-    OutputBias,
-    Positions,
-)
-from polyseq.interop.families import Family, InteropError, family_of
+from polyseq.config import Positions
+from polyseq.interop.families import InteropError, family_of
 from polyseq.interop.hf import export_hf, import_hf
 from polyseq.interop.tokenizers import load_tokenizer
-from polyseq.model.checkpoint import load_model, save_model_files, write_directory_atomic
-from polyseq.model.transformer import Seq2Seq
+from polyseq.model.checkpoint import load_model
 from polyseq.text.tokenizer import Tokenizer
 
 ATOL = 1e-4
 MAX_NEW = 20
-
-LEARNED = dict(positions=Positions.LEARNED, position_offset=2, embedding_norm=EmbeddingNorm.LAYER_NORM)
-VARIANTS = {  # a polyseq variant -> the family it must export to
-    "pre_sinusoidal": ({}, Family.PEGASUS),
-    "post_sinusoidal": (dict(norm=NormPlacement.POST, activation=Activation.SWISH,
-                             output_bias=OutputBias.BIAS), Family.MARIAN),
-    "fairseq_sinusoidal": (dict(positions=Positions.SINUSOIDAL_FAIRSEQ, position_offset=1), Family.M2M_100),
-    "post_learned": (dict(norm=NormPlacement.POST, embedding_scale=EmbeddingScale.NONE,
-                          activation=Activation.GELU, output_bias=OutputBias.BIAS, **LEARNED), Family.BART),
-    "pre_learned_untied": (dict(tie_embeddings=False, output_bias=OutputBias.BIAS, **LEARNED), Family.MBART),
-}
-
-
-def _random_native(config: ModelConfig, tokenizer_dir: Path, output: Path) -> Path:
-    """A random polyseq model of `config` with random norms and biases, with a real tokenizer."""
-    torch.manual_seed(0)
-    model = Seq2Seq(config).eval()
-    with torch.no_grad():
-        for name, parameter in model.named_parameters():
-            if "norm" in name or name.endswith("bias"):
-                parameter.add_(0.2 * torch.randn(parameter.shape))
-        model.embed.weight[config.pad_id].zero_()
-
-    def fill(directory: Path) -> None:
-        save_model_files(directory, model, {"note": "random"})
-        shutil.copy2(tokenizer_dir / "tokenizer.model", directory / "tokenizer.model")
-
-    return write_directory_atomic(output, fill)
 
 
 def _spec(model_dir: Path) -> Spec:
@@ -106,7 +68,7 @@ def test_every_variant_exports_to_its_family(variant: str, tiny_model_dir: Path,
     changes, family = VARIANTS[variant]
     config = replace(load_model(tiny_model_dir).config, **changes)
     assert family_of(config) is family
-    native = _random_native(config, tiny_model_dir, tmp_path / "native")
+    native = random_native(config, tiny_model_dir, tmp_path / "native")
     hf_dir = export_hf(native, tmp_path / "hf")
     _assert_same_model(native, hf_dir)
     _assert_identical_weights(native, import_hf(hf_dir, tmp_path / "back"))
@@ -121,6 +83,9 @@ def test_the_exported_tokenizer_matches_polyseq(tiny_model_dir: Path, tmp_path: 
         assert ids == ours.encode(text)
         assert theirs.decode(ids) == ours.decode(ids) == text
     assert theirs.pad_token_id == ours.pad_id and theirs.eos_token_id == ours.eos_id
+    # the documented difference: there, a control piece's spelling in a text is that special token
+    ids = theirs("<s>seven</s> eight", add_special_tokens=False).input_ids
+    assert ids[0] == ours.bos_id and ours.eos_id in ids and ids != ours.encode("<s>seven</s> eight")
 
 
 def test_a_model_no_hf_class_computes_is_refused(tiny_model_dir: Path) -> None:

@@ -3,6 +3,7 @@ within 1e-4, and greedy and beam search return identical tokens."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,47 @@ def test_a_pytorch_bin_checkpoint_is_read_without_code(tmp_path: Path) -> None:
     torch.save(model.state_dict(), tmp_path / "hf" / "pytorch_model.bin")
     imported = import_hf(tmp_path / "hf", tmp_path / "polyseq", with_tokenizer=False)
     _logits_agree(model, load_model(imported), "marian")
+
+
+@pytest.mark.parametrize(("family", "generation_file"),
+                         [("marian", True), ("marian", False), ("m2m_100", True)])
+def test_a_reexport_keeps_the_original_settings_and_bias(family: str, generation_file: bool,
+                                                         tmp_path: Path) -> None:
+    """An OPUS-MT-like checkpoint: tokenizer_class and bad_words_ids in config.json and, as the hub
+    has them, num_beams and max_length in generation_config.json (or, in older ones, in config.json).
+    polyseq suppresses <pad> with a -inf bias; the re-export has the original's settings, files and
+    bias (M2M-100: none), and transformers generates the same from both."""
+    spec, hf_dir = SPECS[family], tmp_path / "hf"
+    make_hf_model(family, hf_dir)
+    settings = {"bad_words_ids": [[spec.pad]], "num_beams": 4, "max_length": 512}
+    config = json.loads((hf_dir / "config.json").read_text())
+    config |= {"tokenizer_class": "SomeTokenizer", "bad_words_ids": [[spec.pad]]}
+    if generation_file:
+        generation = json.loads((hf_dir / "generation_config.json").read_text()) | settings
+        (hf_dir / "generation_config.json").write_text(json.dumps(generation))
+    else:
+        config |= settings
+        (hf_dir / "generation_config.json").unlink()
+    (hf_dir / "config.json").write_text(json.dumps(config))
+    imported = import_hf(hf_dir, tmp_path / "polyseq", with_tokenizer=False)
+    assert load_model(imported).output_bias[spec.pad] == float("-inf")  # polyseq never generates <pad>
+    again = export_hf(imported, tmp_path / "again")
+    for name in ("config.json", "generation_config.json"):
+        assert (again / name).is_file() == (hf_dir / name).is_file(), name
+        if (hf_dir / name).is_file():
+            theirs, ours = (json.loads((d / name).read_text()) for d in (hf_dir, again))
+            assert {k: v for k, v in ours.items() if k in theirs and k != "transformers_version"} == \
+                {k: v for k, v in theirs.items() if k != "transformers_version"}, name
+    weights, back = read_hf_weights(hf_dir), read_hf_weights(again)
+    assert ("final_logits_bias" in back) == (family == "marian")
+    assert all(torch.equal(back[name], tensor) for name, tensor in weights.items()  # the bias too
+               if name in back or "embed_positions" not in name)
+    src = source_batch(spec, seed=5, rows=4)
+    outputs = []
+    for directory in (hf_dir, again):
+        model = getattr(transformers, spec.model_class).from_pretrained(directory).eval()
+        assert model.generation_config.num_beams == 4
+        assert model.generation_config.bad_words_ids == [[spec.pad]]
+        with torch.no_grad():  # the checkpoint's own settings: beam 4, <pad> suppressed
+            outputs.append(model.generate(src, attention_mask=src != spec.pad, max_new_tokens=12).tolist())
+    assert outputs[0] == outputs[1]

@@ -65,8 +65,8 @@ def test_m2m100_language_codes_frame_source_and_decoder(tmp_path: Path) -> None:
     assert ours.framing("en", "de").decoder_prefix == (2, theirs.get_lang_id("de"))
 
 
-@pytest.mark.parametrize(("kind", "src", "tgt"),
-                         [("nllb", "eng_Latn", "deu_Latn"), ("mbart", "en_XX", "de_DE")])
+@pytest.mark.parametrize(("kind", "src", "tgt"), [("nllb", "eng_Latn", "deu_Latn"),
+                                                 ("mbart", "en_XX", "de_DE"), ("mbart50", "en_XX", "de_DE")])
 def test_tokenizer_json_families_match(kind: str, src: str, tgt: str, tmp_path: Path) -> None:
     pytest.importorskip("google.protobuf", reason="transformers needs protobuf to convert SentencePiece")
     raw = tmp_path / "raw"
@@ -77,9 +77,10 @@ def test_tokenizer_json_families_match(kind: str, src: str, tgt: str, tmp_path: 
 
         theirs = transformers.NllbTokenizer.from_pretrained(raw, extra_special_tokens=FAIRSEQ_LANGUAGE_CODES)
         classes = ("M2M100Config", "M2M100ForConditionalGeneration")
-    else:
+    else:  # mBART-50 frames like M2M-100, from a tokenizer.json
         train_spm(raw / "sentencepiece.bpe.model", EN_WORDS + DE_WORDS, 4)
-        theirs = transformers.MBartTokenizer.from_pretrained(raw)
+        tokenizer_class = transformers.MBartTokenizer if kind == "mbart" else transformers.MBart50Tokenizer
+        theirs = tokenizer_class.from_pretrained(raw)
         classes = ("MBartConfig", "MBartForConditionalGeneration")
     theirs.save_pretrained(tmp_path / "hf")
     size = max(theirs.get_vocab().values()) + 1
@@ -132,3 +133,27 @@ def test_marian_text_in_text_out_matches_transformers(tmp_path: Path) -> None:
     result = generate(model, DecodeInput(src, prefix, ours.eos_id, ours.pad_id), "greedy",
                     max_length=LengthLimit(0.0, 12))
     assert [ours.decode(h.tokens) for h in result.best()] == expected
+
+
+
+@pytest.mark.parametrize("family", ["marian", "m2m_100"])
+def test_unknown_pieces_and_bos_decode_as_transformers_drops_them(family: str, tmp_path: Path) -> None:
+    """<unk> (and M2M-100's <s>) are special to transformers: decode(skip_special_tokens=True) leaves
+    them out, and so does polyseq (it printed "⁇")."""
+    if family == "marian":
+        theirs = transformers.MarianTokenizer.from_pretrained(marian_dir(tmp_path / "hf"))
+        size = len(theirs)
+        values = dict(pad_token_id=size - 1, eos_token_id=0, decoder_start_token_id=size - 1)
+        classes = ("MarianConfig", "MarianMTModel")
+    else:
+        theirs = transformers.M2M100Tokenizer.from_pretrained(m2m_dir(tmp_path / "hf"), src_lang="en")
+        size = theirs.get_lang_id("zu") + 1 + 8
+        values = dict(pad_token_id=1, eos_token_id=2, decoder_start_token_id=2)
+        classes = ("M2M100Config", "M2M100ForConditionalGeneration")
+    ours = load_tokenizer(_import(tmp_path / "hf", tmp_path, *classes, size, **values))
+    for text in ["the cat sees Ω dog", "the quick fox"]:  # Ω, q, k and f are no piece of either
+        ids = theirs(text).input_ids
+        if family == "m2m_100":  # <s> where "__en__" was (transformers keeps language codes)
+            ids = [theirs.bos_token_id, *ids[1:]]
+        assert theirs.unk_token_id in ids
+        assert ours.decode(ids) == theirs.decode(ids, skip_special_tokens=True)

@@ -39,3 +39,25 @@ def test_translator_frames_m2m100_with_both_languages(tmp_path: Path) -> None:
     assert len(translator.translate(TEXTS, "en", "de", "greedy")) == len(TEXTS)
     with pytest.raises(UnknownLanguageError, match="source language"):
         translator.translate(TEXTS, None, "de", "greedy")
+
+
+def test_a_bilingual_marian_model_translates_its_one_direction(tmp_path: Path) -> None:
+    """An en -> de model has no language tokens: any other direction between en and de would come
+    out in German, so it is refused, naming the model's direction."""
+    import pytest
+
+    from polyseq.interop.tokenizers import load_tokenizer
+    from polyseq.text.tokenizer import UnknownLanguageError
+
+    hf_dir = tmp_path / "hf"
+    marian_model(hf_dir)
+    model_dir = import_hf(hf_dir, tmp_path / "polyseq")
+    tokenizer = load_tokenizer(model_dir)
+    assert tokenizer.framing("en", "de") == tokenizer.framing(None, "de")
+    for src_lang, tgt_lang in [("de", "en"), ("de", "de"), ("en", "en"), (None, "en")]:
+        with pytest.raises(UnknownLanguageError, match="translates en -> de only"):
+            tokenizer.framing(src_lang, tgt_lang)
+    translator = Translator.load(model_dir)
+    with pytest.raises(UnknownLanguageError, match="not de -> en"):
+        translator.translate(TEXTS, "de", "en", "greedy")
+    assert len(translator.translate(TEXTS, None, "de", "greedy")) == len(TEXTS)

@@ -11,6 +11,7 @@ import enum
 import json
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from polyseq.interop.families import Family, InteropError, family_of
 from polyseq.interop.hf import export_hf
@@ -32,12 +33,18 @@ def export_ct2(model_dir: str | Path, output: str | Path,
     The weights are stored as `quantization`; CTranslate2 can also quantize a float32 model when it
     loads it (`compute_type="int8"`), which is what the benchmark does."""
     try:
-        from ctranslate2.converters import TransformersConverter
+        import ctranslate2.converters  # noqa: F401  (used by _converter)
     except ImportError:
         raise InteropError("exporting to CTranslate2 needs ctranslate2: pip install ctranslate2") from None
-    model_dir = Path(model_dir)
-    own_tokenizer = (load_metadata(model_dir).get("tokenizer") or {"kind": "polyseq"})["kind"] == "polyseq"
-    if own_tokenizer and family_of(load_model_config(model_dir)) is Family.MARIAN:
+    model_dir, quantized = Path(model_dir), Quantization(quantization).value
+    kind = (load_metadata(model_dir).get("tokenizer") or {"kind": "polyseq"})["kind"]
+    if kind == "none":  # the converter builds CTranslate2's vocabulary from the tokenizer
+        raise InteropError(f"{model_dir} was imported without its tokenizer, and CTranslate2 needs the "
+                           "tokenizer; convert the checkpoint again with the tokenizer (without "
+                           "--no-tokenizer), or export it to hf instead")
+    own_tokenizer = kind == "polyseq"
+    family = family_of(load_model_config(model_dir))
+    if own_tokenizer and family is Family.MARIAN:
         # CTranslate2 starts a Marian decoder from a zero vector (Marian's <pad>), not from a token
         raise InteropError("CTranslate2 starts Marian-family decoders from a zero embedding, but this "
                            "post-norm polyseq model starts from a language tag; export it to hf instead")
@@ -45,12 +52,42 @@ def export_ct2(model_dir: str | Path, output: str | Path,
         hf_dir = export_hf(model_dir, Path(staging) / "hf")
 
         def fill(directory: Path) -> None:
-            converter = TransformersConverter(str(hf_dir))
-            converter.convert(str(directory), quantization=Quantization(quantization).value, force=True)
+            try:
+                _converter(hf_dir).convert(str(directory), quantization=quantized, force=True)
+            except (AttributeError, KeyError, ValueError, RuntimeError) as error:
+                # an InteropError, so that the CLI reports it in one line like every other refusal
+                raise InteropError(f"CTranslate2 cannot convert this {family.value} model: "
+                                   f"{type(error).__name__}: {error}; export it to hf instead") from error
             if own_tokenizer:
                 _start_from_prefix(directory)
 
         return write_directory_atomic(output, fill)
+
+
+def _converter(hf_dir: Path) -> Any:
+    """CTranslate2's own TransformersConverter, given fairseq position tables that start where
+    transformers starts them (the converter's hook for loading the model; its loaders unchanged)."""
+    from ctranslate2.converters import TransformersConverter
+
+    class Converter(TransformersConverter):
+        def load_model(self, model_class: Any, path: str, **kwargs: Any) -> Any:
+            model = super().load_model(model_class, path, **kwargs)
+            for module in model.modules():
+                if type(module).__name__ == "M2M100SinusoidalPositionalEmbedding":
+                    _number_from_padding(module)
+            return model
+
+    return Converter(str(hf_dir))
+
+
+def _number_from_padding(module: Any) -> None:
+    """transformers numbers fairseq positions (M2M-100, NLLB) from padding_idx + 1, but CTranslate2's
+    M2M100Loader reads the table from row `module.offset`, which transformers fixes at 2: right for
+    fairseq's <pad> = 1, one row off for polyseq's <pad> = 0. Start the table where the numbering
+    starts (and make it long enough), so that CTranslate2 gets the positions transformers uses."""
+    start = module.padding_idx + 1
+    module.make_weights(module.num_positions + start, module.embedding_dim, module.padding_idx)
+    module.offset = start
 
 
 def _start_from_prefix(directory: Path) -> None:

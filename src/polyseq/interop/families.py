@@ -164,6 +164,8 @@ def hf_config_values(config: ModelConfig, family: Family) -> dict[str, Any]:
     )
     if family is Family.MARIAN:
         values["decoder_vocab_size"] = config.vocab_size
-    if family is Family.PEGASUS:  # CTranslate2's Pegasus converter reads these BART-era fields
-        values |= {"normalize_before": True, "normalize_embedding": False}
+    # BART-era fields that transformers ignores but CTranslate2's BART, mBART and Pegasus converters
+    # read (without them they fail): what the model computes, for every family
+    values |= {"normalize_before": config.norm is NormPlacement.PRE,
+               "normalize_embedding": config.embedding_norm is not EmbeddingNorm.NONE}
     return values

@@ -7,13 +7,15 @@ to directories that transformers' `from_pretrained` loads.
 Import reads config.json, the tokenizer files and model.safetensors (or a sharded index; a
 pytorch_model.bin only through `torch.load(weights_only=True)`), and never fetches anything: it does
 not even need transformers. Export builds the closest transformers class (see families.py), loads
-the mapped weights into it and saves it with `save_pretrained`; it needs transformers.
+the mapped weights into it and saves it with `save_pretrained`; it needs transformers. An imported
+model goes back with its own config.json settings, generation_config.json and logits bias.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
+from polyseq.config import ModelConfig, OutputBias
 from polyseq.interop.families import (
     TRAITS,
     Family,
@@ -42,23 +45,39 @@ from polyseq.model.transformer import Seq2Seq
 
 EXPORT_NOTE = "polyseq.json"  # written into exported directories: where they came from
 HF_SETTINGS = ("tokenizer_config.json", "special_tokens_map.json", "added_tokens.json")
+GENERATION_FILE = "generation_config.json"
+# config.json keys that an export writes anew: its own class, and float32 weights
+NOT_CARRIED = ("architectures", "model_type", "transformers_version", "dtype", "torch_dtype", "_name_or_path")
 
 
-def read_hf_config(directory: Path) -> dict[str, Any]:
-    path = directory / "config.json"
-    if not path.is_file():
-        raise InteropError(f"{path} is missing: not a Hugging Face model directory")
+def _read_object(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise InteropError(f"{path} is not valid JSON: {error}") from None
     if not isinstance(data, dict):
         raise InteropError(f"{path} must hold a JSON object")
-    generation = directory / "generation_config.json"
-    if generation.is_file():  # generation settings (bad_words_ids, decoder start) may live here
-        extra = json.loads(generation.read_text(encoding="utf-8"))
-        data = {**{k: v for k, v in extra.items() if k != "transformers_version"}, **data}
     return data
+
+
+def read_hf_files(directory: Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """config.json and generation_config.json (None when there is none), as they are."""
+    path = directory / "config.json"
+    if not path.is_file():
+        raise InteropError(f"{path} is missing: not a Hugging Face model directory")
+    generation = directory / GENERATION_FILE
+    return _read_object(path), _read_object(generation) if generation.is_file() else None
+
+
+def read_hf_config(directory: Path) -> dict[str, Any]:
+    """config.json, with the settings (bad_words_ids, decoder start) that only generation_config.json has."""
+    config, generation = read_hf_files(directory)
+    return _merged(config, generation)
+
+
+def _merged(config: dict[str, Any], generation: dict[str, Any] | None) -> dict[str, Any]:
+    extra = {k: v for k, v in (generation or {}).items() if k != "transformers_version"}
+    return {**extra, **config}
 
 
 def read_hf_weights(directory: Path) -> dict[str, torch.Tensor]:
@@ -95,16 +114,19 @@ def import_hf(source: str | Path, output: str | Path, *, with_tokenizer: bool = 
     source = Path(source)
     if not source.is_dir():
         raise InteropError(f"{source} is not a directory; pass a local Hugging Face model directory")
-    hf = read_hf_config(source)
+    hf_files = read_hf_files(source)
+    hf = _merged(*hf_files)
     family = family_from_hf(hf, str(source))
     model, suppressed = _import_model(source, hf, family)
     tokenizer = _import_tokenizer_info(source, hf, family) if with_tokenizer else {"kind": "none"}
     _check_ids_fit(tokenizer, model.config.vocab_size, source)
     # the tokenizer's settings files travel along, so that an export can give them back
     carried = [*tokenizer.get("files", []), *(n for n in HF_SETTINGS if (source / n).is_file())]
+    # the original files and bias values as they were, so that an export can write them back
     metadata = {"imported_from": {"path": str(source.resolve()), "model_type": family.value,
                                   "architectures": hf.get("architectures", [])},
-                "hf_config": hf, "tokenizer": tokenizer, "suppressed_tokens": suppressed,
+                "hf_config": hf_files[0], "hf_generation_config": hf_files[1], "tokenizer": tokenizer,
+                "suppressed_tokens": list(suppressed), "suppressed_bias": list(suppressed.values()),
                 "hf_files": carried}
 
     def fill(directory: Path) -> None:
@@ -117,16 +139,21 @@ def import_hf(source: str | Path, output: str | Path, *, with_tokenizer: bool = 
     return write_directory_atomic(output, fill)
 
 
-def _import_model(source: Path, hf: dict[str, Any], family: Family) -> tuple[Seq2Seq, list[int]]:
-    """The polyseq model holding the checkpoint's weights, and the token ids it suppresses."""
+def _import_model(source: Path, hf: dict[str, Any], family: Family) -> tuple[Seq2Seq, dict[int, float]]:
+    """The polyseq model holding the checkpoint's weights, and the token ids it suppresses with
+    their original bias values."""
     weights = read_hf_weights(source)
     bias = weights.get("final_logits_bias")
-    suppressed = _suppressed_tokens(hf)
-    has_bias = (bias is not None and bool(bias.any())) or bool(suppressed)
+    ids = _suppressed_tokens(hf)
+    has_bias = (bias is not None and bool(bias.any())) or bool(ids)
     config = config_from_hf(hf, family, has_bias, str(source))
-    if suppressed:  # a -inf bias makes every strategy respect bad_words_ids, as transformers does
+    suppressed: dict[int, float] = {}
+    if ids:
+        # polyseq's strategies know nothing of bad_words_ids: a -inf bias makes every one of them
+        # respect it, as transformers does; an export puts the original values back
         bias = torch.zeros(1, config.vocab_size) if bias is None else bias.clone()
-        bias[0, suppressed] = float("-inf")
+        suppressed = {i: float(bias[0, i]) for i in ids}
+        bias[0, ids] = float("-inf")
         weights["final_logits_bias"] = bias
     state = from_hf(weights, config, TRAITS[family].halves_layout, str(source))
     model = Seq2Seq(config)
@@ -158,19 +185,52 @@ def _import_tokenizer_info(source: Path, hf: dict[str, Any], family: Family) -> 
 # ------------------------------------------------------------------------------------------ export
 
 
-def _generation_ids(metadata: dict[str, Any], config_pad: int) -> dict[str, Any]:
-    """Special ids for the HF config: the original ones for an imported model, else polyseq's."""
+def _config_values(metadata: dict[str, Any], config: ModelConfig, family: Family) -> dict[str, Any]:
+    """The HF config: an imported model's own config.json (its special ids, tokenizer_class, ...)
+    with the architecture fields of `config`; polyseq's special ids for polyseq's own models."""
     original = metadata.get("hf_config") or {}
-    keys = ("bos_token_id", "eos_token_id", "pad_token_id", "decoder_start_token_id",
-            "forced_eos_token_id", "forced_bos_token_id", "bad_words_ids")
     if original:
-        return {key: original[key] for key in keys if key in original}
-    from polyseq.text.tokenizer import Tokenizer
+        base = {key: value for key, value in original.items() if key not in NOT_CARRIED}
+    else:
+        from polyseq.text.tokenizer import Tokenizer
 
-    # polyseq starts the decoder with the target tag: callers pass decoder_input_ids=[[<2xx>]];
-    # bos is the fallback start. polyseq never forces EOS at the length limit.
-    return {"bos_token_id": Tokenizer.bos_id, "eos_token_id": Tokenizer.eos_id, "pad_token_id": config_pad,
-            "decoder_start_token_id": Tokenizer.bos_id, "forced_eos_token_id": None}
+        # polyseq starts the decoder with the target tag: callers pass decoder_input_ids=[[<2xx>]];
+        # bos is the fallback start. polyseq never forces EOS at the length limit.
+        base = {"bos_token_id": Tokenizer.bos_id, "eos_token_id": Tokenizer.eos_id,
+                "decoder_start_token_id": Tokenizer.bos_id, "forced_eos_token_id": None}
+    return {**base, **hf_config_values(config, family)}
+
+
+def _unsuppressed(model: Seq2Seq, metadata: dict[str, Any]) -> tuple[dict[str, torch.Tensor], ModelConfig]:
+    """The state and config to export: import put -inf at the suppressed ids for polyseq's
+    strategies, but transformers suppresses them itself (bad_words_ids travels in the config), so
+    they get their original bias values back, and a bias that was all zero is dropped again."""
+    state, config = model.state_dict(), model.config
+    ids, values = metadata.get("suppressed_tokens") or [], metadata.get("suppressed_bias")
+    if not ids or values is None:  # nothing suppressed, or imported before the values were kept
+        return state, config
+    state = {**state, "output_bias": state["output_bias"].clone()}
+    state["output_bias"][ids] = torch.tensor(values, dtype=state["output_bias"].dtype)
+    if not state["output_bias"].any():
+        state.pop("output_bias")
+        config = replace(config, output_bias=OutputBias.NONE)
+    return state, config
+
+
+def _write_back_hf_files(directory: Path, metadata: dict[str, Any]) -> None:
+    """An imported model's config.json keys that transformers did not keep (legacy generation
+    settings such as bad_words_ids, which it still reads from there), and its generation_config.json."""
+    if "hf_generation_config" not in metadata:  # polyseq's own model, or imported before it was kept
+        return
+    path = directory / "config.json"
+    written = _read_object(path)
+    dropped = {k: v for k, v in metadata["hf_config"].items() if k not in written and k not in NOT_CARRIED}
+    path.write_text(json.dumps({**written, **dropped}, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    generation, target = metadata["hf_generation_config"], directory / GENERATION_FILE
+    if generation is None:  # none, as in the original: transformers reads config.json's settings
+        target.unlink(missing_ok=True)
+    else:
+        target.write_text(json.dumps(generation, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def export_hf(model_dir: str | Path, output: str | Path) -> Path:
@@ -181,13 +241,12 @@ def export_hf(model_dir: str | Path, output: str | Path) -> Path:
         raise InteropError("exporting needs transformers: pip install 'polyseq[hf]'") from None
     model_dir = Path(model_dir)
     model, metadata = load_model(model_dir), load_metadata(model_dir)
-    config = model.config
+    state, config = _unsuppressed(model, metadata)
     family = family_of(config)
     traits = TRAITS[family]
-    values = {**hf_config_values(config, family), **_generation_ids(metadata, config.pad_id)}
-    hf_config = getattr(transformers, traits.config_class)(**values)
+    hf_config = getattr(transformers, traits.config_class)(**_config_values(metadata, config, family))
     hf_model = getattr(transformers, traits.model_class)(hf_config).eval()
-    state = to_hf(model.state_dict(), config, traits.halves_layout)
+    state = to_hf(state, config, traits.halves_layout)
     if not traits.logits_bias:
         state.pop("final_logits_bias")
     missing, unexpected = hf_model.load_state_dict(state, strict=False)
@@ -209,6 +268,7 @@ def export_hf(model_dir: str | Path, output: str | Path) -> Path:
         else:
             for name in metadata.get("hf_files", info.get("files", [])):
                 shutil.copy2(model_dir / name, directory / name)
+        _write_back_hf_files(directory, metadata)
         note = {"exported_by": "polyseq", "family": family.value, "tokenizer": info["kind"],
                 "residual_permuted": traits.halves_layout and info["kind"] == "polyseq"}
         (directory / EXPORT_NOTE).write_text(json.dumps(note, indent=2) + "\n", encoding="utf-8")

@@ -2,8 +2,13 @@
 
 The same pieces, scores and ids in a `tokenizers` Unigram model with byte fallback, identity
 normalization and no dummy prefix (as polyseq trains them), so transformers' AutoTokenizer and
-CTranslate2's converter see polyseq's vocabulary id for id. The one difference: a literal "▁" in
-the text, which polyseq encodes as its three byte pieces, becomes a space here.
+CTranslate2's converter see polyseq's vocabulary id for id. Two differences in encoding text:
+
+- a literal "▁", which polyseq encodes as its three byte pieces, becomes a space here;
+- the control pieces (<pad>, <unk>, <s>, </s> and the <2xx> tags) are special tokens here, so that
+  transformers knows them and skips them when decoding; the `tokenizers` library then matches their
+  spelling in the text: "<s>seven</s> eight" gives [<s>, seven, </s>, ▁eight] and "<2de>" the tag,
+  where polyseq encodes such text as ordinary pieces. Texts that may hold them go in as polyseq's ids.
 """
 
 from __future__ import annotations

@@ -61,7 +61,8 @@ class ImportedTokenizer(abc.ABC):
         self._lang_ids = dict(lang_ids)
         # a bilingual Marian model has no language tokens, only the pair it was trained for
         self._fixed = fixed_languages
-        self._skip = frozenset({specials.pad_id, specials.eos_id, *lang_ids.values()})
+        # what transformers' decode(skip_special_tokens=True) leaves out (<unk> prints as "⁇" else)
+        self._skip = frozenset({specials.pad_id, specials.eos_id, specials.unk_id, *lang_ids.values()})
 
     @property
     def pad_id(self) -> int:
@@ -99,8 +100,8 @@ class ImportedTokenizer(abc.ABC):
         eos, prefix = self.eos_id, self.decoder_prefix(tgt_lang)
         if self.kind is TokenizerKind.MARIAN:  # multi-target models name the target in the source
             head = (self.lang_id(tgt_lang),) if self._lang_ids else ()
-            if src_lang is not None and not self._lang_ids:
-                self.check_language(src_lang)
+            if not self._lang_ids and len(self._fixed) == 2:
+                self._check_pair(src_lang, tgt_lang)
             return Framing(head, (eos,), prefix, eos)
         if src_lang is None:
             raise UnknownLanguageError(f"a {self.kind.value} model needs the source language (src_lang)")
@@ -108,6 +109,14 @@ class ImportedTokenizer(abc.ABC):
         if self.kind in (TokenizerKind.MBART, TokenizerKind.NLLB_LEGACY):
             return Framing((), (eos, src), prefix, eos)
         return Framing((src,), (eos,), prefix, eos)
+
+    def _check_pair(self, src_lang: str | None, tgt_lang: str) -> None:
+        """A bilingual Marian model translates its one direction: any other would silently come
+        out in its target language."""
+        source, target = self._fixed
+        if tgt_lang != target or src_lang not in (None, source):
+            asked = f"{src_lang} -> {tgt_lang}" if src_lang else f"into {tgt_lang}"
+            raise UnknownLanguageError(f"this Marian model translates {source} -> {target} only, not {asked}")
 
     def source_ids(self, text: str, tgt_lang: str, src_lang: str | None = None) -> list[int]:
         return self.framing(src_lang, tgt_lang).source(self.encode(text))
@@ -144,6 +153,8 @@ class VocabSentencePieceTokenizer(ImportedTokenizer):
         self._vocab = vocab
         self._pieces = {i: piece for piece, i in vocab.items()}
         self._size = max([*vocab.values(), *lang_ids.values()]) + 1
+        if kind is TokenizerKind.M2M_100 and "<s>" in vocab:  # M2M-100's bos, special to transformers
+            self._skip |= {vocab["<s>"]}
 
     @property
     def vocab_size(self) -> int:
@@ -302,7 +313,8 @@ def tokenizer_from_description(directory: Path, info: dict[str, Any]) -> Importe
     specials = Specials(int(info["pad_id"]), int(info["eos_id"]), int(info["unk_id"]),
                         int(info["decoder_start_id"]))
     languages = {str(k): int(v) for k, v in info.get("languages", {}).items()}
-    _require(directory, FILES[kind], kind.value)
+    # the files the description names: mBART-50 and some M2M-100 frame as M2M-100 from a tokenizer.json
+    _require(directory, info.get("files") or FILES[kind], kind.value)
     if kind is TokenizerKind.MARIAN:
         vocab = _read_json(directory / "vocab.json")
         return VocabSentencePieceTokenizer(kind, directory / "source.spm", directory / "target.spm", vocab,
