@@ -40,7 +40,7 @@ from polyseq.model.checkpoint import load_metadata, load_model
 from polyseq.model.pooling import pooled_states
 from polyseq.model.transformer import Seq2Seq, sequence_log_probs
 from polyseq.text.framing import Framing, TextTokenizer
-from polyseq.text.tokenizer import Tokenizer, TokenizerError
+from polyseq.text.tokenizer import Tokenizer, TokenizerError, UnknownLanguageError
 from polyseq.text.vocabularies import DEFAULT_MIN_SHARE, LanguageVocabularies
 
 if TYPE_CHECKING:
@@ -246,7 +246,7 @@ class Translator:
     def embed(self, texts: Sequence[str], lang: str, tgt_lang: str | None = None) -> torch.Tensor:
         """Sentence embeddings (N, D): the encoder's output states averaged over each text's own
         tokens (not the language tag, EOS or padding). The encoder reads every text as if to
-        translate it into `tgt_lang` (default: the model's first language), so that texts of all
+        translate it into `tgt_lang` (default: the model's first language it may), so that texts of all
         languages are embedded under the same tag and compare."""
         return self.embed_layers(texts, lang, tgt_lang)[-1]
 
@@ -256,7 +256,7 @@ class Translator:
         encoder's output, after its final norm)."""
         if isinstance(texts, str):
             raise InputError("embed takes a list of texts, not a single string")
-        framing = self._framing(lang, tgt_lang or self.languages[0])
+        framing = self._framing(lang, tgt_lang or self._embedding_target(lang))
         rows, spans = [], []
         for index, text in enumerate(texts):
             ids = self.tokenizer.encode(text)
@@ -291,6 +291,17 @@ class Translator:
                      **settings: Any) -> Callable[[list[str]], list[str]]:
         """This Translator as a `list[str] -> list[str]` function, for documents and batchers."""
         return lambda texts: self.translate(texts, src_lang, tgt_lang, strategy, **settings)
+
+    def _embedding_target(self, lang: str) -> str:
+        """The first of the model's languages that `lang` may be read into: every language for
+        polyseq's models, the one target for an imported bilingual model."""
+        for tgt in self.languages:
+            try:
+                self.tokenizer.framing(lang, tgt)
+            except UnknownLanguageError:
+                continue
+            return tgt
+        return self.languages[0]  # framing then says what is wrong with `lang`
 
     def _framing(self, src_lang: str | None, tgt_lang: str) -> Framing:
         if not tgt_lang:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 from hf_models import LAYERS, transformers
 from tokenizer_files import TEXTS, m2m_dir, marian_greedy_texts, marian_model
 
@@ -61,3 +62,5 @@ def test_a_bilingual_marian_model_translates_its_one_direction(tmp_path: Path) -
     with pytest.raises(UnknownLanguageError, match="not de -> en"):
         translator.translate(TEXTS, "de", "en", "greedy")
     assert len(translator.translate(TEXTS, None, "de", "greedy")) == len(TEXTS)
+    # its embeddings read English as it is read to translate into German, its one target
+    assert torch.equal(translator.embed(TEXTS, "en"), translator.embed(TEXTS, "en", "de"))
