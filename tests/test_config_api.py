@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 import polyseq
-from polyseq.config import ConfigError, NormPlacement, load_config, model_preset
+from polyseq.config import ConfigError, NormPlacement, load_config, load_serve_config, model_preset
 
 
 def test_toml_preset_and_overrides(tmp_path: Path) -> None:
@@ -47,6 +48,38 @@ def test_bad_files_and_presets(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="did you mean 'small'"):
         model_preset("smal")
     assert model_preset("base").decoder_layers == 6
+
+
+@pytest.mark.parametrize(("toml", "message"), [
+    ("model = 3\n", "model must be a [model] table of settings, not 3"),
+    ("[train]\nlr = [1]\n", "train.lr: [1] is not a valid float"),
+    ("[data]\nlanguages = 5\n", "data.languages: 5 is not a list"),
+    ("[model]\nd_model = {a=1}\n", "model.d_model: {'a': 1} is not a valid int"),
+    ("[model]\ntie_embeddings = 1.5\n", "model.tie_embeddings"),
+    ("[train]\nsteps = true\n", "train.steps: True is not a valid int"),
+    ("preset = 3\n", "preset must be a name"),
+])
+def test_values_of_the_wrong_type_name_the_field(tmp_path: Path, toml: str, message: str) -> None:
+    path = tmp_path / "run.toml"
+    path.write_text(toml, encoding="utf-8")
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(path)
+
+
+def test_serve_sections_and_betas_are_checked(tmp_path: Path) -> None:
+    path = tmp_path / "serve.toml"
+    path.write_text("[serve]\nport = [1]\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=re.escape("serve.port: [1] is not a valid int")):
+        load_serve_config(path)
+    path.write_text("serve = 1\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="serve must be a"):
+        load_serve_config(path)
+    for betas in ("0.9", "0.9,0.98,0.5", "0.9,1.5"):
+        with pytest.raises(ConfigError, match="train.betas must be two numbers in"):
+            load_config(None, [f"train.betas={betas}"])
+    assert load_config(None, ["train.betas=0.8,0.99"]).train.betas == (0.8, 0.99)
+    with pytest.raises(ConfigError, match="is a folder"):
+        load_config(tmp_path)
 
 
 def test_public_api_is_sorted_and_importable() -> None:

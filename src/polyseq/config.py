@@ -287,6 +287,8 @@ class TrainConfig:
         for name in self.objectives:
             _check(name in OBJECTIVES, f"unknown objective {name!r} in train.objectives"
                    f"{did_you_mean(name, OBJECTIVES)}")
+        _check(len(self.betas) == 2 and all(0.0 <= beta < 1.0 for beta in self.betas),
+               f"train.betas must be two numbers in [0, 1) (Adam's beta1, beta2), got {list(self.betas)}")
         _check(self.steps > 0, "train.steps must be positive")
         _check(self.lr > 0, "train.lr must be positive")
         _check(self.warmup_steps >= 0, "train.warmup_steps must be >= 0")
@@ -378,7 +380,7 @@ class ServeConfig:
 
 def load_serve_config(path: str | Path | None, overrides: typing.Sequence[str] = ()) -> ServeConfig:
     """The [serve] section of a TOML file (or the defaults), with `serve.key=value` overrides."""
-    values: dict[str, Any] = dict(_read_toml(path).get("serve", {})) if path is not None else {}
+    values: dict[str, Any] = _table(_read_toml(path), "serve", path) if path is not None else {}
     for override in overrides:
         name, eq, value = override.partition("=")
         section, _, key = name.partition(".")
@@ -390,6 +392,8 @@ def load_serve_config(path: str | Path | None, overrides: typing.Sequence[str] =
 
 def _read_toml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"config {path} is a folder: give the TOML file (for example {path}/config.toml)")
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:
@@ -465,8 +469,9 @@ def did_you_mean(name: str, choices: typing.Iterable[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else f" (choose from {', '.join(choices)})"
 
 
-def _coerce(value: Any, annotation: Any, where: str) -> Any:
-    """Turn a TOML value or a command-line string into the field's declared type."""
+def coerce_value(value: Any, annotation: Any, where: str) -> Any:
+    """Turn a TOML value, a command-line string or a JSON value into the field's declared type; a
+    ConfigError names `where` when it cannot be."""
     origin = typing.get_origin(annotation)
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
         try:
@@ -483,13 +488,17 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: {value!r} is not a table")
         inner = typing.get_args(annotation)[1]
-        return {str(k): _coerce(v, inner, f"{where}.{k}") for k, v in value.items()}
+        return {str(k): coerce_value(v, inner, f"{where}.{k}") for k, v in value.items()}
     if origin is tuple:
         if isinstance(value, str):
             value = [v for v in value.split(",") if v]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: {value!r} is not a list")
         inner = typing.get_args(annotation)[0]
-        return tuple(_coerce(v, inner, where) for v in value)
+        return tuple(coerce_value(v, inner, where) for v in value)
     if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in typing.get_args(annotation):
+            return None
         annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
     try:
         if annotation is bool and isinstance(value, str):
@@ -497,12 +506,25 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
                 raise ValueError(value)
             return value.lower() in ("true", "1", "yes")
         if annotation in (int, float, str, bool):
+            # int(True), bool(1.5), str([1]) and float(None) would pass, or fail without naming the field
+            if not isinstance(value, (str, int, float)) or (annotation is bool and value not in (0, 1)):
+                raise ValueError(value)
+            if isinstance(value, bool) and annotation in (int, float):
+                raise ValueError(value)
             if annotation is int and isinstance(value, float) and not value.is_integer():
                 raise ValueError(value)
             return annotation(value)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise ConfigError(f"{where}: {value!r} is not a valid {annotation.__name__}") from None
     return value
+
+
+def _table(raw: dict[str, Any], section: str, path: str | Path | None) -> dict[str, Any]:
+    """A section of a TOML file as a dict: `model = 3` is not the [model] table."""
+    value = raw.get(section, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: {section} must be a [{section}] table of settings, not {value!r}")
+    return dict(value)
 
 
 def _build(cls: type, values: dict[str, Any], section: str) -> Any:
@@ -511,7 +533,7 @@ def _build(cls: type, values: dict[str, Any], section: str) -> Any:
     for key in values:
         if key not in known:
             raise ConfigError(f"unknown key {section}.{key}{did_you_mean(key, sorted(known))}")
-    coerced = {k: _coerce(v, hints[k], f"{section}.{k}") for k, v in values.items()}
+    coerced = {k: coerce_value(v, hints[k], f"{section}.{k}") for k, v in values.items()}
     return cls(**coerced)
 
 
@@ -524,10 +546,10 @@ def load_config(path: str | Path | None, overrides: typing.Sequence[str] = ()) -
     A top-level `preset = "small"` fills [model] from a named preset before its own keys apply.
     """
     raw: dict[str, Any] = _read_toml(path) if path is not None else {}
-    sections: dict[str, dict[str, Any]] = {
-        name: dict(raw.get(name, {})) for name in SECTIONS
-    }
+    sections: dict[str, dict[str, Any]] = {name: _table(raw, name, path) for name in SECTIONS}
     preset = raw.get("preset", "")
+    if not isinstance(preset, str):
+        raise ConfigError(f"{path}: preset must be a name such as \"small\", not {preset!r}")
     for key in raw:
         if key not in (*SECTIONS, "preset", "serve"):  # [serve] is polyseq serve's
             raise ConfigError(f"unknown section {key!r}{did_you_mean(key, SECTIONS)}")

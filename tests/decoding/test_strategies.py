@@ -3,6 +3,7 @@ the Translator and the CLI."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,8 @@ from typer.testing import CliRunner
 
 from polyseq.cli import app
 from polyseq.config import ConfigError
-from polyseq.decoding import generate, strategy_names
+from polyseq.decoding import generate, make_config, strategy_names
+from polyseq.decoding.core import LengthLimit
 from polyseq.decoding.rerank import Candidate, LengthNormalised, ReverseModel, rerank
 from polyseq.translator import Translator
 
@@ -168,3 +170,27 @@ def test_decoding_pauses_the_garbage_collector_and_then_restores_it(monkeypatch)
         assert seen == [False, False] and not gc.isenabled()
     finally:
         (gc.enable if was else gc.disable)()
+
+
+def test_settings_take_their_fields_types_or_name_the_setting() -> None:
+    config = make_config("beam", {"beam_size": "3", "length_penalty": 1, "max_len_b": "20",
+                                  "min_length": 2.0, "banned_tokens": "4,5"})
+    assert config.beam_size == 3 and config.length_penalty == 1.0 and config.max_length.b == 20
+    assert config.processing.min_length == 2 and config.processing.banned_tokens == (4, 5)
+    assert make_config("greedy", {"max_length": LengthLimit(0.0, 7)}).max_length == LengthLimit(0.0, 7)
+    for strategy, settings, message in [
+        ("beam", {"beam_size": "abc"}, "setting beam_size: 'abc' is not a valid int"),
+        ("beam", {"beam_size": None}, "setting beam_size"),
+        ("beam", {"beam_size": True}, "setting beam_size"),
+        ("diverse-beam", {"beam_size": 2.5}, "setting beam_size: 2.5 is not a valid int"),
+        ("beam", {"banned_tokens": 5}, "setting banned_tokens: 5 is not a list"),
+        ("beam", {"processing": "x"}, "setting processing is given by its parts: min_length"),
+        ("sampling", {"seed": "x"}, "setting seed"),
+        ("greedy", {"max_length": 5}, "setting max_length is given by its parts: max_len_a, max_len_b"),
+        ("greedy", {"max_len_b": -100}, "max_len_b an integer >= 1"),
+        ("greedy", {"max_len_a": float("nan")}, "max_len_a must be a number >= 0"),
+    ]:
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            make_config(strategy, settings)
+    with pytest.raises(ConfigError, match="max_len_b"):
+        LengthLimit(1.0, 0)

@@ -297,3 +297,21 @@ def test_an_item_that_fails_fails_alone_and_the_worker_lives_on(tiny_model_dir: 
     assert asyncio.run(go())[0][0][0].text == good[0][0].text and batcher.depth == 0
     batcher.close()
     batcher.join(10)
+
+
+def test_ill_typed_settings_are_a_400_that_names_the_setting(tiny_model_dir: Path) -> None:
+    cases = [({"max_len_b": "x"}, "setting max_len_b"), ({"processing": "x"}, "setting processing"),
+             ({"max_length": 5}, "setting max_length"), ({"min_length": "x"}, "setting min_length"),
+             ({"max_len_b": -3}, "max_len_b an integer >= 1")]
+
+    async def requests(client: Any) -> Any:
+        native = {"q": "12", "source": "num", "target": "en", "strategy": "greedy"}
+        answers = [await client.post("/v1/translate", json={**native, "settings": settings})
+                   for settings, _ in cases]
+        seed = await client.post("/v1/translate", json={**native, "strategy": "sampling",
+                                                        "settings": {"seed": "x"}})
+        return [*answers, seed]
+
+    answers = serve(tiny_model_dir, requests)
+    for answer, message in zip(answers, [m for _, m in cases] + ["setting seed"], strict=True):
+        assert answer.status_code == 400 and message in answer.json()["error"], answer.text

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from polyseq.config import ConfigError, did_you_mean
+from polyseq.config import ConfigError, coerce_value, did_you_mean
 from polyseq.decoding import aggressive, beam, diverse_beam, greedy, sampling, speculative
 from polyseq.decoding.core import DecodeInput, DecodeResult, LengthLimit, StrategySpec
 
@@ -37,15 +37,18 @@ def get_strategy(name: str) -> StrategySpec:
 
 
 def make_config(name: str, settings: dict[str, Any] | None = None) -> Any:
-    """The strategy's config from keyword settings, with a clear error for an unknown setting.
+    """The strategy's config from keyword settings, each turned into its field's type (a command
+    line's text, a request's JSON), with a ConfigError naming an unknown or ill-typed setting.
 
     Settings of nested configs (the length limit's `a`/`b` as `max_len_a`/`max_len_b`, the
-    processors' `min_length`, `no_repeat_ngram`, ...) may be given flat, as the CLI does.
+    processors' `min_length`, `no_repeat_ngram`, ...) are given flat, as the CLI does; the nested
+    config itself (`max_length=LengthLimit(...)`) only as an instance, from Python.
     """
     spec = get_strategy(name)
     top: dict[str, Any] = dict(settings or {})
     nested: dict[str, dict[str, Any]] = {}
     fields = {item.name: item for item in dataclasses.fields(spec.config_type)}
+    hints = _hints(spec.config_type)
     flat_names = {}  # flat setting name -> (field of the config, field of the nested config)
     for item in fields.values():
         inner = _nested_type(spec.config_type, item.name)
@@ -54,11 +57,18 @@ def make_config(name: str, settings: dict[str, Any] | None = None) -> Any:
                 flat = f"max_len_{sub.name}" if inner is LengthLimit else sub.name
                 flat_names[flat] = (item.name, sub.name)
     for key in list(top):
+        inner = _nested_type(spec.config_type, key) if key in fields else None
         if key in flat_names and key not in fields:
             outer, inner_name = flat_names[key]
-            nested.setdefault(outer, {})[inner_name] = top.pop(key)
-        elif key not in fields:
-            known = sorted(set(fields) | set(flat_names))
+            value = coerce_value(top.pop(key), _hints(hints[outer])[inner_name], f"setting {key}")
+            nested.setdefault(outer, {})[inner_name] = value
+        elif inner is not None and not isinstance(top[key], inner):
+            own = [flat for flat, (outer, _) in flat_names.items() if outer == key]
+            raise ConfigError(f"setting {key} is given by its parts: {', '.join(own)}")
+        elif key in fields:
+            top[key] = coerce_value(top[key], hints[key], f"setting {key}")
+        else:
+            known = sorted(set(fields) - {item for item, _ in flat_names.values()} | set(flat_names))
             raise ConfigError(f"strategy {name!r} has no setting {key!r}{did_you_mean(key, known)}")
     for outer, values in nested.items():
         base = top.get(outer) or _nested_type(spec.config_type, outer)()  # type: ignore[misc]
@@ -67,8 +77,12 @@ def make_config(name: str, settings: dict[str, Any] | None = None) -> Any:
 
 
 @functools.cache  # get_type_hints evaluates annotations: a cost every decoding call would pay
+def _hints(config_type: type) -> dict[str, Any]:
+    return typing.get_type_hints(config_type)
+
+
 def _nested_type(config_type: type, name: str) -> type | None:
-    hint = typing.get_type_hints(config_type).get(name)
+    hint = _hints(config_type).get(name)
     return hint if isinstance(hint, type) and dataclasses.is_dataclass(hint) else None
 
 

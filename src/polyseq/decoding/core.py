@@ -9,12 +9,14 @@ This module knows no strategy: `polyseq.decoding` lists them and chooses one by 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from torch import Tensor
 
+from polyseq.config import ConfigError
 from polyseq.model.native import native_passes
 
 
@@ -51,6 +53,12 @@ class LengthLimit:
 
     a: float = 1.5
     b: int = 10
+
+    def __post_init__(self) -> None:
+        # b < 1 would cut every output to the one token the clamp below still allows
+        if not (0.0 <= self.a < math.inf and self.b >= 1):
+            raise ConfigError(f"max_len_a must be a number >= 0 and max_len_b an integer >= 1 (at most "
+                              f"a * source length + b tokens), got {self.a} and {self.b}")
 
     def for_input(self, inputs: DecodeInput, ceiling: int) -> Tensor:
         limit = (inputs.source_lengths().double() * self.a).floor().long() + self.b
