@@ -1,17 +1,19 @@
 """Atomic writes give their results the permissions a plain write would, so that a model or a
-translated document can be read by whoever could read a file written the ordinary way."""
+translated document can be read by whoever could read a file written the ordinary way; they write
+through links and into FIFOs, and name a path they cannot write before writing."""
 
 from __future__ import annotations
 
 import os
 import stat
+import threading
 from pathlib import Path
 
 import pytest
 
 from polyseq.config import ModelConfig
-from polyseq.files import InputError, decode_lines, read_text, read_text_lines, write_atomic
-from polyseq.model.checkpoint import save_model_files, write_directory_atomic
+from polyseq.files import InputError, check_output, decode_lines, read_text, read_text_lines, write_atomic
+from polyseq.model.checkpoint import CheckpointError, save_model_files, write_directory_atomic
 from polyseq.model.transformer import Seq2Seq
 
 
@@ -84,3 +86,33 @@ def test_reading_text_names_the_file_and_the_place(tmp_path: Path) -> None:
         read_text(tmp_path / "wide.txt")
     with pytest.raises(InputError, match="stdin, line 2, column 2: a NUL byte"):
         list(decode_lines([b"ok\n", b"a\x00b\n"], "stdin"))
+
+
+def test_an_atomic_write_goes_through_a_link_and_into_a_fifo(tmp_path: Path) -> None:
+    real, link = tmp_path / "real.txt", tmp_path / "link.txt"
+    real.write_text("old")
+    real.chmod(0o640)
+    link.symlink_to(real)
+    write_atomic(link, "new")
+    assert link.is_symlink() and real.read_text() == "new" and mode(real) == 0o640
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    write_atomic(fifo, "through")
+    reader.join(timeout=30)
+    assert received == [b"through"] and stat.S_ISFIFO(fifo.lstat().st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "link.txt", "real.txt"]
+
+
+def test_an_output_that_cannot_be_written_is_named_before_writing(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="is a folder"):
+        check_output(tmp_path)
+    with pytest.raises(InputError, match=r"out.txt: the folder .*nodir does not exist"):
+        write_atomic(tmp_path / "nodir" / "out.txt", "x")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("keep")
+    with pytest.raises(CheckpointError, match="is not a directory"):
+        write_directory_atomic(notes, lambda d: write_atomic(d / "config.json", "{}"))
+    assert notes.read_text() == "keep" and sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]

@@ -4,6 +4,8 @@ An atomic write goes to a temporary file in the same folder, fsynced, then renam
 so a reader never sees half a file and a failure leaves the old file as it was. Temporary files and
 folders are created with the ordinary modes (0o666, 0o777), which the kernel narrows by the umask:
 the result gets the permissions a plain write would give, or keeps those of the file it replaces.
+A symbolic link is written through (the file it names is replaced, the link stays), and a device
+or FIFO (/dev/stdout, /dev/null) is written directly: nothing can be renamed over it.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ import os
 import secrets
 import stat
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 
 class InputError(ValueError):
@@ -82,14 +85,32 @@ def _position(data: bytes, offset: int) -> tuple[int, int]:
     return data.count(b"\n", 0, offset) + 1, offset - data.rfind(b"\n", 0, offset)
 
 
-def write_atomic(path: str | Path, data: str | bytes) -> None:
-    """Write `data` (text as UTF-8) to `path` atomically."""
+def check_output(path: str | Path) -> None:
+    """InputError unless a file can be written at `path`: not a folder, and in a folder that exists
+    (checked before the work whose result goes there)."""
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path} is a folder: give the name of a file to write")
+    if not path.parent.is_dir():
+        raise InputError(f"{path}: the folder {path.parent} does not exist; create it or choose another path")
+
+
+@contextmanager
+def atomic_file(path: str | Path, binary: bool = False) -> Iterator[IO[Any]]:
+    """A handle whose content replaces `path` when the block ends without an error (see the
+    module's docstring); on an error, `path` stays as it was."""
+    check_output(path)
+    path, mode, encoding = Path(path), "wb" if binary else "w", None if binary else "utf-8"
+    if path.exists() and not stat.S_ISREG(path.stat().st_mode):  # a device or FIFO, after links
+        with path.open(mode, encoding=encoding) as direct:
+            yield direct
+        return
+    path = path.resolve() if path.is_symlink() else path  # the link stays, its file is replaced
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
     try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data.encode("utf-8") if isinstance(data, str) else data)
+        with os.fdopen(handle, mode, encoding=encoding) as out:
+            yield out
             out.flush()
             os.fsync(out.fileno())
         if path.exists():
@@ -98,6 +119,12 @@ def write_atomic(path: str | Path, data: str | bytes) -> None:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def write_atomic(path: str | Path, data: str | bytes) -> None:
+    """Write `data` (text as UTF-8) to `path` atomically."""
+    with atomic_file(path, binary=True) as out:
+        out.write(data.encode("utf-8") if isinstance(data, str) else data)
 
 
 def write_json_atomic(path: str | Path, data: Any) -> None:

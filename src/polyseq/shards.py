@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import shutil
 import sys
 from collections.abc import Callable, Sequence
@@ -29,7 +28,7 @@ from tqdm import tqdm
 from polyseq.cluster import Cluster, cluster_from_environment
 from polyseq.decoding import make_config
 from polyseq.decoding.core import DecodeStats
-from polyseq.files import InputError, read_text_lines, write_atomic, write_json_atomic
+from polyseq.files import InputError, atomic_file, read_text_lines, write_atomic, write_json_atomic
 
 if TYPE_CHECKING:
     from polyseq.translator import Translator
@@ -167,12 +166,8 @@ def _read_manifest(path: Path) -> dict[str, Any] | None:
 
 def _join(folder: Path, count: int, output: Path) -> None:
     """The shards in order into `output` (a temporary file renamed into place); then the folder goes."""
-    temporary = output.with_name(f".{output.name}.joining")
-    with temporary.open("wb") as handle:
+    with atomic_file(output, binary=True) as handle:  # a link written through, the file's mode kept
         for index in range(count):
             with _shard_path(folder, index).open("rb") as shard:
                 shutil.copyfileobj(shard, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, output)
     shutil.rmtree(folder)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import itertools
-import os
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -34,7 +33,7 @@ from polyseq.decoding.rerank import Candidate, Scorer
 from polyseq.decoding.rerank import rerank as rerank_candidates
 from polyseq.decoding.speculative import load_draft_model
 from polyseq.devices import usable_device
-from polyseq.files import InputError, read_text_lines
+from polyseq.files import InputError, atomic_file, read_text_lines
 from polyseq.model.actions import action_target
 from polyseq.model.checkpoint import load_metadata, load_model
 from polyseq.model.pooling import pooled_states
@@ -186,6 +185,11 @@ class Translator:
         language."""
         from polyseq.text.langid import LanguageDetector
 
+        # an unknown target or a bad setting fails before identification (and for no texts at all)
+        if tgt_lang not in self.languages:
+            raise InputError(f"unknown target language {tgt_lang!r}; this model knows "
+                             f"{', '.join(self.languages)}")
+        make_config(strategy, self._resolve_models(settings))
         if self._detector is None:
             self._detector = LanguageDetector(self.languages)
         detected = self._detector.detect_each(texts)
@@ -436,14 +440,12 @@ class Translator:
         strategy_only = {k: v for k, v in settings.items() if k not in _TRANSLATION_OPTIONS}
         make_config(strategy, self._resolve_models(strategy_only))  # bad settings fail before any work
         stats, split = DecodeStats(), 0
-        temporary = output_path.with_name(f".{output_path.name}.tmp")
-        with temporary.open("w", encoding="utf-8") as handle:
+        with atomic_file(output_path) as handle:
             for output in self.translate_chunks(lines, src_lang, tgt_lang, strategy, chunk_lines, rerank,
                                                 **settings):
                 stats.add(output.stats)
                 split += output.split_texts
                 handle.writelines(text + "\n" for text in output.texts)
-        os.replace(temporary, output_path)
         return CorpusReport(len(lines), sum(not t.strip() for t in lines), split, stats)
 
     def translate_file(self, *args: Any, **kwargs: Any) -> CorpusReport:

@@ -169,6 +169,23 @@ def test_syntax_errors_name_file_and_line(identity, text: str, line: int) -> Non
     assert str(error.value).startswith(f"django.po, line {line}: not a valid .po catalog")
 
 
+@pytest.mark.parametrize(("text", "line"), [
+    ('msgid "x"\n', 1),
+    ('msgid "a"\nmsgstr "b"\n\n#. note\nmsgid "c"\n\nmsgid "d"\nmsgstr ""\n', 5),
+    ('msgid "file"\nmsgid_plural "files"\n', 1),
+])
+def test_a_msgid_without_msgstr_is_named_before_any_translation(text: str, line: int) -> None:
+    calls: list[list[str]] = []
+    with pytest.raises(DocumentError) as error:
+        translate_document(text, "po", lambda texts: calls.append(texts) or texts, source="p1.po")
+    assert str(error.value).startswith(f"p1.po, line {line}: msgid without msgstr") and not calls
+
+
+def test_previous_msgids_need_no_msgstr(identity) -> None:
+    text = '#, fuzzy\n#| msgid "old"\nmsgid "new"\nmsgstr ""\n\n#~ msgid "gone"\n#~ msgstr "weg"\n'
+    assert translate_document(text, "po", identity, tgt_lang="de").text.count('msgstr "new"') == 1
+
+
 def test_unknown_plural_rule_is_an_error_with_the_fix(identity) -> None:
     text = 'msgid "file"\nmsgid_plural "files"\nmsgstr[0] ""\nmsgstr[1] ""\n'
     with pytest.raises(DocumentError, match="Plural-Forms"):

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from polyseq.cli.common import DeviceOption, app, user_errors
+from polyseq.cli.common import DeviceOption, app, check_outputs, user_errors
 
 
 @app.command("align-score")
@@ -29,18 +29,22 @@ def align_score(
     from polyseq.translator import Translator
 
     with user_errors():
+        if sentences < 0:
+            raise ValueError(f"--sentences must be >= 0 (0: all), got {sentences}")
         languages = [lang for lang in langs.split(",") if lang]
+        check_outputs({"--plot": plot, "--report": report},
+                      [model, *(Path(f"{data}.{lang}") for lang in languages)])
         texts, skipped = read_aligned(data, languages, sentences)
         translator = Translator.load(model, device=device)
         result = align_scores(translator, texts, tgt_lang)
-    if skipped:
-        typer.echo(f"left out {skipped} lines empty in some language", err=True)
-    for line in format_alignment(result):
-        typer.echo(line)
-    if plot is not None and plot_alignment(result, plot) is None:
-        typer.echo("no plot: matplotlib is not installed (pip install 'polyseq[plot]')", err=True)
-    if report is not None:
-        write_report(report, {"model": str(model), "data": data, **result.to_dict()})
+        if skipped:
+            typer.echo(f"left out {skipped} lines empty in some language", err=True)
+        for line in format_alignment(result):
+            typer.echo(line)
+        if plot is not None and plot_alignment(result, plot) is None:
+            typer.echo("no plot: matplotlib is not installed (pip install 'polyseq[plot]')", err=True)
+        if report is not None:
+            write_report(report, {"model": str(model), "data": data, **result.to_dict()})
 
 
 def read_aligned(prefix: str, languages: list[str], limit: int) -> tuple[dict[str, list[str]], int]:

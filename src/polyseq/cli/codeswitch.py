@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from polyseq.cli.common import app, input_lines, sink, user_errors
+from polyseq.cli.common import app, check_outputs, input_lines, sink, user_errors
 
 if TYPE_CHECKING:
     from polyseq.data.codeswitch import Lexicon
@@ -45,6 +45,8 @@ def codeswitch(
         for name, value in (("--rate", rate), ("--span", span)):
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {value}")
+        read = [input, lexicon_file, *_corpus_files(corpus, [src, tgt, *(langs or "").split(",")])]
+        check_outputs({"-o": output, "--save-lexicon": save_lexicon}, read)
         lines = input_lines(input)
         lexicon = _lexicon(lexicon_file, corpus, src, tgt, langs, save_lexicon, min_count, min_score)
         rng = Random(seed)
@@ -65,6 +67,13 @@ def codeswitch(
     left_out = f"; blank lines left out: {blank:,}" if blank else ""
     typer.echo(f"switched {switched:,} of {words:,} words into {lexicon.tgt_lang}{share}{left_out}",
                err=True)
+
+
+def _corpus_files(spec: str | None, languages: list[str | None]) -> list[Path]:
+    """The files a corpus spec may name: itself (TSV, JSONL), or PREFIX.LANG for each language."""
+    if spec is None:
+        return []
+    return [Path(spec), *(Path(f"{spec}.{lang}") for lang in languages if lang)]
 
 
 def _lexicon(path: Path | None, corpus: str | None, src: str | None, tgt: str | None,

@@ -4,12 +4,11 @@ from the command line, and input and output streams."""
 from __future__ import annotations
 
 import json
-import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import Annotated, Any, TextIO, cast
 
 import typer
 
@@ -36,7 +35,8 @@ def main(
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn the library's input errors into a one-line message and exit status 2."""
+    """Turn the library's input errors, and the system's refusals (a folder where a file goes, a
+    missing path, no permission), into a one-line message and exit status 2."""
     from polyseq.config import ConfigError
     from polyseq.data.corpus import CorpusError
     from polyseq.files import InputError
@@ -47,9 +47,31 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except (ConfigError, CorpusError, CheckpointError, TokenizerError, TrainingError, InputError,
-            FileNotFoundError, ValueError) as error:
+            ValueError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
+    except OSError as error:
+        where = f"{error.filename}: " if error.filename is not None else ""
+        typer.echo(f"error: {where}{error.strerror or error}", err=True)
+        raise typer.Exit(2) from None
+
+
+def check_outputs(outputs: dict[str, Path | None], inputs: Iterable[Path | None]) -> None:
+    """Before any work: a ValueError when an output is a folder, would write over an input (or a
+    file in an input folder, such as the model's), or is another output's file."""
+    given = {option: path for option, path in outputs.items() if path is not None}
+    sources = [path.resolve() for path in inputs if path is not None]
+    for number, (option, path) in enumerate(given.items()):
+        if path.is_dir():
+            raise ValueError(f"{option} {path} is a folder: give the name of a file to write")
+        target = path.resolve()
+        for source in sources:
+            if target == source or (target.is_relative_to(source) and target.exists()):
+                what = "the input" if target == source else "a file of the input"
+                raise ValueError(f"{option} {path} would overwrite {what} {source}; choose another path")
+        for other, second in list(given.items())[number + 1:]:
+            if second.resolve() == target:
+                raise ValueError(f"{option} and {other} are the same file {path}; choose two paths")
 
 
 def parse_settings(options: list[str]) -> dict[str, Any]:
@@ -74,31 +96,34 @@ SettingOption = Annotated[
 
 
 BeamSizeOption = Annotated[int | None, typer.Option(help="beam size (beam strategies)")]
+OverwriteOption = Annotated[bool, typer.Option(
+    "--overwrite", help="replace a model directory of the same kind at OUTPUT (never other files)")]
 
 
 def strategy_settings(strategy: str, beam_size: int | None, n_best: int | None,
                       options: list[str] | None) -> dict[str, Any]:
     settings = parse_settings(options or [])
-    if beam_size is not None:
-        settings["beam_size"] = beam_size
-    if n_best is not None:
-        settings["n_best"] = n_best
+    for name, value in (("beam_size", beam_size), ("n_best", n_best)):
+        if value is None:
+            continue
+        if settings.get(name, value) != value:  # which one was meant cannot be told
+            raise ValueError(f"--{name.replace('_', '-')} {value} and -O {name}={settings[name]} disagree: "
+                             "give one of them")
+        settings[name] = value
     return settings
 
 
 @contextmanager
 def sink(output: Path | None) -> Iterator[TextIO]:
-    """stdout, or a temporary file that replaces `output` once everything is written."""
+    """stdout, or `output` written atomically once everything is written (see files.atomic_file:
+    a link is written through, a device such as /dev/stdout directly)."""
+    from polyseq.files import atomic_file
+
     if output is None:
         yield sys.stdout
         return
-    temporary = output.with_name(f".{output.name}.tmp")
-    try:
-        with temporary.open("w", encoding="utf-8") as handle:
-            yield handle
-        os.replace(temporary, output)
-    finally:
-        temporary.unlink(missing_ok=True)
+    with atomic_file(output) as handle:
+        yield cast(TextIO, handle)
 
 
 def input_lines(path: Path | None) -> Iterator[str]:

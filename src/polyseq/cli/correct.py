@@ -18,6 +18,7 @@ from polyseq.cli.common import (
     SettingOption,
     StrategyOption,
     app,
+    check_outputs,
     input_lines,
     sink,
     strategy_settings,
@@ -49,42 +50,56 @@ def evaluate(
     outputs whose identified language is not German (and with it, --ref may be left out)."""
     from polyseq.evaluate import write_report
     from polyseq.evaluate.m2 import m2_from_pairs, read_m2
-    from polyseq.files import read_text_lines
+    from polyseq.files import InputError, read_text_lines
 
     with user_errors():
+        check_outputs({"--report": report}, [hypotheses, *(references or []), m2, sources])
         hyps = read_text_lines(hypotheses)
+        if not hyps:  # no metric has a value for no sentences
+            raise InputError(f"{hypotheses} is empty: there is nothing to score")
         if metric is Metric.M2 and m2 is not None:
-            result, lines = _score_m2(hyps, read_m2(m2))
+            gold = read_m2(m2)
+            if len(gold) != len(hyps):
+                raise InputError(f"{m2} has {len(gold)} sentences but {hypotheses} has {len(hyps)} lines")
+            result, lines = _score_m2(hyps, gold)
             inputs: dict[str, Any] = {"m2": str(m2)}
         elif metric is Metric.M2:  # gold edits from corrected references
             if sources is None or not references:
                 raise ValueError("--metric m2 needs --m2 GOLD.m2, or --src SOURCE and --ref CORRECTED")
-            gold = m2_from_pairs(read_text_lines(sources), [read_text_lines(path) for path in references])
+            corrected = [_same_length(path, hypotheses, len(hyps)) for path in references]
+            gold = m2_from_pairs(_same_length(sources, hypotheses, len(hyps)), corrected)
             result, lines = _score_m2(hyps, gold)
             inputs = {"sources": str(sources), "references": [str(r) for r in references]}
         elif metric is Metric.BLEU and tgt_lang is not None and not references:  # off-target alone
             result, lines, inputs = {}, [], {}
         else:
-            refs = [read_text_lines(path) for path in references or []]
+            refs = [_same_length(path, hypotheses, len(hyps)) for path in references or []]
             if not refs:
                 raise ValueError(f"--metric {metric.value} needs at least one --ref file")
-            for path, ref in zip(references or [], refs, strict=True):
-                if len(ref) != len(hyps):
-                    raise ValueError(f"{path} has {len(ref)} lines but {hypotheses} has {len(hyps)}")
             if metric is Metric.BLEU:
                 result, lines = _score_bleu(hyps, refs)
             else:
                 if sources is None:
                     raise ValueError("--metric gleu needs --src SOURCE")
-                result, lines = _score_gleu(read_text_lines(sources), hyps, refs)
+                result, lines = _score_gleu(_same_length(sources, hypotheses, len(hyps)), hyps, refs)
             inputs = {"references": [str(r) for r in references or []]}
         if tgt_lang is not None:
             result["off_target"], line = _off_target(hyps, tgt_lang, langid_among)
             lines.append(line)
-    for line in lines:
-        typer.echo(line)
-    if report is not None:
-        write_report(report, {"hypotheses": str(hypotheses), "metric": metric.value, **inputs, **result})
+        for line in lines:
+            typer.echo(line)
+        if report is not None:
+            write_report(report, {"hypotheses": str(hypotheses), "metric": metric.value, **inputs, **result})
+
+
+def _same_length(path: Path, hypotheses: Path, count: int) -> list[str]:
+    """The lines of `path`, which must be as many as the hypotheses' (the error names both files)."""
+    from polyseq.files import InputError, read_text_lines
+
+    lines = read_text_lines(path)
+    if len(lines) != count:
+        raise InputError(f"{path} has {len(lines)} lines but {hypotheses} has {count}")
+    return lines
 
 
 def _score_bleu(hyps: list[str], refs: list[list[str]]) -> tuple[dict[str, Any], list[str]]:
@@ -142,6 +157,8 @@ def correct(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="output file (stdout)")] = None,
     paragraphs: Annotated[bool, typer.Option(help="each line is a paragraph: split into sentences")] = False,
     diff: Annotated[bool, typer.Option(help="print edits: line, start, end, original, correction")] = False,
+    format: Annotated[str | None, typer.Option(
+        "--format", help="document format: markdown, json, html, po, plain (default: by its name)")] = None,
     strategy: StrategyOption = "aggressive",
     beam_size: BeamSizeOption = None,
     option: SettingOption = None,
@@ -149,26 +166,35 @@ def correct(
 ) -> None:
     """Correct text line by line (or paragraph by paragraph), or a document with its code and markup
     kept. Aggressive decoding by default: exactly greedy's output, faster."""
+    from polyseq.documents.formats import format_for_path, get_format
+    from polyseq.files import check_output
     from polyseq.translator import Translator
 
     with user_errors():
+        if document is not None:
+            if diff or paragraphs or input is not None:
+                raise ValueError("a document is corrected whole: --diff, --paragraphs and -i are for text")
+            chosen = get_format(format) if format else format_for_path(document)  # before the model
+        elif format is not None:
+            raise ValueError("--format is for a document: correct DOCUMENT --format NAME")
+        check_outputs({"-o": output}, [input, document, model])
+        if output is not None:
+            check_output(output)
         settings = strategy_settings(strategy, beam_size, None, option)
         translator = Translator.load(model, device=device)
         language = translator.correction_language(lang)
         fix = translator.for_segments(language, language, strategy, **settings)
         if document is not None:
-            if diff or paragraphs or input is not None:
-                raise ValueError("a document is corrected whole: --diff, --paragraphs and -i are for text")
-            _correct_document(document, output, fix, language)
+            _correct_document(document, output, fix, language, chosen.name)
             return
-        if input is not None and output is not None and input.resolve() == output.resolve():
-            raise ValueError(f"output {output} would overwrite the input; choose another path")
         lines = list(input_lines(input))
         with sink(output) as out:
             for start in range(0, len(lines), 512):
                 chunk = lines[start : start + 512]
                 fixed = _correct_lines(fix, chunk, language, paragraphs)
                 out.writelines(_corrections(chunk, fixed, start, diff))
+    if output is not None:  # as translate -o says what it wrote
+        typer.echo(f"corrected {len(lines)} lines into {output}", err=True)
 
 
 def _correct_lines(fix: Callable[[list[str]], list[str]], lines: list[str], lang: str,
@@ -192,9 +218,10 @@ def _corrections(lines: list[str], fixed: list[str], first: int, diff: bool) -> 
 
 
 def _correct_document(path: Path, output: Path | None, fix: Callable[[list[str]], list[str]],
-                      lang: str) -> None:
+                      lang: str, format: str) -> None:
     from polyseq.documents import translate_document_file
 
     target = output or path.with_name(f"{path.stem}.corrected{path.suffix}")
-    result = translate_document_file(path, target, translator=fix, src_lang=lang, tgt_lang=lang)
+    result = translate_document_file(path, target, translator=fix, format=format, src_lang=lang,
+                                     tgt_lang=lang)
     typer.echo(f"{result.summary}\ncorrected {path} into {target}", err=True)

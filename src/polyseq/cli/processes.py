@@ -13,6 +13,7 @@ import typer
 
 from polyseq.cli.common import (
     BeamSizeOption,
+    OverwriteOption,
     SettingOption,
     StrategyOption,
     app,
@@ -45,6 +46,9 @@ def translate_sharded(translator: Translator, model: Path, input: Path | None, o
     if input is None or output is None:
         raise ValueError("translating in shards (--shards, or under torchrun) needs --input and "
                          "--output files")
+    # a bad setting or language fails here, before the shard folder exists: a folder left by a job
+    # that never started would refuse the corrected command as another job
+    translator.translate_detailed([], src, tgt, strategy, scorer, prefix, **settings)
     lines = read_text_lines(input)
     weights = (model / WEIGHTS_FILE).stat()  # a model rewritten since is another job
     job = {**job, "model": str(model.resolve()), "weights": [weights.st_size, weights.st_mtime_ns],
@@ -72,7 +76,7 @@ def distill(
     overrides: Annotated[list[str] | None, typer.Argument(help="section.key=value overrides")] = None,
     resume: Annotated[bool, typer.Option(help="continue the job in train.output_dir")] = False,
     strategy: StrategyOption = "beam",
-    beam_size: BeamSizeOption = 5,
+    beam_size: BeamSizeOption = None,
     option: SettingOption = None,
 ) -> None:
     """Sequence-level knowledge distillation: the teacher translates data.train's sources (beam 5
@@ -83,7 +87,9 @@ def distill(
 
     with user_errors():
         experiment = load_config(config, overrides or [])
-        settings = strategy_settings(strategy, beam_size if strategy == "beam" else None, None, option)
+        settings = strategy_settings(strategy, beam_size, None, option)
+        if strategy == "beam":  # distillation's own default; --beam-size or -O beam_size=N chooses another
+            settings.setdefault("beam_size", 5)
         run_and_report(lambda log: run_distillation(teacher, experiment, strategy=strategy,
                                                     settings=settings, resume=resume, log=log),
                        "student trained")
@@ -93,12 +99,15 @@ def distill(
 def average(
     checkpoints: Annotated[list[Path], typer.Argument(help="model directories of one architecture")],
     output: Annotated[Path, typer.Option("--output", "-o", help="model directory to write")],
+    overwrite: OverwriteOption = False,
 ) -> None:
     """Average the weights of model directories with the same architecture and tokenizer (for
     example the last checkpoints of a run) into a new model directory."""
     from polyseq.model.average import average_models
+    from polyseq.model.checkpoint import check_output_directory
 
     with user_errors():
+        check_output_directory(output, checkpoints, "polyseq", overwrite)
         written = average_models(checkpoints, output)
     typer.echo(f"averaged {len(checkpoints)} checkpoints into {written}")
 

@@ -13,9 +13,11 @@ import typer
 from polyseq.cli.common import (
     BeamSizeOption,
     DeviceOption,
+    OverwriteOption,
     SettingOption,
     StrategyOption,
     app,
+    check_outputs,
     input_lines,
     sink,
     strategy_settings,
@@ -86,11 +88,15 @@ def translate(
     processes share the input in shards; the output is the same as one process's."""
     from polyseq.cluster import cluster_from_environment, process_device
     from polyseq.decoding.core import DecodeStats
+    from polyseq.files import check_output
     from polyseq.translator import Translator
 
     with user_errors():
-        if input is not None and output is not None and input.resolve() == output.resolve():
-            raise ValueError(f"output {output} would overwrite the input; choose another path")
+        if shards < 0:
+            raise ValueError(f"--shards must be >= 0 (0: translate in one piece), got {shards}")
+        check_outputs({"-o": output}, [input, model])
+        if output is not None:
+            check_output(output)  # before the model loads and a shard folder is made beside it
         settings = strategy_settings(strategy, beam_size, n_best, option)
         if pivot is not None:
             settings["pivot"] = pivot
@@ -198,6 +204,8 @@ def quickstart(
 
     echo: Callable[[str], None] = lambda message: typer.echo(message, err=True)  # noqa: E731
     with user_errors():
+        if output.exists() and not output.is_dir():
+            raise ValueError(f"--output {output} is a file: give a folder for the data, model and report")
         report = run_quickstart(output, minutes=minutes, seed=seed, log=echo)
     typer.echo(format_report(report))
     typer.echo(f"\nmodel: {report['model']}   plot: {report['plot']}   report: {output / 'report.json'}")
@@ -250,11 +258,14 @@ def convert(
     from_format: Annotated[ImportFormat, typer.Option("--from", help="format of SOURCE")] = ImportFormat.HF,
     tokenizer: Annotated[bool, typer.Option(help="import the tokenizer too (--no-tokenizer: weights "
                                                  "only, for use with token ids)")] = True,
+    overwrite: OverwriteOption = False,
 ) -> None:
     """Import a Marian, M2M-100/NLLB, BART/mBART or Pegasus checkpoint (nothing is downloaded)."""
     from polyseq.interop.hf import import_hf
+    from polyseq.model.checkpoint import check_output_directory
 
     with user_errors():
+        check_output_directory(output, [source], "polyseq", overwrite)
         written = import_hf(source, output, with_tokenizer=tokenizer)
     typer.echo(f"converted {source} ({from_format.value}) into {written}")
 
@@ -265,12 +276,15 @@ def export(
     output: Annotated[Path, typer.Argument(help="directory to write")],
     to_format: Annotated[ExportFormat, typer.Option("--to", help="target format")] = ExportFormat.HF,
     quantization: Annotated[str, typer.Option(help="ct2 weight type: float32, int8, ...")] = "float32",
+    overwrite: OverwriteOption = False,
 ) -> None:
     """Hand a polyseq model to transformers (--to hf) or CTranslate2 (--to ct2)."""
     from polyseq.interop.ct2 import Quantization, export_ct2
     from polyseq.interop.hf import export_hf
+    from polyseq.model.checkpoint import check_output_directory
 
     with user_errors():
+        check_output_directory(output, [model], to_format.value, overwrite)
         if to_format is ExportFormat.HF:
             written = export_hf(model, output)
         else:

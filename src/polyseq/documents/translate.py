@@ -41,7 +41,7 @@ from polyseq.documents.protect import (
     where,
 )
 from polyseq.documents.segment import split_sentences
-from polyseq.files import InputError, read_text, write_atomic
+from polyseq.files import InputError, check_output, read_text, write_atomic
 
 Translate = Callable[[list[str]], list[str]]
 _BOM = "\ufeff"
@@ -360,6 +360,7 @@ def translate_document_file(
             f"{path}: the output is the input file; polyseq never writes over its input. "
             "Name another output file (-o)."
         )
+    check_output(target)  # a folder, or a folder that does not exist, before the work
     result = translate_document(
         read_document(path), fmt.name, translator, src_lang=src_lang, tgt_lang=tgt_lang,
         source=str(path), **settings,

@@ -40,6 +40,8 @@ def check_references(references: Sequence[Sequence[str]], count: int, unit: str,
 def score_translations(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> Scores:
     """Corpus BLEU (detokenized, cased) and chrF++; `references` is a list of reference streams,
     each as long as `hypotheses`."""
+    if not hypotheses:  # sacrebleu fails with an IndexError
+        raise ValueError("there are no hypotheses to score")
     check_references(references, len(hypotheses), "lines", "hypotheses")
     bleu = sacrebleu.metrics.BLEU()
     chrf = sacrebleu.metrics.CHRF(word_order=2)

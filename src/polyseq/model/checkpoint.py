@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -35,8 +35,11 @@ class CheckpointError(ValueError):
 
 
 def write_directory_atomic(target: str | Path, fill: Callable[[Path], None]) -> Path:
-    """Call `fill(tmp_dir)` and then move tmp_dir to `target`, replacing an older directory."""
+    """Call `fill(tmp_dir)` and then move tmp_dir to `target`, replacing an older directory (the
+    caller decides whether that may go: see `check_output_directory`)."""
     target = Path(target)
+    if target.exists() and not target.is_dir():  # it would be set aside, then fail to go
+        raise CheckpointError(f"{target} exists and is not a directory; choose another path")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = new_directory(target.parent, prefix=f".{target.name}.")
     try:
@@ -54,6 +57,42 @@ def write_directory_atomic(target: str | Path, fill: Callable[[Path], None]) -> 
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
+
+
+def model_kind(directory: Path) -> str | None:
+    """"polyseq", "ct2" or "hf" for a model directory of that kind, else None."""
+    try:
+        config = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(config, dict):
+        return None
+    if config.get("architecture") == "polyseq-seq2seq":
+        return "polyseq"
+    if (directory / "model.bin").is_file():
+        return "ct2"
+    return "hf" if "model_type" in config else None
+
+
+def check_output_directory(output: Path, inputs: Sequence[Path], kind: str, overwrite: bool) -> None:
+    """Before a command writes a model directory of `kind` at `output`, which replaces whatever is
+    there: refuse an input (or a folder holding one), a file, and a non-empty folder that is not a
+    model of that kind; a model of that kind only with `overwrite`."""
+    for source in inputs:
+        if source.resolve().is_relative_to(output.resolve()):
+            raise CheckpointError(f"the output {output} is or holds the input {source}; choose another path")
+    if not output.exists():
+        return
+    if not output.is_dir():
+        raise CheckpointError(f"the output {output} exists and is not a directory; choose another path")
+    if not any(output.iterdir()):
+        return
+    if model_kind(output) != kind:
+        raise CheckpointError(f"the output {output} is a folder with files in it, not a {kind} model "
+                              "directory, and writing a model there would delete them; choose another path")
+    if not overwrite:
+        raise CheckpointError(f"the output {output} holds a {kind} model already: give --overwrite to "
+                              "replace it, or choose another path")
 
 
 def recover_directory(target: str | Path) -> bool:

@@ -90,9 +90,12 @@ def load(text: str, source: str | None = None) -> polib.POFile:
 
 
 def _check_strings(text: str, source: str | None) -> None:
-    # polib reads `msgid "abc` (no closing quote) as "ab" without complaint; catch it here.
+    # polib reads `msgid "abc` (no closing quote) as "ab" without complaint, and an entry without
+    # msgstr as one to fill, which has nowhere to go; catch both here.
+    unanswered: int | None = None  # the line of a msgid that no msgstr has followed yet
     for number, line in enumerate(text.splitlines(), start=1):
         body = line.strip()
+        previous = body.startswith(("#|", "#~|"))  # a previous msgid (msgmerge) has no msgstr
         for marker in ("#~", "#|"):  # obsolete and previous entries hold the same syntax
             if body.startswith(marker):
                 body = body[len(marker):].lstrip()
@@ -104,6 +107,20 @@ def _check_strings(text: str, source: str | None) -> None:
                 f'quoted string, found {rest.strip()[:40]!r}). Close the quotes or escape \\" '
                 "and try again."
             )
+        keyword = match.group(1) if match and not previous else ""
+        if keyword == "msgid" and unanswered is not None:
+            raise _without_msgstr(unanswered, source)
+        if keyword == "msgid" or keyword.startswith("msgstr"):
+            unanswered = number if keyword == "msgid" else None
+    if unanswered is not None:
+        raise _without_msgstr(unanswered, source)
+
+
+def _without_msgstr(line: int, source: str | None) -> DocumentError:
+    return DocumentError(
+        f"{where(source, f'line {line}')}: msgid without msgstr; not a valid .po catalog. Add "
+        'msgstr "" after it (msgfmt --check-format FILE reports the same) and try again.'
+    )
 
 
 @dataclass
