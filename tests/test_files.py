@@ -116,3 +116,10 @@ def test_an_output_that_cannot_be_written_is_named_before_writing(tmp_path: Path
     with pytest.raises(CheckpointError, match="is not a directory"):
         write_directory_atomic(notes, lambda d: write_atomic(d / "config.json", "{}"))
     assert notes.read_text() == "keep" and sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_a_link_to_a_missing_folder_is_named_by_that_folder(tmp_path: Path) -> None:
+    (tmp_path / "dangling.txt").symlink_to(tmp_path / "nowhere" / "x.txt")
+    with pytest.raises(InputError, match=r"the folder .*nowhere does not exist"):
+        write_atomic(tmp_path / "dangling.txt", "x")
+

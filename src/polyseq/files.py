@@ -99,13 +99,14 @@ def check_output(path: str | Path) -> None:
 def atomic_file(path: str | Path, binary: bool = False) -> Iterator[IO[Any]]:
     """A handle whose content replaces `path` when the block ends without an error (see the
     module's docstring); on an error, `path` stays as it was."""
+    path = Path(path)
+    path = path.resolve() if path.is_symlink() else path  # the link stays, the file it names is replaced
     check_output(path)
-    path, mode, encoding = Path(path), "wb" if binary else "w", None if binary else "utf-8"
+    mode, encoding = "wb" if binary else "w", None if binary else "utf-8"
     if path.exists() and not stat.S_ISREG(path.stat().st_mode):  # a device or FIFO, after links
         with path.open(mode, encoding=encoding) as direct:
             yield direct
         return
-    path = path.resolve() if path.is_symlink() else path  # the link stays, its file is replaced
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
     try:

@@ -154,3 +154,13 @@ def test_validation_pairs_longer_than_max_length_are_left_out(tmp_path: Path) ->
     with pytest.raises(ConfigError, match="data.max_length 300 is more than model.max_positions 256"):
         load_config(None, ["data.max_length=300"])
 
+
+def test_a_sentence_shared_by_every_pair_keeps_its_group_in_training_and_says_so() -> None:
+    from polyseq.train.data import _split_valid
+
+    pairs = [Pair(f"source {n}", "Yes.", "en", "de") for n in range(100)]
+    messages: list[str] = []
+    train, valid = _split_valid(pairs, 5, seed=1, log=messages.append)
+    assert (len(train), len(valid)) == (100, 0)
+    assert any("0 sentences held out, not 5" in m and "data.valid" in m for m in messages)
+

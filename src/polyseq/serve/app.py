@@ -146,7 +146,7 @@ class Server:
             raise Refused(400, f"Invalid request: {error}") from None
         return result.text
 
-    async def document_language(self, text: str, format: str) -> str:
+    async def document_language(self, text: str, format: str, target: str) -> str:
         """The language of a document's text, its markup, code and keys left out."""
         from polyseq.documents import translate_document
 
@@ -161,7 +161,12 @@ class Server:
         except ValueError as error:
             raise Refused(400, f"Invalid request: {error}") from None
         prose = "\n".join(segments)[:2000]
-        return self.detector(self.languages()).detect(prose or text[:2000], 1)[0].language
+        return self.detector(self.sources_for(target)).detect(prose or text[:2000], 1)[0].language
+
+    def sources_for(self, target: str) -> list[str]:
+        """What `source=auto` tells apart: the languages translated into `target`, and `target`
+        itself (text already in it comes back as it is)."""
+        return sorted({*self.models.sources_into(target), target})
 
     def detector(self, languages: list[str]) -> Any:
         from polyseq.text.langid import LanguageDetector, LanguageIdError
@@ -327,7 +332,7 @@ def create_app(config: ServeConfig, model_dirs: Sequence[str | Path]) -> FastAPI
         server.limiter.admit(fields.text("api_key"), _client(request), len(text))
         server.model_for(target if source == "auto" else source, target)  # a clear 400 first
         if source == "auto":
-            source = await server.document_language(text, FILE_FORMATS[suffix])
+            source = await server.document_language(text, FILE_FORMATS[suffix], target)
         translated = await server.translate_document(text, FILE_FORMATS[suffix], source, target)
         server.expire_files()
         name = f"{uuid.uuid4().hex}{suffix}"
@@ -410,11 +415,12 @@ def _client(request: Request) -> str:
 def _sources(server: Server, texts: list[str], source: str, target: str
              ) -> tuple[list[str], list[dict[str, Any]] | None]:
     """Each text's source language: `source`, or with "auto" the one detected for that text among
-    every served language, the target's included (and what was detected, LibreTranslate's way)."""
+    the languages that translate into `target` and the target itself (and what was detected,
+    LibreTranslate's way)."""
     server.model_for(target if source == "auto" else source, target)  # a clear 400 first
     if source != "auto":
         return [source] * len(texts), None
-    found = server.detector(server.languages()).detect_each(texts)
+    found = server.detector(server.sources_for(target)).detect_each(texts)
     return ([d.language for d in found],
             [{"confidence": round(100 * d.confidence, 2), "language": d.language} for d in found])
 

@@ -68,6 +68,9 @@ def _split_valid(pairs: Sequence[Pair], size: int, seed: int,
         if taken + count <= budget:
             held.update(group)
             taken += count
+    if taken < budget:
+        log(f"validation: {taken:,} sentences held out, not {budget:,}: the others share a sentence "
+            "with too many pairs to leave training; give data.valid")
     return ([p for i, p in enumerate(pairs) if i not in held],
             [p for i, p in enumerate(pairs) if i in held])
 
