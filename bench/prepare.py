@@ -234,9 +234,9 @@ def export_for_peers(model_dir: str, output: Path, assistant: str = "") -> tuple
     from polyseq.interop.hf import export_hf
 
     hf_dir, ct2_dir = output / "hf", output / "ct2"
-    export_hf(model_dir, hf_dir)
-    export_ct2(model_dir, ct2_dir)
-    assistant_dir = str(export_hf(assistant, output / "assistant")) if assistant else ""
+    export_hf(model_dir, hf_dir, overwrite=True)  # the benchmark's own folders, redone each run
+    export_ct2(model_dir, ct2_dir, overwrite=True)
+    assistant_dir = str(export_hf(assistant, output / "assistant", overwrite=True)) if assistant else ""
     return str(hf_dir), str(ct2_dir), assistant_dir
 
 

@@ -72,7 +72,7 @@ def test_a_model_directory_of_the_same_kind_is_replaced_only_with_overwrite(tiny
     mean = tmp_path / "mean"
     result = runner.invoke(app, ["average", str(tiny_model_dir), "-o", str(mean)])
     assert result.exit_code == 0, result.output
-    fails(["average", str(tiny_model_dir), "-o", str(mean)], "give --overwrite to replace it")
+    fails(["average", str(tiny_model_dir), "-o", str(mean)], "to replace it, or choose another path")
     result = runner.invoke(app, ["average", str(tiny_model_dir), "-o", str(mean), "--overwrite"])
     assert result.exit_code == 0, result.output
     hf = tmp_path / "hf"
@@ -83,6 +83,35 @@ def test_a_model_directory_of_the_same_kind_is_replaced_only_with_overwrite(tiny
     result = runner.invoke(app, ["export", str(tiny_model_dir), str(hf), "--overwrite"])
     assert result.exit_code == 0, result.output
     assert (hf / "model.safetensors").is_file() and load_model(mean) is not None
+
+
+def test_the_python_functions_guard_their_outputs_as_the_commands_do(tiny_model_dir: Path,
+                                                                     tmp_path: Path) -> None:
+    from polyseq.interop.ct2 import export_ct2
+    from polyseq.interop.hf import export_hf, import_hf
+    from polyseq.model.average import average_models
+    from polyseq.model.checkpoint import CheckpointError
+
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("notes", encoding="utf-8")
+    hf = export_hf(tiny_model_dir, tmp_path / "hf")
+    writers = [lambda out, **kw: export_hf(tiny_model_dir, out, **kw),
+               lambda out, **kw: export_ct2(tiny_model_dir, out, **kw),
+               lambda out, **kw: import_hf(hf, out, **kw),
+               lambda out, **kw: average_models([tiny_model_dir], out, **kw)]
+    for write in writers:
+        with pytest.raises(CheckpointError, match="not a (hf|ct2|polyseq) model directory"):
+            write(precious, overwrite=True)
+        written = write(tmp_path / "out")
+        with pytest.raises(CheckpointError, match=r"overwrite=True from Python"):
+            write(written)
+        assert write(written, overwrite=True) == written
+        shutil.rmtree(written)
+    with pytest.raises(CheckpointError, match="is or holds the input"):
+        average_models([tiny_model_dir], tiny_model_dir, overwrite=True)
+    assert (precious / "notes.txt").read_text(encoding="utf-8") == "notes"
+    assert load_model(tiny_model_dir) is not None
 
 
 # -- reports and outputs never replace inputs ----------------------------------------------------

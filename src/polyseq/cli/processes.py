@@ -104,11 +104,9 @@ def average(
     """Average the weights of model directories with the same architecture and tokenizer (for
     example the last checkpoints of a run) into a new model directory."""
     from polyseq.model.average import average_models
-    from polyseq.model.checkpoint import check_output_directory
 
     with user_errors():
-        check_output_directory(output, checkpoints, "polyseq", overwrite)
-        written = average_models(checkpoints, output)
+        written = average_models(checkpoints, output, overwrite=overwrite)
     typer.echo(f"averaged {len(checkpoints)} checkpoints into {written}")
 
 

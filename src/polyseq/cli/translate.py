@@ -262,11 +262,9 @@ def convert(
 ) -> None:
     """Import a Marian, M2M-100/NLLB, BART/mBART or Pegasus checkpoint (nothing is downloaded)."""
     from polyseq.interop.hf import import_hf
-    from polyseq.model.checkpoint import check_output_directory
 
     with user_errors():
-        check_output_directory(output, [source], "polyseq", overwrite)
-        written = import_hf(source, output, with_tokenizer=tokenizer)
+        written = import_hf(source, output, with_tokenizer=tokenizer, overwrite=overwrite)
     typer.echo(f"converted {source} ({from_format.value}) into {written}")
 
 
@@ -281,12 +279,10 @@ def export(
     """Hand a polyseq model to transformers (--to hf) or CTranslate2 (--to ct2)."""
     from polyseq.interop.ct2 import Quantization, export_ct2
     from polyseq.interop.hf import export_hf
-    from polyseq.model.checkpoint import check_output_directory
 
     with user_errors():
-        check_output_directory(output, [model], to_format.value, overwrite)
         if to_format is ExportFormat.HF:
-            written = export_hf(model, output)
+            written = export_hf(model, output, overwrite=overwrite)
         else:
-            written = export_ct2(model, output, Quantization(quantization))
+            written = export_ct2(model, output, Quantization(quantization), overwrite=overwrite)
     typer.echo(f"exported {model} to {to_format.value}: {written}")

@@ -15,7 +15,12 @@ from typing import Any
 
 from polyseq.interop.families import Family, InteropError, family_of
 from polyseq.interop.hf import export_hf
-from polyseq.model.checkpoint import load_metadata, load_model_config, write_directory_atomic
+from polyseq.model.checkpoint import (
+    check_output_directory,
+    load_metadata,
+    load_model_config,
+    write_directory_atomic,
+)
 
 
 class Quantization(str, enum.Enum):
@@ -27,8 +32,9 @@ class Quantization(str, enum.Enum):
 
 
 def export_ct2(model_dir: str | Path, output: str | Path,
-               quantization: Quantization = Quantization.FLOAT32) -> Path:
-    """Write the polyseq model in `model_dir` as a CTranslate2 model directory at `output`.
+               quantization: Quantization = Quantization.FLOAT32, *, overwrite: bool = False) -> Path:
+    """Write the polyseq model in `model_dir` as a CTranslate2 model directory at `output` (a
+    CTranslate2 model already there is replaced only with `overwrite`; other files never).
 
     The weights are stored as `quantization`; CTranslate2 can also quantize a float32 model when it
     loads it (`compute_type="int8"`), which is what the benchmark does."""
@@ -37,6 +43,7 @@ def export_ct2(model_dir: str | Path, output: str | Path,
     except ImportError:
         raise InteropError("exporting to CTranslate2 needs ctranslate2: pip install ctranslate2") from None
     model_dir, quantized = Path(model_dir), Quantization(quantization).value
+    check_output_directory(Path(output), [model_dir], "ct2", overwrite)
     kind = (load_metadata(model_dir).get("tokenizer") or {"kind": "polyseq"})["kind"]
     if kind == "none":  # the converter builds CTranslate2's vocabulary from the tokenizer
         raise InteropError(f"{model_dir} was imported without its tokenizer, and CTranslate2 needs the "

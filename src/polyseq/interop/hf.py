@@ -36,6 +36,7 @@ from polyseq.interop.families import (
 from polyseq.interop.tokenizers import describe_hf_tokenizer
 from polyseq.interop.weights import from_hf, to_hf
 from polyseq.model.checkpoint import (
+    check_output_directory,
     load_metadata,
     load_model,
     save_model_files,
@@ -107,13 +108,16 @@ def _suppressed_tokens(hf: dict[str, Any]) -> list[int]:
     return sorted({int(ids[0]) for ids in hf.get("bad_words_ids") or [] if len(ids) == 1})
 
 
-def import_hf(source: str | Path, output: str | Path, *, with_tokenizer: bool = True) -> Path:
-    """Convert the HF checkpoint directory `source` into the polyseq model directory `output`.
+def import_hf(source: str | Path, output: str | Path, *, with_tokenizer: bool = True,
+              overwrite: bool = False) -> Path:
+    """Convert the HF checkpoint directory `source` into the polyseq model directory `output` (a
+    polyseq model already there is replaced only with `overwrite`; other files never).
 
     `with_tokenizer=False` imports the weights alone (a model used with token ids only)."""
     source = Path(source)
     if not source.is_dir():
         raise InteropError(f"{source} is not a directory; pass a local Hugging Face model directory")
+    check_output_directory(Path(output), [source], "polyseq", overwrite)
     hf_files = read_hf_files(source)
     hf = _merged(*hf_files)
     family = family_from_hf(hf, str(source))
@@ -233,13 +237,15 @@ def _write_back_hf_files(directory: Path, metadata: dict[str, Any]) -> None:
         target.write_text(json.dumps(generation, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def export_hf(model_dir: str | Path, output: str | Path) -> Path:
-    """Write the polyseq model in `model_dir` as a transformers directory at `output`."""
+def export_hf(model_dir: str | Path, output: str | Path, *, overwrite: bool = False) -> Path:
+    """Write the polyseq model in `model_dir` as a transformers directory at `output` (a
+    transformers model already there is replaced only with `overwrite`; other files never)."""
     try:
         import transformers
     except ImportError:
         raise InteropError("exporting needs transformers: pip install 'polyseq[hf]'") from None
     model_dir = Path(model_dir)
+    check_output_directory(Path(output), [model_dir], "hf", overwrite)
     model, metadata = load_model(model_dir), load_metadata(model_dir)
     state, config = _unsuppressed(model, metadata)
     family = family_of(config)

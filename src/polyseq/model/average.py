@@ -15,6 +15,7 @@ from polyseq.model.checkpoint import (
     METADATA_FILE,
     WEIGHTS_FILE,
     CheckpointError,
+    check_output_directory,
     load_metadata,
     load_model,
     load_model_config,
@@ -28,14 +29,15 @@ from polyseq.model.checkpoint import (
 OWN_FILES = {CONFIG_FILE, WEIGHTS_FILE, METADATA_FILE, "trainer.pt"}
 
 
-def average_models(directories: Sequence[str | Path], output: str | Path) -> Path:
+def average_models(directories: Sequence[str | Path], output: str | Path, *,
+                   overwrite: bool = False) -> Path:
     """Write into `output` a model directory whose weights are the mean of `directories`' (in
-    float64, then their own type), with the first one's tokenizer and metadata."""
+    float64, then their own type), with the first one's tokenizer and metadata (a polyseq model
+    already at `output` is replaced only with `overwrite`; other files never)."""
     paths, output = [Path(d) for d in directories], Path(output)
     if not paths:
         raise CheckpointError("no checkpoints to average: give one model directory or more")
-    if any(output.resolve() == path.resolve() for path in paths):
-        raise CheckpointError(f"the output {output} is one of the checkpoints; choose another path")
+    check_output_directory(output, paths, "polyseq", overwrite)
     for path in paths:
         if not path.is_dir():
             raise CheckpointError(f"model directory {path} does not exist")

@@ -91,8 +91,8 @@ def check_output_directory(output: Path, inputs: Sequence[Path], kind: str, over
         raise CheckpointError(f"the output {output} is a folder with files in it, not a {kind} model "
                               "directory, and writing a model there would delete them; choose another path")
     if not overwrite:
-        raise CheckpointError(f"the output {output} holds a {kind} model already: give --overwrite to "
-                              "replace it, or choose another path")
+        raise CheckpointError(f"the output {output} holds a {kind} model already: give --overwrite "
+                              "(overwrite=True from Python) to replace it, or choose another path")
 
 
 def recover_directory(target: str | Path) -> bool:
