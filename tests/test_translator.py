@@ -146,15 +146,21 @@ def test_old_names_warn_and_still_work(translator: Translator, tmp_path: Path) -
         assert polyseq.evaluate.score(["a b"], [["a b"]]).exact_match == 100.0
 
 
-def test_an_input_split_into_pieces_keeps_the_candidates_of_its_first_piece(translator: Translator) -> None:
+def test_an_input_split_into_pieces_has_candidates_of_the_whole_text(translator: Translator) -> None:
     long_line = ". ".join(["12"] * (translator.max_source_tokens // 2 + 5)) + "."
-    first = split_into_pieces([long_line], translator.tokenizer.encode, translator.max_source_tokens).ids[0]
+    pieces = split_into_pieces([long_line], translator.tokenizer.encode, translator.max_source_tokens).ids
     output = translator.translate_detailed(["7", long_line], "num", "en", strategy="beam", beam_size=3,
                                            n_best=2)
-    alone = translator.translate_detailed([translator.tokenizer.decode(first)], "num", "en",
+    alone = translator.translate_detailed([translator.tokenizer.decode(ids) for ids in pieces], "num", "en",
                                           strategy="beam", beam_size=3, n_best=2)
-    assert output.split_texts == 1
-    assert [c.text for c in output.candidates[1]] == [c.text for c in alone.candidates[0]]
+    assert output.split_texts == 1 and len(pieces) > 1
+    joined = [" ".join(c.text for c in kth) for kth in zip(*alone.candidates, strict=True)]
+    assert [c.text for c in output.candidates[1]] == joined
+    assert output.candidates[1][0].text == output.texts[1] and output.candidates[0][0].text == output.texts[0]
+    best = output.candidates[1][0].hypothesis
+    bests = [group[0].hypothesis for group in alone.candidates]
+    assert best.tokens == tuple(t for h in bests for t in h.tokens)
+    assert best.log_prob == pytest.approx(sum(h.log_prob for h in bests))
     assert translator.log_probs([], [], "en") == []
 
 

@@ -62,8 +62,8 @@ class TranslationCandidate:
 @dataclass
 class TranslationOutput:
     texts: list[str]
-    # per input text, best first: the whole text's candidates, or those of its first piece when it
-    # was too long for the model and split (see split_texts)
+    # per input text, best first; for a text too long for the model (see split_texts), candidate k
+    # joins its pieces' k-th candidates, as its translation joins their best
     candidates: list[list[TranslationCandidate]]
     stats: DecodeStats = field(default_factory=DecodeStats)
     split_texts: int = 0  # inputs too long for the model, translated in pieces
@@ -158,9 +158,8 @@ class Translator:
         config = make_config(strategy, self._resolve_models(settings))
         pieces = split_into_pieces(texts, self.tokenizer.encode, self.max_source_tokens)
         prefixes = self._prefixes(prefix, pieces)
-        firsts = pieces.firsts()
         output = TranslationOutput([], [[] for _ in texts], split_texts=pieces.split_inputs)
-        piece_texts = [""] * len(pieces.ids)
+        piece_candidates: list[list[TranslationCandidate]] = [[] for _ in pieces.ids]
         for batch in self._batches(pieces, prefixes, framing):
             sources = [pieces.ids[i] for i in batch]
             forced = [[*framing.decoder_prefix, *prefixes[i]] for i in batch]
@@ -170,12 +169,13 @@ class Translator:
             if rerank is not None:
                 hypotheses = self._rerank(sources, [prefixes[i] for i in batch], hypotheses, rerank)
             for index, group in zip(batch, hypotheses, strict=True):
-                candidates = [TranslationCandidate(self.tokenizer.decode([*prefixes[index], *h.tokens]), h)
-                              for h in group]
-                piece_texts[index] = candidates[0].text
-                if firsts[index]:
-                    output.candidates[pieces.owners[index]] = candidates
-        output.texts = pieces.join(piece_texts)
+                piece_candidates[index] = [TranslationCandidate(
+                    self.tokenizer.decode([*prefixes[index], *h.tokens]), h) for h in group]
+        output.texts = pieces.join([candidates[0].text for candidates in piece_candidates])
+        by_input: list[list[list[TranslationCandidate]]] = [[] for _ in texts]
+        for index, owner in enumerate(pieces.owners):
+            by_input[owner].append(piece_candidates[index])
+        output.candidates = [_joined(groups) for groups in by_input]
         return output
 
     def _translate_detected(self, texts: Sequence[str], tgt_lang: str, strategy: str,
@@ -465,3 +465,17 @@ def _load_tokenizer(directory: Path) -> TextTokenizer:
     from polyseq.interop.tokenizers import load_tokenizer as load_imported
 
     return load_imported(directory)
+
+
+def _joined(pieces: list[list[TranslationCandidate]]) -> list[TranslationCandidate]:
+    """A text's candidates from its pieces' (each best first): one piece's as they are; for several,
+    candidate k joins the pieces' k-th texts and tokens and sums their log-probabilities and scores."""
+    if len(pieces) <= 1:
+        return pieces[0] if pieces else []
+    return [TranslationCandidate(" ".join(c.text for c in kth),
+                                 Hypothesis(tuple(t for c in kth for t in c.hypothesis.tokens),
+                                            sum(c.hypothesis.score for c in kth),
+                                            sum(c.hypothesis.log_prob for c in kth),
+                                            all(c.hypothesis.finished for c in kth)))
+            for kth in zip(*pieces, strict=False)]  # as many as its shortest list (diverse beam dedupes)
+

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from conftest import make_app, running
+from polyseq.translator import Translator
 
 
 def serve(model_dir: Path, requests: Any, **settings: Any) -> Any:
@@ -315,3 +316,20 @@ def test_ill_typed_settings_are_a_400_that_names_the_setting(tiny_model_dir: Pat
     answers = serve(tiny_model_dir, requests)
     for answer, message in zip(answers, [m for _, m in cases] + ["setting seed"], strict=True):
         assert answer.status_code == 400 and message in answer.json()["error"], answer.text
+
+
+def test_a_text_too_long_for_the_model_comes_back_whole(tiny_model_dir: Path) -> None:
+    text = ". ".join(["two hundred and five", "one thousand and one", "twelve", "seventy seven"] * 4) + "."
+
+    async def requests(client: Any) -> Any:
+        return [(await client.post(path, json={"q": text, "source": "en", "target": "num"})).json()
+                for path in ("/translate", "/v1/translate")]
+
+    libre, native = serve(tiny_model_dir, requests, strategy="greedy")
+    translator = Translator.load(tiny_model_dir)
+    whole = translator.translate_detailed([text], "en", "num", "greedy")
+    assert whole.split_texts == 1
+    assert libre["translatedText"] == whole.texts[0]
+    assert native["translations"][0]["text"] == whole.texts[0]
+    tokens = len(whole.candidates[0][0].hypothesis.tokens)
+    assert native["translations"][0]["candidates"][0]["tokens"] == tokens
