@@ -110,10 +110,10 @@ def test_printf_icu_and_laravel_placeholders_are_kept(rewrite) -> None:
                        "c": "{count, plural, one {# file} other {# files}} left",
                        "d": "Hello :name, since {day, date, short}"})
     out = json.loads(translate_document(text, "json", rewrite).text)
-    has, items, size, of, by, left, hello, since = rewrite(
-        ["has", "items", "Size", "of", "by", "left", "Hello", "since"])
+    has, items, size, of, by, left, hello, since, file, files = rewrite(
+        ["has", "items", "Size", "of", "by", "left", "Hello", "since", "file", "files"])
     assert out == {"a": f"%1$s {has} %2$d {items}", "b": f"{size} %zu {of} %lld, {by} %@",
-                   "c": f"{{count, plural, one {{# file}} other {{# files}}}} {left}",
+                   "c": f"{{count, plural, one {{# {file}}} other {{# {files}}}}} {left}",
                    "d": f"{hello} :name, {since} {{day, date, short}}"}
     # a name in any script is a name: ":¹" rewritten to ":q" would otherwise be a new placeholder
     text = json.dumps({"e": ":über and :¹"})

@@ -15,6 +15,7 @@ from polyseq.documents.protect import (
     find_spans,
     has_words,
     mask,
+    nested_segments,
     restore_check,
     sentinel,
     sentinel_ids,
@@ -25,8 +26,10 @@ from polyseq.documents.segment import split_sentences
 PLACEHOLDERS = ["%(name)s", "%s", "%d", "%.2f", "{0}", "{name}", "{user.name!r}", "{{ var }}",
                 "{% trans %}", "${var}", "%1$s", "%2$d", "%1$.2f", "%zu", "%lld", "%hhx", "%@",
                 "%1$@", "{count, number}", "{d, date, short}", "${ x }", "{{{raw}}}",
-                "{count, plural, one {# file} other {# files}}",
-                "{g, select, female {{n, plural, one {her #} other {her # files}}} other {them}}"]
+                "{0,choice,0#no files|1#one file|1<{0} files}"]
+ICU_MESSAGES = ["{count, plural, one {# file} other {# files}}",
+                "{g, select, female {{n, plural, one {her #} other {her # files}}} other {them}}",
+                "{n, selectordinal, offset:1 one {#st} two {#nd} few {#rd} other {#th}}"]
 OTHERS = {
     "inline_code": "`x = 1`",
     "url": "https://example.com/a/b?c=1&d=2#top",
@@ -43,6 +46,13 @@ def test_placeholders_are_found_whole(placeholder: str) -> None:
     text = f"Hello {placeholder} and goodbye."
     spans = find_spans(text, frozenset({"placeholder"}))
     assert [(text[s:e], kind) for s, e, kind in spans] == [(placeholder, "placeholder")]
+
+
+@pytest.mark.parametrize("message", ICU_MESSAGES)
+def test_icu_plural_and_select_messages_are_found_whole(message: str) -> None:
+    text = f"Hello {message} and goodbye."
+    spans = find_spans(text, frozenset({"icu_message", "placeholder"}))
+    assert [(text[s:e], kind) for s, e, kind in spans] == [(message, "icu_message")]
 
 
 @pytest.mark.parametrize(("kind", "span"), sorted(OTHERS.items()))
@@ -93,20 +103,22 @@ def test_split_sentinels_inverts_joining(parts: list[str | int]) -> None:
 
 SENTENCES = st.lists(
     st.one_of(st.sampled_from(["the", "cat", "sat", "on", "a", "mat.", "Then", "it", "left!"]),
-              st.sampled_from(PLACEHOLDERS + list(OTHERS.values()))),
+              st.sampled_from(PLACEHOLDERS + ICU_MESSAGES + list(OTHERS.values()))),
     min_size=1, max_size=25,
 ).map(" ".join)
 
 
 def _sentences_with_spans(text: str) -> int:
-    """Sentences that hold both prose and a sentinel: those a faulty translator breaks."""
-    count = 0
-    for paragraph in text.split("\n\n"):
-        masked = mask(Segment(text=paragraph, raw="")).text
-        for start, end in split_sentences(masked, "en", 400):
-            sentence = masked[start:end]
-            count += bool(has_words(sentence) and sentinel_ids(sentence))
-    return count
+    """Sentences that hold both prose and a sentinel, an ICU message's branches included: those
+    a faulty translator breaks."""
+    return sum(_broken_sentences(Segment(text=paragraph, raw="")) for paragraph in text.split("\n\n"))
+
+
+def _broken_sentences(segment: Segment) -> int:
+    masked = mask(segment)
+    sentences = [masked.text[start:end] for start, end in split_sentences(masked.text, "en", 400)]
+    return (sum(bool(has_words(sentence) and sentinel_ids(sentence)) for sentence in sentences)
+            + sum(_broken_sentences(nested) for nested in nested_segments(masked.spans)))
 
 
 @pytest.mark.parametrize("fault", ["drop", "double", "garble"])
@@ -160,11 +172,24 @@ def test_catalog_placeholders_survive_a_po_entry_and_its_flags() -> None:
     assert check_preservation(text, out, "po").ok
 
 
-def test_icu_message_format_arguments_are_kept_whole() -> None:
-    """A plural or select is protected as a whole, branch texts included: translated apart,
-    a model that moves a sentinel between branches would break the message's syntax."""
+def test_icu_messages_keep_their_syntax_and_translate_their_branches(rewrite, recording) -> None:
+    """A plural or select message's branches are translated one by one, each its own sentence
+    (moved between branches, a sentinel would break the syntax); its argument, type, selectors,
+    braces and a plural's "#" come back unchanged. A choice message or a malformed one stays whole."""
     text = ("You have {count, plural, =0 {no files} one {# file} other {# files}} since "
             "{day, date, short}, {{{raw}}} and ${ name }.")
-    out = translate_document(text, "plain", _up).text
-    assert out == ("YOU HAVE {count, plural, =0 {no files} one {# file} other {# files}} SINCE "
-                   "{day, date, short}, {{{raw}}} AND ${ name }.")
+    assert translate_document(text, "plain", _up).text == (
+        "YOU HAVE {count, plural, =0 {NO FILES} one {# FILE} other {# FILES}} SINCE "
+        "{day, date, short}, {{{raw}}} AND ${ name }.")
+    nested = "{g, select, female {{n, plural, one {her # file} other {her # files}}} other {their {n} files}}"
+    spy, calls = recording(rewrite)
+    out = translate_document(nested, "plain", spy).text
+    her, file, files, their = rewrite(["her", "file", "files", "their"])
+    assert out == (f"{{g, select, female {{{{n, plural, one {{{her} # {file}}} other {{{her} # {files}}}}}}} "
+                   f"other {{{their} {{n}} {files}}}}}")
+    assert sorted(calls) == ["her ⟦1⟧ file", "her ⟦1⟧ files", "their ⟦1⟧ files"]
+    assert check_preservation(nested, out, "plain").ok
+    broken = out.replace(f"{her} # {file}", f"{her} {file}")  # a translation that lost a "#"
+    assert not check_preservation(nested, broken, "plain").ok
+    for whole in ("{0,choice,0#no files|1#one file} left", "{count, plural, one} left"):
+        assert translate_document(whole, "plain", _up).text == whole.replace("left", "LEFT")

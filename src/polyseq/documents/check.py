@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from polyseq.documents.formats import format_for_path, get_format
-from polyseq.documents.protect import FormatOptions, ParsedDocument, Segment, mask
+from polyseq.documents.protect import FormatOptions, ParsedDocument, Segment, masked_spans
 from polyseq.documents.translate import all_segments, read_document
 
 _BOM = "\ufeff"
@@ -43,7 +43,7 @@ class PreservationReport:
 def _span_inventory(parsed: ParsedDocument) -> Counter[tuple[str, str]]:
     found: Counter[tuple[str, str]] = Counter(parsed.protected)
     for segment in all_segments(parsed.segments):
-        found.update((span.kind, span.key()) for span in mask(segment).spans)
+        found.update((span.kind, span.key()) for span in masked_spans(segment))
     return found
 
 
@@ -67,7 +67,7 @@ def _po_inventories(
     found = Counter(po.structure(translated_catalog))
     for place, original, translated in po.translated_pairs(translated_catalog):
         for counter, text in ((expected, original), (found, translated)):
-            spans = mask(Segment(text=text, raw=text)).spans
+            spans = masked_spans(Segment(text=text, raw=text))
             counter.update((s.kind, f"{place}: {s.key()}") for s in spans)
     return expected, found
 

@@ -17,8 +17,10 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from polyseq.documents.icu import HASH_KIND, HASH_PATTERN, split_message
 from polyseq.files import InputError
 
+ICU_KIND = "icu_message"
 SENTINEL_OPEN = "⟦"
 SENTINEL_CLOSE = "⟧"
 # Tolerant on purpose: a model that writes "⟦ 3 ⟧" still copied the sentinel.
@@ -48,15 +50,15 @@ PATTERNS: dict[str, str] = {
     "inline_code": r"(?P<ticks>`+)(?!`)[^\n]*?(?<!`)(?P=ticks)(?!`)",
     "include": r"\{\*.*?\*\}",
     "html_comment": r"<!--.*?-->",
+    # ICU MessageFormat plural / select: a span of its own, whose branches are translated one by
+    # one (see icu.py), since a model that moves a sentinel between branches breaks the syntax
+    ICU_KIND: r"\{\s*\w+\s*,\s*(?:plural|selectordinal|select)\s*," + _balanced(5) + r"\}",
     "placeholder": "|".join(
         [
             r"\{\{\{.*?\}\}\}",  # Handlebars raw {{{var}}}, before {{var}} takes two of its braces
             r"\{\{.*?\}\}",  # Jinja / Django / Handlebars variables
             r"\{%.*?%\}",  # template tags
-            # ICU MessageFormat plural / select as a whole: its keywords, selectors and "#"
-            # must stay, and a model that moves a sentinel between branches breaks the syntax
-            r"\{\s*\w+\s*,\s*(?:plural|selectordinal|select|choice)\s*,"
-            + _balanced(5) + r"\}",
+            r"\{\s*\w+\s*,\s*choice\s*," + _balanced(5) + r"\}",  # an ICU choice message, whole
             r"\{\s*\w+\s*,\s*(?:number|date|time|spellout|ordinal|duration)\s*(?:,[^{}]*)?\}",
             r"\$\{[^{}\n]*\}",  # shell / JS template literals, ${var} and ${ var }
             # printf with a name or an argument index (%(name)s, %1$s) is never prose ...
@@ -81,8 +83,9 @@ PATTERNS: dict[str, str] = {
     "footnote": r"\[\^[^\]\s]+\]",
     # A lone UTF-16 surrogate (JSON "\ud800") cannot be encoded as UTF-8: keep it from the model.
     "surrogate": r"[\ud800-\udfff]",
+    HASH_KIND: HASH_PATTERN,  # inside an ICU plural's branches only
 }
-ALL_PATTERNS = frozenset(PATTERNS)
+ALL_PATTERNS = frozenset(PATTERNS) - {HASH_KIND}
 # Kinds that would hit ordinary prose ("50%ige", "see :name"): a segment's default (.po and
 # JSON, message catalogs) has them, prose formats leave them out.
 CATALOG_PATTERNS = frozenset({"printf_glued", "laravel"})
@@ -256,7 +259,36 @@ def _pattern_ranges(
     if start >= end:
         return []
     text = segment.text[start:end]
-    return [(start + s, start + e, k, None) for s, e, k in find_spans(text, segment.patterns)]
+    return [(start + s, start + e, k, _icu_hole(segment, start + s, start + e) if k == ICU_KIND else None)
+            for s, e, k in find_spans(text, segment.patterns)]
+
+
+def _icu_hole(segment: Segment, start: int, end: int) -> Hole | None:
+    """An ICU plural or select message as a hole whose branches are segments of their own (with
+    the "#" of a plural protected); None, so protected whole, when it is malformed."""
+    message = split_message(segment.text[start:end])
+    if message is None:
+        return None
+    patterns = segment.patterns | ({HASH_KIND} if message.kind != "select" else set())
+    parts = tuple(
+        Segment(text, segment.escape(text), patterns=patterns, escape=segment.escape,
+                where=segment.where) if is_branch else segment.escape(text)
+        for text, is_branch in message.parts)
+    # found by the mask, not the format: it has no place in the raw text (see translate._render)
+    return Hole(start, end, ICU_KIND, parts, raw_start=-1, raw_end=-1)
+
+
+def nested_segments(spans: Iterable[Span]) -> list[Segment]:
+    """The segments inside the spans the mask found (an ICU message's branches); the segments
+    in a format's holes are the format's own (see translate.all_segments)."""
+    return [part for span in spans if span.kind == ICU_KIND and span.hole is not None
+            for part in span.hole.parts if isinstance(part, Segment)]
+
+
+def masked_spans(segment: Segment) -> list[Span]:
+    """Every span protected in ``segment`` and in the segments nested in those spans."""
+    spans = mask(segment).spans
+    return spans + [span for nested in nested_segments(spans) for span in masked_spans(nested)]
 
 
 def has_words(masked_text: str) -> bool:

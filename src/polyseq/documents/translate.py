@@ -33,6 +33,7 @@ from polyseq.documents.protect import (
     hug_structure,
     is_structure,
     mask,
+    nested_segments,
     restore_check,
     sentinel_ids,
     split_sentinels,
@@ -130,7 +131,10 @@ class _Job:
         self.rendered: dict[int, str] = {}
 
     def plan(self, segment: Segment) -> _Plan:
+        """Cut ``segment`` into sentences (after the segments nested in its spans, inner first)."""
         masked = mask(segment)
+        for nested in nested_segments(masked.spans):
+            self.plan(nested)
         pieces: list[tuple[str, bool]] = []
         cursor = 0
         if has_words(masked.text):
@@ -212,8 +216,8 @@ class _Job:
         changed = any(
             split_sentinels(text) != self.done[text] for text, is_sentence in plan.pieces
             if is_sentence
-        )
-        if not changed:
+        ) or any(self.render(nested) != nested.raw for nested in nested_segments(plan.spans))
+        if not changed:  # (a span with segments nested by the mask has no raw place to write to)
             return self._unchanged(plan)
         parts: list[tuple[str, bool]] = []
         for text, is_sentence in plan.pieces:
@@ -285,8 +289,9 @@ def translate_document(
     bom = _BOM if text.startswith(_BOM) else ""
     parsed = fmt.parse(text[len(bom):], options)
     job = _Job(translate, src_lang or "en", max_chars, batch_size)
-    segments = all_segments(parsed.segments)
-    plans = [job.plan(segment) for segment in segments]
+    for segment in all_segments(parsed.segments):
+        job.plan(segment)
+    plans = list(job.plans.values())
     job.run()
     outputs = [job.render(segment) for segment in parsed.segments]
     summary = _summary(fmt, parsed, plans, job)

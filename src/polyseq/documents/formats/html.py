@@ -40,7 +40,7 @@ BLOCK = frozenset(
     ]
 )
 # Patterns that still apply inside HTML text: tags and entities are the parser's business.
-HTML_PATTERNS = frozenset({"sentinel_char", "placeholder", "include", "url", "email"})
+HTML_PATTERNS = frozenset({"sentinel_char", "icu_message", "placeholder", "include", "url", "email"})
 _ATTR = re.compile(
     r"""(?P<name>[^\s"'>/=]+)\s*=\s*(?:"(?P<dq>[^"]*)"|'(?P<sq>[^']*)'|(?P<uq>[^\s"'=<>`]+))"""
 )

@@ -42,7 +42,7 @@ from polyseq.documents.protect import (
 )
 from polyseq.documents.segment import rewrap, words_of
 
-MD_PATTERNS = frozenset({"sentinel_char", "include", "placeholder", "anchor", "url", "email",
+MD_PATTERNS = frozenset({"sentinel_char", "include", "icu_message", "placeholder", "anchor", "url", "email",
                          "footnote"})
 _RECORDED = ("backticks", "link", "image", "autolink", "html_inline", "entity", "emphasis",
              "strikethrough", "math_inline")
