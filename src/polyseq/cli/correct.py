@@ -41,13 +41,15 @@ def evaluate(
     sources: Annotated[Path | None, typer.Option("--src", help="sources (gleu; m2 without --m2)")] = None,
     report: Annotated[Path | None, typer.Option("--report", help="write a JSON report here")] = None,
     tgt_lang: Annotated[str | None, typer.Option(
-        help="report the share of outputs not in this language")] = None,
+        help="the outputs' language: BLEU tokenized for it (zh, ja, ko) and the share of outputs "
+             "not in it")] = None,
     langid_among: Annotated[str | None, typer.Option(
         help="--tgt-lang: identify among these languages (e.g. en,de,fr,cs; default all 97)")] = None,
 ) -> None:
     """Score system outputs: BLEU and chrF++ (translation), or M2 and GLEU (correction; tokenized
     text, as the M2 and JFLEG files are). --tgt-lang de adds the off-target rate: the share of
-    outputs whose identified language is not German (and with it, --ref may be left out)."""
+    outputs whose identified language is not German (and with it, --ref may be left out); for
+    zh, ja and ko it also tokenizes BLEU as sacrebleu -l xx-zh does."""
     from polyseq.evaluate import write_report
     from polyseq.evaluate.m2 import m2_from_pairs, read_m2
     from polyseq.files import InputError, read_text_lines
@@ -77,7 +79,7 @@ def evaluate(
             if not refs:
                 raise ValueError(f"--metric {metric.value} needs at least one --ref file")
             if metric is Metric.BLEU:
-                result, lines = _score_bleu(hyps, refs)
+                result, lines = _score_bleu(hyps, refs, tgt_lang)
             else:
                 if sources is None:
                     raise ValueError("--metric gleu needs --src SOURCE")
@@ -102,13 +104,14 @@ def _same_length(path: Path, hypotheses: Path, count: int) -> list[str]:
     return lines
 
 
-def _score_bleu(hyps: list[str], refs: list[list[str]]) -> tuple[dict[str, Any], list[str]]:
+def _score_bleu(hyps: list[str], refs: list[list[str]], tgt_lang: str | None
+                ) -> tuple[dict[str, Any], list[str]]:
     from polyseq.evaluate import score_translations
 
-    scores = score_translations(hyps, refs)
+    scores = score_translations(hyps, refs, tgt_lang)
     return scores.to_dict(), [f"BLEU {scores.bleu:.2f}  chrF++ {scores.chrf:.2f}  exact "
                               f"{scores.exact_match:.1f}%  ({scores.sentences} sentences)",
-                              scores.bleu_signature]
+                              f"BLEU {scores.bleu_signature}", f"chrF++ {scores.chrf_signature}"]
 
 
 def _off_target(hyps: list[str], tgt_lang: str, among: str | None) -> tuple[dict[str, Any], str]:

@@ -1,9 +1,16 @@
 """Evaluation: sacrebleu BLEU and chrF++ against one or more references, exact match, JSON reports,
-and the training plot (loss and BLEU over steps)."""
+and the training plot (loss and BLEU over steps).
+
+BLEU tokenizes as sacrebleu's own command line does for a target language (`sacrebleu -l en-zh`):
+`zh` for Chinese, `ja-mecab` and `ko-mecab` for Japanese and Korean, `13a` otherwise. 13a splits
+at spaces and punctuation, so on unspaced Chinese or Japanese it finds whole sentences as words and
+scores good translations near 0.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -37,13 +44,30 @@ def check_references(references: Sequence[Sequence[str]], count: int, unit: str,
             raise ValueError(f"reference {index} has {len(stream)} {unit} but there are {count} {of}")
 
 
-def score_translations(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> Scores:
-    """Corpus BLEU (detokenized, cased) and chrF++; `references` is a list of reference streams,
-    each as long as `hypotheses`."""
+# sacrebleu's per-language tokenizers, by the language part of a code (zh_Hant, zho_Hans, ja_XX)
+_BLEU_LANGUAGES = {"zh": "zh", "zho": "zh", "ja": "ja", "jpn": "ja", "ko": "ko", "kor": "ko"}
+
+
+def bleu_metric(tgt_lang: str | None = None) -> sacrebleu.metrics.BLEU:
+    """sacrebleu's BLEU with the tokenizer its command line picks for `tgt_lang`. Without the
+    extras that Japanese and Korean tokenization need (sacrebleu[ja], sacrebleu[ko]), characters
+    are the tokens, with a warning; the signature says which tokenizer scored (tok:char)."""
+    lang = _BLEU_LANGUAGES.get(re.split(r"[_-]", tgt_lang or "")[0].lower(), "")
+    try:
+        return sacrebleu.metrics.BLEU(trg_lang=lang)
+    except RuntimeError as error:  # sacrebleu's message names the extra to install
+        warnings.warn(f"BLEU for {tgt_lang!r} tokenizes characters: {str(error).strip()}", stacklevel=2)
+        return sacrebleu.metrics.BLEU(tokenize="char")
+
+
+def score_translations(hypotheses: Sequence[str], references: Sequence[Sequence[str]],
+                       tgt_lang: str | None = None) -> Scores:
+    """Corpus BLEU (detokenized, cased; tokenized for `tgt_lang`, see `bleu_metric`) and chrF++;
+    `references` is a list of reference streams, each as long as `hypotheses`."""
     if not hypotheses:  # sacrebleu fails with an IndexError
         raise ValueError("there are no hypotheses to score")
     check_references(references, len(hypotheses), "lines", "hypotheses")
-    bleu = sacrebleu.metrics.BLEU()
+    bleu = bleu_metric(tgt_lang)
     chrf = sacrebleu.metrics.CHRF(word_order=2)
     refs = [list(stream) for stream in references]
     bleu_score = bleu.corpus_score(list(hypotheses), refs)

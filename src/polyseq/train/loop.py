@@ -184,7 +184,7 @@ class Trainer:
             inputs = DecodeInput(batch.src, prefix, eos_id=tokenizer.eos_id, pad_id=tokenizer.pad_id)
             result = generate(model, inputs, "greedy")
             hypotheses += [tokenizer.decode(list(h.tokens)) for h in result.best()]
-        scores = score_translations(hypotheses, [[pair.tgt for pair in pairs]])
+        scores = score_translations(hypotheses, [[pair.tgt for pair in pairs]], valid.direction[1])
         return {"bleu": scores.bleu, "chrf": scores.chrf}
 
     # -- checkpoints ----------------------------------------------------------------------------
