@@ -56,3 +56,22 @@ def test_eval_with_a_target_language_scores_chinese_and_prints_both_signatures(t
     assert f"BLEU {expected:.2f}" in result.stdout
     assert "BLEU nrefs:1|case:mixed|eff:no|tok:zh|" in result.stdout
     assert "chrF++ nrefs:1|case:mixed|eff:yes|nc:6|nw:2|" in result.stdout
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (["--ref", "REF", "--langid-among", "en,de"], "--langid-among chooses the languages"),
+    (["--ref", "REF", "--m2", "GOLD"], "--m2 is for --metric m2, not --metric bleu"),
+    (["--metric", "gleu", "--src", "REF", "--ref", "REF", "--m2", "GOLD"], "--m2 is for --metric m2"),
+    (["--ref", "REF", "--src", "REF"], "--src is for --metric gleu and m2"),
+    (["--metric", "m2", "--m2", "GOLD", "--ref", "REF"], "not from both"),
+    (["--metric", "m2", "--m2", "GOLD", "--src", "REF"], "not from both"),
+], ids=["langid-among", "m2-with-bleu", "m2-with-gleu", "src-with-bleu", "m2-and-ref", "m2-and-src"])
+def test_eval_refuses_options_its_metric_would_not_read(tmp_path: Path, options: list[str],
+                                                        message: str) -> None:
+    hyp, ref, gold = tmp_path / "hyp", tmp_path / "ref", tmp_path / "gold.m2"
+    hyp.write_text("He go .\n", encoding="utf-8")
+    ref.write_text("He goes .\n", encoding="utf-8")
+    gold.write_text("S He go .\nA 1 2|||R:VERB|||goes|||REQUIRED|||-NONE-|||0\n\n", encoding="utf-8")
+    paths = {"REF": str(ref), "GOLD": str(gold)}
+    result = runner.invoke(app, ["eval", "--hyp", str(hyp), *(paths.get(o, o) for o in options)])
+    assert result.exit_code == 2 and message in result.stderr, result.output

@@ -55,6 +55,8 @@ def evaluate(
     from polyseq.files import InputError, read_text_lines
 
     with user_errors():
+        _check_unused(metric, m2=m2, sources=sources, references=references or [],
+                      tgt_lang=tgt_lang, langid_among=langid_among)
         check_outputs({"--report": report}, [hypotheses, *(references or []), m2, sources])
         hyps = read_text_lines(hypotheses)
         if not hyps:  # no metric has a value for no sentences
@@ -92,6 +94,21 @@ def evaluate(
             typer.echo(line)
         if report is not None:
             write_report(report, {"hypotheses": str(hypotheses), "metric": metric.value, **inputs, **result})
+
+
+def _check_unused(metric: Metric, *, m2: Path | None, sources: Path | None, references: list[Path],
+                  tgt_lang: str | None, langid_among: str | None) -> None:
+    """A ValueError for an option that the chosen metric would not read: a user who gives --m2
+    without --metric m2, say, would otherwise get BLEU and think it the M2 score."""
+    if langid_among is not None and tgt_lang is None:
+        raise ValueError("--langid-among chooses the languages of the off-target rate: give --tgt-lang too")
+    if m2 is not None and metric is not Metric.M2:
+        raise ValueError(f"--m2 is for --metric m2, not --metric {metric.value}")
+    if sources is not None and metric is Metric.BLEU:
+        raise ValueError("--src is for --metric gleu and m2; BLEU reads --hyp and --ref only")
+    if metric is Metric.M2 and m2 is not None and (sources is not None or references):
+        raise ValueError("--metric m2 takes its gold edits from --m2 GOLD.m2 or from --src and --ref, "
+                         "not from both")
 
 
 def _same_length(path: Path, hypotheses: Path, count: int) -> list[str]:
