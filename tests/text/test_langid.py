@@ -44,3 +44,20 @@ def test_off_target_rate_of_right_and_wrong_languages() -> None:
     assert "off-target 3" in mixed.summary() and "fr " in mixed.summary()
     with pytest.raises(LanguageIdError, match="cannot recognise 'uk'"):
         off_target(german, "uk", detector)
+
+
+def test_outputs_without_letters_have_no_language_and_are_counted_apart() -> None:
+    outputs = ["Ein Hund läuft über die Wiese.", "2024", "15:30", "!!!", ""]
+    for among in (None, LANGS):
+        found = off_target(outputs, "de", languages=among)
+        assert (found.outputs, found.off_target, found.empty, found.without_letters) == (1, 0, 1, 3)
+        assert found.summary() == ("off-target 0.0% (0 of 1 outputs not identified as de); 1 empty, "
+                                   "3 without letters")
+    assert off_target(["我喜欢吃苹果。"], "zh", languages=["zh", "en"]).outputs == 1  # Han are letters
+
+
+def test_a_language_the_identifier_does_not_know_is_named_not_left_out() -> None:
+    czech = "Pes běží přes louku a štěká na kočku."
+    with pytest.raises(LanguageIdError, match="does not know 'cz', 'EN'"):
+        off_target([czech], "de", languages=["de", "fr", "cz", "EN"])
+    assert off_target([czech], "cs", languages=["de", "fr", "cs"]).off_target == 0
