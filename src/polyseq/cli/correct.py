@@ -44,7 +44,7 @@ def evaluate(
         help="the outputs' language: BLEU tokenized for it (zh, ja, ko) and the share of outputs "
              "not in it")] = None,
     langid_among: Annotated[str | None, typer.Option(
-        help="--tgt-lang: identify among these languages (e.g. en,de,fr,cs; default all 97)")] = None,
+        help="--tgt-lang: identify among these languages (e.g. en,de,fr,cs; default all it knows)")] = None,
 ) -> None:
     """Score system outputs: BLEU and chrF++ (translation), or M2 and GLEU (correction; tokenized
     text, as the M2 and JFLEG files are). --tgt-lang de adds the off-target rate: the share of
