@@ -43,3 +43,16 @@ def test_same_sentences_align_perfectly_and_shuffled_ones_do_not(tiny_model_dir:
     assert plot_alignment(broken, tmp_path / "align.png").read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(InputError, match="same number"):
         align_scores(translator, {"en": TEXTS, "de": TEXTS[:-1]})
+
+
+def test_align_score_names_a_language_given_twice(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from polyseq.cli import app
+
+    (tmp_path / "data.num").write_text("12\n300\n", encoding="utf-8")
+    (tmp_path / "data.en").write_text("twelve\nthree hundred\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["align-score", str(tiny_model_dir), "--data", str(tmp_path / "data"),
+                                      "--langs", "num,num,en"])
+    assert result.exit_code == 2, result.output
+    assert "--langs names num more than once: num,num,en" in result.stderr

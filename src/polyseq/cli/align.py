@@ -54,6 +54,9 @@ def read_aligned(prefix: str, languages: list[str], limit: int) -> tuple[dict[st
 
     if len(languages) < 2:
         raise InputError(f"--langs needs at least two languages, got {','.join(languages) or 'none'}")
+    repeated = sorted({lang for lang in languages if languages.count(lang) > 1})
+    if repeated:  # one file per language: a repeat would shift every later column
+        raise InputError(f"--langs names {', '.join(repeated)} more than once: {','.join(languages)}")
     lines = {}
     for lang in languages:
         path = Path(f"{prefix}.{lang}")
