@@ -65,6 +65,22 @@ def test_paragraphs_keep_their_spacing_between_sentences() -> None:
     assert shouted == ["ONE SENTENCE HERE.  ANOTHER ONE!\tA THIRD?", "", "DR. SMITH CAME. HE LEFT."]
 
 
+def test_chinese_and_japanese_paragraphs_are_split_without_spaces_after_their_marks() -> None:
+    seen: list[str] = []
+
+    def record(texts: list[str]) -> list[str]:
+        seen.extend(texts)
+        return [f"<{text}>" for text in texts]
+
+    assert correct_paragraphs(record, ["今天天气很好。我喜欢吃苹果。你呢？"], "zh") == [
+        "<今天天气很好。><我喜欢吃苹果。><你呢？>"]
+    assert correct_paragraphs(record, ["今日は晴れです。りんごが好きです。"], "ja") == [
+        "<今日は晴れです。><りんごが好きです。>"]
+    quoted = "「行こう！」と彼は言った。"  # a mark inside quotes ends no sentence
+    assert correct_paragraphs(record, [quoted], "ja") == [f"<{quoted}>"]
+    assert len(seen) == 6
+
+
 def test_correct_keeps_lines_and_aggressive_equals_greedy(corrector_dir: Path) -> None:
     text = "one hundred and twenty\n\nthree hundred forty-five\nnine hundred and nine\n"
     default = runner.invoke(app, ["correct", "-m", str(corrector_dir)], input=text)

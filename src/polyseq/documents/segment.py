@@ -28,7 +28,8 @@ _PYSBD_LANGS = frozenset(
 )
 # Fast path: without a sentence-final mark followed by more text there is nothing to split,
 # which spares pysbd (about 1 ms a paragraph) on the many short segments of real documents.
-_MAYBE_BOUNDARY = re.compile(r"[.!?。！？…][\"'»”’)\]]*\s+\S")
+# Chinese and Japanese write no space after their full-width marks.
+_MAYBE_BOUNDARY = re.compile(r"[.!?。！？…][\"'»”’)\]]*\s+\S|[。！？][」』\"'»”’）)\]]*\S")
 # Where a too-long sentence may be cut, best first: after clause punctuation, then any space.
 _CLAUSE_BREAK = re.compile(r"[,;:—–)]\s+")
 _SPACE = re.compile(r"\s+")
