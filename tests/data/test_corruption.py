@@ -139,6 +139,16 @@ def test_split_sentences_on_a_hand_made_text() -> None:
     assert split_sentences("") == ([], [""]) and split_sentences(" \n") == ([], [" \n"])
 
 
+def test_chinese_and_japanese_sentences_end_without_a_space() -> None:
+    assert split_sentences("今天天气很好。我喜欢吃苹果！你呢？") == (
+        ["今天天气很好。", "我喜欢吃苹果！", "你呢？"], ["", "", "", ""])
+    assert split_sentences(" 「行こう。」と言った。 はい。\n") == (
+        ["「行こう。」", "と言った。", "はい。"], [" ", "", " ", "\n"])
+    text = "今天天气很好。我喜欢吃苹果。你呢？"
+    outputs = {permute_sentences(text, Random(seed)) for seed in SEEDS}
+    assert len(outputs) > 2 and outputs <= reorderings(text)
+
+
 def test_permutation_only_reorders_the_sentences_and_depends_on_the_seed() -> None:
     outputs = {permute_sentences(TEXT, Random(seed)) for seed in SEEDS}
     assert len(outputs) > 5
@@ -153,7 +163,7 @@ def test_a_single_sentence_is_unchanged(text: str) -> None:
     assert permute_sentences(text, Random(0)) == text
 
 
-SENTENCE_TEXT = st.text(alphabet="ab .!?…\"»)\n\t", max_size=40)
+SENTENCE_TEXT = st.text(alphabet="ab .!?…\"»)\n\t。！」", max_size=40)
 
 
 @settings(max_examples=300, deadline=None)
@@ -165,7 +175,7 @@ def test_sentences_and_separators_rebuild_the_text_and_permutation_keeps_them(te
     rebuilt = separators[0] + "".join(s + sep for s, sep in zip(sentences, separators[1:], strict=True))
     assert rebuilt == text
     assert all(s and s == s.strip() for s in sentences)
-    assert all(sep.isspace() for sep in separators[1:-1])
+    assert all(not sep.strip() for sep in separators[1:-1])  # whitespace, or none after 。
     if len(sentences) <= 5:  # a few permutations to try
         assert permute_sentences(text, Random(seed)) in reorderings(text)
 

@@ -30,8 +30,9 @@ from random import Random
 _POISSON_CHUNK = 30.0
 
 # A sentence ends with . ! ? or … (repeated: "?!", "..."), then any closing quotes or brackets,
-# then whitespace; the whitespace (group 1) is the separator that stays in place.
-_SENTENCE_END = re.compile(r"[.!?…]+[\"'”’»)\]]*(\s+)")
+# then whitespace; or with 。！？ and its closing marks, which Chinese and Japanese follow with no
+# space. The whitespace (group 1, maybe empty) is the separator that stays in place.
+_SENTENCE_END = re.compile(r"(?:[.!?…]+[\"'”’»)\]]*(?=\s)|[。！？]+[」』\"'”’»）)\]]*)(\s*)")
 
 
 # --------------------------------------------------------------------------- settings
@@ -135,7 +136,8 @@ def split_sentences(text: str) -> tuple[list[str], list[str]]:
     text == separators[0] + sentences[0] + separators[1] + ... + sentences[-1] + separators[-1].
 
     A sentence ends after . ! ? or … (and any closing quotes or brackets) followed by
-    whitespace. The rule needs no model or dependency, and splits after abbreviations ("Dr. No"):
+    whitespace, or after 。！？ (and their closing marks) followed by anything, so that a separator
+    may be empty. The rule needs no model or dependency, and splits after abbreviations ("Dr. No"):
     for denoising that only makes a few more, shorter pieces to order.
     """
     body = text.strip()
@@ -146,6 +148,8 @@ def split_sentences(text: str) -> tuple[list[str], list[str]]:
     separators = [lead]
     start = 0
     for match in _SENTENCE_END.finditer(body):
+        if match.end() == len(body):  # a final 。 ends the last sentence, which follows the loop
+            break
         sentences.append(body[start:match.start(1)])
         separators.append(body[match.start(1):match.end(1)])
         start = match.end(1)
