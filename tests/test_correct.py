@@ -9,6 +9,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from num2words import num2words
 from typer.testing import CliRunner
 
@@ -52,11 +54,22 @@ def test_text_edits_are_spans_of_the_source() -> None:
     assert text_edits("a  b", "a x  b") == [TextEdit(3, 3, "", "x ")]
     assert text_edits("a b ", "a b c") == [TextEdit(3, 3, "", " c")]
     assert text_edits("same", "same") == []
+    assert text_edits("He go to to school .", "He go to school .") == [TextEdit(8, 11, " to", "")]
+    assert text_edits("  the the cat", "the cat") == [TextEdit(2, 6, "the ", "")]
     for source, corrected in [("He go to to school .", "He went to school ."), ("x y z", "z y x"),
                               ("", "new words"), ("old words", "")]:
         edits = text_edits(source, corrected)
         assert all(source[e.start : e.end] == e.original for e in edits)
         assert apply(source, edits).split() == corrected.split()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["a", "b", "c", "to", "the"]), max_size=8),
+       st.lists(st.sampled_from(["a", "b", "c", "to", "the"]), max_size=8))
+def test_applying_the_edits_gives_the_correction_exactly(source: list[str], corrected: list[str]) -> None:
+    """Deletions take a separating space as insertions bring one: no double or stray spaces."""
+    source_text, corrected_text = " ".join(source), " ".join(corrected)
+    assert apply(source_text, text_edits(source_text, corrected_text)) == corrected_text
 
 
 def test_paragraphs_keep_their_spacing_between_sentences() -> None:

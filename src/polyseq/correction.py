@@ -18,8 +18,8 @@ _WORD = re.compile(r"\S+")
 
 @dataclass(frozen=True)
 class TextEdit:
-    start: int  # character offsets of the replaced text in the source (equal for an insertion)
-    end: int
+    start: int  # character offsets of the replaced text in the source (equal for an insertion;
+    end: int  # a deletion's span takes the space that separated it)
     original: str
     correction: str  # an insertion carries the space that separates it from its neighbour
 
@@ -36,6 +36,11 @@ def text_edits(source: str, corrected: str) -> list[TextEdit]:
         inserted = " ".join(new[b_start:b_end])
         if a_start < a_end:
             start, end = words[a_start][0], words[a_end - 1][1]
+            if b_start == b_end:  # a deletion takes the space before it (after it, first in the text),
+                if a_start > 0:  # as an insertion brings one: applying the edits leaves no double space
+                    start = words[a_start - 1][1]
+                elif a_end < len(words):
+                    end = words[a_end][0]
         elif a_start < len(words):  # an insertion before the next word, with its space
             start = end = words[a_start][0]
             inserted += " "
