@@ -64,6 +64,9 @@ def test_special_ids_and_language_tags(tok: Tokenizer) -> None:
 def test_unknown_language_suggests_a_close_one(tok: Tokenizer) -> None:
     with pytest.raises(UnknownLanguageError, match=r"'dee'.*did you mean 'de'.*en, de, zh_Hant"):
         tok.lang_id("dee")
+    for typed, meant in (("EN", "en"), ("de-DE", "de"), ("de_AT", "de"), ("ZH-HANT", "zh_Hant")):
+        with pytest.raises(UnknownLanguageError, match=f"'{typed}'; did you mean '{meant}'"):
+            tok.lang_id(typed)
     with pytest.raises(ValueError, match="known languages: en, de, zh_Hant"):
         tok.source_ids("hello", "xx")
 

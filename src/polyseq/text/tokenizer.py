@@ -74,6 +74,18 @@ def _check_languages(languages: Sequence[str]) -> tuple[str, ...]:
     return codes
 
 
+def _close_language(lang: str, known: tuple[str, ...]) -> str | None:
+    """The known code that `lang` probably means: the same in another case or with '-' for '_'
+    ("EN", "zh-hant"), its language part ("de_DE", "en-US"), or a close spelling ("dee")."""
+    folded = {code.lower(): code for code in known}
+    key = lang.lower().replace("-", "_")
+    for candidate in (key, key.split("_")[0]):
+        if candidate in folded:
+            return folded[candidate]
+    close = difflib.get_close_matches(lang, list(known), n=1)
+    return close[0] if close else None
+
+
 def _sample(texts: Iterable[str], limit: int, seed: int) -> list[str]:
     """Up to `limit` texts, a uniform seeded sample when there are more (reservoir sampling)."""
     rng = random.Random(f"polyseq-tokenizer:{seed}")
@@ -260,8 +272,8 @@ class Tokenizer:
             return self._lang_ids[lang]
         except (KeyError, TypeError):
             known = ", ".join(self._lang_ids)
-            close = difflib.get_close_matches(str(lang), list(self._lang_ids), n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
+            close = _close_language(str(lang), tuple(self._lang_ids))
+            hint = f"did you mean {close!r}? " if close else ""
             raise UnknownLanguageError(
                 f"the tokenizer has no language {lang!r}; {hint}known languages: {known}"
             ) from None
