@@ -56,7 +56,8 @@ def bleu_metric(tgt_lang: str | None = None) -> sacrebleu.metrics.BLEU:
     try:
         return sacrebleu.metrics.BLEU(trg_lang=lang)
     except RuntimeError as error:  # sacrebleu's message names the extra to install
-        warnings.warn(f"BLEU for {tgt_lang!r} tokenizes characters: {str(error).strip()}", stacklevel=2)
+        warnings.warn(f"BLEU for {tgt_lang!r} tokenizes characters: {' '.join(str(error).split())}",
+                      stacklevel=2)
         return sacrebleu.metrics.BLEU(tokenize="char")
 
 
