@@ -31,3 +31,18 @@ def test_guide_example_runs(index: int, tiny_model_dir: Path, tmp_path: Path,
 
 def test_the_guide_has_examples() -> None:
     assert len(BLOCKS) >= 7
+
+
+@pytest.mark.parametrize("section", ["model", "data", "train", "objectives", "serve"])
+def test_every_setting_is_named_in_the_docs(section: str) -> None:
+    from dataclasses import fields
+
+    from polyseq.config import DataConfig, ModelConfig, ObjectivesConfig, ServeConfig, TrainConfig
+
+    config = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig,
+              "objectives": ObjectivesConfig, "serve": ServeConfig}[section]
+    text = "\n".join(page.read_text(encoding="utf-8") for page in [DOCS.parent / "README.md",
+                                                                  *sorted(DOCS.glob("*.md"))])
+    missing = [f.name for f in fields(config)
+               if not re.search(rf"`(?:{section}\.)?{f.name}`|^{f.name} = ", text, flags=re.MULTILINE)]
+    assert not missing, f"[{section}] settings that no page names: {missing}"
