@@ -4,10 +4,10 @@ links the page."""
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
-import tomllib
 
 from polyseq.config import load_config
 

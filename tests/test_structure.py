@@ -95,3 +95,14 @@ def test_core_knows_no_strategy_and_translation_needs_no_interop() -> None:
     # the Translator imports interop only to load an imported model's tokenizer
     assert graph["polyseq.translator"] & {m for m in graph if m.startswith("polyseq.interop")} == {
         "polyseq.interop.tokenizers"}
+
+
+def test_the_declared_python_has_what_the_code_imports() -> None:
+    """tomllib (and asyncio's TimeoutError being the builtin one) came with Python 3.11: pip must
+    not install polyseq where its config cannot be read."""
+    import tomllib
+
+    project = tomllib.loads((SOURCE.parent / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    uses_tomllib = any("import tomllib" in path.read_text(encoding="utf-8") for path in SOURCE.rglob("*.py"))
+    minimum = tuple(int(part) for part in project["requires-python"].removeprefix(">=").split("."))
+    assert not uses_tomllib or minimum >= (3, 11), project["requires-python"]

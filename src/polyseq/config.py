@@ -11,13 +11,12 @@ import difflib
 import enum
 import json
 import math
+import tomllib
 import types
 import typing
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 
 class ConfigError(ValueError):

@@ -16,10 +16,9 @@ from __future__ import annotations
 import math
 import threading
 import time
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-
-import tomllib
 
 from polyseq.config import ConfigError, ServeConfig
 
