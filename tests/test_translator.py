@@ -174,3 +174,28 @@ def test_auto_identifies_each_texts_language(translator: Translator) -> None:
         alone = translator.translate([texts[i] for i in chosen], language, "num", strategy="greedy")
         assert [output.texts[i] for i in chosen] == alone
     assert output.texts[2] == ""
+
+
+def test_texts_that_are_not_strings_are_named(translator: Translator) -> None:
+    with pytest.raises(InputError, match=r"texts\[1\] is NoneType, not a string"):
+        translator.translate(["12", None], "num", "en")  # type: ignore[list-item]
+    with pytest.raises(InputError, match=r"texts\[0\] is bytes, not a string: decode it first"):
+        translator.translate([b"12"], "num", "en")  # type: ignore[list-item]
+    with pytest.raises(InputError, match=r"texts\[0\] is int"):
+        translator.embed([12], "num")  # type: ignore[list-item]
+    with pytest.raises(InputError, match=r"targets\[0\] is int"):
+        translator.log_probs(["12"], [12], "en")  # type: ignore[list-item]
+    with pytest.raises(InputError, match="list of texts as sources, not a single str"):
+        translator.log_probs("12", "twelve", "en")  # type: ignore[arg-type]
+    # any iterable of strings is a list of texts
+    generated = translator.translate((text for text in ["12", "13"]), "num", "en", strategy="greedy")
+    assert generated == translator.translate(["12", "13"], "num", "en", strategy="greedy")
+
+
+def test_a_pair_too_long_to_score_is_named(translator: Translator) -> None:
+    most = translator.model.config.max_positions
+    message = rf"pair 1: the target takes \d+ positions, more than the model reads \({most}\)"
+    with pytest.raises(InputError, match=message):
+        translator.log_probs(["12", "12"], ["twelve", "twelve " * most], "en")
+    with pytest.raises(InputError, match="pair 0: the source takes"):
+        translator.log_probs(["12 " * most], ["twelve"], "en")

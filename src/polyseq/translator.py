@@ -127,7 +127,12 @@ class Translator:
     def translate(self, texts: Sequence[str], src_lang: str | None = None, tgt_lang: str = "",
                   strategy: str = "beam", prefix: str | Sequence[str] | None = None,
                   **settings: Any) -> list[str]:
-        """Translate each text; the output list has one string per input, in order. `src_lang="auto"`
+        """Translate each text; the output list has one string per input, in order: an empty text
+        stays empty, and one longer than the model reads is translated in pieces and joined.
+        `strategy` is a decoding strategy by name (`polyseq.strategy_names()`; beam search, beam 5,
+        by default) and `settings` are its settings (`beam_size=4`, `max_len_b=50`; a misspelt one
+        is a ConfigError naming the one it probably meant). Texts that are not strings and unknown
+        languages raise an InputError or UnknownLanguageError (all ValueErrors). `src_lang="auto"`
         identifies each text's language. A `prefix` (one for all texts, or one per text) is the
         forced start of each output, which keeps it. `pivot="en"` translates through English in
         two passes; `restrict_vocabulary=True` lets each pass produce only tokens that its target
@@ -143,8 +148,7 @@ class Translator:
         """Like translate, with the n-best candidates and decoding statistics. With `rerank`,
         each input's n-best list is reordered by that scorer (see decoding/rerank.py) and the
         best candidate after reranking is the translation."""
-        if isinstance(texts, str):
-            raise InputError("translate takes a list of texts, not a single string")
+        texts = _text_list(texts, "translate", "texts")
         if pivot is not None:
             options = dict(restrict_vocabulary=restrict_vocabulary, vocabulary_min_share=vocabulary_min_share)
             return self._translate_pivot(texts, src_lang, pivot, tgt_lang, strategy, rerank, prefix,
@@ -258,8 +262,7 @@ class Translator:
                      tgt_lang: str | None = None) -> list[torch.Tensor]:
         """`embed` at every encoder layer: one (N, D) per layer, the last being `embed`'s (the
         encoder's output, after its final norm)."""
-        if isinstance(texts, str):
-            raise InputError("embed takes a list of texts, not a single string")
+        texts = _text_list(texts, "embed", "texts")
         framing = self._framing(lang, tgt_lang or self._embedding_target(lang))
         rows, spans = [], []
         for index, text in enumerate(texts):
@@ -373,12 +376,22 @@ class Translator:
     def log_probs(self, sources: Sequence[str], targets: Sequence[str], tgt_lang: str,
                   src_lang: str | None = None) -> list[float]:
         """Log-probability of each target given its source (sum over tokens, EOS included).
-        `src_lang` is needed by models whose source names its language (M2M-100, NLLB, mBART)."""
+        `src_lang` is needed by models whose source names its language (M2M-100, NLLB, mBART).
+        A pair longer than the model reads is an error (a score of a piece would mislead)."""
+        sources = _text_list(sources, "log_probs", "sources")
+        targets = _text_list(targets, "log_probs", "targets")
         if len(sources) != len(targets):
             raise InputError(f"{len(sources)} sources but {len(targets)} targets")
         framing = self._framing(src_lang, tgt_lang)
         src_rows = [framing.source(self.tokenizer.encode(text)) for text in sources]
         tgt_rows = [framing.target(self.tokenizer.encode_target(text)) for text in targets]
+        most = self.model.config.max_positions
+        for index, (src_row, tgt_row) in enumerate(zip(src_rows, tgt_rows, strict=True)):
+            # the decoder reads the target without its last token
+            for side, length in (("source", len(src_row)), ("target", len(tgt_row) - 1)):
+                if length > most:
+                    raise InputError(f"pair {index}: the {side} takes {length} positions, more than the "
+                                     f"model reads ({most}); score shorter texts")
         if self.model.config.actions is not Actions.NONE:  # an S2A model scores action sequences
             skip = self.model.config.skip_id
             tgt_rows = [action_target(s, t, skip) for s, t in zip(src_rows, tgt_rows, strict=True)]
@@ -454,6 +467,21 @@ class Translator:
         warnings.warn("Translator.translate_file is deprecated; use Translator.translate_corpus",
                       DeprecationWarning, stacklevel=2)
         return self.translate_corpus(*args, **kwargs)
+
+
+def _text_list(texts: Iterable[str], method: str, name: str) -> list[str]:
+    """`texts` as a list of strings (any iterable of them), or an InputError that names the item."""
+    if isinstance(texts, (str, bytes)):
+        raise InputError(f"{method} takes a list of texts as {name}, not a single {type(texts).__name__}")
+    try:
+        items = list(texts)
+    except TypeError:
+        raise InputError(f"{method} takes a list of texts as {name}, not {type(texts).__name__}") from None
+    for index, text in enumerate(items):
+        if not isinstance(text, str):
+            hint = ": decode it first (UTF-8)" if isinstance(text, (bytes, bytearray)) else ""
+            raise InputError(f"{name}[{index}] is {type(text).__name__}, not a string{hint}")
+    return items
 
 
 def _load_tokenizer(directory: Path) -> TextTokenizer:
