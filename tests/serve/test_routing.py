@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -61,3 +63,34 @@ def test_auto_routes_each_text_to_the_model_of_its_detected_language(tiny_model_
     refused = got["fr-de"]
     assert refused.status_code == 400
     assert "German (de) is not available as a target language from French (fr)" in refused.json()["error"]
+
+
+def test_a_direction_goes_to_the_model_trained_on_it(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """Two models that know the same languages (an en-de and a de-en model both know en and de):
+    each direction goes to the model whose training held it, whatever their order; one that
+    neither trained goes to the first (zero-shot)."""
+    other = tmp_path / "en-num"  # the tiny model's weights, as if trained on en -> num alone
+    shutil.copytree(tiny_model_dir, other)
+    metadata = json.loads((other / "metadata.json").read_text(encoding="utf-8"))
+    assert "en-num" not in metadata["directions"] and "num-en" in metadata["directions"]
+    (other / "metadata.json").write_text(json.dumps({**metadata, "directions": ["en-num"]}), encoding="utf-8")
+
+    def generated(text: str) -> dict[str, float]:
+        found = re.findall(r'polyseq_generated_tokens_total\{model="([^"]+)"\} (\S+)', text)
+        return {model: float(count) for model, count in found}
+
+    async def go() -> list[dict[str, float]]:
+        app = create_app(ServeConfig(strategy="greedy"), [tiny_model_dir, other])
+        seen = []
+        async with running(app) as client:
+            for source, target in (("en", "num"), ("num", "en"), ("de", "num")):
+                response = await client.post("/translate", json={"q": "twelve", "source": source,
+                                                                 "target": target})
+                assert response.status_code == 200, response.text
+                seen.append(generated((await client.get("/metrics")).text))
+        return seen
+
+    after_en_num, after_num_en, after_de_num = asyncio.run(go())
+    assert after_en_num.get("en-num", 0) > 0 and after_en_num.get("best", 0) == 0
+    assert after_num_en["best"] > 0 and after_num_en["en-num"] == after_en_num["en-num"]
+    assert after_de_num["best"] > after_num_en["best"] and after_de_num["en-num"] == after_en_num["en-num"]

@@ -35,14 +35,24 @@ class ServedModel:
             return {(languages[0], languages[0])}
         return {(s, t) for s in languages for t in languages if s != t}
 
+    @property
+    def trained(self) -> set[tuple[str, str]]:
+        """The directions its training data held (its metadata.json); empty when unknown, as for an
+        imported checkpoint."""
+        listed = self.translator.metadata.get("directions") or []
+        return {(src, tgt) for src, _, tgt in (str(d).partition("-") for d in listed)}
+
 
 class Models:
     def __init__(self, served: list[ServedModel]):
         self.served = served
 
     def find(self, src: str, tgt: str) -> ServedModel | None:
-        """The first model that serves src -> tgt."""
-        return next((model for model in self.served if (src, tgt) in model.directions), None)
+        """The first model trained on src -> tgt, else the first that serves it (zero-shot): of an
+        en-de and a de-en model, each gets its own direction, though both know both languages."""
+        serving = [model for model in self.served if (src, tgt) in model.directions]
+        return next((model for model in serving if (src, tgt) in model.trained),
+                    serving[0] if serving else None)
 
     def targets(self) -> dict[str, list[str]]:
         """Each source language -> the languages it can be translated into."""
