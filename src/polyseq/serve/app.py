@@ -259,7 +259,9 @@ def create_app(config: ServeConfig, model_dirs: Sequence[str | Path]) -> FastAPI
         targets = server.models.targets()
         source = next(iter(targets), "")
         target = (targets.get(source) or [""])[0]
+        # LibreTranslate's fields, and alternativesLimit, which the web page needs beside them
         return {"charLimit": config.char_limit, "frontendTimeout": 500,
+                "alternativesLimit": config.alternatives_limit,
                 "apiKeys": bool(server.limiter.keys), "keyRequired": config.require_api_key,
                 "suggestions": False, "filesTranslation": True,
                 "supportedFilesFormat": sorted(FILE_FORMATS),
