@@ -106,6 +106,9 @@ class Translator:
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu", **options: Any) -> Translator:
+        """The model directory at `path` (one that training, `polyseq average` or `polyseq convert`
+        wrote; nothing is downloaded) on `device` ("cpu", "cuda", "cuda:1"). `options` are
+        `max_batch_tokens` (6000) and `max_batch_sentences` (64), a decoding batch's size at most."""
         path = Path(path)
         model = load_model(path, device=usable_device(device))
         tokenizer = _load_tokenizer(path)

@@ -185,3 +185,22 @@ def test_a_model_imported_without_its_tokenizer_is_refused(tmp_path: Path) -> No
     with pytest.raises(InteropError, match="imported without its tokenizer"):
         export_ct2(model_dir, tmp_path / "ct2")
     assert not (tmp_path / "ct2").exists()
+
+
+def test_loading_another_toolkits_model_says_what_to_do(tiny_model_dir: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """What users of transformers and CTranslate2 try first: their own directories, a Hub id."""
+    from polyseq import Translator
+    from polyseq.interop import export_hf
+    from polyseq.model.checkpoint import CheckpointError
+
+    export_hf(tiny_model_dir, tmp_path / "hf")
+    export_ct2(tiny_model_dir, tmp_path / "ct2")
+    with pytest.raises(CheckpointError, match=r"Hugging Face checkpoint \(model_type 'pegasus'\): import it "
+                                              r"with `polyseq convert --from hf DIR OUT`"):
+        Translator.load(tmp_path / "hf")
+    with pytest.raises(CheckpointError, match="a CTranslate2 model, which polyseq cannot load"):
+        Translator.load(tmp_path / "ct2")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(CheckpointError, match="downloads nothing: for a Hugging Face Hub model, download it"):
+        Translator.load("Helsinki-NLP/opus-mt-en-de")

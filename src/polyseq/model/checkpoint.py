@@ -145,7 +145,8 @@ def load_model_config(directory: Path) -> ModelConfig:
     path = directory / CONFIG_FILE
     data = read_json(path)
     if not isinstance(data, dict) or not isinstance(data.get("model"), dict):
-        raise CheckpointError(f"{path} has no 'model' section: not a polyseq config")
+        hint = _foreign(directory, data)
+        raise CheckpointError(f"{path} has no 'model' section: not a polyseq config{hint}")
     if data.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(f"{path}: unsupported format_version {data.get('format_version')!r}")
     try:
@@ -158,7 +159,12 @@ def load_model(directory: str | Path, device: str | torch.device = "cpu") -> Seq
     """Build the model from config.json and fill it from model.safetensors."""
     directory = Path(directory)
     if not directory.is_dir():
-        raise CheckpointError(f"model directory {directory} does not exist")
+        hint = ""
+        parts = directory.parts
+        if not directory.is_absolute() and len(parts) == 2 and not parts[0].startswith("."):  # org/name
+            hint = ("; polyseq reads local directories and downloads nothing: for a Hugging Face Hub "
+                    "model, download it, then `polyseq convert --from hf DIR OUT`")
+        raise CheckpointError(f"model directory {directory} does not exist{hint}")
     model = build_model(load_model_config(directory))
     path = directory / WEIGHTS_FILE
     if not path.is_file():
@@ -185,6 +191,18 @@ def load_model(directory: str | Path, device: str | torch.device = "cpu") -> Seq
             )
     model.load_state_dict(weights, strict=False)
     return model.to(device).eval()
+
+
+def _foreign(directory: Path, config: Any) -> str:
+    """What to do with a model directory of another toolkit, for the error that refuses it."""
+    vocabularies = ("shared_vocabulary.json", "shared_vocabulary.txt", "source_vocabulary.json")
+    if (directory / "model.bin").is_file() and any((directory / name).is_file() for name in vocabularies):
+        return ("; it is a CTranslate2 model, which polyseq cannot load: load the checkpoint it was "
+                "converted from")
+    if isinstance(config, dict) and "model_type" in config:
+        return (f"; it is a Hugging Face checkpoint (model_type {config['model_type']!r}): import it with "
+                "`polyseq convert --from hf DIR OUT` (polyseq.interop.import_hf), then load OUT")
+    return ""
 
 
 def load_metadata(directory: str | Path) -> dict[str, Any]:
