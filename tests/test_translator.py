@@ -199,3 +199,14 @@ def test_a_pair_too_long_to_score_is_named(translator: Translator) -> None:
         translator.log_probs(["12", "12"], ["twelve", "twelve " * most], "en")
     with pytest.raises(InputError, match="pair 0: the source takes"):
         translator.log_probs(["12 " * most], ["twelve"], "en")
+
+
+def test_prefixes_are_one_string_or_one_per_text(translator: Translator) -> None:
+    for auto in (False, True):  # src_lang="auto" translates language by language: it checks first
+        source = "auto" if auto else "num"
+        with pytest.raises(InputError, match="1 prefixes for 2 texts"):
+            translator.translate(["12", "13"], source, "en", strategy="greedy", prefix=["a"])
+        with pytest.raises(InputError, match="prefix must be a string, or one string per text, not int"):
+            translator.translate(["12"], source, "en", strategy="greedy", prefix=5)  # type: ignore[arg-type]
+        with pytest.raises(InputError, match=r"prefix\[1\] is int"):
+            translator.translate(["12", "13"], source, "en", strategy="greedy", prefix=["a", 5])  # type: ignore[list-item]

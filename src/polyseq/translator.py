@@ -152,6 +152,7 @@ class Translator:
         each input's n-best list is reordered by that scorer (see decoding/rerank.py) and the
         best candidate after reranking is the translation."""
         texts = _text_list(texts, "translate", "texts")
+        prefix = _prefix_list(prefix, len(texts))
         if pivot is not None:
             options = dict(restrict_vocabulary=restrict_vocabulary, vocabulary_min_share=vocabulary_min_share)
             return self._translate_pivot(texts, src_lang, pivot, tgt_lang, strategy, rerank, prefix,
@@ -485,6 +486,21 @@ def _text_list(texts: Iterable[str], method: str, name: str) -> list[str]:
             hint = ": decode it first (UTF-8)" if isinstance(text, (bytes, bytearray)) else ""
             raise InputError(f"{name}[{index}] is {type(text).__name__}, not a string{hint}")
     return items
+
+
+def _prefix_list(prefix: str | Sequence[str] | None, count: int) -> str | list[str] | None:
+    """`prefix` as one string for every text or one per text (None or "" for none), checked."""
+    if prefix is None or isinstance(prefix, str):
+        return prefix
+    if isinstance(prefix, (bytes, bytearray)) or not isinstance(prefix, Iterable):
+        raise InputError(f"prefix must be a string, or one string per text, not {type(prefix).__name__}")
+    items = list(prefix)
+    for index, item in enumerate(items):
+        if item is not None and not isinstance(item, str):
+            raise InputError(f"prefix[{index}] is {type(item).__name__}, not a string")
+    if len(items) != count:
+        raise InputError(f"{len(items)} prefixes for {count} texts: give one, or one per text")
+    return [item or "" for item in items]
 
 
 def _load_tokenizer(directory: Path) -> TextTokenizer:
