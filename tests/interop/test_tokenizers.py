@@ -16,6 +16,7 @@ from tokenizer_files import DE_WORDS, EN_WORDS, TEXTS, m2m_dir, marian_dir, trai
 from polyseq.interop.hf import import_hf
 from polyseq.interop.tokenizers import load_tokenizer
 from polyseq.model.checkpoint import load_model
+from polyseq.translator import Translator
 
 
 def _save_model(directory: Path, config_class: str, model_class: str, vocab: int, **values: object) -> None:
@@ -94,6 +95,10 @@ def test_tokenizer_json_families_match(kind: str, src: str, tgt: str, tmp_path: 
     target = theirs.convert_tokens_to_ids(tgt)
     expected = (target,) if kind == "mbart" else (2, target)
     assert ours.framing(src, tgt).decoder_prefix == expected
+    # src_lang="auto" detects among the family's own codes and answers in them
+    german = "Ein Mann fährt mit dem Fahrrad durch die Stadt und grüßt die Nachbarn."
+    output = Translator.load(tmp_path / "polyseq").translate_detailed([german], "auto", src, "greedy")
+    assert output.detected is not None and output.detected[0].language == tgt
 
 
 def _import(hf_dir: Path, tmp_path: Path, config_class: str, model_class: str, vocab: int,
