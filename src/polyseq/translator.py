@@ -111,7 +111,7 @@ class Translator:
         `max_batch_tokens` (6000) and `max_batch_sentences` (64), a decoding batch's size at most."""
         path = Path(path)
         model = load_model(path, device=usable_device(device))
-        tokenizer = _load_tokenizer(path)
+        tokenizer = load_text_tokenizer(path)
         # polyseq's own tokenizer has exactly the model's vocabulary; an imported one may have
         # fewer pieces (checkpoints pad their embeddings), never more
         own = isinstance(tokenizer, Tokenizer)
@@ -503,9 +503,10 @@ def _prefix_list(prefix: str | Sequence[str] | None, count: int) -> str | list[s
     return [item or "" for item in items]
 
 
-def _load_tokenizer(directory: Path) -> TextTokenizer:
+def load_text_tokenizer(directory: str | Path) -> TextTokenizer:
     """A model directory's tokenizer: polyseq's own, or an imported family's (only then is the
     interop package loaded)."""
+    directory = Path(directory)
     info = load_metadata(directory).get("tokenizer") or {}
     if info.get("kind", "polyseq") == "polyseq":
         return Tokenizer.load(directory)
