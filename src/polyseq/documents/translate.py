@@ -68,7 +68,7 @@ class DocumentSummary:
     def __str__(self) -> str:
         kinds = ", ".join(f"{k} {n}" for k, n in sorted(self.protected_by_kind.items()))
         return (
-            f"{self.format}: {self.segments} segments, {self.sentences} sentences translated, "
+            f"{self.format}: {self.segments} segments, {self.sentences} sentences sent to the model, "
             f"{self.spans_protected} spans protected ({kinds or 'none'}), "
             f"{self.repairs} repairs"
         )
