@@ -259,7 +259,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     betas: tuple[float, float] = (0.9, 0.98)
     label_smoothing: float = 0.1
-    clip_norm: float = 1.0
+    clip_norm: float = 1.0  # the gradient's largest L2 norm; 0 = no clipping (as in fairseq and Marian)
     accumulate: int = 1
     eval_every: int = 500
     eval_bleu_sentences: int = 200
@@ -292,6 +292,7 @@ class TrainConfig:
         _check(self.lr > 0, "train.lr must be positive")
         _check(self.warmup_steps >= 0, "train.warmup_steps must be >= 0")
         _check(0.0 <= self.label_smoothing < 1.0, "train.label_smoothing must be in [0, 1)")
+        _check(self.clip_norm >= 0, "train.clip_norm must be >= 0 (0: no clipping)")
         _check(self.accumulate >= 1, "train.accumulate must be >= 1")
         _check(self.eval_every > 0 and self.log_every > 0, "train.eval_every/log_every > 0")
         _check(self.time_budget_minutes >= 0, "train.time_budget_minutes must be >= 0")

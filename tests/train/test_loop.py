@@ -137,3 +137,18 @@ def test_a_run_from_before_a_new_setting_resumes(tmp_path: Path) -> None:
     with pytest.raises(TrainingError, match=r"\[data\] settings sentinel_rate differ"):
         train(replace(config, data=replace(config.data, sentinel_rate=0.5)), resume=True,
               log=lambda m: None)
+
+
+def test_clip_norm_zero_turns_clipping_off(tmp_path: Path) -> None:
+    """As in fairseq and Marian: train.clip_norm = 0 trains as an unreachable limit does (a limit
+    of 0 would zero every gradient, and the model would never change)."""
+    from polyseq.config import ConfigError, TrainConfig
+
+    weights = {}
+    for clip in (0.0, 1e9):
+        config = tiny_experiment(tmp_path / "data", tmp_path / f"clip-{clip:g}", steps=2, eval_every=2)
+        train(replace(config, train=replace(config.train, clip_norm=clip)), log=lambda m: None)
+        weights[clip] = load_file(str(tmp_path / f"clip-{clip:g}" / "last" / "model.safetensors"))
+    assert all(torch.equal(weights[0.0][name], weights[1e9][name]) for name in weights[1e9])
+    with pytest.raises(ConfigError, match="train.clip_norm must be >= 0"):
+        TrainConfig(clip_norm=-1.0)

@@ -143,7 +143,9 @@ class Trainer:
         heads = list(self.heads.parameters())  # none under FSDP, whose runs train translation alone
         # DDP sums the model's gradients; the heads' are summed here, likewise
         self.cluster.sum_tensors([parameter.grad for parameter in heads if parameter.grad is not None])
-        grad_norm = torch.nn.utils.clip_grad_norm_([*self.model.parameters(), *heads], train.clip_norm)
+        # clip_norm 0 clips nothing (a limit of 0 would zero every gradient); the norm is measured either way
+        grad_norm = torch.nn.utils.clip_grad_norm_([*self.model.parameters(), *heads],
+                                                   train.clip_norm or math.inf)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.counters.step += 1
