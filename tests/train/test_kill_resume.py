@@ -18,7 +18,7 @@ import torch
 from safetensors.torch import load_file
 
 from helpers import tiny_experiment
-from polyseq.model.checkpoint import recover_directory, write_directory_atomic
+from polyseq.model.checkpoint import load_model, recover_directory, write_directory_atomic
 from polyseq.train.loop import train
 from spawn import finish, polyseq, write_toml
 
@@ -81,6 +81,26 @@ def test_killed_at_random_points_and_resumed_it_ends_as_a_run_that_never_stopped
         assert all(torch.equal(expected[key], actual[key]) for key in expected), name
     left = [entry.name for entry in os.scandir(run) if entry.name.startswith(".")]
     assert left == [], left  # nothing half-written stays behind
+
+
+def test_the_sigterm_that_follows_a_ctrl_c_lets_the_last_write_finish(tmp_path: Path) -> None:
+    """A Ctrl-C under torchrun reaches the workers from the terminal, then from torchrun as SIGTERM a
+    moment later: the same request, which must not cut short the write of last/ that it started."""
+    config = tiny_experiment(tmp_path / "data", tmp_path / "run", steps=100_000, eval_every=100_000)
+    config = replace(config, train=replace(config.train, threads=1, log_every=1))
+    run = tmp_path / "run"
+    process = start(write_toml(config, tmp_path / "run.toml"), run)
+    while not (run / "metrics.jsonl").is_file():  # a step is done: the loop and its handlers run
+        assert process.poll() is None, finish(process)
+        time.sleep(0.002)
+    process.send_signal(signal.SIGINT)
+    while not any(entry.name.startswith(".last.") for entry in os.scandir(run)):  # the write of last/
+        assert process.poll() is None, finish(process)
+        time.sleep(0.001)
+    process.send_signal(signal.SIGTERM)
+    code, _, err = finish(process)
+    assert code == 130 and "continue with --resume" in err, (code, err[-2000:])
+    load_model(run / "last")
 
 
 def test_a_checkpoint_set_aside_when_the_writer_died_comes_back(tmp_path: Path) -> None:

@@ -339,15 +339,17 @@ class Trainer:
                     window.start = time.perf_counter()
                 elif train.save_every and self.counters.step % train.save_every == 0:
                     self.save_last()
-        bar.close()
-        if stopped:  # every process stops here together, whichever had the signal
-            if self.saved[0] != self.counters.step:
-                self.save_last()
-            raise TrainingStopped(f"stopped by {signals.requested or 'a signal'} after step "
-                                  f"{self.counters.step}; {self.output_dir / 'last'} holds it: "
-                                  f"continue with --resume")
-        if self.counters.step % train.eval_every != 0:
-            self.evaluate_and_save()
+            bar.close()
+            # still under the handlers: the SIGTERM torchrun sends just after a Ctrl-C (the same
+            # request) must not cut the last write short
+            if stopped:  # every process stops here together, whichever had the signal
+                if self.saved[0] != self.counters.step:
+                    self.save_last()
+                raise TrainingStopped(f"stopped by {signals.requested or 'a signal'} after step "
+                                      f"{self.counters.step}; {self.output_dir / 'last'} holds it: "
+                                      f"continue with --resume")
+            if self.counters.step % train.eval_every != 0:
+                self.evaluate_and_save()
         plot = None
         if self.cluster.is_main:
             plot = plot_training(self.metrics_path, self.output_dir / "training.png")
