@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import resource
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from polyseq.model.transformer import Seq2Seq
 from polyseq.train.loop import TrainingError, train
 from polyseq.train.objectives import label_smoothed_nll
 from polyseq.train.schedule import inverse_sqrt
+from spawn import finish, polyseq, write_toml
 
 
 def test_a_tiny_model_overfits_one_batch(tmp_path: Path) -> None:
@@ -152,3 +154,22 @@ def test_clip_norm_zero_turns_clipping_off(tmp_path: Path) -> None:
     assert all(torch.equal(weights[0.0][name], weights[1e9][name]) for name in weights[1e9])
     with pytest.raises(ConfigError, match="train.clip_norm must be >= 0"):
         TrainConfig(clip_norm=-1.0)
+
+
+def test_a_resume_that_cannot_rewrite_the_log_leaves_it_whole(tmp_path: Path) -> None:
+    """A resume rewrites metrics.jsonl without the records written after last/; a resume stopped
+    in that rewrite (here by a file-size limit, as a full disk or a kill would) keeps the log whole."""
+    config = tiny_experiment(tmp_path / "data", tmp_path / "run", steps=4, eval_every=4)
+    config = replace(config, train=replace(config.train, log_every=1))
+    train(config, log=lambda m: None)
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    before = metrics.read_bytes()
+    limit = len(before) // 2
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    longer = write_toml(replace(config, train=replace(config.train, steps=8)), tmp_path / "run.toml")
+    code, _, err = finish(polyseq("train", str(longer), "--resume", preexec_fn=limited))
+    assert code == 2 and "File too large" in err, err[-2000:]
+    assert metrics.read_bytes() == before

@@ -42,7 +42,7 @@ from polyseq.decoding.core import DecodeInput
 from polyseq.devices import usable_device
 from polyseq.evaluate import plot_training, score_translations
 from polyseq.evaluate.directions import direction_table, plot_directions
-from polyseq.files import write_json_atomic
+from polyseq.files import write_atomic, write_json_atomic
 from polyseq.model.actions import build_model
 from polyseq.model.checkpoint import (
     average_weights,
@@ -304,7 +304,8 @@ class Trainer:
                         kept.append(line)
                 except (json.JSONDecodeError, KeyError, TypeError):
                     continue
-            self.metrics_path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+            # atomically: a resume stopped here (a kill, a full disk) leaves the whole log, not a part
+            write_atomic(self.metrics_path, "".join(line + "\n" for line in kept))
 
     def log(self, record: dict[str, Any]) -> None:
         if self.cluster.is_main:
