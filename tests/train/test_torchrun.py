@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -23,7 +25,7 @@ from polyseq.data.corpus import Example
 from polyseq.model.checkpoint import load_model
 from polyseq.train.distributed import take_share
 from polyseq.train.loop import TRAINER_STATE, train
-from spawn import children, finish, polyseq, rank_of, write_toml
+from spawn import TORCHRUN, children, environment, finish, polyseq, rank_of, write_toml
 
 
 def relative_differences(expected_dir: Path, actual_dir: Path, key_biases: bool = True) -> dict[str, float]:
@@ -125,3 +127,27 @@ def test_a_process_that_dies_stops_the_run_and_leaves_the_last_checkpoint_whole(
     assert result.steps == step + 2
     change = next(note for note in notes if note.startswith("note:"))
     assert "trained by 2 process(es)" in change and "train.accumulate=2 keeps 2 batches" in change
+
+
+# a torchrun process: train, then count the threads of gloo's that are left
+TRAIN_AND_COUNT = """
+import os, sys
+from polyseq.config import load_config
+from polyseq.train.loop import train
+train(load_config(sys.argv[1], []), log=lambda message: None)
+names = [open(f"/proc/self/task/{task}/comm").read().strip() for task in os.listdir("/proc/self/task")]
+print("gloo threads left:", sum(name.startswith(("pt_gloo", "gloo")) for name in names))
+"""
+
+
+def test_the_process_group_is_gone_when_training_returns(tmp_path: Path) -> None:
+    """Its threads stopped by destroy_process_group, not left running into the interpreter's
+    shutdown, where tearing them down can abort the process ("terminate called without an active
+    exception"). DDP imports torch._dynamo, which kept the group alive when imported after it."""
+    config_file = write_toml(experiment(tmp_path, "run", steps=2, eval_every=2), tmp_path / "run.toml")
+    job = subprocess.Popen([*TORCHRUN, "--standalone", "--nproc-per-node=2", "--no-python", sys.executable,
+                            "-c", TRAIN_AND_COUNT, str(config_file)], env=environment(),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    code, out, err = finish(job)
+    assert code == 0, err[-3000:]
+    assert out.split("\n").count("gloo threads left: 0") == 2, out

@@ -26,6 +26,7 @@ from polyseq.devices import usable_device
 from polyseq.files import read_text_lines, write_atomic
 from polyseq.shards import chunk_translator, translate_in_shards
 from polyseq.text.tokenizer import MODEL_FILE
+from polyseq.train.distributed import before_the_group
 from polyseq.train.loop import TrainingError, TrainResult, train
 from polyseq.translator import Translator
 
@@ -48,6 +49,8 @@ def distill(teacher: str | Path, config: ExperimentConfig, *, strategy: str = "b
                             "choose another train.output_dir")
     make_config(strategy, settings)  # a misspelt setting fails before any work
     device = usable_device(process_device(config.train.device, cluster))
+    if cluster.distributed:  # the student's training needs it before the group (see there)
+        before_the_group()
     with connected(cluster, device) as cluster:
         quiet = log if cluster.is_main else _quiet
         corpus = distilled_corpus(teacher, config, strategy, settings, cluster, device, quiet)

@@ -159,6 +159,14 @@ def _options(gather: bool) -> Any:
     return StateDictOptions(full_state_dict=True, cpu_offload=gather)
 
 
+def before_the_group() -> None:
+    """Import torch._dynamo, which DDP and FSDP import, before the process group is made. Imported
+    while a group is up, it keeps references to that group (PyTorch 2.13), which then outlives
+    destroy_process_group: gloo's threads run on into the interpreter's shutdown, where tearing
+    them down can abort the process ("terminate called without an active exception")."""
+    import torch._dynamo  # noqa: F401
+
+
 def replicate(model: Seq2Seq, cluster: Cluster, fsdp: bool) -> Replicas:
     """`model` laid out for `cluster`: before the optimizer is made, since FSDP replaces the
     parameters with shards."""

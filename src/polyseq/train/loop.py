@@ -53,7 +53,13 @@ from polyseq.model.checkpoint import (
 from polyseq.model.transformer import Seq2Seq
 from polyseq.train.action_targets import with_action_targets
 from polyseq.train.data import PreparedData, ValidSet, prepare_data
-from polyseq.train.distributed import lost_contact, replicate, resume_changes, take_share
+from polyseq.train.distributed import (
+    before_the_group,
+    lost_contact,
+    replicate,
+    resume_changes,
+    take_share,
+)
 from polyseq.train.initial import initial_weights, share_tokenizer
 from polyseq.train.objectives import (
     Objectives,
@@ -436,6 +442,8 @@ def train(config: ExperimentConfig, *, resume: bool = False, log: Any = print,
                             "torchrun --nproc-per-node N (N >= 2), or leave train.fsdp off")
     # before the data, whose preparation takes a while
     device = usable_device(process_device(config.train.device, cluster))
+    if cluster.distributed:
+        before_the_group()
     with connected(cluster, device) as cluster:
         # the trainer lives in _train alone: it is gone before the process group goes
         return _train(config, resume, log if cluster.is_main else _quiet, cluster, device)
