@@ -295,6 +295,9 @@ class TrainConfig:
         _check(self.clip_norm >= 0, "train.clip_norm must be >= 0 (0: no clipping)")
         _check(self.accumulate >= 1, "train.accumulate must be >= 1")
         _check(self.eval_every > 0 and self.log_every > 0, "train.eval_every/log_every > 0")
+        # refused here, not after training up to the first evaluation, which would fail on it
+        _check(self.eval_bleu_sentences >= 1, "train.eval_bleu_sentences must be >= 1 (the validation "
+               "sentences translated for BLEU at each evaluation)")
         _check(self.time_budget_minutes >= 0, "train.time_budget_minutes must be >= 0")
         _check(self.average_last >= 0, "train.average_last must be >= 0")
         _check(self.save_every >= 0 and self.save_every_minutes >= 0,

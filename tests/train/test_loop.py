@@ -173,3 +173,11 @@ def test_a_resume_that_cannot_rewrite_the_log_leaves_it_whole(tmp_path: Path) ->
     code, _, err = finish(polyseq("train", str(longer), "--resume", preexec_fn=limited))
     assert code == 2 and "File too large" in err, err[-2000:]
     assert metrics.read_bytes() == before
+
+
+def test_no_bleu_sentences_is_refused_before_training() -> None:
+    """Not after training up to the first evaluation, which has nothing to score and fails."""
+    from polyseq.config import ConfigError, TrainConfig
+
+    with pytest.raises(ConfigError, match="train.eval_bleu_sentences must be >= 1"):
+        TrainConfig(eval_bleu_sentences=0)
