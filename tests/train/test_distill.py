@@ -58,3 +58,18 @@ def test_a_job_stopped_before_the_student_trained_resumes(tiny_model_dir: Path, 
     notes: list[str] = []
     result = distill(tiny_model_dir, config, strategy="greedy", resume=True, log=notes.append)
     assert result.steps == 2 and any("no checkpoint yet" in note for note in notes)
+
+
+def test_translations_of_another_teacher_or_decoding_are_refused(tiny_model_dir: Path,
+                                                                 tmp_path: Path) -> None:
+    """distilled/ made by one job is never reused, or mixed into, by a job with other settings."""
+    config = tiny_experiment(tmp_path / "data", tmp_path / "student", steps=2, eval_every=2,
+                             directions=("num-en",))
+    distill(tiny_model_dir, config, strategy="greedy", log=lambda message: None)
+    corpus = (tmp_path / "student" / "distilled" / "train.jsonl").read_bytes()
+    longer = replace(config, train=replace(config.train, steps=4))
+    with pytest.raises(TrainingError, match=r"another teacher or decoding \(settings, strategy differ\)"):
+        distill(tiny_model_dir, longer, settings={"beam_size": 2}, resume=True, log=lambda message: None)
+    assert (tmp_path / "student" / "distilled" / "train.jsonl").read_bytes() == corpus
+    result = distill(tiny_model_dir, longer, strategy="greedy", resume=True, log=lambda message: None)
+    assert result.steps == 4

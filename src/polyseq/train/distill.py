@@ -5,9 +5,11 @@ references of data.valid.
 
 The translations go into `output_dir/distilled/` (one file per direction, then `train.jsonl`,
 the student's corpus), made in shards (polyseq.shards), so that under torchrun the processes share
-the work and a stopped job resumes; then the student trains as `polyseq train` would, with DDP
-under torchrun. The student uses the teacher's tokenizer when the teacher has polyseq's own (the
-same token ids also let it serve as the teacher's draft model in speculative decoding).
+the work and a stopped job resumes (`job.json` there names the teacher, decoding and sources
+they are of: a job with others is refused, never mixed in); then the student trains as
+`polyseq train` would, with DDP under torchrun. The student uses the teacher's tokenizer when
+the teacher has polyseq's own (the same token ids also let it serve as the teacher's draft model
+in speculative decoding).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from polyseq.config import ExperimentConfig, replace
 from polyseq.data.corpus import load_corpus
 from polyseq.decoding import make_config
 from polyseq.devices import usable_device
-from polyseq.files import read_text_lines, write_atomic
+from polyseq.files import read_text_lines, write_atomic, write_json_atomic
 from polyseq.shards import chunk_translator, translate_in_shards
 from polyseq.text.tokenizer import MODEL_FILE
 from polyseq.train.distributed import before_the_group
@@ -31,6 +33,7 @@ from polyseq.train.loop import TrainingError, TrainResult, train
 from polyseq.translator import Translator
 
 CHUNK_LINES = 256  # sources the teacher decodes at a time: a few full batches, and finer shards
+JOB_FILE = "job.json"  # in distilled/: the teacher, decoding and sources its translations are of
 
 
 def distill(teacher: str | Path, config: ExperimentConfig, *, strategy: str = "beam",
@@ -70,10 +73,13 @@ def distilled_corpus(teacher: Path, config: ExperimentConfig, strategy: str, set
     translation (made, or found made by an earlier run)."""
     folder = Path(config.train.output_dir) / "distilled"
     corpus = folder / "train.jsonl"
+    data = config.data
+    _claim(folder, {"teacher": str(teacher.resolve()), "strategy": strategy, "settings": settings,
+                    "sources": data.train, "directions": [f"{a}-{b}" for a, b in data.all_directions()]},
+           cluster)
     if corpus.is_file():
         log(f"student corpus: {corpus} (made earlier)")
         return corpus
-    data = config.data
     pairs = load_corpus(data.train, data.languages, data.all_directions())
     by_direction: dict[tuple[str, str], list[int]] = defaultdict(list)
     for index, pair in enumerate(pairs):
@@ -100,6 +106,23 @@ def distilled_corpus(teacher: Path, config: ExperimentConfig, strategy: str, set
     cluster.barrier()
     log(f"student corpus: {corpus}, {len(pairs):,} pairs")
     return corpus
+
+
+def _claim(folder: Path, job: dict[str, Any], cluster: Cluster) -> None:
+    """Take `folder` for `job`: its translations, made earlier, are reused only for the same job
+    (a folder without a job file, from an older polyseq, is taken as it is)."""
+    path, job = folder / JOB_FILE, json.loads(json.dumps(job))  # as read back
+    if path.is_file():
+        found = json.loads(path.read_text(encoding="utf-8"))
+        differ = sorted(key for key in found.keys() | job.keys() if found.get(key) != job.get(key))
+        if differ:
+            raise TrainingError(f"{folder} holds the translations of another teacher or decoding "
+                                f"({', '.join(differ)} differ): distill as that job did to go on with it, "
+                                f"or delete {folder} to start over")
+    elif cluster.is_main:
+        folder.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(path, job)
+    cluster.barrier()
 
 
 def _share_tokenizer(teacher: Path, output_dir: Path, config: ExperimentConfig, log: Any) -> None:
