@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import gc
 import os
+import sys
+import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -121,5 +123,16 @@ def connected(cluster: Cluster, device: torch.device | None = None) -> Iterator[
     finally:
         # what still holds the group (a DDP or FSDP model) goes first: freed after the group,
         # it can wait forever for the other processes, or abort this one as it exits
+        _release_frames(sys.exc_info()[1])
         gc.collect()
         dist.destroy_process_group()
+
+
+def _release_frames(error: BaseException | None) -> None:
+    """Clear the locals of the frames that an exception on its way out (a stop by signal, a lost
+    process) and its causes passed through: they hold the trainer, and its model the group."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        traceback.clear_frames(error.__traceback__)
+        error = error.__cause__ or error.__context__

@@ -129,25 +129,38 @@ def test_a_process_that_dies_stops_the_run_and_leaves_the_last_checkpoint_whole(
     assert "trained by 2 process(es)" in change and "train.accumulate=2 keeps 2 batches" in change
 
 
-# a torchrun process: train, then count the threads of gloo's that are left
+# a torchrun process: train (argv: the TOML, --resume and overrides), then count gloo's threads left,
+# while the error that stopped it, if one did, and the frames it passed through are still alive
 TRAIN_AND_COUNT = """
 import os, sys
 from polyseq.config import load_config
-from polyseq.train.loop import train
-train(load_config(sys.argv[1], []), log=lambda message: None)
-names = [open(f"/proc/self/task/{task}/comm").read().strip() for task in os.listdir("/proc/self/task")]
-print("gloo threads left:", sum(name.startswith(("pt_gloo", "gloo")) for name in names))
+from polyseq.train.loop import TrainingError, train
+
+def gloo_threads():
+    names = [open(f"/proc/self/task/{task}/comm").read().strip() for task in os.listdir("/proc/self/task")]
+    return sum(name.startswith(("pt_gloo", "gloo")) for name in names)
+
+try:
+    train(load_config(sys.argv[1], sys.argv[3:]), resume=sys.argv[2] == "--resume", log=lambda message: None)
+    print("gloo threads left:", gloo_threads())
+except TrainingError:
+    print("gloo threads left after an error:", gloo_threads())
 """
 
 
-def test_the_process_group_is_gone_when_training_returns(tmp_path: Path) -> None:
+def test_the_process_group_is_gone_when_training_returns_or_fails(tmp_path: Path) -> None:
     """Its threads stopped by destroy_process_group, not left running into the interpreter's
     shutdown, where tearing them down can abort the process ("terminate called without an active
-    exception"). DDP imports torch._dynamo, which kept the group alive when imported after it."""
+    exception"): DDP imports torch._dynamo, which kept the group alive when imported after it was
+    made, and an error on its way out (here a resume with other settings; a stop by signal, a lost
+    process) held the trainer, and its model the group."""
     config_file = write_toml(experiment(tmp_path, "run", steps=2, eval_every=2), tmp_path / "run.toml")
-    job = subprocess.Popen([*TORCHRUN, "--standalone", "--nproc-per-node=2", "--no-python", sys.executable,
-                            "-c", TRAIN_AND_COUNT, str(config_file)], env=environment(),
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    code, out, err = finish(job)
-    assert code == 0, err[-3000:]
-    assert out.split("\n").count("gloo threads left: 0") == 2, out
+    for args, expected in ([["--fresh"], "gloo threads left: 0"],
+                           [["--resume", "model.ffn_dim=128"], "gloo threads left after an error: 0"]):
+        command = [*TORCHRUN, "--standalone", "--nproc-per-node=2", "--no-python", sys.executable,
+                   "-c", TRAIN_AND_COUNT, str(config_file), *args]
+        job = subprocess.Popen(command, env=environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, start_new_session=True)
+        code, out, err = finish(job)
+        assert code == 0, err[-3000:]
+        assert out.split("\n").count(expected) == 2, out
