@@ -181,6 +181,9 @@ class DataConfig:
     directions: tuple[str, ...] = ()
     valid_directions: tuple[str, ...] = ()
     vocab_size: int = 8000
+    # SentencePiece's share of the characters that get pieces of their own; the rarest rest are
+    # written as bytes. 0.9995 suits Chinese or Japanese, whose characters outnumber the pieces
+    character_coverage: float = 1.0
     max_tokens: int = 4096
     max_length: int = 200
     max_ratio: float = 3.0
@@ -207,6 +210,7 @@ class DataConfig:
         object.__setattr__(self, "directions", tuple(self.directions))
         object.__setattr__(self, "valid_directions", tuple(self.valid_directions))
         _check(self.vocab_size >= 64, "data.vocab_size must be >= 64")
+        _check(0.0 < self.character_coverage <= 1.0, "data.character_coverage must be in (0, 1]")
         _check(self.max_tokens > 0, "data.max_tokens must be positive")
         _check(self.max_length > 0, "data.max_length must be positive")
         _check(self.max_ratio >= 1.0, "data.max_ratio must be >= 1")

@@ -3,6 +3,7 @@ left unchanged, confusions learned from the real training pairs, and determinism
 
 from __future__ import annotations
 
+import random
 from dataclasses import replace
 from pathlib import Path
 
@@ -164,3 +165,27 @@ def test_a_sentence_shared_by_every_pair_keeps_its_group_in_training_and_says_so
     assert (len(train), len(valid)) == (100, 0)
     assert any("0 sentences held out, not 5" in m and "data.valid" in m for m in messages)
 
+
+
+def test_a_script_with_more_characters_than_pieces_trains_with_a_lower_character_coverage(
+        tmp_path: Path) -> None:
+    """600 distinct Han characters, the 256 byte pieces and the special ones do not fit 600
+    pieces: at full coverage the error names the setting; at 0.99 the 400 rare characters (0.3%
+    of the text) are written as bytes."""
+    from polyseq.text.tokenizer import TokenizerError
+
+    common, rare = [chr(0x4E00 + i) for i in range(200)], [chr(0x6000 + i) for i in range(400)]
+    pick = random.Random(1).choice
+    lines = ["".join(pick(common) for _ in range(20)) for _ in range(6000)]
+    lines[:400] = [line + char for line, char in zip(lines, rare, strict=False)]
+    data = tmp_path / "train.tsv"
+    data.write_text("".join(f"{line}\t{line}\n" for line in lines), encoding="utf-8")
+    config = DataConfig(train=str(data), languages=("zh",), directions=("zh-zh",), vocab_size=600,
+                        valid_size=10)
+    with pytest.raises(TokenizerError, match=r"data\.character_coverage"):
+        prepare_data(config, tmp_path / "full", seed=1, log=lambda m: None)
+    prepared = prepare_data(replace(config, character_coverage=0.99), tmp_path / "tok", seed=1,
+                            log=lambda m: None)
+    assert prepared.tokenizer.decode(prepared.tokenizer.encode(lines[0])) == lines[0]  # bytes come back
+    with pytest.raises(ConfigError, match=r"data\.character_coverage must be in \(0, 1\]"):
+        replace(config, character_coverage=0.0)

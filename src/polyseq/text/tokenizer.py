@@ -222,7 +222,8 @@ class Tokenizer:
             raise TokenizerError(
                 f"vocab_size {vocab_size} is too small for this text: it needs at least "
                 f"{match.group(2)} pieces for its characters and special pieces; raise vocab_size "
-                "or lower character_coverage"
+                "(data.vocab_size) or lower character_coverage (data.character_coverage, 0.9995 for "
+                "Chinese or Japanese)"
             ) from None
         if match := _TOO_HIGH.search(message):
             logger.warning(

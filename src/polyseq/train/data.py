@@ -124,7 +124,8 @@ def prepare_data(config: DataConfig, tokenizer_dir: Path, seed: int, log: Any = 
     else:
         texts = [*_sentences_by_language(train_pairs), *extra_texts]
         tokenizer = Tokenizer.train(texts, tokenizer_dir, vocab_size=config.vocab_size,
-                                    languages=config.languages, seed=seed)
+                                    languages=config.languages, seed=seed,
+                                    character_coverage=config.character_coverage)
     encoded = encode_pairs(train_pairs, tokenizer)
     kept, report = filter_indices(encoded, max_length=config.max_length, max_ratio=config.max_ratio)
     examples = [encoded[i] for i in kept]
