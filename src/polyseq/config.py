@@ -269,6 +269,7 @@ class TrainConfig:
     eval_bleu_sentences: int = 200
     log_every: int = 50
     average_last: int = 0  # average the weights of the last N evaluations into `averaged/`
+    patience: int = 0  # stop when N evaluations in a row have not bettered the best BLEU; 0 = never
     save_every: int = 0  # also write last/ every N steps (0: only at evaluations)
     save_every_minutes: float = 0.0  # and every N minutes of the run (0: no timer)
     fsdp: bool = False  # with torchrun: shard the model over the processes (FSDP2), not replicate it
@@ -304,6 +305,7 @@ class TrainConfig:
                "sentences translated for BLEU at each evaluation)")
         _check(self.time_budget_minutes >= 0, "train.time_budget_minutes must be >= 0")
         _check(self.average_last >= 0, "train.average_last must be >= 0")
+        _check(self.patience >= 0, "train.patience must be >= 0 (0: train all the steps)")
         _check(self.save_every >= 0 and self.save_every_minutes >= 0,
                "train.save_every and train.save_every_minutes must be >= 0")
 

@@ -76,3 +76,35 @@ def test_a_failed_write_leaves_the_old_directory(model_copy: Path) -> None:
         write_directory_atomic(model_copy, fail)
     assert sorted(p.name for p in model_copy.iterdir()) == before
     assert [p.name for p in model_copy.parent.iterdir()] == ["model"]
+
+
+def test_a_written_directory_reaches_the_disk_before_it_is_renamed_into_place(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every file and folder is fsynced while it is still the staging directory, and the parent
+    after the rename: a power cut leaves the old directory or the whole new one."""
+    import os
+
+    events: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(descriptor: int) -> None:
+        events.append(f"sync {os.readlink(f'/proc/self/fd/{descriptor}')}")
+        real_fsync(descriptor)
+
+    def replace(source: str | Path, destination: str | Path) -> None:
+        events.append(f"rename {source} -> {destination}")
+        real_replace(source, destination)
+
+    def fill(directory: Path) -> None:
+        (directory / "sub").mkdir()
+        (directory / "sub" / "weights").write_bytes(b"w" * 1000)
+        (directory / "config.json").write_text("{}")
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    write_directory_atomic(tmp_path / "model", fill)
+    rename = next(i for i, event in enumerate(events) if event.startswith("rename"))
+    staging = events[rename].split()[1]
+    synced = {event.removeprefix("sync ") for event in events[:rename]}
+    assert synced == {staging, f"{staging}/sub", f"{staging}/sub/weights", f"{staging}/config.json"}
+    assert events[rename + 1:] == [f"sync {tmp_path}"]

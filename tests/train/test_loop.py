@@ -181,3 +181,21 @@ def test_no_bleu_sentences_is_refused_before_training() -> None:
 
     with pytest.raises(ConfigError, match="train.eval_bleu_sentences must be >= 1"):
         TrainConfig(eval_bleu_sentences=0)
+
+
+def test_patience_stops_a_run_that_no_longer_improves_and_a_resume_keeps_it_so(tmp_path: Path) -> None:
+    """At a learning rate too small to move the model, every evaluation after the first scores
+    the same BLEU, which is no better: with patience 2 the run stops after its third evaluation."""
+    from polyseq.config import ConfigError, TrainConfig
+
+    config = tiny_experiment(tmp_path / "data", tmp_path / "run", steps=20, eval_every=2)
+    config = replace(config, train=replace(config.train, lr=1e-12, patience=2, log_every=1))
+    assert train(config, log=lambda m: None).steps == 6
+    valid = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open()]
+    assert [r["step"] for r in valid if r["kind"] == "valid"] == [2, 4, 6]
+    assert all(r["grad_norm"] > 0 for r in valid if r["kind"] == "train")
+    assert train(config, resume=True, log=lambda m: None).steps == 6  # still out of patience
+    more = replace(config, train=replace(config.train, patience=4))
+    assert train(more, resume=True, log=lambda m: None).steps == 10
+    with pytest.raises(ConfigError, match="train.patience must be >= 0"):
+        TrainConfig(patience=-1)

@@ -44,6 +44,7 @@ def write_directory_atomic(target: str | Path, fill: Callable[[Path], None]) -> 
     staging = new_directory(target.parent, prefix=f".{target.name}.")
     try:
         fill(staging)
+        _sync_tree(staging)
         if target.exists():
             retired = target.with_name(f".{target.name}.old")
             if retired.exists():
@@ -53,10 +54,27 @@ def write_directory_atomic(target: str | Path, fill: Callable[[Path], None]) -> 
             shutil.rmtree(retired)
         else:
             os.replace(staging, target)
+        _sync(target.parent)  # the rename itself
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
+
+
+def _sync_tree(directory: Path) -> None:
+    """Flush a filled directory to the disk before it is renamed into place: after a power cut,
+    a renamed directory must not hold files that never reached the disk (empty or cut short)."""
+    for path in sorted(directory.rglob("*"), reverse=True):  # a folder's files before the folder
+        _sync(path)
+    _sync(directory)
+
+
+def _sync(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def model_kind(directory: Path) -> str | None:

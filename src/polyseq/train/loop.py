@@ -84,6 +84,7 @@ class Counters:
     tokens: int = 0  # target tokens trained on
     seconds: float = 0.0  # training time, evaluation excluded
     best_bleu: float = -1.0
+    evaluations_since_best: int = 0  # for train.patience
 
 
 @dataclass(frozen=True)
@@ -329,8 +330,11 @@ class Trainer:
         window, stopped = _Window(), False
         with StopSignals() as signals:
             while self.counters.step < train.steps:
-                stopped, save_due, seconds = self._agree(signals.requested is not None)
-                if stopped or seconds >= budget:
+                stopped, save_due, out_of_patience, seconds = self._agree(signals.requested is not None)
+                if out_of_patience:  # checked before each step: a resumed run that had stopped stays so
+                    tqdm.write(f"step {self.counters.step}: no better validation BLEU in {train.patience} "
+                               "evaluations (train.patience): stopping early")
+                if stopped or seconds >= budget or out_of_patience:
                     break
                 if save_due:
                     self.save_last()
@@ -365,18 +369,24 @@ class Trainer:
         return TrainResult(self.output_dir, self.output_dir / "best", self.output_dir / "last",
                            self.counters.step, self.counters.best_bleu, plot)
 
-    def _agree(self, stop_requested: bool) -> tuple[bool, bool, float]:
+    def _agree(self, stop_requested: bool) -> tuple[bool, bool, bool, float]:
         """What every process does next, decided together: stop (any of them had a signal), save
-        now (the main one's timer says so), and the run's training time (their mean)."""
-        minutes = self.config.train.save_every_minutes
-        due = self.cluster.is_main and minutes > 0 and time.monotonic() - self.saved[1] >= minutes * 60
-        stop, save, seconds = self.cluster.sum([stop_requested, due, self.counters.seconds])
-        return stop > 0, save > 0, seconds / self.cluster.world_size
+        now (the main one's timer says so), stop early (train.patience evaluations in a row have
+        not bettered the best BLEU, which the main one validates), and the run's training time
+        (their mean)."""
+        train = self.config.train
+        due = (self.cluster.is_main and train.save_every_minutes > 0
+               and time.monotonic() - self.saved[1] >= train.save_every_minutes * 60)
+        waited = (self.cluster.is_main and train.patience > 0
+                  and self.counters.evaluations_since_best >= train.patience)
+        stop, save, early, seconds = self.cluster.sum([stop_requested, due, waited, self.counters.seconds])
+        return stop > 0, save > 0, early > 0, seconds / self.cluster.world_size
 
     def _log_progress(self, record: dict[str, Any], window: _Window, bar: tqdm, show_bar: bool) -> None:
         speed = window.tokens / max(time.perf_counter() - window.start, 1e-9)
         entry = {"kind": "train", "step": self.counters.step, "loss": sum(window.losses) / len(window.losses),
-                 "lr": record["lr"], "tokens_per_s": round(speed, 1),
+                 "lr": record["lr"], "grad_norm": round(sum(window.grad_norms) / len(window.grad_norms), 4),
+                 "tokens_per_s": round(speed, 1),
                  "elapsed_s": round(self.counters.seconds, 1), "drawn": self.stream.drawn()}
         if self.objectives.names != ["translation"]:
             entry["objectives"] = window.objective_means()
@@ -396,6 +406,7 @@ class Trainer:
             improved = results["bleu"] > self.counters.best_bleu
             if improved:
                 self.counters.best_bleu = results["bleu"]
+            self.counters.evaluations_since_best = 0 if improved else self.counters.evaluations_since_best + 1
             self.log({"kind": "valid", "step": self.counters.step, **results})
             tqdm.write(f"step {self.counters.step}: valid loss {results['valid_loss']:.3f}, "
                        f"BLEU {results['bleu']:.2f}" + (" (best)" if improved else ""))
@@ -520,11 +531,13 @@ class _Window:
     tokens: int = 0
     start: float = field(default_factory=time.perf_counter)
     losses: list[float] = field(default_factory=list)
+    grad_norms: list[float] = field(default_factory=list)  # before clipping
     objectives: list[dict[str, dict[str, float]]] = field(default_factory=list)
 
     def add(self, record: dict[str, Any]) -> None:
         self.tokens += int(record["tokens"])
         self.losses.append(record["loss"])
+        self.grad_norms.append(record["grad_norm"])
         self.objectives.append(record["objectives"])
 
     def objective_means(self) -> dict[str, dict[str, float]]:
@@ -534,4 +547,5 @@ class _Window:
                        for key in first[name]} for name in first}
 
     def reset(self) -> None:
-        self.tokens, self.start, self.losses, self.objectives = 0, time.perf_counter(), [], []
+        self.tokens, self.start = 0, time.perf_counter()
+        self.losses, self.grad_norms, self.objectives = [], [], []
