@@ -20,6 +20,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from polyseq.cluster import Cluster, cluster_from_environment, connected, process_device
 from polyseq.config import ExperimentConfig, replace
 from polyseq.data.corpus import load_corpus
@@ -51,6 +53,8 @@ def distill(teacher: str | Path, config: ExperimentConfig, *, strategy: str = "b
         raise TrainingError(f"{output_dir} already holds a run; pass --resume to continue it, or "
                             "choose another train.output_dir")
     make_config(strategy, settings)  # a misspelt setting fails before any work
+    if config.train.threads:  # the teacher's translation too, not the student's training alone
+        torch.set_num_threads(config.train.threads)
     device = usable_device(process_device(config.train.device, cluster))
     if cluster.distributed:  # the student's training needs it before the group (see there)
         before_the_group()
