@@ -202,5 +202,5 @@ def test_loading_another_toolkits_model_says_what_to_do(tiny_model_dir: Path, tm
     with pytest.raises(CheckpointError, match="a CTranslate2 model, which polyseq cannot load"):
         Translator.load(tmp_path / "ct2")
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(CheckpointError, match="downloads nothing: for a Hugging Face Hub model, download it"):
+    with pytest.raises(CheckpointError, match="import it first: `polyseq convert Helsinki-NLP/opus-mt-en-de"):
         Translator.load("Helsinki-NLP/opus-mt-en-de")

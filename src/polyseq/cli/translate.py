@@ -253,14 +253,16 @@ class ExportFormat(str, Enum):
 
 @app.command()
 def convert(
-    source: Annotated[Path, typer.Argument(help="local Hugging Face model directory")],
+    source: Annotated[Path, typer.Argument(help="Hugging Face model directory, or Hub repository id "
+                                                "(org/name[@revision]), fetched into the Hub's cache")],
     output: Annotated[Path, typer.Argument(help="polyseq model directory to write")],
     from_format: Annotated[ImportFormat, typer.Option("--from", help="format of SOURCE")] = ImportFormat.HF,
     tokenizer: Annotated[bool, typer.Option(help="import the tokenizer too (--no-tokenizer: weights "
                                                  "only, for use with token ids)")] = True,
     overwrite: OverwriteOption = False,
 ) -> None:
-    """Import a Marian, M2M-100/NLLB, BART/mBART or Pegasus checkpoint (nothing is downloaded)."""
+    """Import a Marian, M2M-100/NLLB, BART/mBART or Pegasus checkpoint, from a local directory or
+    the Hugging Face Hub (HF_HUB_OFFLINE=1: from the Hub's cache alone)."""
     from polyseq.interop.hf import import_hf
 
     with user_errors():

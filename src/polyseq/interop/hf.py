@@ -33,6 +33,7 @@ from polyseq.interop.families import (
     family_of,
     hf_config_values,
 )
+from polyseq.interop.hub import fetch, is_hub_id
 from polyseq.interop.tokenizers import describe_hf_tokenizer
 from polyseq.interop.weights import from_hf, to_hf
 from polyseq.model.checkpoint import (
@@ -110,14 +111,17 @@ def _suppressed_tokens(hf: dict[str, Any]) -> list[int]:
 
 def import_hf(source: str | Path, output: str | Path, *, with_tokenizer: bool = True,
               overwrite: bool = False) -> Path:
-    """Convert the HF checkpoint directory `source` into the polyseq model directory `output` (a
-    polyseq model already there is replaced only with `overwrite`; other files never).
+    """Convert the HF checkpoint directory `source` (or Hub repository, `org/name[@revision]`,
+    see polyseq.interop.hub) into the polyseq model directory `output` (a polyseq model already
+    there is replaced only with `overwrite`; other files never).
 
     `with_tokenizer=False` imports the weights alone (a model used with token ids only)."""
-    source = Path(source)
+    hub = str(source) if is_hub_id(str(source)) else None
+    check_output_directory(Path(output), [] if hub else [Path(source)], "polyseq", overwrite)
+    source = fetch(hub) if hub else Path(source)
     if not source.is_dir():
-        raise InteropError(f"{source} is not a directory; pass a local Hugging Face model directory")
-    check_output_directory(Path(output), [source], "polyseq", overwrite)
+        raise InteropError(f"{source} is not a directory; pass a local Hugging Face model directory "
+                           "or a Hub repository id (org/name)")
     hf_files = read_hf_files(source)
     hf = _merged(*hf_files)
     family = family_from_hf(hf, str(source))
@@ -128,7 +132,8 @@ def import_hf(source: str | Path, output: str | Path, *, with_tokenizer: bool = 
     carried = [*tokenizer.get("files", []), *(n for n in HF_SETTINGS if (source / n).is_file())]
     # the original files and bias values as they were, so that an export can write them back
     metadata = {"imported_from": {"path": str(source.resolve()), "model_type": family.value,
-                                  "architectures": hf.get("architectures", [])},
+                                  "architectures": hf.get("architectures", []),
+                                  **({"hub": hub, "commit": source.name} if hub else {})},
                 "hf_config": hf_files[0], "hf_generation_config": hf_files[1], "tokenizer": tokenizer,
                 "suppressed_tokens": list(suppressed), "suppressed_bias": list(suppressed.values()),
                 "hf_files": carried}

@@ -180,8 +180,8 @@ def load_model(directory: str | Path, device: str | torch.device = "cpu") -> Seq
         hint = ""
         parts = directory.parts
         if not directory.is_absolute() and len(parts) == 2 and not parts[0].startswith("."):  # org/name
-            hint = ("; polyseq reads local directories and downloads nothing: for a Hugging Face Hub "
-                    "model, download it, then `polyseq convert --from hf DIR OUT`")
+            hint = ("; for a Hugging Face Hub model, import it first: "
+                    f"`polyseq convert {directory.as_posix()} OUT`, then use OUT")
         raise CheckpointError(f"model directory {directory} does not exist{hint}")
     model = build_model(load_model_config(directory))
     path = directory / WEIGHTS_FILE
