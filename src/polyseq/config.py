@@ -250,6 +250,7 @@ class DataConfig:
         return tuple((a, b) for a in self.languages for b in self.languages if a != b)
 
 
+BEST_METRICS = ("bleu", "chrf", "valid_loss")  # TrainConfig.best_metric
 OBJECTIVES = ("translation", "denoising", "e2s2", "csr", "claps", "translico")  # polyseq.train.objectives
 
 
@@ -269,7 +270,10 @@ class TrainConfig:
     eval_bleu_sentences: int = 200
     log_every: int = 50
     average_last: int = 0  # average the weights of the last N evaluations into `averaged/`
-    patience: int = 0  # stop when N evaluations in a row have not bettered the best BLEU; 0 = never
+    # what chooses best/ (and what train.patience waits for): "bleu" or "chrf" (the mean over the
+    # validated directions, higher is better) or "valid_loss" (lower is better, fairseq's default)
+    best_metric: str = "bleu"
+    patience: int = 0  # stop when N evaluations in a row have not bettered the best; 0 = never
     save_every: int = 0  # also write last/ every N steps (0: only at evaluations)
     save_every_minutes: float = 0.0  # and every N minutes of the run (0: no timer)
     fsdp: bool = False  # with torchrun: shard the model over the processes (FSDP2), not replicate it
@@ -306,6 +310,8 @@ class TrainConfig:
         _check(self.time_budget_minutes >= 0, "train.time_budget_minutes must be >= 0")
         _check(self.average_last >= 0, "train.average_last must be >= 0")
         _check(self.patience >= 0, "train.patience must be >= 0 (0: train all the steps)")
+        _check(self.best_metric in BEST_METRICS, f"train.best_metric must be one of "
+               f"{', '.join(BEST_METRICS)}, not {self.best_metric!r}")
         _check(self.save_every >= 0 and self.save_every_minutes >= 0,
                "train.save_every and train.save_every_minutes must be >= 0")
 

@@ -199,3 +199,21 @@ def test_patience_stops_a_run_that_no_longer_improves_and_a_resume_keeps_it_so(t
     assert train(more, resume=True, log=lambda m: None).steps == 10
     with pytest.raises(ConfigError, match="train.patience must be >= 0"):
         TrainConfig(patience=-1)
+
+
+@pytest.mark.parametrize("metric", ["bleu", "chrf", "valid_loss"])
+def test_best_metric_chooses_the_checkpoint_in_best(tmp_path: Path, metric: str) -> None:
+    from polyseq.config import ConfigError, TrainConfig
+
+    config = tiny_experiment(tmp_path / "data", tmp_path / "run", steps=10, eval_every=2)
+    train(replace(config, train=replace(config.train, best_metric=metric)), log=lambda m: None)
+    valid = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open()]
+    valid = [r for r in valid if r["kind"] == "valid"]
+    sign = 1 if metric == "valid_loss" else -1  # the first of the best, as ties do not replace it
+    best = min(valid, key=lambda r: (sign * r[metric], r["step"]))
+    metadata = json.loads((tmp_path / "run" / "best" / "metadata.json").read_text())
+    assert (metadata["steps"], metadata["best_metric"], metadata["best_value"]) == (best["step"], metric,
+                                                                                     best[metric])
+    assert metadata["best_valid_bleu"] == best["bleu"]
+    with pytest.raises(ConfigError, match="train.best_metric must be one of bleu, chrf, valid_loss"):
+        TrainConfig(best_metric="loss")

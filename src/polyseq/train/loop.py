@@ -83,7 +83,9 @@ class Counters:
     step: int = 0
     tokens: int = 0  # target tokens trained on
     seconds: float = 0.0  # training time, evaluation excluded
-    best_bleu: float = -1.0
+    best_bleu: float = -1.0  # best/'s validation BLEU
+    best_metric: str = ""  # train.best_metric, as best_value measures it ("": no evaluation yet)
+    best_value: float = 0.0
     evaluations_since_best: int = 0  # for train.patience
 
 
@@ -178,9 +180,9 @@ class Trainer:
                                                    pad_id=self.data.tokenizer.pad_id)
                 loss_sum, tokens = loss_sum + float(nll), tokens + count
             results[f"{valid.direction[0]}-{valid.direction[1]}"] = self._bleu(valid, model)
-        bleu = [r["bleu"] for r in results.values()]
-        return {"valid_loss": loss_sum / max(tokens, 1), "bleu": sum(bleu) / max(len(bleu), 1),
-                "directions": results}
+        count = max(len(results), 1)
+        bleu, chrf = (sum(r[key] for r in results.values()) / count for key in ("bleu", "chrf"))
+        return {"valid_loss": loss_sum / max(tokens, 1), "bleu": bleu, "chrf": chrf, "directions": results}
 
     def _bleu(self, valid: ValidSet, model: Seq2Seq) -> dict[str, float]:
         count = self.config.train.eval_bleu_sentences
@@ -199,7 +201,8 @@ class Trainer:
     # -- checkpoints ----------------------------------------------------------------------------
     def metadata(self) -> dict[str, Any]:
         return {**self.data.summary, "steps": self.counters.step, "tokens": self.counters.tokens,
-                "best_valid_bleu": self.counters.best_bleu, "model": self.config.preset or "custom",
+                "best_valid_bleu": self.counters.best_bleu, "best_metric": self.counters.best_metric,
+                "best_value": self.counters.best_value, "model": self.config.preset or "custom",
                 "parameters": self.model.parameter_count()}
 
     def _fill_model_dir(self, directory: Path, model: Seq2Seq) -> None:
@@ -332,8 +335,8 @@ class Trainer:
             while self.counters.step < train.steps:
                 stopped, save_due, out_of_patience, seconds = self._agree(signals.requested is not None)
                 if out_of_patience:  # checked before each step: a resumed run that had stopped stays so
-                    tqdm.write(f"step {self.counters.step}: no better validation BLEU in {train.patience} "
-                               "evaluations (train.patience): stopping early")
+                    tqdm.write(f"step {self.counters.step}: no better {train.best_metric} in "
+                               f"{train.patience} evaluations (train.patience): stopping early")
                 if stopped or seconds >= budget or out_of_patience:
                     break
                 if save_due:
@@ -403,9 +406,11 @@ class Trainer:
         model = self.replicas.full_model()  # gathered from the shards under FSDP
         if model is not None:
             results = self.validate(model)
-            improved = results["bleu"] > self.counters.best_bleu
+            improved = self._improves(results)
             if improved:
+                metric = self.config.train.best_metric
                 self.counters.best_bleu = results["bleu"]
+                self.counters.best_metric, self.counters.best_value = metric, results[metric]
             self.counters.evaluations_since_best = 0 if improved else self.counters.evaluations_since_best + 1
             self.log({"kind": "valid", "step": self.counters.step, **results})
             tqdm.write(f"step {self.counters.step}: valid loss {results['valid_loss']:.3f}, "
@@ -415,6 +420,17 @@ class Trainer:
             if self.config.train.average_last:
                 self.save_snapshot(model)
         self.save_last()
+
+    def _improves(self, results: dict[str, Any]) -> bool:
+        """Whether `results` better the best so far by train.best_metric. A run resumed with
+        another metric starts its best afresh; one saved before best_metric existed chose by BLEU."""
+        metric, counters = self.config.train.best_metric, self.counters
+        if not counters.best_metric and counters.best_bleu >= 0:
+            counters.best_metric, counters.best_value = "bleu", counters.best_bleu
+        if counters.best_metric != metric:
+            return True
+        value = results[metric]
+        return bool(value < counters.best_value if metric == "valid_loss" else value > counters.best_value)
 
     def save_snapshot(self, model: Seq2Seq) -> None:
         """Keep this evaluation's weights among the last N and write their average."""
