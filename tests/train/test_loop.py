@@ -217,3 +217,17 @@ def test_best_metric_chooses_the_checkpoint_in_best(tmp_path: Path, metric: str)
     assert metadata["best_valid_bleu"] == best["bleu"]
     with pytest.raises(ConfigError, match="train.best_metric must be one of bleu, chrf, valid_loss"):
         TrainConfig(best_metric="loss")
+
+
+def test_a_run_saved_before_best_metric_keeps_choosing_by_bleu(tmp_path: Path) -> None:
+    from polyseq.train.loop import TRAINER_STATE
+
+    config = tiny_experiment(tmp_path / "data", tmp_path / "run", steps=4, eval_every=2)
+    train(config, log=lambda m: None)  # BLEU stays 0 here: the first evaluation is the best
+    state_file = tmp_path / "run" / "last" / TRAINER_STATE
+    state = torch.load(state_file, weights_only=True)
+    for name in ("best_metric", "best_value"):  # counters of a polyseq without train.best_metric
+        del state["counters"][name]
+    torch.save(state, state_file)
+    train(replace(config, train=replace(config.train, steps=6)), resume=True, log=lambda m: None)
+    assert json.loads((tmp_path / "run" / "best" / "metadata.json").read_text())["steps"] == 2
