@@ -251,6 +251,7 @@ class DataConfig:
 
 
 BEST_METRICS = ("bleu", "chrf", "valid_loss")  # TrainConfig.best_metric
+SCHEDULES = ("inverse_sqrt", "linear", "cosine", "constant")  # TrainConfig.schedule (train/schedule.py)
 OBJECTIVES = ("translation", "denoising", "e2s2", "csr", "claps", "translico")  # polyseq.train.objectives
 
 
@@ -261,6 +262,7 @@ class TrainConfig:
     time_budget_minutes: float = 0.0  # stop after this much training time; 0 = no limit
     lr: float = 1e-3
     warmup_steps: int = 1000
+    schedule: str = "inverse_sqrt"  # after warm-up: inverse_sqrt, linear or cosine (to 0 at steps), constant
     weight_decay: float = 0.0
     betas: tuple[float, float] = (0.9, 0.98)
     label_smoothing: float = 0.1
@@ -300,6 +302,8 @@ class TrainConfig:
         _check(self.steps > 0, "train.steps must be positive")
         _check(self.lr > 0, "train.lr must be positive")
         _check(self.warmup_steps >= 0, "train.warmup_steps must be >= 0")
+        _check(self.schedule in SCHEDULES, f"train.schedule must be one of {', '.join(SCHEDULES)}, "
+               f"not {self.schedule!r}")
         _check(0.0 <= self.label_smoothing < 1.0, "train.label_smoothing must be in [0, 1)")
         _check(self.clip_norm >= 0, "train.clip_norm must be >= 0 (0: no clipping)")
         _check(self.accumulate >= 1, "train.accumulate must be >= 1")

@@ -231,3 +231,30 @@ def test_a_run_saved_before_best_metric_keeps_choosing_by_bleu(tmp_path: Path) -
     torch.save(state, state_file)
     train(replace(config, train=replace(config.train, steps=6)), resume=True, log=lambda m: None)
     assert json.loads((tmp_path / "run" / "best" / "metadata.json").read_text())["steps"] == 2
+
+
+def test_each_schedule_warms_up_then_decays_as_named() -> None:
+    from polyseq.config import ConfigError, TrainConfig
+    from polyseq.train.schedule import learning_rate
+
+    def lr(schedule: str, step: int) -> float:
+        return learning_rate(schedule, step, peak_lr=1.0, warmup_steps=10, total_steps=110)
+
+    for schedule in ("inverse_sqrt", "linear", "cosine", "constant"):
+        assert lr(schedule, 5) == pytest.approx(0.5) and lr(schedule, 10) == pytest.approx(1.0)
+    assert lr("inverse_sqrt", 40) == pytest.approx(0.5)
+    assert [lr("linear", step) for step in (60, 110, 200)] == pytest.approx([0.5, 0.0, 0.0])
+    assert [lr("cosine", step) for step in (60, 110)] == pytest.approx([0.5, 0.0], abs=1e-12)
+    assert lr("cosine", 35) == pytest.approx(0.5 * (1 + 2 ** -0.5))  # a quarter of the way
+    assert lr("constant", 10_000) == 1.0
+    with pytest.raises(ConfigError, match="train.schedule must be one of inverse_sqrt, linear, cosine"):
+        TrainConfig(schedule="step")
+
+
+def test_a_run_trains_with_the_schedule_it_names(tmp_path: Path) -> None:
+    config = tiny_experiment(tmp_path / "data", tmp_path / "run", steps=20, eval_every=20)
+    config = replace(config, train=replace(config.train, schedule="linear", log_every=5, warmup_steps=5))
+    train(config, log=lambda m: None)
+    rates = [json.loads(line)["lr"] for line in (tmp_path / "run" / "metrics.jsonl").open()
+             if json.loads(line)["kind"] == "train"]
+    assert rates == pytest.approx([5e-3 * (20 - step) / 15 for step in (5, 10, 15, 20)])

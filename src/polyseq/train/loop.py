@@ -68,7 +68,7 @@ from polyseq.train.objectives import (
     label_smoothed_nll,
     tokenizer_texts,
 )
-from polyseq.train.schedule import inverse_sqrt
+from polyseq.train.schedule import learning_rate
 from polyseq.train.signals import StopSignals, TrainingStopped
 
 TRAINER_STATE = "trainer.pt"
@@ -139,7 +139,8 @@ class Trainer:
     def train_step(self) -> dict[str, Any]:
         train = self.config.train
         self.model.train()
-        lr = inverse_sqrt(self.counters.step + 1, peak_lr=train.lr, warmup_steps=train.warmup_steps)
+        lr = learning_rate(train.schedule, self.counters.step + 1, peak_lr=train.lr,
+                           warmup_steps=train.warmup_steps, total_steps=train.steps)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         batches = [batch.to(self.device) for batch in take_share(self.stream, self.cluster, train.accumulate)]
