@@ -36,6 +36,7 @@ from polyseq.devices import usable_device
 from polyseq.files import InputError, atomic_file, read_text_lines
 from polyseq.model.actions import action_target
 from polyseq.model.checkpoint import load_metadata, load_model
+from polyseq.model.ensemble import Ensemble
 from polyseq.model.pooling import pooled_states
 from polyseq.model.transformer import Seq2Seq, sequence_log_probs
 from polyseq.text.framing import Framing, TextTokenizer
@@ -87,8 +88,9 @@ class Translator:
     caller's model is left as it is, and what is done to it later (more training) does not reach
     the Translator. With `own`, it keeps `model` itself (one nobody else holds, just loaded)."""
 
-    def __init__(self, model: Seq2Seq, tokenizer: TextTokenizer, metadata: dict[str, Any] | None = None,
-                 *, max_batch_tokens: int = 6000, max_batch_sentences: int = 64, own: bool = False):
+    def __init__(self, model: Seq2Seq | Ensemble, tokenizer: TextTokenizer,
+                 metadata: dict[str, Any] | None = None, *, max_batch_tokens: int = 6000,
+                 max_batch_sentences: int = 64, own: bool = False):
         self.model = (model if own else copy.deepcopy(model)).eval()
         self.tokenizer = tokenizer
         self.metadata = metadata or {}
@@ -121,6 +123,26 @@ class Translator:
                              f"says vocab_size={model.config.vocab_size}")
         translator = cls(model, tokenizer, load_metadata(path), own=True, **options)
         translator.directory = path
+        return translator
+
+    @classmethod
+    def load_ensemble(cls, paths: Sequence[str | Path], weights: Sequence[float] | None = None,
+                      device: str | torch.device = "cpu", **options: Any) -> Translator:
+        """The model directories `paths` decoding as one (`polyseq.model.ensemble`): each step's
+        distribution is the (weighted) mean of theirs. They must share the tokenizer, file for
+        file; their sizes may differ. The first one's metadata (vocabularies) serves them all."""
+        translators = [cls.load(path, device=device) for path in paths]
+        if not translators:
+            raise InputError("an ensemble needs at least one model directory")
+        first = Path(paths[0])
+        for path in paths[1:]:
+            changed = _tokenizer_difference(first, Path(path))
+            if changed:
+                raise InputError(f"{first} and {path} have different tokenizers ({changed}): an ensemble's "
+                                 "models must read and write the same token ids")
+        ensemble = Ensemble([t.model for t in translators if isinstance(t.model, Seq2Seq)], weights)
+        translator = cls(ensemble, translators[0].tokenizer, translators[0].metadata, own=True, **options)
+        translator.directory = first
         return translator
 
     @property
@@ -280,6 +302,8 @@ class Translator:
             rows.append(framing.source(ids))
             spans.append((head, head + len(ids)))
         batches = length_batches([len(row) for row in rows], self.max_batch_tokens, self.max_batch_sentences)
+        if not isinstance(self.model, Seq2Seq):
+            raise InputError("an ensemble has no one encoder to embed with: load one of its models")
         return pooled_states(self.model, rows, spans, batches, self.tokenizer.pad_id)
 
     def correct(self, texts: Sequence[str], lang: str | None = None, strategy: str = "aggressive",
@@ -526,4 +550,14 @@ def _joined(pieces: list[list[TranslationCandidate]]) -> list[TranslationCandida
                                             sum(c.hypothesis.log_prob for c in kth),
                                             all(c.hypothesis.finished for c in kth)))
             for kth in zip(*pieces, strict=False)]  # as many as its shortest list (diverse beam dedupes)
+
+
+def _tokenizer_difference(first: Path, other: Path) -> str:
+    """The tokenizer files that differ between two model directories ("" when none does)."""
+    from polyseq.model.average import tokenizer_files  # the files besides the weights and settings
+
+    names, theirs = tokenizer_files(first), tokenizer_files(other)
+    changed = sorted(set(names) ^ set(theirs)) or [
+        name for name in names if (first / name).read_bytes() != (other / name).read_bytes()]
+    return ", ".join(changed)
 

@@ -72,6 +72,9 @@ def translate(
         "--restrict-vocab", help="only tokens of the target language's training data")] = False,
     vocab_min_share: Annotated[float, typer.Option(
         help="--restrict-vocab: a token's least share of the target language's tokens")] = DEFAULT_MIN_SHARE,
+    ensemble: Annotated[list[Path] | None, typer.Option(
+        help="another model to decode with --model as one, their mean distribution (repeatable; "
+             "the same tokenizer)")] = None,
     shards: Annotated[int, typer.Option(help="translate -i into -o in about N shards, kept until "
                                              "done so that a stopped job resumes (torchrun: always)")] = 0,
     device: DeviceOption = "cpu",
@@ -94,7 +97,7 @@ def translate(
     with user_errors():
         if shards < 0:
             raise ValueError(f"--shards must be >= 0 (0: translate in one piece), got {shards}")
-        check_outputs({"-o": output}, [input, model])
+        check_outputs({"-o": output}, [input, model, *(ensemble or [])])
         if output is not None:
             check_output(output)  # before the model loads and a shard folder is made beside it
         settings = strategy_settings(strategy, beam_size, n_best, option)
@@ -104,14 +107,16 @@ def translate(
             settings |= {"restrict_vocabulary": True, "vocabulary_min_share": vocab_min_share}
         sharded = shards > 0 or cluster_from_environment().distributed
         device = process_device(device, cluster_from_environment())
-        translator = Translator.load(model, device=device)
+        translator = (Translator.load_ensemble([model, *ensemble], device=device) if ensemble
+                      else Translator.load(model, device=device))
         scorer = _reranker(rerank, reverse_model, src, device)
         if sharded:
             render = lambda result: "".join(_render(result, output_format, n_best or 1))  # noqa: E731
             translate_sharded(translator, model, input, output, src, tgt, strategy, settings, render,
                               shards=shards, scorer=scorer, prefix=prefix, stats=stats,
                               job={"format": output_format.value, "n_best": n_best, "rerank": rerank,
-                                   "reverse_model": str(reverse_model)})
+                                   "reverse_model": str(reverse_model),
+                                   "ensemble": [str(path.resolve()) for path in ensemble or []]})
             return
         totals, lines, split = DecodeStats(), 0, 0
         with sink(output) as out:

@@ -42,11 +42,11 @@ def average_models(directories: Sequence[str | Path], output: str | Path, *,
         if not path.is_dir():
             raise CheckpointError(f"model directory {path} does not exist")
     first = paths[0]
-    tokenizer_files = _tokenizer_files(first)
+    shared = tokenizer_files(first)
     total: dict[str, torch.Tensor] = {}
     types: dict[str, torch.dtype] = {}
     for path in paths:
-        _check_compatible(first, path, tokenizer_files)
+        _check_compatible(first, path, shared)
         for name, tensor in load_model(path).state_dict().items():  # shapes checked against config.json
             total[name] = total[name] + tensor.double() if name in total else tensor.double()
             types.setdefault(name, tensor.dtype)
@@ -55,18 +55,18 @@ def average_models(directories: Sequence[str | Path], output: str | Path, *,
     metadata = {**load_metadata(first), "averaged_from": [str(path) for path in paths]}
 
     def fill(folder: Path) -> None:
-        for name in tokenizer_files:
+        for name in shared:
             shutil.copyfile(first / name, folder / name)
         save_model_files(folder, model, metadata)
 
     return write_directory_atomic(output, fill)
 
 
-def _tokenizer_files(directory: Path) -> list[str]:
+def tokenizer_files(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir() if p.is_file() and p.name not in OWN_FILES)
 
 
-def _check_compatible(first: Path, other: Path, tokenizer_files: list[str]) -> None:
+def _check_compatible(first: Path, other: Path, shared: list[str]) -> None:
     """Same architecture and the very same tokenizer, or an error that says which differ."""
     if other == first:
         return
@@ -76,10 +76,10 @@ def _check_compatible(first: Path, other: Path, tokenizer_files: list[str]) -> N
     if differ:
         raise CheckpointError(f"{first} and {other} have different shapes ({'; '.join(differ)}): "
                               "only models of one architecture can be averaged")
-    files = _tokenizer_files(other)
-    changed = [name for name in tokenizer_files
+    files = tokenizer_files(other)
+    changed = [name for name in shared
                if name in files and (first / name).read_bytes() != (other / name).read_bytes()]
-    if files != tokenizer_files or changed:
-        which = ", ".join(changed or sorted(set(files) ^ set(tokenizer_files)))
+    if files != shared or changed:
+        which = ", ".join(changed or sorted(set(files) ^ set(shared)))
         raise CheckpointError(f"{first} and {other} have different tokenizers ({which}): their token "
                               "ids do not match, so their weights cannot be averaged")
