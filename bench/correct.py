@@ -142,7 +142,8 @@ def speed(model: Path, lang: str, texts: list[str], output: Path, threads: int,
     write_atomic(source_file, "".join(text + "\n" for text in texts))
     task = peer_task(f"corrector-{lang}={model}:{lang}:{lang}:{source_file}", output / "peers", len(texts),
                      export=peers)
-    measurements = race(task, [1, 32], [threads], ["polyseq", "ct2-float32"] if peers else ["polyseq"], log)
+    engines = ["polyseq", "ct2-float32"] if peers else ["polyseq"]
+    measurements = race(task, [1, 32], [threads], engines, repeats=1, log=log)
     return [{key: row[key] for key in ("engine", "strategy", "batch", "threads", "ms_per_sentence",
                                        "tokens_per_s", "identical_to_greedy", "error", "load_before")}
             | {"sentences_per_s": round(1000 / row["ms_per_sentence"], 2) if row["ms_per_sentence"] else 0}
