@@ -22,7 +22,6 @@ and its assisted and prompt-lookup generation refuse batches above one; the tabl
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -150,6 +149,8 @@ def main() -> None:
         "timing covers decoding only; tokenization happens once, before, for every engine alike"]}
     from prepare import peer_task  # here: a spawned measurement imports this module, and no torch
 
+    from polyseq.files import write_json_atomic
+
     for spec in args.task:
         task = peer_task(spec, args.work, args.sentences)
         measurements = race(task, ints(args.batches), ints(args.threads), args.engines.split(","),
@@ -165,8 +166,10 @@ def main() -> None:
         for check in entry["targets"]:
             print(f"  {'MET ' if check['met'] else 'MISS' if check['met'] is False else '----'} "
                   f"{check['target']}: {check.get('ratio', '-')} (required {check.get('required', '-')})")
-        args.result.parent.mkdir(parents=True, exist_ok=True)  # after every task: a long run keeps
-        args.result.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")  # what it has
+        # after every task, so that a long run keeps what it has; atomically, so that a run stopped
+        # while writing leaves the previous file whole
+        args.result.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(args.result, report)
     print(f"\nwrote {args.result}")
 
 

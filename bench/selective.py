@@ -16,7 +16,6 @@ and chrF (sacrebleu) against the human translations is reported for the language
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import random
 import re
@@ -33,6 +32,7 @@ from pathlib import Path
 
 from polyseq.documents import check_preservation, protected_spans, translate_document
 from polyseq.documents.protect import SENTINEL_RE
+from polyseq.evaluate import write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -293,8 +293,7 @@ def main() -> None:
     if args.model is not None:
         result["model"] = run_model(args.model, args.fastapi, langs, args.strategy, args.max_pages)
     result["wall_seconds"] = round(time.time() - started, 1)
-    args.result.parent.mkdir(parents=True, exist_ok=True)
-    args.result.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    write_report(args.result, result)  # atomic: a stopped write leaves the previous results
     print_table(result)  # type: ignore[arg-type]
     print(f"wrote {args.result}")
 

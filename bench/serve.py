@@ -218,7 +218,9 @@ def main() -> None:
     report = summarize(rows, overload, batch_seconds, args)
     print(json.dumps(report["targets"], indent=2))
     if args.result:
-        args.result.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        from polyseq.files import write_json_atomic  # here: polyseq brings torch, which the clients need not
+
+        write_json_atomic(args.result, report)
     if args.plot:
         plot(rows, args.plot)
 
