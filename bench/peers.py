@@ -122,15 +122,58 @@ def table(task: str, best: dict[tuple[str, str, int], Measurement]) -> str:
     return "\n".join(lines)
 
 
+# the options are checked before any export or race, which take minutes, can fail on them
+
+
+def task_spec(text: str) -> str:
+    """--task: name=MODEL_DIR:SRC_LANG:TGT_LANG:SOURCE_FILE[:ASSISTANT_DIR], its files present."""
+    name, _, rest = text.partition("=")
+    fields = rest.split(":")
+    if not name or not 4 <= len(fields) <= 5:
+        raise argparse.ArgumentTypeError(f"{text!r} is not name=MODEL_DIR:SRC_LANG:TGT_LANG:SOURCE_FILE"
+                                         "[:ASSISTANT_DIR]")
+    for path in (fields[0], fields[3], *fields[4:]):
+        if not Path(path).exists():
+            raise argparse.ArgumentTypeError(f"{text!r}: {path} does not exist")
+    return text
+
+
+def counts(text: str) -> list[int]:
+    """--batches, --threads: comma-separated whole numbers, each at least 1."""
+    try:
+        values = [int(value) for value in text.split(",") if value]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers >= 1")
+    return values
+
+
+def engine_names(text: str) -> list[str]:
+    names = [name for name in text.split(",") if name]
+    unknown = [name for name in names if name not in STRATEGIES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown engines {','.join(unknown)!r}: choose among "
+                                         f"{', '.join(STRATEGIES)}")
+    return names
+
+
+def at_least_one(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
+    return int(text)
+
+
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--task", action="append", required=True,
+    parser.add_argument("--task", action="append", required=True, type=task_spec,
                         help="name=MODEL_DIR:SRC_LANG:TGT_LANG:SOURCE_FILE[:ASSISTANT_DIR] (repeatable)")
-    parser.add_argument("--sentences", type=int, default=500, help="sentences per task")
-    parser.add_argument("--batches", default="1,32")
-    parser.add_argument("--threads", default="1,2", help="thread counts tried for every engine")
-    parser.add_argument("--engines", default=",".join(STRATEGIES))
-    parser.add_argument("--repeats", type=int, default=1, help="timed passes per run; the fastest counts")
+    parser.add_argument("--sentences", type=at_least_one, default=500, help="sentences per task")
+    parser.add_argument("--batches", type=counts, default="1,32")
+    parser.add_argument("--threads", type=counts, default="1,2", help="thread counts tried for every engine")
+    parser.add_argument("--engines", type=engine_names, default=",".join(STRATEGIES))
+    parser.add_argument("--repeats", type=at_least_one, default=1,
+                        help="timed passes per run; the fastest counts")
     parser.add_argument("--copy-tasks", default="correct",
                         help="tasks judged on the aggressive-decoding target (output copies input)")
     parser.add_argument("--work", type=Path, default=ROOT / "bench" / "work" / "peers")
@@ -140,7 +183,6 @@ def parse_arguments() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_arguments()
-    ints = lambda text: [int(v) for v in text.split(",") if v]  # noqa: E731
     log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
     report: dict[str, Any] = {"command": sys.argv, "tasks": {}, "notes": [
         "transformers' prompt lookup matches n-grams of the decoder's own output, never the source",
@@ -153,8 +195,7 @@ def main() -> None:
 
     for spec in args.task:
         task = peer_task(spec, args.work, args.sentences)
-        measurements = race(task, ints(args.batches), ints(args.threads), args.engines.split(","),
-                            args.repeats, log)
+        measurements = race(task, args.batches, args.threads, args.engines, args.repeats, log)
         best = best_runs(measurements)
         entry: dict[str, Any] = {
             "model": task.model_dir, "sentences": len(task.sources),
