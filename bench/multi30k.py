@@ -21,6 +21,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -85,29 +86,30 @@ def experiment(args: argparse.Namespace) -> ExperimentConfig:
     )
 
 
-def measure_throughput(model: nn.Module, forward, stream: BatchStream, seconds: float) -> float:
-    """Training target tokens/s of `model` (forward, backward, AdamW step) on the stream's batches."""
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    model.train()
-    tokens, started = 0, None
-    for index in range(1_000_000):
-        batch = next(stream)
-        logits = forward(model, batch)  # (B, T, V)
-        loss = nn.functional.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=0)
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        if index == 2:  # three warm-up steps before the clock starts
-            started = time.perf_counter()
-        elif started is not None:
+class Racer:
+    """A model in training (forward, backward, AdamW step) on its own copy of the batch stream."""
+
+    def __init__(self, model: nn.Module, stream: BatchStream):
+        self.model, self.stream = model.train(), stream
+        self.optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+    def steps(self, count: int) -> tuple[int, float]:
+        """`count` training steps on the stream's next batches: target tokens and seconds."""
+        tokens, started = 0, time.perf_counter()
+        for _ in range(count):
+            batch = next(self.stream)
+            logits = self.model(batch.src, batch.tgt_in)  # (B, T, V)
+            loss = nn.functional.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=0)
+            loss.backward()
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
             tokens += batch.tgt_tokens
-            if time.perf_counter() - started > seconds:
-                break
-    return tokens / (time.perf_counter() - started)
+        return tokens, time.perf_counter() - started
 
 
 class PlainTransformer(nn.Module):
-    """The reference: torch.nn.Transformer with the same sizes, embeddings and output layer."""
+    """The reference: torch.nn.Transformer with the same sizes, embeddings, dropouts and output
+    layer, so that the race times the same computation."""
 
     def __init__(self, model: Seq2Seq):
         super().__init__()
@@ -118,37 +120,54 @@ class PlainTransformer(nn.Module):
             num_decoder_layers=config.decoder_layers, dim_feedforward=config.ffn_dim,
             dropout=config.dropout, batch_first=True, norm_first=True,
         )
+        # nn.Transformer drops attention weights at `dropout` too; polyseq at attention_dropout
+        for module in self.transformer.modules():
+            if isinstance(module, nn.MultiheadAttention):
+                module.dropout = config.attention_dropout
+        self.embedding_dropout = nn.Dropout(config.dropout)  # as polyseq drops its embeddings
         self.register_buffer("positions", model.positions.clone(), persistent=False)
 
     def forward(self, src: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
         scale = self.embed.embedding_dim**0.5
-        source = self.embed(src) * scale + self.positions[: src.shape[1]]
-        target = self.embed(tgt_in) * scale + self.positions[: tgt_in.shape[1]]
+        source = self.embedding_dropout(self.embed(src) * scale + self.positions[: src.shape[1]])
+        target = self.embedding_dropout(self.embed(tgt_in) * scale + self.positions[: tgt_in.shape[1]])
         causal = nn.Transformer.generate_square_subsequent_mask(tgt_in.shape[1])
         hidden = self.transformer(source, target, tgt_mask=causal, tgt_is_causal=True,
                                   src_key_padding_mask=src == 0, memory_key_padding_mask=src == 0)
         return hidden @ self.embed.weight.T
 
 
-def compare_throughput(run_dir: Path, config: ExperimentConfig, seconds: float) -> dict[str, float]:
-    """polyseq and nn.Transformer of the same size, on the same batches, one after the other."""
+def compare_throughput(run_dir: Path, config: ExperimentConfig, seconds: float,
+                       rounds: int = 6) -> dict[str, Any]:
+    """polyseq and nn.Transformer of the same size on the same batches, about `seconds` each,
+    taking turns: each round trains both for the same steps, so that a slow spell of the shared
+    machine slows both rather than one whole measurement."""
     from polyseq.train.data import prepare_data
 
     data = prepare_data(config.data, run_dir / "tokenizer", seed=1, log=lambda m: None)
     sized = replace(config.model, vocab_size=data.tokenizer.vocab_size)
     torch.manual_seed(0)
     ours = Seq2Seq(sized)
-    plain = PlainTransformer(ours)
-    results = {}
-    for name, model, forward in (
-        ("polyseq", ours, lambda m, b: m(b.src, b.tgt_in)),
-        ("torch_nn_transformer", plain, lambda m, b: m(b.src, b.tgt_in)),
-    ):
-        stream = BatchStream(data.train, config.data.max_tokens, 0, seed=7)
-        results[f"{name}_tgt_tokens_per_s"] = round(measure_throughput(model, forward, stream, seconds), 1)
+    racers = {name: Racer(model, BatchStream(data.train, config.data.max_tokens, 0, seed=7))
+              for name, model in (("polyseq", ours), ("torch_nn_transformer", PlainTransformer(ours)))}
+    for racer in racers.values():
+        racer.steps(3)  # warm-up: the allocator, lazy initialization
+    paces = [racer.steps(3)[1] / 3 for racer in racers.values()]  # both, so that the streams keep step
+    steps = max(1, round(seconds / rounds / paces[0]))
+    totals = {name: [0, 0.0] for name in racers}
+    ratios = []
+    for index in range(rounds):
+        times = {}
+        for name in list(racers)[:: 1 if index % 2 == 0 else -1]:  # each goes first every other round
+            tokens, times[name] = racers[name].steps(steps)
+            totals[name][0] += tokens
+            totals[name][1] += times[name]
+        ratios.append(round(times["torch_nn_transformer"] / times["polyseq"], 3))
+    results: dict[str, Any] = {f"{name}_tgt_tokens_per_s": round(tokens / spent, 1)
+                               for name, (tokens, spent) in totals.items()}
     results["ratio_polyseq_over_plain"] = round(
         results["polyseq_tgt_tokens_per_s"] / results["torch_nn_transformer_tgt_tokens_per_s"], 3)
-    return results
+    return results | {"rounds": rounds, "steps_per_round": steps, "ratio_per_round": ratios}
 
 
 DECODING = {  # name -> (strategy, settings); chosen on the validation set
