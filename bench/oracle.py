@@ -55,8 +55,19 @@ class Decoded:
     """What `Translator.translate_detailed` returns that the race reads."""
 
     texts: list[str]
-    hypotheses: list[list[Hypothesis]]  # per text, [greedy's output] of its first piece; [] if empty
+    hypotheses: list[list[Hypothesis]]  # per text, [greedy's output], its pieces' joined; [] if empty
     stats: DecodeStats = field(default_factory=DecodeStats)
+
+
+def joined(pieces: Pieces, best: Sequence[Hypothesis]) -> list[list[Hypothesis]]:
+    """Per text, [its pieces' best hypotheses joined], as Translator.translate_detailed joins
+    them (tokens in order, scores summed); [] for an empty text."""
+    parts: list[list[Hypothesis]] = [[] for _ in range(pieces.inputs)]
+    for owner, hypothesis in zip(pieces.owners, best, strict=True):
+        parts[owner].append(hypothesis)
+    return [[Hypothesis(tuple(token for h in group for token in h.tokens), sum(h.score for h in group),
+                        sum(h.log_prob for h in group), all(h.finished for h in group))] if group else []
+            for group in parts]
 
 
 class Oracle:
@@ -80,8 +91,9 @@ class Oracle:
     def translate(self, texts: Sequence[str]) -> Decoded:
         """Translate `texts` (recorded before) by verifying greedy's outputs as drafts."""
         pieces = self._pieces(texts)
-        decoded = Decoded([], [[] for _ in texts])
+        decoded = Decoded([], [])
         piece_texts = [""] * len(pieces.ids)
+        piece_best: list[Hypothesis] = [Hypothesis((), 0.0, 0.0)] * len(pieces.ids)
         for batch, keys, inputs in self._batches(pieces):
             outputs = [self.outputs[key] for key in keys]
             no_sources: list[list[int]] = [[] for _ in outputs]  # the replayed drafts need none
@@ -91,9 +103,9 @@ class Oracle:
             decoded.stats.add(result.stats)
             for index, candidates in zip(batch, result.hypotheses, strict=True):
                 piece_texts[index] = self.translator.tokenizer.decode(list(candidates[0].tokens))
-                if not decoded.hypotheses[pieces.owners[index]]:
-                    decoded.hypotheses[pieces.owners[index]] = candidates
+                piece_best[index] = candidates[0]
         decoded.texts = pieces.join(piece_texts)
+        decoded.hypotheses = joined(pieces, piece_best)
         return decoded
 
     def _pieces(self, texts: Sequence[str]) -> Pieces:
