@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import random
+import shlex
 import shutil
 import signal
 import subprocess
@@ -324,8 +325,10 @@ def main() -> None:
         sys.exit(f"unknown parts {unknown}: choose from {', '.join(PARTS)}")
     args.output.mkdir(parents=True, exist_ok=True)
     report = json.loads(args.result.read_text()) if args.result.is_file() else {}
-    report.setdefault("commands", []).append("python bench/scale.py " + " ".join(sys.argv[1:]))
-    report.update(machine={"cpus": os.cpu_count(), "torch": torch.__version__, "device": args.device})
+    command = "python bench/scale.py " + shlex.join(sys.argv[1:])
+    machine = {"cpus": os.cpu_count(), "torch": torch.__version__, "device": args.device}
+    report.setdefault("commands", []).append(command)
+    report.update(machine=machine)  # the latest run's; each part keeps its own beside its command
     for part in parts:
         if part in ("training", "kill"):
             report[part] = training(args) if part == "training" else kill(args)
@@ -333,7 +336,8 @@ def main() -> None:
             teacher = teacher_model(args)
             measure = translation if part == "translation" else distillation
             report[part] = measure(args, teacher)
-        report[part]["quick"] = args.quick
+        # parts of several runs merge into one file: each says which command and machine made it
+        report[part] |= {"quick": args.quick, "command": command, "machine": machine}
         write_report(args.result, report)
     print(json.dumps({part: report[part] for part in parts}, indent=1)[:4000])
 
