@@ -34,13 +34,28 @@ from polyseq.model.transformer import Seq2Seq
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def at_least_one(text: str) -> int:
+    """A count of at least 1 (a batch of 0 sentences would time an empty pass, and report its ratio)."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
+    return int(text)
+
+
+def width(text: str) -> int:
+    """A model width: heads of 64 dimensions each, as make_model builds them."""
+    if not text.isdigit() or int(text) < 64 or int(text) % 64:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a multiple of 64 (heads of 64 dimensions)")
+    return int(text)
+
+
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--widths", type=int, nargs="+", default=[256, 384, 512])
-    parser.add_argument("--batches", type=int, nargs="+", default=[1, 32])
-    parser.add_argument("--length", type=int, default=28,
+    parser.add_argument("--widths", type=width, nargs="+", default=[256, 384, 512])
+    parser.add_argument("--batches", type=at_least_one, nargs="+", default=[1, 32])
+    parser.add_argument("--length", type=at_least_one, default=28,
                         help="source and output tokens per sentence (the corrector's dev slice: 28)")
-    parser.add_argument("--repeats", type=int, default=10, help="rounds, the two taking turns; fastest kept")
+    parser.add_argument("--repeats", type=at_least_one, default=10,
+                        help="rounds, the two taking turns; fastest kept")
     parser.add_argument("--result", type=Path, default=ROOT / "bench" / "results" / "ceiling.json")
     return parser.parse_args()
 
