@@ -21,6 +21,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -43,11 +44,18 @@ class Server:
     def __init__(self, model: str, settings: dict[str, Any]):
         self.port = free_port()
         options = [item for key, value in settings.items() for item in ("--set", f"serve.{key}={value}")]
+        # the server's messages, for when it fails to start; open while it runs, closed by stop()
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115
         self.process = subprocess.Popen([sys.executable, "-m", "polyseq", "serve", model, "--port",
-                                         str(self.port), *options], stderr=subprocess.DEVNULL)
+                                         str(self.port), *options], stderr=self.log)
         self.base = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
+            if self.process.poll() is not None:  # a bad model or setting: say why now, not in 120 s
+                self.log.seek(0)
+                message = self.log.read().decode("utf-8", "replace").strip().splitlines()[-5:]
+                raise SystemExit(f"polyseq serve {model} exited ({self.process.returncode}) before it "
+                                 "was ready:\n" + "\n".join(message))
             try:
                 if httpx.get(f"{self.base}/ready", timeout=2).status_code == 200:
                     return
@@ -75,6 +83,7 @@ class Server:
             self.process.wait(timeout=60)
         except subprocess.TimeoutExpired:
             self.process.kill()
+        self.log.close()
 
 
 async def closed_loop(base: str, body: dict[str, Any], texts: list[str], clients: int, items: int,
@@ -171,6 +180,17 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     figure.savefig(path, dpi=110)
 
 
+def client_counts(text: str) -> list[int]:
+    """--clients: comma-separated numbers of concurrent clients, each at least 1."""
+    try:
+        counts = [int(count) for count in text.split(",") if count]
+    except ValueError:
+        counts = []
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers >= 1")
+    return counts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -178,7 +198,7 @@ def main() -> None:
     parser.add_argument("--src", default="en")
     parser.add_argument("--tgt", default="de")
     parser.add_argument("--texts", type=Path, default=DATA, help="one sentence per line")
-    parser.add_argument("--clients", default="1,4,16,64")
+    parser.add_argument("--clients", type=client_counts, default="1,4,16,64")
     parser.add_argument("--seconds", type=float, default=20.0, help="per load point")
     parser.add_argument("--overload-seconds", type=float, default=30.0)
     parser.add_argument("--max-wait-ms", type=float, default=10.0)
@@ -187,6 +207,9 @@ def main() -> None:
     parser.add_argument("--result", type=Path)
     parser.add_argument("--plot", type=Path)
     args = parser.parse_args()
+    for path in (args.result, args.plot):  # checked now, not after minutes of load
+        if path is not None and not path.parent.is_dir():
+            parser.error(f"{path}: the folder {path.parent} does not exist")
     texts = [line for line in args.texts.read_text(encoding="utf-8").splitlines() if line.strip()]
     body = {"source": args.src, "target": args.tgt}
     common = {"strategy": args.strategy, "threads": args.threads, "max_wait_ms": args.max_wait_ms,
@@ -196,7 +219,7 @@ def main() -> None:
     for mode, batching in (("batching", True), ("one item per call", False)):
         server = Server(args.model, {**common, "batching": batching})
         try:
-            for clients in [int(c) for c in args.clients.split(",")]:
+            for clients in args.clients:
                 for items in (1, 20):
                     row = asyncio.run(closed_loop(server.base, body, texts, clients, items, args.seconds))
                     rows.append({"mode": mode, **row})
@@ -231,7 +254,8 @@ def summarize(rows: list[dict[str, Any]], overload: dict[str, Any], batch_second
         return next(r for r in rows
                     if r["mode"] == mode and r["clients"] == clients and r["items_per_request"] == items)
 
-    clients = max(c for c in {r["clients"] for r in rows} if c <= 16)  # 16 unless fewer were run
+    counts = {r["clients"] for r in rows}
+    clients = max((c for c in counts if c <= 16), default=min(counts))  # 16, or the nearest run
     batched, single = at("batching", clients, 1), at("one item per call", clients, 1)
     bound_ms = args.max_wait_ms + 2000 * batch_seconds
     memory = overload["memory_mb"]
