@@ -53,7 +53,34 @@ def parse_arguments() -> argparse.Namespace:
                         help="share of sentences whose sentinels the faulty translator breaks")
     parser.add_argument("--result", type=Path, default=ROOT / "bench" / "results" /
                         "selective.json")
-    return parser.parse_args()
+    args = parser.parse_args()
+    problem = argument_problem(args)
+    if problem:
+        parser.error(problem)
+    return args
+
+
+def argument_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with the options, found before the passes over every document (minutes)
+    rather than after them; None when nothing is."""
+    from polyseq.config import ConfigError
+    from polyseq.decoding import get_strategy
+
+    for path in (args.fastapi, args.django):
+        if not path.is_dir():
+            return f"{path} not found: the benchmark reads ../shared/data (see its README.md)"
+    missing = [lang for lang in args.langs.split(",") if lang and not (args.fastapi / lang / "docs").is_dir()]
+    if missing:
+        return f"--langs: no FastAPI pages for {', '.join(missing)} under {args.fastapi}"
+    if not 0.0 <= args.fault_rate <= 1.0:
+        return f"--fault-rate {args.fault_rate} is not a share between 0 and 1"
+    if args.model is not None and not (args.model / "config.json").is_file():
+        return f"--model {args.model} is not a polyseq model directory (it has no config.json)"
+    try:
+        get_strategy(args.strategy)
+    except ConfigError as error:
+        return f"--strategy: {error}"
+    return None
 
 
 def rewrite_words(texts: list[str]) -> list[str]:
@@ -279,9 +306,6 @@ def main() -> None:
     args = parse_arguments()
     langs = [lang for lang in args.langs.split(",") if lang]
     translators = {"rewrite": rewrite_words, "faulty": faulty_translator(args.fault_rate)}
-    for path in (args.fastapi, args.django):
-        if not path.is_dir():
-            sys.exit(f"{path} not found: the benchmark reads ../shared/data (see its README.md)")
     started = time.time()
     result: dict[str, object] = {
         "command": shlex.join([Path(sys.executable).name, *sys.argv]),
