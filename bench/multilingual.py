@@ -68,7 +68,7 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--temperature", type=float, default=1.0, help="data.temperature")
     parser.add_argument("--language-embedding", default="output", choices=["output", "decoder"],
                         help="model.language_embedding of the training-time remedy")
-    parser.add_argument("--strategy", default="greedy", help="decoding strategy (greedy or beam)")
+    parser.add_argument("--strategy", default="greedy", choices=["greedy", "beam"], help="decoding strategy")
     parser.add_argument("--beam-size", type=int, default=5)
     parser.add_argument("--sentences", type=int, default=0, help="test sentences (0: all 1,000)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
