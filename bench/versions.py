@@ -68,7 +68,9 @@ def race(args: argparse.Namespace) -> dict[str, Any]:
         for side in ("before", "after") if round_ % 2 == 0 else ("after", "before"):
             env = dict(os.environ, PYTHONPATH=trees[side])
             command = [sys.executable, __file__, "--worker", *sys.argv[1:]]
-            done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+            done = subprocess.run(command, env=env, capture_output=True, text=True)
+            if done.returncode:  # the worker's own message: a bad option, or batch 1 and batch N disagreeing
+                sys.exit(f"the {side} tree ({trees[side]}) failed:\n{done.stderr.strip()[-2000:]}")
             result = json.loads(done.stdout.splitlines()[-1])
             outputs[side] = result["outputs"]
             for key, value in result["seconds"].items():
