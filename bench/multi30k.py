@@ -17,6 +17,7 @@ import argparse
 import json
 import resource
 import shlex
+import statistics
 import sys
 import time
 from dataclasses import replace
@@ -240,7 +241,7 @@ def main() -> None:
         "directions": list(config.data.directions),
         "test2016_en_de": {"chosen_on_val": chosen, **headline},
         "scores": scores,
-        "training_tgt_tokens_per_s_median": sorted(speeds)[len(speeds) // 2] if speeds else None,
+        "training_tgt_tokens_per_s_median": statistics.median(speeds) if speeds else None,
         "throughput_same_batches": throughput,
         "peak_memory_mb": max(previous.get("peak_memory_mb", 0.0),
                               round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)),
