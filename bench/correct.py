@@ -131,6 +131,12 @@ def english(args: argparse.Namespace) -> tuple[DataConfig, list[DevSet]]:
 TASKS = {"uk": ukrainian, "en": english}
 
 
+def training_summary(model: Path) -> dict[str, Any]:
+    """What docs/correction.md quotes of the run (steps, parameters), from its last checkpoint."""
+    metadata = json.loads((model.parent / "last" / "metadata.json").read_text(encoding="utf-8"))
+    return {key: metadata.get(key) for key in ("steps", "tokens", "parameters", "train_pairs")}
+
+
 # ------------------------------------------------------------------------------------- speed
 
 
@@ -199,7 +205,7 @@ def main() -> None:
                  f"budget on {args.device}, {args.threads} threads "
                  f"({trained / 60:.1f} min spent here, 0 when reused); speed on the first "
                  f"{args.speed_sentences} sentences of {dev_sets[0].name}",
-        "model": str(model), "quality": results,
+        "model": str(model), "training": training_summary(model), "quality": results,
         "speed": speed(model, lang, dev_sets[0].sources[: args.speed_sentences], args.output, args.threads,
                        peers=args.actions == "none"),
         "model_config": {k: getattr(v, "value", v) for k, v in asdict(translator.model.config).items()},
