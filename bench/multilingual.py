@@ -155,8 +155,9 @@ def decode_setting(args: argparse.Namespace, translator: Translator, setting: st
         started = time.perf_counter()
         outputs = translator.translate(texts(args, src), src, tgt, args.strategy, pivot=pivot,
                                        **options, **decoding)
+        seconds = round(time.perf_counter() - started, 1)  # the translation's, not the scoring's
         row = score(args, outputs, direction, kind, setting, detector)
-        rows.append({**row, "seconds": round(time.perf_counter() - started, 1)})
+        rows.append({**row, "seconds": seconds})
         print(f"{setting:34s} {kind:10s} {direction}  BLEU {row['bleu']:6.2f}  chrF {row['chrf']:6.2f}  "
               f"off-target {100 * row['off_target']:5.1f}%", file=sys.stderr)
     return rows
