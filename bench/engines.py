@@ -59,7 +59,7 @@ class Measurement:
     tokens: int = 0
     seconds: float = 0.0
     peak_rss_mb: float = 0.0
-    baseline_rss_mb: float = 0.0  # after imports, before the model is loaded
+    baseline_rss_mb: float = 0.0  # after the engine's imports, before the model is loaded
     error: str = ""  # why this run has no numbers: a refusal (batch > 1) or a failure
     load_before: float = 0.0  # the machine's 1-minute load average as the run began: other work shows here
     identical_to_greedy: float | None = None
@@ -196,12 +196,25 @@ def _decoder(task: Task, run: Run) -> Any:
     return _ct2_decoder(task, run.strategy, run.engine.removeprefix("ct2-"), run.threads)
 
 
+def _import_engine(engine: str) -> None:
+    """The engine's libraries, imported before the baseline is read, so that what the process
+    grows by after it is the model's and its decoding's alike for every engine."""
+    if engine.startswith("ct2"):
+        import ctranslate2  # noqa: F401
+    elif engine == "transformers":
+        from transformers import AutoModelForSeq2SeqLM  # noqa: F401 (transformers imports lazily)
+    else:
+        import polyseq.decoding  # noqa: F401
+        import polyseq.model.checkpoint  # noqa: F401
+
+
 def measure(task: Task, run: Run) -> Measurement:
     """One engine, strategy, batch size and thread count, in this (fresh) process."""
     if not run.engine.startswith("ct2"):
         import torch
 
         torch.set_num_threads(run.threads)
+    _import_engine(run.engine)
     result = Measurement(run, baseline_rss_mb=_rss_mb())
     try:
         decoder = _decoder(task, run)
