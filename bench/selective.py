@@ -305,14 +305,16 @@ def print_table(result: dict) -> None:
 def main() -> None:
     args = parse_arguments()
     langs = [lang for lang in args.langs.split(",") if lang]
-    translators = {"rewrite": rewrite_words, "faulty": faulty_translator(args.fault_rate)}
+    # a faulty translator of its own (seeded alike) for each corpus: Django's faults then do not
+    # depend on how many FastAPI pages and languages ran before
+    translators = lambda: {"rewrite": rewrite_words, "faulty": faulty_translator(args.fault_rate)}  # noqa: E731
     started = time.time()
     result: dict[str, object] = {
         "command": shlex.join([Path(sys.executable).name, *sys.argv]),
         "python": platform.python_version(),
         "machine": platform.machine(),
-        "fastapi": run_fastapi(args.fastapi, langs, translators),
-        "django": run_django(args.django, translators),
+        "fastapi": run_fastapi(args.fastapi, langs, translators()),
+        "django": run_django(args.django, translators()),
     }
     if args.model is not None:
         result["model"] = run_model(args.model, args.fastapi, langs, args.strategy, args.max_pages)
