@@ -232,6 +232,9 @@ def main() -> None:
                    if r["mode"] == "batching" and r["items_per_request"] == 1)
     server = Server(args.model, {**common, "queue_items": max(128, int(5 * capacity))})
     try:
+        # one request first: what a first decoding allocates once (caches, the native passes'
+        # library) is then in `before`, and the growth is the overload's
+        httpx.post(f"{server.base}/translate", json={**body, "q": texts[:20]}, timeout=120).raise_for_status()
         before = server.memory_mb()
         overload = asyncio.run(open_loop(server.base, body, texts, 2 * capacity, args.overload_seconds))
         overload["memory_mb"] = {"before": before, "after": server.memory_mb()}
