@@ -95,6 +95,8 @@ def parse_arguments() -> argparse.Namespace:
     args.tasks = [task.strip() for task in args.tasks.split(",") if task.strip()]
     if not args.tasks or set(args.tasks) - {"corrector", "translator"}:
         parser.error(f"--tasks takes corrector and/or translator, not {','.join(args.tasks)!r}")
+    if args.repeats < 1 or args.sentences < 1:
+        parser.error("--repeats and --sentences take a number of at least 1")
     return args
 
 
@@ -154,6 +156,8 @@ def race(prepared: Prepared, tgt_lang: str, repeats: int, device: str) -> dict[s
         order = sorted(range(len(texts)), key=lambda i: len(translator.tokenizer.encode(texts[i].strip())))
         plans = decoders(translator, prepared.draft, tgt_lang, texts)
         size = max(batch, CHUNK_SENTENCES)
+        for decode in plans.values():  # untimed: what a strategy does once (load its draft model)
+            decode([texts[i] for i in order[:size]])
         runs: dict[str, list[Run]] = {name: [] for name in plans}
         for begin in range(0, len(order), size):
             chunk = [texts[i] for i in order[begin : begin + size]]
