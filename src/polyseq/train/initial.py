@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from polyseq.model.checkpoint import CheckpointError, load_model, load_model_config
+from polyseq.model.checkpoint import CheckpointError, load_metadata, load_model, load_model_config
 from polyseq.model.transformer import Seq2Seq
 from polyseq.text.tokenizer import Tokenizer
 
@@ -32,6 +32,11 @@ def share_tokenizer(model_dir: Path, tokenizer_dir: Path, languages: Sequence[st
     """Copy model_dir's tokenizer into a new run's tokenizer_dir; refuse a different one there,
     or one without a language of the run's data."""
     source = model_dir / "tokenizer.model"
+    kind = _tokenizer_kind(model_dir)
+    if kind != "polyseq":
+        raise InitError(f"train.init_from = {model_dir}: a model imported with its own {kind} tokenizer "
+                        "cannot be fine-tuned yet: polyseq trains with its own SentencePiece tokenizer "
+                        "(a run's best/ or last/)")
     if not source.is_file():
         raise InitError(f"train.init_from = {model_dir}: {source} is missing; give a polyseq model "
                         "directory (a run's best/ or last/)")
@@ -50,6 +55,15 @@ def share_tokenizer(model_dir: Path, tokenizer_dir: Path, languages: Sequence[st
     tokenizer_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, target)
     log(f"tokenizer: {model_dir}'s, for its weights")
+
+
+def _tokenizer_kind(model_dir: Path) -> str:
+    """"polyseq", or the family whose tokenizer an imported model keeps (marian, nllb, ...)."""
+    try:
+        info = load_metadata(model_dir).get("tokenizer") or {}
+    except CheckpointError:  # no metadata: the tokenizer check below names what is missing
+        return "polyseq"
+    return str(info.get("kind", "polyseq"))
 
 
 def initial_weights(model_dir: Path, model: Seq2Seq) -> dict[str, torch.Tensor]:
