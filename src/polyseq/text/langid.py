@@ -3,9 +3,9 @@ the package: 97 languages in py3langid 0.3, 140 codes in 0.4, "zxx" among them f
 language; the `langid` extra).
 
 Chosen by measurement (`bench/langid.py`, bench/results/langid.json): on 300 short sentences each
-of en, de, fr, cs (multi30k) and uk (ua-gec) it was right on 98.7% at 0.08 ms a sentence, adding
-114 MB, where lingua-language-detector was right on 98.4% at 6.3 ms adding 1 GB (all languages,
-high accuracy) or on 94.9% at 0.5 ms (low-accuracy mode).
+of en, de, fr, cs (multi30k) and uk (ua-gec) it was right on 98.7% at 0.09 ms a sentence, adding
+114 MB, where lingua-language-detector was right on 98.4% at 1.5 ms adding 1.3 GB and 10 s of
+loading (all languages, high accuracy) or on 94.9% at 0.3 ms (low-accuracy mode).
 
 The identifier speaks ISO 639-1; models name languages their own way (mBART's de_DE, NLLB's
 deu_Latn and zho_Hans, zh_Hant, EN). A detector takes the model's codes and answers in them.
