@@ -5,6 +5,7 @@ untrained model, with drafts that are always wrong included."""
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import replace
 
 import pytest
@@ -293,3 +294,48 @@ def test_a_draft_model_stops_drafting_at_the_models_last_position() -> None:
         result = generate(model, inputs, "speculative", draft="model", draft_model=model, k=k,
                           max_length=limit)
         assert tokens(result) == tokens(expected)
+
+
+def test_the_native_path_stays_lossless_where_two_tokens_tie_within_rounding() -> None:
+    """A verifying pass and greedy's one-token passes differ in shape; on the module path their
+    rounding differs too (by about 1e-6 here), so near a tie they may choose differently (see
+    docs/decoding.md). The native passes give every token the same bits in any pass: with one
+    output bias swept through the tie between greedy's choice and the runner-up, speculative
+    (the model drafting for itself: every step verified in one pass) and aggressive decoding
+    still return greedy's tokens."""
+    from polyseq.config import OutputBias
+    from polyseq.model.native import native_passes
+
+    torch.manual_seed(0)
+    config = replace(replace_config(), d_model=64, heads=4, decoder_layers=1, ffn_dim=128, max_positions=32,
+                     tie_embeddings=False, output_bias=OutputBias.BIAS)
+    model = Seq2Seq(config).eval()
+    native = native_passes(model)
+    assert native is not None
+    with torch.no_grad():
+        model.output.weight.mul_(5)
+    inputs = DecodeInput(torch.tensor([[5, 6, 7, 8, 9, 10, 11, 12, 13, 3]]), torch.tensor([[4]]), eos_id=3,
+                         pad_id=0)
+
+    def logits_after(output: tuple[int, ...]) -> torch.Tensor:
+        passes = native_passes(model)
+        assert passes is not None
+        cache = passes.init_cache(passes.encode(inputs.src))
+        return passes.project(passes.decode(torch.tensor([[4, *output]]), cache))[0]  # (T, V)
+
+    greedy = tokens(generate(model, inputs, "greedy", max_len_b=12))[0]
+    logits = logits_after(greedy)
+    chosen, runner_up = greedy[1], int(logits[1].topk(2).indices[1])
+    gap, base = float(logits[1, chosen] - logits[1, runner_up]), float(model.output_bias.detach()[runner_up])
+    closest = math.inf
+    for delta in torch.linspace(gap - 4e-6, gap + 4e-6, 33).tolist():
+        with torch.no_grad():
+            model.output_bias[runner_up] = base + delta
+        expected = generate(model, inputs, "greedy", max_len_b=12)
+        itself = {"draft": "model", "draft_model": model, "k": 16, "adaptive": False}
+        for strategy, settings in (("aggressive", {}), ("speculative", itself)):
+            assert tokens(generate(model, inputs, strategy, max_len_b=12, **settings)) == tokens(expected)
+        logits = logits_after(expected.best()[0].tokens)[1]
+        best = logits.topk(2).values
+        closest = min(closest, float(best[0] - best[1]))
+    assert closest < 1e-6  # the sweep went through the tie
