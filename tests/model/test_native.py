@@ -256,6 +256,10 @@ def test_native_passes_run_only_where_they_compute_what_the_modules_do(caplog, m
     handle = model.encoder_layers[0].attention.out.register_forward_pre_hook(lambda module, args: None)
     assert uncovered(model) == "it has forward hooks"
     handle.remove()
+    handle = torch.nn.modules.module.register_module_forward_hook(lambda module, args, output: output)
+    assert uncovered(model) == "forward hooks are registered for every module (register_module_forward_hook)"
+    handle.remove()
+    assert uncovered(model) is None
     model.decoder_layers[0].ffn.train()  # its module would drop out
     assert uncovered(model) == "the model is in training mode"
     model.eval()

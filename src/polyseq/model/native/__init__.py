@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.nn.modules import module as torch_modules
 
 from polyseq.config import Actions
 from polyseq.model.native.build import build
@@ -109,6 +110,8 @@ def _walk(model: Any) -> tuple[str | None, list[Tensor]]:
         return f"{type(model).__name__} is not a polyseq Seq2Seq", []
     if model.config.actions is not Actions.NONE:
         return "a Sequence-to-Action model (its pointer has no native pass)", []
+    if torch_modules._global_forward_hooks or torch_modules._global_forward_pre_hooks:
+        return "forward hooks are registered for every module (register_module_forward_hook)", []
     reproduced = _REPRODUCED | {type(model.target_language)}
     weights: list[Tensor | None] = []
     modules: list[nn.Module | None] = [model]
