@@ -6,16 +6,12 @@ and shows what comes back as text."""
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
-import time
-import urllib.error
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from test_process import fetch, free_port
+from test_process import fetch, start_serve
 
 from helpers import TINY_MODEL, write_copy_corpus
 from polyseq.config import DataConfig, ExperimentConfig, TrainConfig
@@ -38,23 +34,10 @@ def base(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
     )
     second = train(copier, log=lambda message: None).best_dir
     (root / "keys.toml").write_text(f'[keys.{KEY}]\nrequests_per_minute = 600\n', encoding="utf-8")
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "polyseq", "serve", str(tiny_model_dir), str(second), "--port", str(port),
-         "--set", "serve.strategy=greedy", "--set", f"serve.api_keys_file={root / 'keys.toml'}",
-         "--set", "serve.require_api_key=true", "--set", "serve.alternatives_limit=1"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    address = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if fetch(f"{address}/ready")[0] == 200:
-                break
-        except (urllib.error.URLError, ConnectionError):
-            time.sleep(0.2)
-    else:
-        process.kill()
-        raise AssertionError(f"the server did not get ready: {process.communicate()[0]}")
+    address, process = start_serve(
+        str(tiny_model_dir), str(second), "--set", "serve.strategy=greedy",
+        "--set", f"serve.api_keys_file={root / 'keys.toml'}", "--set", "serve.require_api_key=true",
+        "--set", "serve.alternatives_limit=1")
     yield address
     process.kill()
     process.wait(timeout=30)

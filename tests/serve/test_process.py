@@ -42,23 +42,26 @@ def metrics(base: str) -> str:
         return response.read().decode()
 
 
-@pytest.fixture(scope="module")
-def server(tiny_model_dir: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+def start_serve(*args: str) -> tuple[str, subprocess.Popen[str]]:
+    """`polyseq serve ARGS` on a free port, once it answers /ready: its address and process."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "polyseq", "serve", str(tiny_model_dir),
-                                "--port", str(port), "--set", "serve.strategy=greedy"],
+    process = subprocess.Popen([sys.executable, "-m", "polyseq", "serve", *args, "--port", str(port)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
             if fetch(f"{base}/ready")[0] == 200:
-                break
+                return base, process
         except (urllib.error.URLError, ConnectionError):
             time.sleep(0.2)
-    else:
-        process.kill()
-        raise AssertionError(f"the server did not get ready: {process.communicate()[0]}")
+    process.kill()
+    raise AssertionError(f"the server did not get ready: {process.communicate()[0]}")
+
+
+@pytest.fixture(scope="module")
+def server(tiny_model_dir: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    base, process = start_serve(str(tiny_model_dir), "--set", "serve.strategy=greedy")
     yield base, process
     if process.poll() is None:
         process.kill()
