@@ -62,12 +62,7 @@ class Decoded:
 def joined(pieces: Pieces, best: Sequence[Hypothesis]) -> list[list[Hypothesis]]:
     """Per text, [its pieces' best hypotheses joined], as Translator.translate_detailed joins
     them (tokens in order, scores summed); [] for an empty text."""
-    parts: list[list[Hypothesis]] = [[] for _ in range(pieces.inputs)]
-    for owner, hypothesis in zip(pieces.owners, best, strict=True):
-        parts[owner].append(hypothesis)
-    return [[Hypothesis(tuple(token for h in group for token in h.tokens), sum(h.score for h in group),
-                        sum(h.log_prob for h in group), all(h.finished for h in group))] if group else []
-            for group in parts]
+    return [[Hypothesis.joined(group)] if group else [] for group in pieces.by_input(best)]
 
 
 class Oracle:

@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 
@@ -140,7 +140,7 @@ class Translator:
             if changed:
                 raise InputError(f"{first} and {path} have different tokenizers ({changed}): an ensemble's "
                                  "models must read and write the same token ids")
-        ensemble = Ensemble([t.model for t in translators if isinstance(t.model, Seq2Seq)], weights)
+        ensemble = Ensemble([cast(Seq2Seq, t.model) for t in translators], weights)
         translator = cls(ensemble, translators[0].tokenizer, translators[0].metadata, own=True, **options)
         translator.directory = first
         return translator
@@ -201,11 +201,8 @@ class Translator:
             for index, group in zip(batch, hypotheses, strict=True):
                 piece_candidates[index] = [TranslationCandidate(
                     self.tokenizer.decode([*prefixes[index], *h.tokens]), h) for h in group]
-        output.texts = pieces.join([candidates[0].text for candidates in piece_candidates])
-        by_input: list[list[list[TranslationCandidate]]] = [[] for _ in texts]
-        for index, owner in enumerate(pieces.owners):
-            by_input[owner].append(piece_candidates[index])
-        output.candidates = [_joined(groups) for groups in by_input]
+        output.candidates = [_joined(groups) for groups in pieces.by_input(piece_candidates)]
+        output.texts = [candidates[0].text if candidates else "" for candidates in output.candidates]
         return output
 
     def _translate_detected(self, texts: Sequence[str], tgt_lang: str, strategy: str,
@@ -545,10 +542,7 @@ def _joined(pieces: list[list[TranslationCandidate]]) -> list[TranslationCandida
     if len(pieces) <= 1:
         return pieces[0] if pieces else []
     return [TranslationCandidate(" ".join(c.text for c in kth),
-                                 Hypothesis(tuple(t for c in kth for t in c.hypothesis.tokens),
-                                            sum(c.hypothesis.score for c in kth),
-                                            sum(c.hypothesis.log_prob for c in kth),
-                                            all(c.hypothesis.finished for c in kth)))
+                                 Hypothesis.joined([c.hypothesis for c in kth]))
             for kth in zip(*pieces, strict=False)]  # as many as its shortest list (diverse beam dedupes)
 
 

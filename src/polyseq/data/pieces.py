@@ -11,6 +11,9 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
+
+Item = TypeVar("Item")
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+")
 
@@ -32,12 +35,16 @@ class Pieces:
         """Whether each piece is its input's first."""
         return [i == 0 or self.owners[i - 1] != owner for i, owner in enumerate(self.owners)]
 
+    def by_input(self, outputs: Sequence[Item]) -> list[list[Item]]:
+        """One output per piece, grouped by the input they belong to (none for an empty one)."""
+        grouped: list[list[Item]] = [[] for _ in range(self.inputs)]
+        for owner, output in zip(self.owners, outputs, strict=True):
+            grouped[owner].append(output)
+        return grouped
+
     def join(self, outputs: Sequence[str]) -> list[str]:
         """One text per input from one output per piece."""
-        joined: list[list[str]] = [[] for _ in range(self.inputs)]
-        for owner, text in zip(self.owners, outputs, strict=True):
-            joined[owner].append(text)
-        return [" ".join(parts) for parts in joined]
+        return [" ".join(parts) for parts in self.by_input(outputs)]
 
 
 def split_into_pieces(texts: Sequence[str], encode: Encode, max_tokens: int) -> Pieces:

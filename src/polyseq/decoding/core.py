@@ -72,6 +72,14 @@ class Hypothesis:
     log_prob: float  # sum of token log-probabilities, EOS included when it was generated
     finished: bool = True  # False when the length limit stopped it before EOS
 
+    @staticmethod
+    def joined(parts: Sequence[Hypothesis]) -> Hypothesis:
+        """The hypothesis of a text decoded in pieces: their tokens in order, scores and
+        log-probabilities summed, finished when every piece is."""
+        return Hypothesis(tuple(token for part in parts for token in part.tokens),
+                          sum(part.score for part in parts), sum(part.log_prob for part in parts),
+                          all(part.finished for part in parts))
+
 
 @dataclass
 class DecodeStats:

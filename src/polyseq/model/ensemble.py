@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -28,13 +28,6 @@ class EnsembleCache:
     @property
     def lengths(self) -> Tensor:
         return self.caches[0].lengths
-
-    @property
-    def batch_size(self) -> int:
-        return self.caches[0].batch_size
-
-    def max_length(self) -> int:
-        return self.caches[0].max_length()
 
     def truncate(self, length: int | Tensor) -> None:
         for cache in self.caches:
@@ -64,11 +57,14 @@ class Ensemble(nn.Module):
         if len(weights) != len(models) or not all(w > 0 and math.isfinite(w) for w in weights):
             raise CheckpointError(f"an ensemble of {len(models)} models needs as many positive weights, "
                                   f"got {weights}")
-        self.registered = nn.ModuleList(models)  # for parameters(), eval(), to()
-        self.members: list[Seq2Seq] = list(models)
+        self.registered = nn.ModuleList(models)  # for parameters(), eval(), to() and deepcopy
         self.log_weights = [math.log(w / sum(weights)) for w in weights]
         # positions: the fewest any member reads
         self.config = replace(first, max_positions=min(m.config.max_positions for m in models))
+
+    @property
+    def members(self) -> list[Seq2Seq]:
+        return cast(list[Seq2Seq], list(self.registered))
 
     def encode(self, src: Tensor) -> list[Any]:
         return [member.encode(src) for member in self.members]
