@@ -5,13 +5,12 @@ and shows what comes back as text."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from test_process import fetch, start_serve
+from test_process import fetch, headless_chromium, start_serve
 
 from helpers import TINY_MODEL, write_copy_corpus
 from polyseq.config import DataConfig, ExperimentConfig, TrainConfig
@@ -44,19 +43,11 @@ def base(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 
 def test_the_page_follows_the_servers_languages_keys_and_limits(base: str, tmp_path: Path) -> None:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.select import Select
     from selenium.webdriver.support.ui import WebDriverWait
 
-    driver = shutil.which("chromedriver")
-    assert driver, "the web page's test needs Debian's chromium and chromium-driver: `make browser`"
-    options = webdriver.ChromeOptions()
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
-        options.add_argument(flag)
-    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-    browser = webdriver.Chrome(options=options, service=Service(driver))
+    browser = headless_chromium()
 
     def values(element_id: str) -> list[str]:
         return [o.get_attribute("value") for o in Select(browser.find_element(By.ID, element_id)).options]

@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,6 +41,20 @@ def fetch(url: str, body: dict[str, object] | None = None,
 def metrics(base: str) -> str:
     with urllib.request.urlopen(f"{base}/metrics", timeout=30) as response:
         return response.read().decode()
+
+
+def headless_chromium() -> Any:
+    """Debian's headless Chromium through its chromedriver (`make browser` installs both)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    driver = shutil.which("chromedriver")
+    assert driver, "the web page's test needs Debian's chromium and chromium-driver: `make browser`"
+    options = webdriver.ChromeOptions()
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
+        options.add_argument(flag)
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    return webdriver.Chrome(options=options, service=Service(driver))
 
 
 def start_serve(*args: str) -> tuple[str, subprocess.Popen[str]]:
@@ -78,20 +93,12 @@ def test_a_real_server_answers(server: tuple[str, subprocess.Popen[str]]) -> Non
 
 def test_the_web_page_translates_text_and_files(server: tuple[str, subprocess.Popen[str]],
                                                 tmp_path: Path) -> None:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.select import Select
     from selenium.webdriver.support.ui import WebDriverWait
 
     base, _ = server
-    driver = shutil.which("chromedriver")
-    assert driver, "the web page's test needs Debian's chromium and chromium-driver: `make browser`"
-    options = webdriver.ChromeOptions()
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
-        options.add_argument(flag)
-    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-    browser = webdriver.Chrome(options=options, service=Service(driver))
+    browser = headless_chromium()
     try:
         browser.get(base + "/")
         wait = WebDriverWait(browser, 30)
