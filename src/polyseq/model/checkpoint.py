@@ -177,10 +177,9 @@ def load_model(directory: str | Path, device: str | torch.device = "cpu") -> Seq
     """Build the model from config.json and fill it from model.safetensors."""
     directory = Path(directory)
     if not directory.is_dir():
-        from polyseq.interop.hub import is_hub_id  # here: interop builds on this module
-
         hint = ""
-        if is_hub_id(str(directory)):
+        parts = directory.parts
+        if not directory.is_absolute() and len(parts) == 2 and not parts[0].startswith("."):  # org/name
             hint = ("; for a Hugging Face Hub model, import it first: "
                     f"`polyseq convert {directory.as_posix()} OUT`, then use OUT")
         raise CheckpointError(f"model directory {directory} does not exist{hint}")
