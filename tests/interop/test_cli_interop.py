@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from hf_models import make_hf_model
 from tokenizer_files import TEXTS, marian_greedy_texts, marian_model
 from typer.testing import CliRunner
@@ -57,19 +56,3 @@ def test_convert_then_translate_an_opus_mt_style_model(tmp_path: Path) -> None:
                                      "-O", "max_len_b=40"], input="\n".join(TEXTS) + "\n")
         assert result.exit_code == 0, result.output
         assert result.stdout.split("\n")[:3] == expected, strategy
-
-
-def test_fine_tuning_a_model_with_an_imported_tokenizer_is_refused_with_the_reason(tmp_path: Path) -> None:
-    from dataclasses import replace
-
-    from helpers import tiny_experiment
-    from polyseq.interop.hf import import_hf
-    from polyseq.train.initial import InitError
-    from polyseq.train.loop import train
-
-    marian_model(tmp_path / "opus")
-    imported = import_hf(tmp_path / "opus", tmp_path / "imported")
-    config = tiny_experiment(tmp_path / "data", tmp_path / "run", steps=1)
-    config = replace(config, train=replace(config.train, init_from=str(imported)))
-    with pytest.raises(InitError, match="imported with its own marian tokenizer cannot be fine-tuned yet"):
-        train(config, log=lambda m: None)

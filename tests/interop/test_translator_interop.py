@@ -6,8 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from hf_models import LAYERS, transformers
-from tokenizer_files import TEXTS, m2m_dir, marian_greedy_texts, marian_model
+from tokenizer_files import TEXTS, m2m_model, marian_greedy_texts, marian_model
 
 from polyseq.decoding.core import LengthLimit
 from polyseq.interop.hf import import_hf
@@ -31,11 +30,8 @@ def test_translator_frames_m2m100_with_both_languages(tmp_path: Path) -> None:
 
     from polyseq.text.tokenizer import UnknownLanguageError
 
-    hf_dir = m2m_dir(tmp_path / "hf")
-    size = transformers.M2M100Tokenizer.from_pretrained(hf_dir).get_lang_id("zu") + 1 + 8
-    config = transformers.M2M100Config(vocab_size=size, pad_token_id=1, eos_token_id=2,
-                                       decoder_start_token_id=2, **LAYERS)
-    transformers.M2M100ForConditionalGeneration(config).save_pretrained(hf_dir)
+    hf_dir = tmp_path / "hf"
+    m2m_model(hf_dir)
     translator = Translator.load(import_hf(hf_dir, tmp_path / "polyseq"))
     assert len(translator.translate(TEXTS, "en", "de", "greedy")) == len(TEXTS)
     with pytest.raises(UnknownLanguageError, match="source language"):

@@ -77,6 +77,18 @@ def marian_model(directory: Path, **config: Any) -> Any:
     return model
 
 
+def m2m_model(directory: Path) -> Any:
+    """A tiny M2M-100 look-alike: `m2m_dir`'s tokenizer files plus a random model saved beside them
+    (its vocabulary: vocab.json, 100 language codes, 8 "madeup" words)."""
+    m2m_dir(directory)
+    size = transformers.M2M100Tokenizer.from_pretrained(directory).get_lang_id("zu") + 1 + 8
+    config = transformers.M2M100Config(vocab_size=size, pad_token_id=1, eos_token_id=2,
+                                       decoder_start_token_id=2, **LAYERS)
+    model = transformers.M2M100ForConditionalGeneration(config).eval()
+    model.save_pretrained(directory)
+    return model
+
+
 def marian_greedy_texts(model: Any, directory: Path) -> list[str]:
     """transformers' own greedy translations of TEXTS: tokenizer, generate, batch_decode."""
     tokenizer = transformers.MarianTokenizer.from_pretrained(directory)

@@ -111,6 +111,19 @@ def test_label_smoothing_spreads_mass_uniformly() -> None:
     assert smooth.item() == pytest.approx(0.9 * nll.item() + 0.1 * uniform)
 
 
+def test_label_smoothing_leaves_out_a_token_the_model_never_produces() -> None:
+    """An imported OPUS-MT model's <pad> has a logit of -inf: smoothing spreads over the others
+    (over all, the loss would be infinite), and the gradient stays finite."""
+    logits = torch.log(torch.tensor([[[0.7, 0.2, 0.1, 0.0], [0.5, 0.25, 0.25, 0.0]]])).requires_grad_()
+    targets = torch.tensor([[0, 1]])
+    smooth, nll, count = label_smoothed_nll(logits, targets, smoothing=0.1, pad_id=3)
+    possible = torch.log(torch.tensor([[0.7, 0.2, 0.1], [0.5, 0.25, 0.25]]))
+    uniform = -possible.mean(dim=-1).sum().item()
+    assert count == 2 and smooth.item() == pytest.approx(0.9 * nll.item() + 0.1 * uniform)
+    smooth.backward()
+    assert logits.grad is not None and bool(torch.isfinite(logits.grad).all())
+
+
 def test_average_last_writes_the_mean_of_the_last_snapshots(tmp_path: Path) -> None:
     config = tiny_experiment(tmp_path / "data", tmp_path / "run", steps=6, eval_every=2)
     config = replace(config, train=replace(config.train, average_last=2))

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import overload
 
 from polyseq.files import InputError, read_text_lines
+from polyseq.text.framing import TextTokenizer
 from polyseq.text.tokenizer import Tokenizer
 
 logger = logging.getLogger(__name__)
@@ -323,6 +324,25 @@ def encode_pairs(pairs: Sequence[Pair], tokenizer: Tokenizer) -> list[Example]:
         tgts = _encode_unique([pairs[i].tgt for i in indices], tokenizer.target_ids_batch, lang)
         for index, src, tgt in zip(indices, srcs, tgts, strict=True):
             examples[index] = Example(src, tgt)
+    return examples  # type: ignore[return-value]
+
+
+def encode_framed_pairs(pairs: Sequence[Pair], tokenizer: TextTokenizer) -> list[Example]:
+    """Token ids for every pair as `tokenizer` frames its direction (an imported model's tokenizer
+    puts language codes where its model was trained to read them); each distinct text encoded once
+    per direction."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for index, pair in enumerate(pairs):
+        groups.setdefault((pair.src_lang, pair.tgt_lang), []).append(index)
+    examples: list[Example | None] = [None] * len(pairs)
+    for (src_lang, tgt_lang), indices in groups.items():
+        framing = tokenizer.framing(src_lang, tgt_lang)
+        sources = {text: framing.source(tokenizer.encode(text))
+                   for text in dict.fromkeys(pairs[i].src for i in indices)}
+        targets = {text: framing.target(tokenizer.encode_target(text))
+                   for text in dict.fromkeys(pairs[i].tgt for i in indices)}
+        for index in indices:
+            examples[index] = Example(sources[pairs[index].src], targets[pairs[index].tgt])
     return examples  # type: ignore[return-value]
 
 

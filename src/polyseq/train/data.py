@@ -1,7 +1,11 @@
 """Turn a DataConfig into what the training loop needs: a tokenizer, filtered training examples
 (real pairs, and synthetic correction pairs when data.noise_source is set) with the direction of
 each, validation sets per direction, the target vocabularies, and a summary for the model's
-metadata."""
+metadata.
+
+The tokenizer is polyseq's own, trained here on the corpus, or, in a run fine-tuning an imported
+model (`train.init_from`), that model's: the run's tokenizer folder then holds its files, its
+metadata and its [model] settings (`polyseq.train.initial`)."""
 
 from __future__ import annotations
 
@@ -13,11 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from polyseq.config import DataConfig
+from polyseq.config import DataConfig, ModelConfig
 from polyseq.data.corpus import (
     CorpusError,
     Example,
     Pair,
+    encode_framed_pairs,
     encode_pairs,
     filter_indices,
     load_corpus,
@@ -25,6 +30,8 @@ from polyseq.data.corpus import (
 )
 from polyseq.data.noise import NoiseRates, frequent_words, learn_confusions, synthetic_pairs
 from polyseq.data.sentinels import add_sentinels
+from polyseq.model.checkpoint import METADATA_FILE, load_metadata, load_model_config
+from polyseq.text.framing import TextTokenizer
 from polyseq.text.tokenizer import Tokenizer
 from polyseq.text.vocabularies import LanguageVocabularies
 
@@ -36,17 +43,29 @@ class ValidSet:
     direction: tuple[str, str]
     pairs: Sequence[Pair]
     examples: list[Example]
+    prefix_length: int = 1  # the forced start of each target: polyseq's <2tgt>, or an imported model's
 
 
 @dataclass
 class PreparedData:
-    tokenizer: Tokenizer
+    tokenizer: TextTokenizer
     train: list[Example]
     valid: list[ValidSet]
     summary: dict[str, Any] = field(default_factory=dict)
     train_directions: list[str] = field(default_factory=list)  # "en-de" per training example
     vocabularies: LanguageVocabularies | None = None  # target tokens per language
     pairs: Sequence[Pair] = ()  # the training pairs as text (objectives beside translation read them)
+    # fine-tuning an imported model: its [model] settings, and the metadata its directories carry on
+    # (tokenizer description, Hugging Face files for an export; "hf_files" names the files)
+    architecture: ModelConfig | None = None
+    inherited: dict[str, Any] = field(default_factory=dict)
+
+    def own_tokenizer(self) -> Tokenizer:
+        """polyseq's own tokenizer, which the objectives beside translation and action targets
+        need (a run fine-tuning an imported model is refused them before it gets here)."""
+        if not isinstance(self.tokenizer, Tokenizer):
+            raise TypeError("this run fine-tunes an imported model, whose tokenizer is not polyseq's")
+        return self.tokenizer
 
 
 def _split_valid(pairs: Sequence[Pair], size: int, seed: int,
@@ -119,14 +138,21 @@ def prepare_data(config: DataConfig, tokenizer_dir: Path, seed: int, log: Any = 
         train_pairs = [*train_pairs, *synthetic]
     if config.sentinel_rate:  # before the tokenizer, so that it learns the sentinels' pieces
         train_pairs = add_sentinels(train_pairs, config.sentinel_rate, seed)
-    if (tokenizer_dir / "tokenizer.model").is_file():
+    tokenizer: TextTokenizer
+    architecture, inherited = None, {}
+    if (tokenizer_dir / METADATA_FILE).is_file():  # an imported model's, which the run fine-tunes
+        from polyseq.translator import load_text_tokenizer
+
+        tokenizer = load_text_tokenizer(tokenizer_dir)
+        architecture, inherited = load_model_config(tokenizer_dir), load_metadata(tokenizer_dir)
+    elif (tokenizer_dir / "tokenizer.model").is_file():
         tokenizer = Tokenizer.load(tokenizer_dir)
     else:
         texts = [*_sentences_by_language(train_pairs), *extra_texts]
         tokenizer = Tokenizer.train(texts, tokenizer_dir, vocab_size=config.vocab_size,
                                     languages=config.languages, seed=seed,
                                     character_coverage=config.character_coverage)
-    encoded = encode_pairs(train_pairs, tokenizer)
+    encoded = _encode(train_pairs, tokenizer)
     kept, report = filter_indices(encoded, max_length=config.max_length, max_ratio=config.max_ratio)
     examples = [encoded[i] for i in kept]
     example_directions = [f"{train_pairs[i].src_lang}-{train_pairs[i].tgt_lang}" for i in kept]
@@ -142,10 +168,26 @@ def prepare_data(config: DataConfig, tokenizer_dir: Path, seed: int, log: Any = 
     }
     if config.noise_source:
         summary["synthetic_pairs"] = len(synthetic)
-    vocabularies = LanguageVocabularies.count(
-        ((train_pairs[i].tgt_lang, example.tgt[1:-1]) for i, example in zip(kept, examples, strict=True)),
-        tokenizer.vocab_size)
-    return PreparedData(tokenizer, examples, valid, summary, example_directions, vocabularies, train_pairs)
+    prefix = {pair: _prefix_length(tokenizer, pair) for pair in {*map(_direction, train_pairs)}}
+    targets = ((train_pairs[i].tgt_lang, example.tgt[prefix[_direction(train_pairs[i])]:-1])
+               for i, example in zip(kept, examples, strict=True))
+    vocabularies = LanguageVocabularies.count(targets, tokenizer.vocab_size)
+    return PreparedData(tokenizer, examples, valid, summary, example_directions, vocabularies, train_pairs,
+                        architecture, inherited)
+
+
+def _encode(pairs: Sequence[Pair], tokenizer: TextTokenizer) -> list[Example]:
+    """polyseq's own tokenizer encodes in batches; an imported one frames each direction its way."""
+    return encode_pairs(pairs, tokenizer) if isinstance(tokenizer, Tokenizer) else \
+        encode_framed_pairs(pairs, tokenizer)
+
+
+def _direction(pair: Pair) -> tuple[str, str]:
+    return pair.src_lang, pair.tgt_lang
+
+
+def _prefix_length(tokenizer: TextTokenizer, direction: tuple[str, str]) -> int:
+    return len(tokenizer.framing(*direction).decoder_prefix)
 
 
 def synthetic_correction_pairs(config: DataConfig, real: Sequence[Pair], seed: int,
@@ -195,7 +237,7 @@ def _sentences_by_language(pairs: Sequence[Pair]) -> list[str]:
     return [text for lang in sorted(seen) for text in sorted(seen[lang])]
 
 
-def _valid_sets(pairs: Sequence[Pair], tokenizer: Tokenizer, max_length: int,
+def _valid_sets(pairs: Sequence[Pair], tokenizer: TextTokenizer, max_length: int,
                 log: Any = print) -> list[ValidSet]:
     """The validation pairs by direction, those longer than data.max_length left out (the model's
     positions end there too)."""
@@ -204,11 +246,12 @@ def _valid_sets(pairs: Sequence[Pair], tokenizer: Tokenizer, max_length: int,
         by_direction[(pair.src_lang, pair.tgt_lang)].append(pair)
     sets = []
     for direction, items in sorted(by_direction.items()):
-        encoded = encode_pairs(items, tokenizer)
+        encoded = _encode(items, tokenizer)
         kept, report = filter_indices(encoded, max_length=max_length, max_ratio=math.inf)
         if report.too_long:
             log(f"validation {'-'.join(direction)}: {report.too_long:,} pairs longer than "
                 f"data.max_length ({max_length}) left out")
         if kept:
-            sets.append(ValidSet(direction, [items[i] for i in kept], [encoded[i] for i in kept]))
+            sets.append(ValidSet(direction, [items[i] for i in kept], [encoded[i] for i in kept],
+                                 _prefix_length(tokenizer, direction)))
     return sets

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -51,6 +52,7 @@ from polyseq.model.checkpoint import (
     write_directory_atomic,
 )
 from polyseq.model.transformer import Seq2Seq
+from polyseq.text.tokenizer import Tokenizer
 from polyseq.train.action_targets import with_action_targets
 from polyseq.train.data import PreparedData, ValidSet, prepare_data
 from polyseq.train.distributed import (
@@ -60,7 +62,7 @@ from polyseq.train.distributed import (
     resume_changes,
     take_share,
 )
-from polyseq.train.initial import initial_weights, share_tokenizer
+from polyseq.train.initial import initial_weights, share_tokenizer, with_imported_architecture
 from polyseq.train.objectives import (
     Objectives,
     StepContext,
@@ -105,8 +107,10 @@ class Trainer:
         self.config, self.data, self.output_dir, self.device = config, data, output_dir, device
         self.cluster = cluster or Cluster()
         tokenizer = data.tokenizer
-        model_config = replace(config.model, vocab_size=tokenizer.vocab_size, pad_id=tokenizer.pad_id,
-                               skip_id=tokenizer.bos_id)
+        # an imported model's settings are its own (see _train); polyseq's tokenizer sizes a new model
+        model_config = config.model if data.architecture else replace(
+            config.model, vocab_size=tokenizer.vocab_size, pad_id=tokenizer.pad_id,
+            skip_id=data.own_tokenizer().bos_id)
         torch.manual_seed(config.train.seed)  # seeds every device's generator
         self.model = build_model(model_config)
         if config.train.init_from:  # weights only: the optimizer and the data start afresh
@@ -192,7 +196,7 @@ class Trainer:
         for start in range(0, len(examples), 64):
             chunk = examples[start : start + 64]
             batch = collate(chunk, tokenizer.pad_id).to(self.device)
-            prefix = batch.tgt_in[:, :1]  # the target-language tag
+            prefix = batch.tgt_in[:, :valid.prefix_length]  # the target-language tag (and start)
             inputs = DecodeInput(batch.src, prefix, eos_id=tokenizer.eos_id, pad_id=tokenizer.pad_id)
             result = generate(model, inputs, "greedy")
             hypotheses += [tokenizer.decode(list(h.tokens)) for h in result.best()]
@@ -201,14 +205,18 @@ class Trainer:
 
     # -- checkpoints ----------------------------------------------------------------------------
     def metadata(self) -> dict[str, Any]:
-        return {**self.data.summary, "steps": self.counters.step, "tokens": self.counters.tokens,
+        return {**self.data.inherited, **self.data.summary,  # an imported model's metadata carries on
+                "steps": self.counters.step, "tokens": self.counters.tokens,
                 "best_valid_bleu": self.counters.best_bleu, "best_metric": self.counters.best_metric,
                 "best_value": self.counters.best_value, "model": self.config.preset or "custom",
                 "parameters": self.model.parameter_count()}
 
-    def _fill_model_dir(self, directory: Path, model: Seq2Seq) -> None:
-        save_model_files(directory, model, self.metadata())
-        self.data.tokenizer.save(directory)
+    def _fill_model_dir(self, directory: Path, model: Seq2Seq, **extra: Any) -> None:
+        save_model_files(directory, model, {**self.metadata(), **extra})
+        if isinstance(self.data.tokenizer, Tokenizer):
+            self.data.tokenizer.save(directory)
+        for name in self.data.inherited.get("hf_files", []):  # an imported model's tokenizer files
+            shutil.copyfile(self.output_dir / "tokenizer" / name, directory / name)
         if self.data.vocabularies is not None:
             self.data.vocabularies.save(directory)
 
@@ -447,15 +455,10 @@ class Trainer:
         kept = kept[-self.config.train.average_last :]
         averaged = average_weights(kept)
 
-        def fill(directory: Path) -> None:
-            mean = build_model(self.model.config)
-            mean.load_state_dict(averaged)
-            save_model_files(directory, mean, {**self.metadata(), "averaged": len(kept)})
-            self.data.tokenizer.save(directory)
-            if self.data.vocabularies is not None:
-                self.data.vocabularies.save(directory)
-
-        write_directory_atomic(self.output_dir / "averaged", fill)
+        mean = build_model(self.model.config)
+        mean.load_state_dict(averaged)
+        write_directory_atomic(self.output_dir / "averaged",
+                               lambda directory: self._fill_model_dir(directory, mean, averaged=len(kept)))
 
 
 def train(config: ExperimentConfig, *, resume: bool = False, log: Any = print,
@@ -485,6 +488,7 @@ def _train(config: ExperimentConfig, resume: bool, log: Any, cluster: Cluster,
     data = _prepare(config, resume, cluster, log) if cluster.is_main else None
     cluster.barrier()  # the tokenizer is written: the other processes read it, not race to write it
     data = data or _prepare(config, resume, cluster, log)
+    config = with_imported_architecture(config, data.architecture)
     objectives = build_objectives(config, data.tokenizer, data.pairs, log)
     trainer = Trainer(config, data, output_dir, device, cluster, objectives)
     if resume:
@@ -529,11 +533,11 @@ def _prepare(config: ExperimentConfig, resume: bool, cluster: Cluster, log: Any)
         )
     output_dir.mkdir(parents=True, exist_ok=True)
     if config.train.init_from and cluster.is_main:  # the vocabulary the weights were trained with
-        share_tokenizer(Path(config.train.init_from), output_dir / "tokenizer", config.data.languages, log)
+        share_tokenizer(Path(config.train.init_from), output_dir / "tokenizer", config, log)
     data = prepare_data(config.data, output_dir / "tokenizer", config.train.seed, log=log,
                         extra_texts=tokenizer_texts(config))
     if config.model.actions is not Actions.NONE:  # the targets become action sequences
-        data = with_action_targets(data, data.tokenizer.bos_id, config.data.max_length, log)
+        data = with_action_targets(data, data.own_tokenizer().bos_id, config.data.max_length, log)
     return data
 
 

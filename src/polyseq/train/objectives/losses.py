@@ -15,14 +15,23 @@ def label_smoothed_nll(
     """Label-smoothed cross-entropy (Szegedy et al. 2016) summed over non-pad targets.
 
     logits (B, T, V), targets (B, T). Returns (smoothed loss sum, plain NLL sum, token count); the
-    smoothing mass is spread uniformly over the vocabulary as in fairseq.
+    smoothing mass is spread uniformly over the vocabulary as in fairseq, less the tokens the model
+    can never produce (a logit of -inf everywhere: an imported Marian model's <pad>).
     """
     log_probs = logits.float().log_softmax(dim=-1)  # (B, T, V)
     mask = targets != pad_id  # (B, T)
     nll = -log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # (B, T)
-    uniform = -log_probs.mean(dim=-1)  # (B, T)
-    loss = (1.0 - smoothing) * nll + smoothing * uniform
+    loss = (1.0 - smoothing) * nll + smoothing * -_possible_mean(log_probs) if smoothing else nll
     return loss[mask].sum(), nll[mask].sum(), int(mask.sum())
+
+
+def _possible_mean(log_probs: Tensor) -> Tensor:
+    """The mean log-probability of the tokens the model can produce, (B, T). A suppressed token
+    is -inf at every position, so one position tells which they are."""
+    suppressed = torch.isneginf(log_probs.reshape(-1, log_probs.shape[-1])[0])
+    if not bool(suppressed.any()):
+        return log_probs.mean(dim=-1)
+    return log_probs[..., ~suppressed].mean(dim=-1)
 
 
 def mean_pool(states: Tensor, mask: Tensor) -> Tensor:
