@@ -11,6 +11,7 @@ import difflib
 import enum
 import json
 import math
+import re
 import tomllib
 import types
 import typing
@@ -378,6 +379,8 @@ class ServeConfig:
     require_api_key: bool = False
     requests_per_minute: int = 120  # per client without a key (by address), and keys' default
     chars_per_minute: int = 100_000
+    # "src-tgt" -> a glossary file (polyseq.documents.glossary) applied to every request of that direction
+    glossaries: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _check(0 < self.port < 65536, "serve.port must be in 1..65535")
@@ -393,6 +396,9 @@ class ServeConfig:
                "serve.requests_per_minute and serve.chars_per_minute must be positive")
         _check(not self.require_api_key or bool(self.api_keys_file),
                "serve.require_api_key needs serve.api_keys_file")
+        for direction in self.glossaries:
+            _check(re.fullmatch(r"[^-\s]+-[^-\s]+", direction) is not None,
+                   f"serve.glossaries: {direction!r} must be a direction such as \"en-de\"")
         _check(self.queue_items >= self.batch_limit, "serve.queue_items must hold a whole list: at least "
                "serve.batch_limit")
 

@@ -333,3 +333,37 @@ def test_a_text_too_long_for_the_model_comes_back_whole(tiny_model_dir: Path) ->
     assert native["translations"][0]["text"] == whole.texts[0]
     tokens = len(whole.candidates[0][0].hypothesis.tokens)
     assert native["translations"][0]["candidates"][0]["tokens"] == tokens
+
+
+def test_a_direction_with_a_glossary_gets_its_terms_in_text_and_html(tiny_model_dir: Path,
+                                                                     tmp_path: Path) -> None:
+    terms = tmp_path / "en-de.tsv"
+    terms.write_text("pull request\tPull-Request\nGitHub\n", encoding="utf-8")
+
+    async def requests(client: Any) -> list[Any]:
+        return [await client.post("/translate", json={"q": ["Open a pull request on GitHub.", "twelve"],
+                                                      "source": "en", "target": "de"}),
+                await client.post("/translate", json={"q": "<p>A <b>pull request</b> on GitHub</p>",
+                                                      "source": "en", "target": "de", "format": "html"}),
+                await client.post("/translate", json={"q": "a pull request", "source": "en",
+                                                      "target": "num"})]
+
+    text, html, other = serve(tiny_model_dir, requests, glossaries={"en-de": str(terms)})
+    assert text.status_code == html.status_code == other.status_code == 200
+    first, second = text.json()["translatedText"]
+    assert "Pull-Request" in first and "GitHub" in first and "Pull-Request" not in second
+    page = html.json()["translatedText"]
+    assert "<b>Pull-Request</b>" in page and "GitHub" in page
+    assert "Pull-Request" not in other.json()["translatedText"]  # en-num has no glossary
+
+
+def test_a_glossary_for_a_direction_no_model_serves_stops_the_start(tiny_model_dir: Path,
+                                                                    tmp_path: Path) -> None:
+    from polyseq.config import ConfigError
+
+    terms = tmp_path / "terms.tsv"
+    terms.write_text("pull request\tPull-Request\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="serve.glossaries: no model serves en-fr"):
+        serve(tiny_model_dir, lambda client: client.get("/languages"), glossaries={"en-fr": str(terms)})
+    with pytest.raises(ConfigError, match="must be a direction"):
+        serve(tiny_model_dir, lambda client: client.get("/languages"), glossaries={"ende": str(terms)})

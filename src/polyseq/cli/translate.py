@@ -169,6 +169,8 @@ def translate_file_command(
     check: Annotated[bool, typer.Option("--check", help="verify an existing translation")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help=".po: redo translated entries")] = False,
     no_fuzzy: Annotated[bool, typer.Option("--no-fuzzy", help=".po: do not flag fuzzy")] = False,
+    glossary: Annotated[Path | None, typer.Option(
+        help="terms and their fixed translations: a two-column .tsv or .csv")] = None,
     strategy: StrategyOption = "beam",
     beam_size: BeamSizeOption = None,
     option: SettingOption = None,
@@ -178,6 +180,7 @@ def translate_file_command(
     Strategies and their settings as for translate."""
     from polyseq.documents import check_file, default_output, translate_document_file
     from polyseq.documents.formats import format_for_path, get_format
+    from polyseq.documents.glossary import Glossary
     from polyseq.translator import Translator
 
     with user_errors():
@@ -191,10 +194,12 @@ def translate_file_command(
         if model is None or tgt is None:
             raise ValueError("translate-file needs --model and --tgt (or --check to verify)")
         settings = strategy_settings(strategy, beam_size, None, option)
+        terms = Glossary.load(glossary) if glossary else None  # before the model
         translator = Translator.load(model, device=device)
         result = translate_document_file(
             input, output, translator=translator.for_segments(src, tgt, strategy, **settings),
-            format=chosen.name, src_lang=src, tgt_lang=tgt, overwrite=overwrite, fuzzy=not no_fuzzy)
+            format=chosen.name, src_lang=src, tgt_lang=tgt, overwrite=overwrite, fuzzy=not no_fuzzy,
+            glossary=terms)
     typer.echo(str(result.summary), err=True)
 
 

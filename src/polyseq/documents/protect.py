@@ -5,7 +5,8 @@ A format (``polyseq.documents.formats``) turns a file into a ``ParsedDocument``:
 kept aside byte for byte. Inside a segment, some text must still not be translated:
 placeholders (``%(name)s``, ``{0}``, ``{{ var }}``), inline code, URLs, e-mail addresses and
 inline tags. The format marks what its parser knows as ``Hole``s; the patterns below find the
-rest. ``mask`` replaces each such span by a sentinel ``⟦n⟧`` that the model copies, and
+rest, and a glossary's terms (``polyseq.documents.glossary``) are spans too, written back as their
+translations. ``mask`` replaces each such span by a sentinel ``⟦n⟧`` that the model copies, and
 ``restore`` puts the spans back, refusing (returning ``None``) unless every sentinel came back
 exactly once, so that the caller can repair the segment instead of losing or doubling a span.
 """
@@ -17,10 +18,12 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from polyseq.documents.glossary import Glossary
 from polyseq.documents.icu import HASH_KIND, HASH_PATTERN, split_message
 from polyseq.files import InputError
 
 ICU_KIND = "icu_message"
+GLOSSARY_KIND = "glossary"
 SENTINEL_OPEN = "⟦"
 SENTINEL_CLOSE = "⟧"
 # Tolerant on purpose: a model that writes "⟦ 3 ⟧" still copied the sentinel.
@@ -192,11 +195,13 @@ def from_pieces(
 
 @dataclass(frozen=True)
 class Span:
-    """A protected span inside a segment: a hole, or a pattern match (``hole`` is None)."""
+    """A protected span inside a segment: a hole, or a pattern or glossary match (``hole`` is
+    None). ``output``, when set, is written in its place: a glossary term's translation."""
 
     kind: str
     text: str
     hole: Hole | None = None
+    output: str | None = None
 
     def key(self) -> str:
         return self.hole.key() if self.hole else self.text
@@ -232,35 +237,51 @@ def find_spans(text: str, kinds: frozenset[str]) -> list[tuple[int, int, str]]:
     return [(m.start(), m.end(), m.lastgroup or "") for m in matches if m.end() > m.start()]
 
 
-def mask(segment: Segment) -> Masked:
-    """Replace holes and pattern matches in ``segment.text`` by sentinels ⟦1⟧, ⟦2⟧, ..."""
-    ranges: list[tuple[int, int, str, Hole | None]] = []
+def mask(segment: Segment, glossary: Glossary | None = None) -> Masked:
+    """Replace holes, pattern matches and glossary terms in ``segment.text`` by sentinels ⟦1⟧,
+    ⟦2⟧, ... (a term inside a hole or a pattern match, a URL say, is not one)."""
+    ranges: list[tuple[int, int, Span]] = []
     cursor = 0
     for hole in sorted(segment.holes, key=lambda h: h.start):
-        ranges.extend(_pattern_ranges(segment, cursor, hole.start))
-        ranges.append((hole.start, hole.end, hole.kind, hole))
+        ranges.extend(_pattern_ranges(segment, cursor, hole.start, glossary))
+        ranges.append((hole.start, hole.end, Span(hole.kind, segment.text[hole.start:hole.end], hole)))
         cursor = hole.end
-    ranges.extend(_pattern_ranges(segment, cursor, len(segment.text)))
+    ranges.extend(_pattern_ranges(segment, cursor, len(segment.text), glossary))
     out: list[str] = []
     spans: list[Span] = []
     cursor = 0
-    for start, end, kind, found in ranges:
+    for start, end, span in ranges:
         out.append(segment.text[cursor:start])
-        spans.append(Span(kind, segment.text[start:end], found))
+        spans.append(span)
         out.append(sentinel(len(spans)))
         cursor = end
     out.append(segment.text[cursor:])
     return Masked("".join(out), spans)
 
 
-def _pattern_ranges(
-    segment: Segment, start: int, end: int
-) -> Iterable[tuple[int, int, str, Hole | None]]:
+def _pattern_ranges(segment: Segment, start: int, end: int,
+                    glossary: Glossary | None) -> list[tuple[int, int, Span]]:
+    """The pattern matches between ``start`` and ``end``, and the glossary's terms between them."""
     if start >= end:
         return []
     text = segment.text[start:end]
-    return [(start + s, start + e, k, _icu_hole(segment, start + s, start + e) if k == ICU_KIND else None)
-            for s, e, k in find_spans(text, segment.patterns)]
+    found: list[tuple[int, int, Span]] = []
+    cursor = 0
+    for s, e, kind in [*find_spans(text, segment.patterns), (len(text), len(text), "")]:
+        found += _term_ranges(glossary, segment.text, start + cursor, start + s)
+        if kind:
+            hole = _icu_hole(segment, start + s, start + e) if kind == ICU_KIND else None
+            found.append((start + s, start + e, Span(kind, text[s:e], hole)))
+        cursor = e
+    return found
+
+
+def _term_ranges(glossary: Glossary | None, text: str, start: int, end: int) -> list[tuple[int, int, Span]]:
+    """The glossary's terms in ``text[start:end]``, each a span written back as its translation."""
+    if glossary is None:
+        return []
+    return [(start + s, start + e, Span(GLOSSARY_KIND, text[start + s:start + e], output=target))
+            for s, e, target in glossary.matches(text[start:end])]
 
 
 def _icu_hole(segment: Segment, start: int, end: int) -> Hole | None:

@@ -17,12 +17,13 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from polyseq.documents.formats import Format, format_for_path, get_format
+from polyseq.documents.glossary import Glossary, as_glossary
 from polyseq.documents.protect import (
     DocumentError,
     FormatOptions,
@@ -121,8 +122,9 @@ class _Plan:
 class _Job:
     """Translates the sentences of many segments in a few batched calls, then renders them."""
 
-    def __init__(self, translate: Translate, lang: str, max_chars: int, batch_size: int):
-        self.translate, self.lang = translate, lang
+    def __init__(self, translate: Translate, lang: str, max_chars: int, batch_size: int,
+                 glossary: Glossary | None = None):
+        self.translate, self.lang, self.glossary = translate, lang, glossary
         self.max_chars, self.batch_size = max_chars, batch_size
         self.plans: dict[int, _Plan] = {}
         self.done: dict[str, list[str | int]] = {}  # masked sentence -> prose and sentinels
@@ -132,7 +134,7 @@ class _Job:
 
     def plan(self, segment: Segment) -> _Plan:
         """Cut ``segment`` into sentences (after the segments nested in its spans, inner first)."""
-        masked = mask(segment)
+        masked = mask(segment, self.glossary)
         for nested in nested_segments(masked.spans):
             self.plan(nested)
         pieces: list[tuple[str, bool]] = []
@@ -208,15 +210,16 @@ class _Job:
 
     def _span_out(self, segment: Segment, span: Span) -> str:
         if span.hole is None:
-            return segment.escape(span.text)
+            return segment.escape(span.text if span.output is None else span.output)
         return "".join(p if isinstance(p, str) else self.render(p) for p in span.hole.parts)
 
     def _render(self, plan: _Plan) -> str:
         segment = plan.segment
-        changed = any(
-            split_sentinels(text) != self.done[text] for text, is_sentence in plan.pieces
-            if is_sentence
-        ) or any(self.render(nested) != nested.raw for nested in nested_segments(plan.spans))
+        changed = (
+            any(split_sentinels(text) != self.done[text] for text, is_sentence in plan.pieces if is_sentence)
+            or any(self.render(nested) != nested.raw for nested in nested_segments(plan.spans))
+            or any(span.output not in (None, span.text) for span in plan.spans)  # a glossary's term
+        )
         if not changed:  # (a span with segments nested by the mask has no raw place to write to)
             return self._unchanged(plan)
         parts: list[tuple[str, bool]] = []
@@ -267,6 +270,7 @@ def translate_document(
     json_paths: Sequence[str] = (),
     max_chars: int = 400,
     batch_size: int = 64,
+    glossary: Glossary | Mapping[str, str] | str | Path | None = None,
 ) -> DocumentResult:
     """Translate the prose of ``text`` and keep everything else byte for byte.
 
@@ -274,7 +278,8 @@ def translate_document(
     loaded Translator (then ``src_lang`` and ``tgt_lang`` are required). ``source`` names the
     document in error messages. ``overwrite`` and ``fuzzy`` are for .po catalogs,
     ``json_paths`` (``"items.*.title"``) limits JSON to those string values, ``max_chars``
-    is the longest piece sent to the translator.
+    is the longest piece sent to the translator. ``glossary`` (a Glossary, a mapping of terms or
+    a glossary file) fixes the translation of its terms (``polyseq.documents.glossary``).
     """
     fmt = get_format(format)
     translate = as_translate(translator, src_lang, tgt_lang)
@@ -288,7 +293,7 @@ def translate_document(
                             fuzzy=fuzzy, json_paths=tuple(json_paths))
     bom = _BOM if text.startswith(_BOM) else ""
     parsed = fmt.parse(text[len(bom):], options)
-    job = _Job(translate, src_lang or "en", max_chars, batch_size)
+    job = _Job(translate, src_lang or "en", max_chars, batch_size, as_glossary(glossary))
     for segment in all_segments(parsed.segments):
         job.plan(segment)
     plans = list(job.plans.values())

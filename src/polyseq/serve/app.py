@@ -30,7 +30,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from polyseq.config import ServeConfig
+from polyseq.config import ConfigError, ServeConfig
 from polyseq.serve.batcher import Batcher, Job, Overloaded, ShuttingDown
 from polyseq.serve.limits import Limiter, Refused
 from polyseq.serve.metrics import Metrics
@@ -41,6 +41,19 @@ from polyseq.translator import TranslationCandidate, Translator
 logger = logging.getLogger("polyseq.serve")
 FILE_FORMATS = {".md": "markdown", ".markdown": "markdown", ".json": "json", ".html": "html",
                 ".htm": "html", ".po": "po", ".pot": "po", ".txt": "plain"}
+
+
+def _glossaries(files: dict[str, str]) -> dict[tuple[str, str], Any]:
+    """serve.glossaries: a Glossary for each direction named."""
+    if not files:
+        return {}
+    from polyseq.documents.glossary import Glossary
+
+    glossaries = {}
+    for direction, path in files.items():
+        src, _, tgt = direction.partition("-")
+        glossaries[(src, tgt)] = Glossary.load(path)
+    return glossaries
 
 
 class Server:
@@ -54,6 +67,7 @@ class Server:
         self.files = Path(tempfile.mkdtemp(prefix="polyseq-serve-"))
         self.file_names: dict[str, str] = {}  # a translated file -> the name it was uploaded with
         self._detectors: dict[tuple[str, ...], Any] = {}
+        self.glossaries = _glossaries(config.glossaries)  # read before the models: an error is quick
 
     def load(self) -> None:
         for name, path in zip(unique_names(self.model_dirs), self.model_dirs, strict=True):
@@ -64,6 +78,11 @@ class Server:
             batcher.start()
             self.metrics.watch_queue(name, functools.partial(getattr, batcher, "depth"))
             self.models.served.append(ServedModel(name, translator, batcher))
+        served = set(self.languages())
+        unserved = [f"{src}-{tgt}" for src, tgt in self.glossaries if not {src, tgt} <= served]
+        if unserved:
+            raise ConfigError(f"serve.glossaries: no model serves {', '.join(unserved)} (the directions "
+                              f"are in the models' codes: {', '.join(sorted(served))})")
 
     def close(self) -> None:
         for model in self.models.served:
@@ -141,7 +160,7 @@ class Server:
         engine = self.segment_translator(src, tgt, self.config.strategy, asyncio.get_running_loop())
         try:
             result = await asyncio.to_thread(translate_document, text, format, engine, src_lang=src,
-                                             tgt_lang=tgt)
+                                             tgt_lang=tgt, glossary=self.glossaries.get((src, tgt)))
         except ValueError as error:  # a DocumentError: a malformed .po, invalid JSON, a NUL, ...
             raise Refused(400, f"Invalid request: {error}") from None
         return result.text
@@ -300,8 +319,9 @@ def create_app(config: ServeConfig, model_dirs: Sequence[str | Path]) -> FastAPI
             indices = [i for i, s in enumerate(sources) if s == src]
             if server.model_for(src, target) is None:  # already in the target language
                 outputs = [[texts[i]] for i in indices]
-            elif text_format == "html":
-                documents = [server.translate_document(texts[i], "html", src, target) for i in indices]
+            elif text_format == "html" or (src, target) in server.glossaries:  # text with a glossary as plain
+                kind = "plain" if text_format == "text" else "html"
+                documents = [server.translate_document(texts[i], kind, src, target) for i in indices]
                 outputs = [[text] for text in await asyncio.gather(*documents)]  # their segments batch
             else:
                 chosen = [texts[i] for i in indices]

@@ -1,0 +1,105 @@
+"""Glossaries: files read as DeepL writes them, terms found whole and longest first, and written
+back as their translations in every format, whatever the model does to their sentinels."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from polyseq.cli import app
+from polyseq.documents import translate_document
+from polyseq.documents.glossary import Glossary, GlossaryError
+from polyseq.documents.protect import Segment, mask
+
+Translate = Callable[[list[str]], list[str]]
+TERMS = {"pull request": "Pull-Request", "polyseq": "polyseq", "GitHub Actions": "GitHub Actions",
+         "GitHub": "GitHub", "branch": "Zweig"}
+
+
+def test_files_are_read_as_deepl_writes_them_and_bad_lines_are_named(tmp_path: Path) -> None:
+    tsv = tmp_path / "terms.tsv"
+    tsv.write_text("# product names first\npolyseq\n\npull request\tPull-Request\nbranch \t Zweig\n",
+                   encoding="utf-8")
+    expected = {"polyseq": "polyseq", "pull request": "Pull-Request", "branch": "Zweig"}
+    assert Glossary.load(tsv).terms == expected
+    csv = tmp_path / "terms.csv"
+    csv.write_text('"merge, squash",Squash-Merge\nGitHub\n', encoding="utf-8")
+    assert Glossary.load(csv).terms == {"merge, squash": "Squash-Merge", "GitHub": "GitHub"}
+    wrong = "line 1: 'a\\tb\\tc' is not a term and its translation separated by a tab"
+    for body, fault in [("a\tb\tc\n", wrong),
+                        ("ok\tgut\n\tgut\n", "line 2"),
+                        ("x\ty\nx\tz\n", "line 2: 'x' is listed twice, as 'y' and 'z'")]:
+        tsv.write_text(body, encoding="utf-8")
+        with pytest.raises(GlossaryError, match=fault.replace("\\", "\\\\")):
+            Glossary.load(tsv)
+    with pytest.raises(GlossaryError, match="does not exist|No such file"):
+        Glossary.load(tmp_path / "missing.tsv")
+    with pytest.raises(GlossaryError, match="an empty term"):
+        Glossary({"": "x"})
+
+
+def test_terms_match_whole_longest_first_and_at_a_sentence_start() -> None:
+    glossary = Glossary(TERMS)
+    text = "Pull request checks run in GitHub Actions; GitHubber and branches are words of their own."
+    assert [(text[s:e], out) for s, e, out in glossary.matches(text)] == [
+        ("Pull request", "Pull-Request"), ("GitHub Actions", "GitHub Actions")]
+    assert Glossary({"GPU": "GPU"}).matches("a gpu") == []  # case-sensitive but for a first letter
+
+
+def test_a_term_inside_a_protected_span_is_left_to_the_span() -> None:
+    segment = Segment("See `git branch` at https://example.com/branch and the branch list.",
+                      raw="")
+    masked = mask(segment, Glossary(TERMS))
+    assert [(span.kind, span.text, span.output) for span in masked.spans] == [
+        ("inline_code", "`git branch`", None), ("url", "https://example.com/branch", None),
+        ("glossary", "branch", "Zweig")]
+    assert masked.text == "See ⟦1⟧ at ⟦2⟧ and the ⟦3⟧ list."
+
+
+@pytest.mark.parametrize(("name", "document", "expected"), [
+    ("markdown", "# Open a pull request\n\nPush the branch, then open a pull request on GitHub.\n",
+     ["# qNEPo q Pull-Request\n",
+      "qHSUp qEHT Zweig, qNEHT qNEPO q Pull-Request qNO GitHub."]),
+    ("po", 'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n\n'
+           'msgid "Delete branch %(name)s"\nmsgstr ""\n\nmsgid "polyseq"\nmsgstr ""\n',
+     ['msgstr "qETELEd Zweig %(name)s"', 'msgid "polyseq"\nmsgstr "polyseq"']),
+    ("json", '{"title": "{count, plural, one {# branch} other {# branches}}", "name": "GitHub"}',
+     ['"{count, plural, one {# Zweig} other {# qSEHCNARB}}"', '"name": "GitHub"']),
+])
+def test_every_format_writes_the_terms_translations(name: str, document: str, expected: list[str],
+                                                    rewrite: Translate) -> None:
+    """A term alone in a segment (a .po msgid, a JSON value) is written too, though nothing is
+    left for the model; in an ICU message, in each branch."""
+    result = translate_document(document, name, rewrite, glossary=TERMS, src_lang="en", tgt_lang="de")
+    for part in expected:
+        assert part in result.text, result.text
+    assert result.summary.protected_by_kind["glossary"] >= 2
+
+
+@pytest.mark.parametrize("fault", ["drop", "double", "garble", "pad", "reverse", "bunch"])
+def test_a_model_that_breaks_the_sentinels_still_gets_the_terms(
+        fault: str, make_faulty: Callable[[str], Translate]) -> None:
+    result = translate_document("Merge the pull request into the branch.\n", "plain", make_faulty(fault),
+                                glossary=TERMS)
+    # each exactly once (a model may move a term: word order differs between languages)
+    assert result.text.count("Pull-Request") == result.text.count("Zweig") == 1, result.text
+
+
+def test_translate_file_takes_a_glossary_with_a_real_model(tiny_model_dir: Path, tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text("# Twelve\n\nOpen a pull request on GitHub with twenty one files.\n", encoding="utf-8")
+    terms = tmp_path / "terms.tsv"
+    terms.write_text("pull request\tPull-Request\nGitHub\n", encoding="utf-8")
+    args = ["translate-file", str(page), "--model", str(tiny_model_dir), "--src", "en", "--tgt", "de",
+            "--glossary", str(terms), "--strategy", "greedy"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    translated = (tmp_path / "page.de.md").read_text(encoding="utf-8")
+    assert "Pull-Request" in translated and "GitHub" in translated, translated
+    terms.write_text("a\tb\tc\n", encoding="utf-8")
+    result = CliRunner().invoke(app, [*args, "-o", str(tmp_path / "again.md")])
+    assert result.exit_code == 2 and "terms.tsv, line 1" in result.output
+    assert not (tmp_path / "again.md").exists()
