@@ -130,8 +130,8 @@ def tokens(result: DecodeResult) -> list[tuple[int, ...]]:
 
 def uncached_greedy(model: Seq2Seq, inputs: DecodeInput,
                     limit: dict[str, Any]) -> tuple[list[tuple[int, ...]], float]:
-    """Greedy by full forwards without a cache, row by row, and the smallest gap between the two
-    best logits on the way."""
+    """Greedy by full forwards without a cache, row by row, never choosing padding, and the
+    smallest gap between the two best logits on the way."""
     outputs, smallest = [], math.inf
     for row in range(inputs.batch_size):
         src = inputs.src[row : row + 1]
@@ -140,6 +140,8 @@ def uncached_greedy(model: Seq2Seq, inputs: DecodeInput,
         memory, sequence, generated = model.encode(src), inputs.prefix[row].tolist(), list[int]()
         while len(generated) < min(budget, ceiling):
             logits = model.decode_step(torch.tensor([sequence]), memory)[0, -1]
+            if inputs.banned_id is not None:
+                logits[inputs.banned_id] = -math.inf
             best = logits.topk(2).values
             smallest = min(smallest, float(best[0] - best[1]))
             token = int(logits.argmax())

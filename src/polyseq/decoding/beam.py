@@ -31,6 +31,7 @@ from polyseq.decoding.core import (
     StrategySpec,
     max_positions,
     model_runner,
+    without,
 )
 from polyseq.decoding.processors import Processing
 
@@ -75,7 +76,7 @@ def grouped_beam_search(model: Any, inputs: DecodeInput, config: BeamConfig, gro
         raise ConfigError(f"beam_size {config.beam_size} must be a multiple of groups {groups}")
     width = config.beam_size // groups
     limits = config.max_length.for_input(inputs, max_positions(model) - prefix_length).tolist()
-    run = model_runner(model)
+    run = model_runner(model, inputs.banned_id)
     memory = run.encode(inputs.src)
     # the self-attention buffers start small and double as the beams lengthen (see
     # DecoderCache.ensure_capacity): a reorder of the module path's cache copies them whole
@@ -94,7 +95,7 @@ def grouped_beam_search(model: Any, inputs: DecodeInput, config: BeamConfig, gro
         stats.forward_passes += 1
         if config.processing.active or diversity:  # over whole distributions
             logits = config.processing(project(states[:, -1]).float(), histories, inputs.eos_id)
-            log_probs = logits.log_softmax(dim=-1)  # (A*W, V)
+            log_probs = without(logits.log_softmax(dim=-1), inputs.banned_id)  # (A*W, V)
             candidates = (scores.view(-1, 1) + log_probs).view(len(alive), -1)  # (A, W*V)
             top_scores, top_index = _select(candidates, alive, width, log_probs.shape[-1], diversity)
             top_beams, top_tokens = top_index // log_probs.shape[-1], top_index % log_probs.shape[-1]

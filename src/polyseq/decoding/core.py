@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import torch
 from torch import Tensor
 
 from polyseq.config import ConfigError
@@ -45,6 +46,12 @@ class DecodeInput:
 
     def source_lengths(self) -> Tensor:
         return (self.src != self.pad_id).sum(dim=1)  # (B,)
+
+    @property
+    def banned_id(self) -> int | None:
+        """The id no strategy chooses: padding, which no output holds, though label smoothing
+        gives it probability (fairseq never selects it either). None where EOS is padding too."""
+        return None if self.pad_id == self.eos_id else self.pad_id
 
 
 @dataclass(frozen=True)
@@ -140,21 +147,27 @@ class ModelRunner:
     them, else to the logits (A, T, V) and the identity. `choose` maps states (N, D) and the
     output layer to greedy's choice after each row: its most likely token and that token's
     log-probability; `top`, with a count, to each row's that many most likely tokens and their
-    log-probabilities, (N, count) each (the native passes fuse both into the output layer)."""
+    log-probabilities, (N, count) each (the native passes fuse both into the output layer).
+    Neither ever picks the banned id (`DecodeInput.banned_id`)."""
 
     encode: Callable[[Tensor], Any]
     init_cache: Callable[..., Any]  # (memory, capacity=...)
     decode: StatesDecoder
-    choose: Callable[[Tensor, Project], tuple[list[int], list[float]]] = field(
-        default=lambda states, project: greedy_choice(project(states)))
-    top: Callable[[Tensor, Project, int], tuple[Tensor, Tensor]] = field(
-        default=lambda states, project, count: most_likely(project(states), count))
+    choose: Callable[[Tensor, Project], tuple[list[int], list[float]]]
+    top: Callable[[Tensor, Project, int], tuple[Tensor, Tensor]]
 
 
-def greedy_choice(logits: Tensor) -> tuple[list[int], list[float]]:
-    """Each row's most likely token in logits (N, V) and its log-probability."""
+def without(scores: Tensor, banned: int | None) -> Tensor:
+    """scores (N, V) with the `banned` id at -inf (a copy); `scores` itself when None."""
+    return scores if banned is None else scores.index_fill(-1, torch.tensor(banned, device=scores.device),
+                                                           -math.inf)
+
+
+def greedy_choice(logits: Tensor, banned: int | None = None) -> tuple[list[int], list[float]]:
+    """Each row's most likely token in logits (N, V), never `banned`, and its log-probability
+    (under the whole distribution, as the native passes give it)."""
     logits = logits.float()
-    chosen = logits.argmax(dim=-1)
+    chosen = without(logits, banned).argmax(dim=-1)
     return chosen.tolist(), log_probs_of(logits, chosen)
 
 
@@ -163,25 +176,51 @@ def log_probs_of(logits: Tensor, chosen: Tensor) -> list[float]:
     return logits.log_softmax(dim=-1).gather(1, chosen[:, None])[:, 0].tolist()
 
 
-def most_likely(logits: Tensor, count: int) -> tuple[Tensor, Tensor]:
-    """Each row's `count` most likely tokens in logits (N, V), most likely first, and their
-    log-probabilities: (N, count) each."""
-    values, ids = logits.float().log_softmax(dim=-1).topk(min(count, logits.shape[-1]), dim=-1)
+def most_likely(logits: Tensor, count: int, banned: int | None = None) -> tuple[Tensor, Tensor]:
+    """Each row's `count` most likely tokens in logits (N, V) other than `banned`, most likely
+    first, and their log-probabilities: (N, count) each (-inf where too few tokens are left)."""
+    log_probs = without(logits.float().log_softmax(dim=-1), banned)
+    values, ids = log_probs.topk(min(count, logits.shape[-1]), dim=-1)
     return ids, values
 
 
-def model_runner(model: Any) -> ModelRunner:
+def model_runner(model: Any, banned: int | None = None) -> ModelRunner:
     """The native passes (`polyseq.model.native`: one call per pass) where they compute what the
-    model's modules compute; else the model protocol, the reference path."""
+    model's modules compute; else the model protocol, the reference path. Its choices leave out
+    `banned` (a strategy gives `DecodeInput.banned_id`)."""
     native = native_passes(model)
     if native is not None:
         return ModelRunner(native.encode, native.init_cache,
                            lambda tokens, memory, cache, widths=None: (native.decode(tokens, cache, widths),
                                                                        native.project),
-                           lambda states, project: native.choose(states),
-                           lambda states, project, count: native.top(states, count))
+                           lambda states, project: _native_choice(native, states, banned),
+                           lambda states, project, count: _native_top(native, states, count, banned))
+    choose = lambda states, project: greedy_choice(project(states), banned)  # noqa: E731
+    top = lambda states, project, count: most_likely(project(states), count, banned)  # noqa: E731
     if hasattr(model, "decode_hidden") and hasattr(model, "project"):
         return ModelRunner(model.encode, model.init_cache, lambda tokens, memory, cache, widths=None: (
-            model.decode_hidden(tokens, memory, cache), model.project))
+            model.decode_hidden(tokens, memory, cache), model.project), choose, top)
     return ModelRunner(model.encode, model.init_cache, lambda tokens, memory, cache, widths=None: (
-        model.decode_step(tokens, memory, cache), lambda logits: logits))
+        model.decode_step(tokens, memory, cache), lambda logits: logits), choose, top)
+
+
+def _native_choice(native: Any, states: Tensor, banned: int | None) -> tuple[list[int], list[float]]:
+    """The fused choice; the rows where it is `banned` choose again from their logits (rare: a
+    trained model gives padding little probability)."""
+    tokens, log_probs = native.choose(states)
+    again = [row for row, token in enumerate(tokens) if token == banned]
+    if again:
+        tokens_again, log_probs_again = greedy_choice(native.project(states[again]), banned)
+        for row, token, log_prob in zip(again, tokens_again, log_probs_again, strict=True):
+            tokens[row], log_probs[row] = token, log_prob
+    return tokens, log_probs
+
+
+def _native_top(native: Any, states: Tensor, count: int, banned: int | None) -> tuple[Tensor, Tensor]:
+    """The fused top `count`, from one more than that when `banned` may be among them."""
+    if banned is None:
+        return native.top(states, count)
+    ids, log_probs = native.top(states, min(count + 1, native.config.vocab_size))
+    log_probs = log_probs.masked_fill(ids == banned, -math.inf)
+    order = log_probs.argsort(dim=1, descending=True, stable=True)[:, :count]  # the banned id last
+    return ids.gather(1, order), log_probs.gather(1, order)

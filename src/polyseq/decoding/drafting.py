@@ -71,7 +71,7 @@ def draft_and_verify(model: Any, inputs: DecodeInput, max_length: LengthLimit, s
     """Decode greedily with drafts from `make_drafter(model, memory, rows, inputs)`."""
     prefix_length = inputs.prefix.shape[1]
     limits = max_length.for_input(inputs, max_positions(model) - prefix_length).tolist()
-    run = model_runner(model)
+    run = model_runner(model, inputs.banned_id)
     memory = run.encode(inputs.src)
     cache = run.init_cache(memory, capacity=prefix_length + max(limits) + 2)
     rows = [Row(i, limits[i], sources[i], pending=inputs.prefix[i].tolist())

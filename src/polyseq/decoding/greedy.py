@@ -26,6 +26,7 @@ from polyseq.decoding.core import (
     log_probs_of,
     max_positions,
     model_runner,
+    without,
 )
 from polyseq.decoding.processors import Processing
 
@@ -52,7 +53,7 @@ def stepwise_decode(model: Any, inputs: DecodeInput, max_length: LengthLimit,
     batch, prefix_length = inputs.batch_size, inputs.prefix.shape[1]
     limits = max_length.for_input(inputs, max_positions(model) - prefix_length)
     limits_per_row = limits.repeat_interleave(copies).tolist()
-    run = model_runner(model)
+    run = model_runner(model, inputs.banned_id)
     memory = run.encode(inputs.src)
     cache = run.init_cache(memory, capacity=prefix_length + max(limits_per_row) + 1)
     if copies > 1:
@@ -70,7 +71,8 @@ def stepwise_decode(model: Any, inputs: DecodeInput, max_length: LengthLimit,
             chosen_tokens, chosen_log_probs = run.choose(states[:, -1], project)
         else:
             logits = processing(project(states[:, -1]).float(), [tokens[row] for row in alive], inputs.eos_id)
-            chosen = logits.argmax(dim=-1) if choose is None else choose(logits)  # (A,)
+            valid = without(logits, inputs.banned_id)  # log_prob stays under `logits`, as run.choose's
+            chosen = valid.argmax(dim=-1) if choose is None else choose(valid)  # (A,)
             chosen_tokens, chosen_log_probs = chosen.tolist(), log_probs_of(logits, chosen)
         keep = []
         for position, (row, token) in enumerate(zip(alive, chosen_tokens, strict=True)):

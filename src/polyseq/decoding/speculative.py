@@ -28,6 +28,7 @@ from polyseq.decoding.core import (
     StrategySpec,
     max_positions,
     model_runner,
+    without,
 )
 from polyseq.decoding.drafting import Row, draft_and_verify, find_continuation
 from polyseq.model.checkpoint import load_model
@@ -124,7 +125,7 @@ class ModelDrafter:
                               f"encode, init_cache and decode_step, not {type(draft_model).__name__}")
         run = model_runner(draft_model)
         self.config, self.k, self.decode = config, config.k, run.decode
-        self.pad_id, self.eos_id = inputs.pad_id, inputs.eos_id
+        self.pad_id, self.eos_id, self.banned = inputs.pad_id, inputs.eos_id, inputs.banned_id
         self.positions = max_positions(draft_model)
         self.pending = [list(row.pending) for row in rows]  # accepted, not yet in the draft cache
         self.fed = 0  # tokens of the last proposal that entered the draft cache
@@ -175,8 +176,8 @@ class ModelDrafter:
         without a confidence floor, where there is nothing to check (and no sync on a GPU)."""
         logits = logits.float()
         if self.config.confidence <= 0.0:
-            return logits.argmax(dim=-1), None
-        best, token = logits.max(dim=-1)
+            return without(logits, self.banned).argmax(dim=-1), None
+        best, token = without(logits, self.banned).max(dim=-1)  # the main model never takes it
         probability = (best - logits.logsumexp(dim=-1)).exp()
         return token, probability >= self.config.confidence
 
