@@ -155,3 +155,25 @@ def test_translate_with_auto_source(tiny_model_dir: Path) -> None:
                                  "-s", "greedy"], input="two hundred and five\ndreihundertzwölf\n")
     assert result.exit_code == 0, result.output
     assert len(result.stdout.splitlines()) == 2
+
+
+def test_n_best_prints_each_sample_of_sampling(tiny_model_dir: Path) -> None:
+    common = ["translate", "-m", str(tiny_model_dir), "--src", "num", "--tgt", "en", "-s", "sampling",
+              "-O", "seed=3", "-O", "temperature=2"]
+    result = runner.invoke(app, [*common, "--n-best", "4", "--format", "jsonl"], input="12\n300\n")
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [len(record["candidates"]) for record in records] == [4, 4]
+    assert len({c["text"] for record in records for c in record["candidates"]}) > 2
+    same = runner.invoke(app, [*common, "--n-best", "4", "-O", "num_samples=4"], input="12\n300\n")
+    assert same.exit_code == 0 and len(same.stdout.splitlines()) == 8
+    assert same.stdout.splitlines()[::4] == [record["translation"] for record in records]
+    for strategy, n_best, options, message in [
+        ("sampling", "4", ["-O", "num_samples=2"], "--n-best 4 and -O num_samples=2 disagree"),
+        ("greedy", "2", [], "strategy 'greedy' gives one candidate per input"),
+    ]:
+        refused = runner.invoke(app, [*common[:-6], "-s", strategy, "--n-best", n_best, *options],
+                                input="12\n")
+        assert refused.exit_code == 2 and message in refused.stderr, refused.output
+    one = runner.invoke(app, [*common[:-6], "-s", "aggressive", "--n-best", "1"], input="12\n")
+    assert one.exit_code == 0 and len(one.stdout.splitlines()) == 1, one.output

@@ -3,6 +3,7 @@ from the command line, and input and output streams."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from collections.abc import Iterable, Iterator
@@ -103,14 +104,33 @@ OverwriteOption = Annotated[bool, typer.Option(
 def strategy_settings(strategy: str, beam_size: int | None, n_best: int | None,
                       options: list[str] | None) -> dict[str, Any]:
     settings = parse_settings(options or [])
-    for name, value in (("beam_size", beam_size), ("n_best", n_best)):
-        if value is None:
+    flags: list[tuple[str, str | None, int | None]] = [("--beam-size", "beam_size", beam_size)]
+    if n_best is not None:
+        flags.append(("--n-best", candidates_setting(strategy, n_best), n_best))
+    for flag, name, value in flags:
+        if value is None or name is None:
             continue
         if settings.get(name, value) != value:  # which one was meant cannot be told
-            raise ValueError(f"--{name.replace('_', '-')} {value} and -O {name}={settings[name]} disagree: "
-                             "give one of them")
+            raise ValueError(f"{flag} {value} and -O {name}={settings[name]} disagree: give one of them")
         settings[name] = value
     return settings
+
+
+def candidates_setting(strategy: str, n_best: int) -> str | None:
+    """The setting that `--n-best` sets: `n_best` (beam searches) or `num_samples` (sampling's
+    candidates are its samples); None for a strategy of one candidate, where only 1 is asked."""
+    from polyseq.decoding import STRATEGIES, get_strategy
+
+    def setting(name: str) -> str | None:
+        fields = {item.name for item in dataclasses.fields(get_strategy(name).config_type)}
+        return next((field for field in ("n_best", "num_samples") if field in fields), None)
+
+    found = setting(strategy)
+    if found is None and n_best != 1:
+        several = ", ".join(name for name in sorted(STRATEGIES) if setting(name))
+        raise ValueError(f"strategy {strategy!r} gives one candidate per input: --n-best {n_best} "
+                         f"needs {several}")
+    return found
 
 
 @contextmanager
