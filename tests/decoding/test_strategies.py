@@ -194,3 +194,34 @@ def test_settings_take_their_fields_types_or_name_the_setting() -> None:
             make_config(strategy, settings)
     with pytest.raises(ConfigError, match="max_len_b"):
         LengthLimit(1.0, 0)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+@pytest.mark.parametrize(("strategy", "setting"), [
+    ("sampling", "temperature"), ("beam", "length_penalty"), ("diverse-beam", "length_penalty"),
+    ("diverse-beam", "diversity"), ("greedy", "repetition_penalty"), ("sampling", "top_p"),
+])
+def test_settings_that_are_not_finite_numbers_are_refused_by_name(strategy: str, setting: str,
+                                                                   value: str) -> None:
+    with pytest.raises(ConfigError, match=setting):
+        make_config(strategy, {setting: value})
+
+
+@pytest.mark.parametrize(("strategy", "settings", "message"), [
+    ("greedy", {"banned_tokens": [999]}, "banned_tokens: token id 999 is outside the vocabulary (0..29)"),
+    ("beam", {"force_first_token": 30}, "force_first_token: token id 30 is outside the vocabulary (0..29)"),
+    ("sampling", {"allowed_tokens": [5, 30]}, "allowed_tokens: token id 30 is outside the vocabulary"),
+])
+def test_token_ids_outside_the_vocabulary_are_refused_by_name(strategy: str, settings: dict,
+                                                              message: str) -> None:
+    model, inputs = random_model_input(2)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        generate(model, inputs, strategy, **settings)
+
+
+def test_negative_token_ids_are_refused_by_name() -> None:
+    for settings, name in [({"banned_tokens": "-1"}, "banned_tokens"),
+                           ({"allowed_tokens": "4,-2"}, "allowed_tokens"),
+                           ({"force_first_token": -3}, "force_first_token")]:
+        with pytest.raises(ConfigError, match=name):
+            make_config("greedy", settings)

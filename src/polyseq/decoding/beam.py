@@ -49,6 +49,8 @@ class BeamConfig:
             raise ConfigError("beam_size must be >= 1")
         if not 1 <= self.n_best <= self.beam_size:
             raise ConfigError(f"n_best must be between 1 and beam_size ({self.beam_size})")
+        if not math.isfinite(self.length_penalty):  # NaN scores would rank hypotheses at random
+            raise ConfigError(f"length_penalty must be a finite number, got {self.length_penalty}")
 
 
 def _normalised(log_prob: float, length: int, penalty: float) -> float:

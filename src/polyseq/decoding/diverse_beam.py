@@ -8,6 +8,7 @@ output once (its best copy), so it may be shorter than n_best.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,8 +32,9 @@ class DiverseBeamConfig:
         if self.groups < 1 or self.beam_size % self.groups:
             raise ConfigError(f"beam_size {self.beam_size} must be a positive multiple of groups "
                               f"{self.groups}")
-        if self.diversity < 0:
-            raise ConfigError("diversity must be >= 0")
+        if not 0 <= self.diversity < math.inf:  # NaN too: it would pass `< 0`
+            raise ConfigError(f"diversity must be a finite number >= 0, got {self.diversity}")
+        self.beam()  # beam_size, n_best and length_penalty are checked as beam search's, now
 
     def beam(self) -> BeamConfig:
         return BeamConfig(beam_size=self.beam_size, n_best=self.n_best,

@@ -22,8 +22,8 @@ NEG_INF = -math.inf
 
 def temperature(logits: Tensor, value: float) -> Tensor:
     """Sharpen (< 1) or flatten (> 1) the distribution."""
-    if value <= 0:
-        raise ConfigError("temperature must be > 0")
+    if not 0 < value < math.inf:
+        raise ConfigError(f"temperature must be a finite number > 0, got {value}")
     return logits / value
 
 
@@ -137,10 +137,25 @@ class Processing:
     def __post_init__(self) -> None:
         if self.min_length < 0 or self.no_repeat_ngram < 0:
             raise ConfigError("min_length and no_repeat_ngram must be >= 0")
-        if self.repetition_penalty <= 0:
-            raise ConfigError("repetition_penalty must be > 0")
+        if not 0 < self.repetition_penalty < math.inf:  # NaN too: it would pass `<= 0`
+            raise ConfigError(f"repetition_penalty must be a finite number > 0, "
+                              f"got {self.repetition_penalty}")
         object.__setattr__(self, "banned_tokens", tuple(self.banned_tokens))
         object.__setattr__(self, "allowed_tokens", tuple(self.allowed_tokens))
+        for name, ids in self._token_ids():
+            if ids and min(ids) < 0:  # a negative index would ban or force a token from the end
+                raise ConfigError(f"{name}: token ids are >= 0, got {min(ids)}")
+
+    def _token_ids(self) -> list[tuple[str, tuple[int, ...]]]:
+        first = (self.force_first_token,) if self.force_first_token != -1 else ()
+        return [("banned_tokens", self.banned_tokens), ("allowed_tokens", self.allowed_tokens),
+                ("force_first_token", first)]
+
+    def check_vocabulary(self, size: int) -> None:
+        """A token id past the vocabulary is an error naming its setting (not an IndexError)."""
+        for name, ids in self._token_ids():
+            if ids and max(ids) >= size:
+                raise ConfigError(f"{name}: token id {max(ids)} is outside the vocabulary (0..{size - 1})")
 
     @property
     def active(self) -> bool:
@@ -150,6 +165,7 @@ class Processing:
     def __call__(self, logits: Tensor, histories: Sequence[Sequence[int]], eos_id: int) -> Tensor:
         if not self.active:
             return logits
+        self.check_vocabulary(logits.shape[-1])
         logits = allow_only(logits, self.allowed_tokens, eos_id)
         logits = ban_tokens(logits, self.banned_tokens)
         logits = min_length(logits, [len(h) for h in histories], self.min_length, eos_id)

@@ -6,6 +6,7 @@ inputs and model give the same samples, whatever else the process does with torc
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,8 +30,8 @@ class SamplingConfig:
     processing: Processing = field(default_factory=Processing)
 
     def __post_init__(self) -> None:
-        if self.temperature <= 0:
-            raise ConfigError("temperature must be > 0")
+        if not 0 < self.temperature < math.inf:  # NaN too: it would pass `<= 0`
+            raise ConfigError(f"temperature must be a finite number > 0, got {self.temperature}")
         if self.top_k < 0 or not 0 < self.top_p <= 1:
             raise ConfigError("top_k must be >= 0 and top_p in (0, 1]")
         if self.num_samples < 1:
