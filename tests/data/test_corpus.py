@@ -226,12 +226,12 @@ def test_encode_pairs_uses_source_and_target_ids(tok: Tokenizer) -> None:
     pairs = [Pair("a dog", "ein Hund", "en", "de"), Pair("ein Hund", "a dog", "de", "en"),
              Pair("a dog", "un chien", "en", "fr"), Pair("a dog", "ein Hund", "en", "de")]
     examples = encode_pairs(pairs, tok)
-    assert examples == [
+    assert list(examples) == [
         Example(tok.source_ids(p.src, p.tgt_lang), tok.target_ids(p.tgt, p.tgt_lang))
         for p in pairs
     ]
     assert examples[0].src[0] == tok.lang_id("de") and examples[0].tgt[-1] == tok.eos_id
-    assert encode_pairs([], tok) == []
+    assert list(encode_pairs([], tok)) == []
     with pytest.raises(UnknownLanguageError):
         encode_pairs([Pair("a", "b", "en", "es")], tok)
 

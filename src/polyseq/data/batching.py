@@ -12,14 +12,13 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-if TYPE_CHECKING:
-    from polyseq.data.corpus import Example
+from polyseq.data.examples import Example, ExampleStore
 
 
 @dataclass
@@ -75,7 +74,7 @@ def pad_rows(rows: Sequence[Sequence[int]], pad_id: int) -> Tensor:
 
 
 def token_batches(
-    lengths: Sequence[tuple[int, int]], max_tokens: int, *, seed: int, epoch: int
+    lengths: Sequence[tuple[int, int]] | np.ndarray, max_tokens: int, *, seed: int, epoch: int
 ) -> list[list[int]]:
     """Indices grouped into batches of at most `max_tokens` padded tokens, in a seeded order.
 
@@ -131,6 +130,13 @@ def _cut(widths: list[int], max_tokens: int, max_items: int | None = None) -> li
     return bounds
 
 
+def example_lengths(examples: Sequence[Example]) -> np.ndarray:
+    """(N, 2): each example's source and target lengths (a store knows them without lists)."""
+    if isinstance(examples, ExampleStore):
+        return examples.lengths()
+    return np.array([(len(e.src), len(e.tgt)) for e in examples], dtype=np.int64).reshape(-1, 2)
+
+
 class BatchStream:
     """Batches over epochs, forever; `state()` / `load_state()` resume exactly where it was."""
 
@@ -138,7 +144,7 @@ class BatchStream:
         if not examples:
             raise ValueError("BatchStream needs at least one example")
         self._examples = examples
-        self._lengths = [(len(example.src), len(example.tgt)) for example in examples]
+        self._lengths = example_lengths(examples)  # (N, 2)
         self._max_tokens = max_tokens
         self._pad_id = pad_id
         self._seed = seed
@@ -146,7 +152,7 @@ class BatchStream:
         self._position = 0  # batches of this epoch already returned
         self._batches: list[list[int]] = []
         self._batches_epoch = -1
-        self._total_tokens = sum(src + tgt for src, tgt in self._lengths)
+        self._total_tokens = int(self._lengths.sum())
 
     @property
     def epoch(self) -> int:

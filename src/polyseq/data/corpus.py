@@ -21,6 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import overload
 
+import numpy as np
+
+from polyseq.data.examples import Example, ExampleStore
 from polyseq.files import InputError, read_text_lines
 from polyseq.text.framing import TextTokenizer
 from polyseq.text.tokenizer import Tokenizer
@@ -29,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 LANG_KEYS = ("src_lang", "tgt_lang")
 RATIO_MIN_TOKENS = 5  # the length-ratio filter looks only at pairs with both sides this long
+ENCODE_CHUNK = 20_000  # pairs encoded at a time: their lists of ids live that long, then go flat
 _SHOWN_SKIPS = 3  # how many skipped locations a CorpusStats remembers for its summary
 _Encoder = Callable[[Sequence[str], str], list[list[int]]]
 
@@ -43,14 +47,6 @@ class Pair:
     tgt: str
     src_lang: str
     tgt_lang: str
-
-
-@dataclass(frozen=True, slots=True)
-class Example:
-    """Token ids of one pair (read-only: identical sequences may share one list)."""
-
-    src: list[int]
-    tgt: list[int]
 
 
 @dataclass(frozen=True)
@@ -310,11 +306,31 @@ def _json_record(
 # --------------------------------------------------------------------------------------- encoding
 
 
-def encode_pairs(pairs: Sequence[Pair], tokenizer: Tokenizer) -> list[Example]:
+def encode_pairs(pairs: Sequence[Pair], tokenizer: Tokenizer) -> ExampleStore:
     """Token ids for every pair: source_ids(src, tgt_lang) and target_ids(tgt, tgt_lang).
 
-    Encodes each distinct text once per target language, in SentencePiece's batch encoder.
+    Encodes ENCODE_CHUNK pairs at a time, each distinct text of a chunk once per target language,
+    in SentencePiece's batch encoder.
     """
+    return _chunked(pairs, lambda chunk: _encode_pairs(chunk, tokenizer))
+
+
+def encode_framed_pairs(pairs: Sequence[Pair], tokenizer: TextTokenizer) -> ExampleStore:
+    """Token ids for every pair as `tokenizer` frames its direction (an imported model's tokenizer
+    puts language codes where its model was trained to read them)."""
+    return _chunked(pairs, lambda chunk: _encode_framed_pairs(chunk, tokenizer))
+
+
+def _chunked(pairs: Sequence[Pair], encode: Callable[[list[Pair]], list[Example]]) -> ExampleStore:
+    """`encode` over ENCODE_CHUNK pairs at a time, each chunk's lists made flat before the next."""
+    chunks = []
+    for start in range(0, len(pairs), ENCODE_CHUNK):
+        chunk = [pairs[i] for i in range(start, min(start + ENCODE_CHUNK, len(pairs)))]
+        chunks.append(ExampleStore.of(encode(chunk)))
+    return ExampleStore.joined(chunks)
+
+
+def _encode_pairs(pairs: Sequence[Pair], tokenizer: Tokenizer) -> list[Example]:
     groups: dict[str, list[int]] = {}
     for index, pair in enumerate(pairs):
         groups.setdefault(pair.tgt_lang, []).append(index)
@@ -327,10 +343,7 @@ def encode_pairs(pairs: Sequence[Pair], tokenizer: Tokenizer) -> list[Example]:
     return examples  # type: ignore[return-value]
 
 
-def encode_framed_pairs(pairs: Sequence[Pair], tokenizer: TextTokenizer) -> list[Example]:
-    """Token ids for every pair as `tokenizer` frames its direction (an imported model's tokenizer
-    puts language codes where its model was trained to read them); each distinct text encoded once
-    per direction."""
+def _encode_framed_pairs(pairs: Sequence[Pair], tokenizer: TextTokenizer) -> list[Example]:
     groups: dict[tuple[str, str], list[int]] = {}
     for index, pair in enumerate(pairs):
         groups.setdefault((pair.src_lang, pair.tgt_lang), []).append(index)
@@ -393,15 +406,12 @@ def filter_indices(
     known about each, such as its direction)."""
     if max_length < 1 or max_ratio < 1.0:
         raise ValueError(f"need max_length >= 1 and max_ratio >= 1, got {max_length}, {max_ratio}")
-    kept: list[int] = []
-    too_long = bad_ratio = 0
-    for index, example in enumerate(examples):
-        short, long = sorted((len(example.src), len(example.tgt)))
-        if long > max_length:
-            too_long += 1
-        elif short >= RATIO_MIN_TOKENS and long > max_ratio * short:
-            bad_ratio += 1
-        else:
-            kept.append(index)
-    report = FilterReport(len(examples), len(kept), too_long, bad_ratio, max_length, max_ratio)
+    lengths = (examples.lengths() if isinstance(examples, ExampleStore)
+               else np.array([(len(e.src), len(e.tgt)) for e in examples], dtype=np.int64).reshape(-1, 2))
+    short, long = lengths.min(axis=1), lengths.max(axis=1)
+    too_long = long > max_length
+    bad_ratio = ~too_long & (short >= RATIO_MIN_TOKENS) & (long > max_ratio * np.maximum(short, 1))
+    kept = np.flatnonzero(~too_long & ~bad_ratio).tolist()
+    report = FilterReport(len(examples), len(kept), int(too_long.sum()), int(bad_ratio.sum()), max_length,
+                          max_ratio)
     return kept, report

@@ -28,7 +28,7 @@ DEFAULT_MIN_SHARE = 2e-5
 class LanguageVocabularies:
     """Token counts per language, each a list of `vocab_size` integers."""
 
-    def __init__(self, counts: Mapping[str, Sequence[int]], vocab_size: int):
+    def __init__(self, counts: Mapping[str, Sequence[int] | np.ndarray], vocab_size: int):
         for lang, row in counts.items():
             if len(row) != vocab_size:
                 raise ValueError(f"the counts of {lang!r} have {len(row)} entries, not {vocab_size}")

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from polyseq.config import DataConfig, ModelConfig
 from polyseq.data.corpus import (
     CorpusError,
@@ -28,6 +30,7 @@ from polyseq.data.corpus import (
     load_corpus,
     read_lines,
 )
+from polyseq.data.examples import ExampleStore
 from polyseq.data.noise import NoiseRates, frequent_words, learn_confusions, synthetic_pairs
 from polyseq.data.sentinels import add_sentinels
 from polyseq.model.checkpoint import METADATA_FILE, load_metadata, load_model_config
@@ -49,7 +52,7 @@ class ValidSet:
 @dataclass
 class PreparedData:
     tokenizer: TextTokenizer
-    train: list[Example]
+    train: Sequence[Example]  # an ExampleStore, or a list where an objective made them
     valid: list[ValidSet]
     summary: dict[str, Any] = field(default_factory=dict)
     train_directions: list[str] = field(default_factory=list)  # "en-de" per training example
@@ -154,8 +157,9 @@ def prepare_data(config: DataConfig, tokenizer_dir: Path, seed: int, log: Any = 
                                     character_coverage=config.character_coverage)
     encoded = _encode(train_pairs, tokenizer)
     kept, report = filter_indices(encoded, max_length=config.max_length, max_ratio=config.max_ratio)
-    examples = [encoded[i] for i in kept]
-    example_directions = [f"{train_pairs[i].src_lang}-{train_pairs[i].tgt_lang}" for i in kept]
+    examples = encoded.take(kept)
+    names = {pair: "-".join(pair) for pair in {*map(_direction, train_pairs)}}  # one string each
+    example_directions = [names[_direction(train_pairs[i])] for i in kept]
     log(f"training data: {report.summary()}")
     valid = _valid_sets(valid_pairs, tokenizer, config.max_length, log)
     summary = {
@@ -168,15 +172,26 @@ def prepare_data(config: DataConfig, tokenizer_dir: Path, seed: int, log: Any = 
     }
     if config.noise_source:
         summary["synthetic_pairs"] = len(synthetic)
-    prefix = {pair: _prefix_length(tokenizer, pair) for pair in {*map(_direction, train_pairs)}}
-    targets = ((train_pairs[i].tgt_lang, example.tgt[prefix[_direction(train_pairs[i])]:-1])
-               for i, example in zip(kept, examples, strict=True))
-    vocabularies = LanguageVocabularies.count(targets, tokenizer.vocab_size)
+    vocabularies = _target_vocabularies(examples, example_directions, tokenizer)
     return PreparedData(tokenizer, examples, valid, summary, example_directions, vocabularies, train_pairs,
                         architecture, inherited)
 
 
-def _encode(pairs: Sequence[Pair], tokenizer: TextTokenizer) -> list[Example]:
+def _target_vocabularies(examples: ExampleStore, directions: list[str],
+                         tokenizer: TextTokenizer) -> LanguageVocabularies:
+    """The target tokens of each language, counted without the decoder's forced start and EOS."""
+    by_direction: dict[str, list[int]] = defaultdict(list)
+    for index, name in enumerate(directions):
+        by_direction[name].append(index)
+    counts: dict[str, np.ndarray] = {}
+    for name, rows in sorted(by_direction.items()):
+        src, _, tgt = name.partition("-")
+        ids = examples.take(rows).target_ids(_prefix_length(tokenizer, (src, tgt)))
+        counts[tgt] = counts.get(tgt, 0) + np.bincount(ids, minlength=tokenizer.vocab_size)
+    return LanguageVocabularies({lang: counts[lang] for lang in sorted(counts)}, tokenizer.vocab_size)
+
+
+def _encode(pairs: Sequence[Pair], tokenizer: TextTokenizer) -> ExampleStore:
     """polyseq's own tokenizer encodes in batches; an imported one frames each direction its way."""
     return encode_pairs(pairs, tokenizer) if isinstance(tokenizer, Tokenizer) else \
         encode_framed_pairs(pairs, tokenizer)

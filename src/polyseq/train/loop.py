@@ -538,6 +538,8 @@ def _prepare(config: ExperimentConfig, resume: bool, cluster: Cluster, log: Any)
                         extra_texts=tokenizer_texts(config))
     if config.model.actions is not Actions.NONE:  # the targets become action sequences
         data = with_action_targets(data, data.own_tokenizer().bos_id, config.data.max_length, log)
+    if {name for name, weight in config.train.objectives.items() if weight > 0} == {"translation"}:
+        data = replace(data, pairs=())  # only the other objectives read the text: its memory goes
     return data
 
 
