@@ -91,7 +91,10 @@ def main() -> None:
     if not (DATA / "train.en").is_file():
         sys.exit(f"multi30k not found at {DATA} (see shared/data/README.md)")
     corpus = make_corpus(args.pairs, WORK)
-    tokenizer = WORK / "tokenizer"  # trained once: the races measure the data, not SentencePiece
+    tokenizer = WORK / f"tokenizer{args.pairs}"  # trained first: the runs measure the data, not SentencePiece
+    if not (tokenizer / "tokenizer.model").is_file():
+        subprocess.run([sys.executable, "-c", MEASURE, corpus, str(tokenizer), "rss"], check=True,
+                       capture_output=True, cwd=ROOT)
     figures: dict[str, object] = {}
     for mode in ("rss", "live"):
         run = subprocess.run([sys.executable, "-c", MEASURE, corpus, str(tokenizer), mode], check=True,
