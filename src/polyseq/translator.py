@@ -193,7 +193,8 @@ class Translator:
         for batch in self._batches(pieces, prefixes, framing):
             sources = [pieces.ids[i] for i in batch]
             forced = [[*framing.decoder_prefix, *prefixes[i]] for i in batch]
-            result = generate(self.model, self._inputs(sources, forced, framing), strategy, config)
+            inputs = self._inputs(sources, forced, framing, user_prefix_length=len(prefixes[batch[0]]))
+            result = generate(self.model, inputs, strategy, config)
             output.stats.add(result.stats)
             hypotheses = result.hypotheses
             if rerank is not None:
@@ -363,11 +364,15 @@ class Translator:
             for batch in length_batches(lengths, self.max_batch_tokens, self.max_batch_sentences):
                 yield [members[i] for i in batch]
 
-    def _inputs(self, sources: list[list[int]], forced: list[list[int]], framing: Framing) -> DecodeInput:
+    def _inputs(self, sources: list[list[int]], forced: list[list[int]], framing: Framing,
+                user_prefix_length: int = 0) -> DecodeInput:
+        """`forced`: each row's decoder prefix, ending with its user prefix of `user_prefix_length`
+        tokens (a batch's user prefixes are of one length, see _batches)."""
         eos, pad = self.tokenizer.eos_id, self.tokenizer.pad_id
         src = pad_rows([framing.source(ids) for ids in sources], pad)
         prefix = torch.tensor(forced, dtype=torch.long)
-        return DecodeInput(src.to(self.device), prefix.to(self.device), eos_id=eos, pad_id=pad)
+        return DecodeInput(src.to(self.device), prefix.to(self.device), eos_id=eos, pad_id=pad,
+                           user_prefix_length=user_prefix_length)
 
     def _resolve_models(self, settings: dict[str, Any]) -> dict[str, Any]:
         """A draft model given as a directory is loaded once and kept."""

@@ -71,3 +71,92 @@ def test_processing_composes_in_order() -> None:
     assert out[0].argmax() == 2 and torch.isinf(out[0, [0, 1, 3]]).all()  # forced first token
     assert out[1].tolist() == [-INF, 0.5, 4.0, -1.0]
     assert not p.Processing().active
+
+
+# A user's prefix (`--prefix`) is the start of the output: the processors count it as transformers
+# and fairseq do, on every strategy that takes them; the framing before it (the tag) they do not.
+PAD, EOS, A, B, C, TAG = range(6)
+PROCESSING_STRATEGIES = [("greedy", {}), ("beam", {"beam_size": 2}),
+                         ("diverse-beam", {"beam_size": 2, "groups": 2, "n_best": 2}),
+                         ("sampling", {"top_k": 1, "num_samples": 2})]
+
+
+class FixedCache:
+    def reorder(self, index: torch.Tensor) -> None:
+        pass
+
+    def truncate(self, length: int | torch.Tensor) -> None:
+        pass
+
+
+class FixedModel:
+    """Gives every step the same logits, whatever came before: what the processors change shows."""
+
+    def __init__(self, logits: dict[int, float]):
+        self.logits = torch.full((6,), -INF)
+        for token, value in logits.items():
+            self.logits[token] = value
+
+    def encode(self, src: torch.Tensor) -> torch.Tensor:
+        return src
+
+    def init_cache(self, memory: torch.Tensor, capacity: int = 0) -> FixedCache:
+        return FixedCache()
+
+    def decode_step(self, tokens: torch.Tensor, memory: torch.Tensor, cache: FixedCache) -> torch.Tensor:
+        return self.logits.expand(tokens.shape[0], tokens.shape[1], 6).clone()
+
+
+def outputs(model: FixedModel, prefix: list[int], user: int, strategy: str,
+            **settings: object) -> list[tuple[int, ...]]:
+    """Every candidate's generated tokens for one input framed by TAG, then `prefix`, of which
+    the last `user` tokens are the user's."""
+    from polyseq.decoding import generate
+    from polyseq.decoding.core import DecodeInput, LengthLimit
+
+    inputs = DecodeInput(torch.tensor([[A, B, C]]), torch.tensor([[TAG, *prefix]]), eos_id=EOS, pad_id=PAD,
+                         user_prefix_length=user)
+    result = generate(model, inputs, strategy, max_length=LengthLimit(0.0, 4), **settings)
+    return [h.tokens for h in result.hypotheses[0]]
+
+
+PREFERS_A = {EOS: 0.0, A: 3.0, B: 2.0, C: 1.0}
+
+
+@pytest.mark.parametrize(("strategy", "settings"), PROCESSING_STRATEGIES)
+def test_no_repeat_ngram_counts_the_users_prefix(strategy: str, settings: dict) -> None:
+    model = FixedModel(PREFERS_A)
+    for candidate in outputs(model, [A], 1, strategy, no_repeat_ngram=1, **settings):
+        assert A not in candidate  # "A" is in the output already: the prefix's
+    # the same token as framing is no part of the output
+    assert any(A in c for c in outputs(model, [A], 0, strategy, no_repeat_ngram=1, **settings))
+
+
+@pytest.mark.parametrize(("strategy", "settings"), PROCESSING_STRATEGIES)
+def test_repetition_penalty_counts_the_users_prefix(strategy: str, settings: dict) -> None:
+    model = FixedModel(PREFERS_A)
+    # A's logit 3 / 10 falls below B's 2: the best output starts with B
+    assert outputs(model, [A], 1, strategy, repetition_penalty=10.0, **settings)[0][0] == B
+    assert outputs(model, [A], 0, strategy, repetition_penalty=10.0, **settings)[0][0] == A
+
+
+@pytest.mark.parametrize(("strategy", "settings"), PROCESSING_STRATEGIES)
+def test_min_length_counts_the_users_prefix(strategy: str, settings: dict) -> None:
+    model = FixedModel({EOS: 3.0, A: 0.0})
+    assert outputs(model, [B, C], 2, strategy, min_length=2, **settings)[0] == ()  # the prefix's 2 suffice
+    assert outputs(model, [B, C], 1, strategy, min_length=2, **settings)[0] == (A,)  # one more is needed
+
+
+@pytest.mark.parametrize(("strategy", "settings"), PROCESSING_STRATEGIES)
+def test_a_users_prefix_is_the_first_token_force_first_token_would_force(strategy: str,
+                                                                        settings: dict) -> None:
+    model = FixedModel(PREFERS_A)
+    assert outputs(model, [B], 1, strategy, force_first_token=C, **settings)[0][0] == A
+    assert outputs(model, [B], 0, strategy, force_first_token=C, **settings)[0][0] == C
+
+
+def test_a_user_prefix_longer_than_the_prefix_is_refused() -> None:
+    from polyseq.decoding.core import DecodeInput
+
+    with pytest.raises(ConfigError, match="user_prefix_length"):
+        DecodeInput(torch.tensor([[A]]), torch.tensor([[TAG]]), eos_id=EOS, pad_id=PAD, user_prefix_length=2)

@@ -147,6 +147,43 @@ def test_lossless_strategies_match_greedy_through_the_translator(tiny_model_dir:
         translator.translate(texts, "num", "en", strategy="speculative", draft="model", draft_model=object())
 
 
+PREFIX_TEXTS = ["12", "399", "7", "250", "81", "100", "333", "4321"]
+
+
+@pytest.mark.parametrize(("strategy", "settings"), [
+    ("greedy", {}), ("beam", {"beam_size": 3, "n_best": 3}), ("diverse-beam", {"beam_size": 4, "groups": 2}),
+    ("sampling", {"num_samples": 3, "seed": 3}),
+])
+def test_no_repeat_ngram_sees_the_users_prefix_through_the_translator(tiny_model_dir: Path, strategy: str,
+                                                                       settings: dict) -> None:
+    translator = Translator.load(tiny_model_dir)
+    prefix = translator.tokenizer.encode_target("and")  # the tiny model goes on with "and" again
+    output = translator.translate_detailed(PREFIX_TEXTS, "num", "en", strategy, prefix="and",
+                                           no_repeat_ngram=2, **settings)
+    for candidates in output.candidates:
+        for candidate in candidates:
+            ids = [*prefix, *candidate.hypothesis.tokens]
+            bigrams = list(zip(ids, ids[1:], strict=False))
+            assert len(set(bigrams)) == len(bigrams), candidate.text
+
+
+@pytest.mark.parametrize("prefix", ["three hundred", ["and", "nine", "", "one hundred and", "two", "and", "",
+                                                      "four"]])
+def test_lossless_strategies_match_greedy_with_a_prefix(tiny_model_dir: Path, prefix: object) -> None:
+    """A user's prefix changes what the processors see, never the lossless strategies' tokens;
+    beam 1 with the processors still chooses greedy's tokens."""
+    translator = Translator.load(tiny_model_dir)
+
+    def translate(strategy: str, **settings: object) -> list[str]:
+        return translator.translate(PREFIX_TEXTS, "num", "en", strategy, prefix=prefix, **settings)
+
+    greedy = translate("greedy")
+    assert translate("aggressive") == translate("speculative") == greedy
+    assert translate("speculative", draft="model", draft_model=str(tiny_model_dir)) == greedy
+    processors = {"no_repeat_ngram": 2, "repetition_penalty": 1.3, "min_length": 4}
+    assert translate("beam", beam_size=1, **processors) == translate("greedy", **processors)
+
+
 def test_decoding_pauses_the_garbage_collector_and_then_restores_it(monkeypatch) -> None:
     import gc
 

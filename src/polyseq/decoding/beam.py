@@ -91,12 +91,15 @@ def grouped_beam_search(model: Any, inputs: DecodeInput, config: BeamConfig, gro
     scores = torch.full((len(alive), width), -math.inf, device=device)
     scores[:, 0] = 0.0  # the beams of a group start identical: keep one so there are no duplicates
     step_input = inputs.prefix.repeat_interleave(config.beam_size, dim=0)  # (B*K, P)
+    user_prefixes = inputs.user_prefixes()  # the processors read each beam's output after its prefix
     stats = DecodeStats()
     while alive:
         states, project = run.decode(step_input, memory, cache)
         stats.forward_passes += 1
         if config.processing.active or diversity:  # over whole distributions
-            logits = config.processing(project(states[:, -1]).float(), histories, inputs.eos_id)
+            seen = [user_prefixes[alive[row // width].sentence] + history  # row: group * W + beam
+                    for row, history in enumerate(histories)] if config.processing.active else histories
+            logits = config.processing(project(states[:, -1]).float(), seen, inputs.eos_id)
             log_probs = without(logits.log_softmax(dim=-1), inputs.banned_id)  # (A*W, V)
             candidates = (scores.view(-1, 1) + log_probs).view(len(alive), -1)  # (A, W*V)
             top_scores, top_index = _select(candidates, alive, width, log_probs.shape[-1], diversity)

@@ -39,10 +39,25 @@ class DecodeInput:
     prefix: Tensor  # (B, P) forced start of every output (the target-language tag)
     eos_id: int
     pad_id: int
+    # the prefix's last this many tokens are a user's start of the output text (`--prefix`), which
+    # the logits processors count as output; the tokens before them (a language tag, the decoder's
+    # start) frame the output and are not in it, so the processors leave them out
+    user_prefix_length: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.user_prefix_length <= self.prefix.shape[1]:
+            raise ConfigError(f"user_prefix_length must be from 0 to the prefix's {self.prefix.shape[1]} "
+                              f"tokens, got {self.user_prefix_length}")
 
     @property
     def batch_size(self) -> int:
         return int(self.src.shape[0])
+
+    def user_prefixes(self) -> list[list[int]]:
+        """Each input's user prefix (empty without one): the start of its output, which the
+        processors see before the generated tokens."""
+        start = self.prefix.shape[1] - self.user_prefix_length
+        return self.prefix[:, start:].tolist()
 
     def source_lengths(self) -> Tensor:
         return (self.src != self.pad_id).sum(dim=1)  # (B,)

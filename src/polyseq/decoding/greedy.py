@@ -63,6 +63,7 @@ def stepwise_decode(model: Any, inputs: DecodeInput, max_length: LengthLimit,
     log_probs, finished = [0.0] * rows, [False] * rows
     alive = list(range(rows))  # the output row of each cache row
     step_input = inputs.prefix.repeat_interleave(copies, dim=0)  # (B*copies, P)
+    user_prefixes = inputs.user_prefixes()  # the processors read each row's output after its prefix
     stats = DecodeStats()
     while alive:
         states, project = run.decode(step_input, memory, cache)
@@ -70,7 +71,8 @@ def stepwise_decode(model: Any, inputs: DecodeInput, max_length: LengthLimit,
         if choose is None and not processing.active:
             chosen_tokens, chosen_log_probs = run.choose(states[:, -1], project)
         else:
-            logits = processing(project(states[:, -1]).float(), [tokens[row] for row in alive], inputs.eos_id)
+            seen = [user_prefixes[row // copies] + tokens[row] for row in alive]
+            logits = processing(project(states[:, -1]).float(), seen, inputs.eos_id)
             valid = without(logits, inputs.banned_id)  # log_prob stays under `logits`, as run.choose's
             chosen = valid.argmax(dim=-1) if choose is None else choose(valid)  # (A,)
             chosen_tokens, chosen_log_probs = chosen.tolist(), log_probs_of(logits, chosen)

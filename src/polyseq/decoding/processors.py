@@ -3,6 +3,10 @@
 Each takes `logits` (N, V) for the next token of N rows (and, where it needs them, each row's tokens
 so far) and returns new logits; they compose by plain function application. `Processing` bundles
 the settings a strategy exposes and applies them in a fixed, documented order.
+
+A row's tokens so far are its output so far: a user's prefix (`--prefix`) and the tokens generated
+after it, as transformers' and fairseq's processors read the prefix, but not the framing before it
+(the target-language tag or decoder start token), which is no part of the output.
 """
 
 from __future__ import annotations
@@ -83,7 +87,7 @@ def force_token(logits: Tensor, token_id: int) -> Tensor:
 
 
 def min_length(logits: Tensor, lengths: Sequence[int], minimum: int, eos_id: int) -> Tensor:
-    """No EOS for rows that have generated fewer than `minimum` tokens."""
+    """No EOS for rows whose output holds fewer than `minimum` tokens."""
     short = [row for row, length in enumerate(lengths) if length < minimum]
     if not short:
         return logits
@@ -93,7 +97,7 @@ def min_length(logits: Tensor, lengths: Sequence[int], minimum: int, eos_id: int
 
 
 def repetition_penalty(logits: Tensor, histories: Sequence[Sequence[int]], penalty: float) -> Tensor:
-    """Divide positive (multiply negative) logits of tokens already generated (Keskar et al. 2019)."""
+    """Divide positive (multiply negative) logits of tokens already in the output (Keskar et al. 2019)."""
     if penalty == 1.0:
         return logits
     logits = logits.clone()
@@ -125,7 +129,9 @@ def no_repeat_ngram(logits: Tensor, histories: Sequence[Sequence[int]], n: int) 
 class Processing:
     """Settings shared by greedy, beam, diverse beam and sampling; applied in this order:
     allowed tokens, banned tokens, minimum length, repetition penalty, no-repeat n-gram, forced
-    first token."""
+    first token. `histories` are each row's output so far, a user's prefix included (see the
+    module's docstring): with a prefix, the output's first token is the prefix's, so
+    `force_first_token` forces nothing (as transformers' forced BOS token after decoder_input_ids)."""
 
     min_length: int = 0
     no_repeat_ngram: int = 0
