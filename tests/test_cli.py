@@ -138,6 +138,15 @@ def test_translate_with_a_target_prefix(tiny_model_dir: Path) -> None:
     assert lines[1] == "" and all(line.startswith("seven hundred") for line in (lines[0], lines[2]))
 
 
+def test_a_prefix_too_long_for_the_model_is_a_one_line_error(tiny_model_dir: Path) -> None:
+    result = runner.invoke(app, ["translate", "-m", str(tiny_model_dir), "--src", "num", "--tgt", "en",
+                                 "--prefix", "-" * 48], input="12\n")
+    assert result.exit_code == 2
+    assert result.stderr == ("error: prefix '---------------------------...' is 48 tokens, longer than the "
+                             "model takes: its max_positions=48 less the 1 decoder start token leave 47; "
+                             "shorten it\n")
+
+
 def test_translate_file_takes_the_strategy_settings(tiny_model_dir: Path, tmp_path: Path) -> None:
     source = tmp_path / "notes.md"
     source.write_text("# 12\n\nRun `make` now. 300\n", encoding="utf-8")

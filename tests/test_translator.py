@@ -3,6 +3,7 @@ file's lines: empty lines stay, long lines are split (never cut), bad input is a
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -116,6 +117,20 @@ def test_a_target_prefix_starts_the_output_and_the_rest_is_decoded_after_it(tran
         assert all(c.text.startswith("nine") for c in candidates)
     with pytest.raises(InputError, match="2 prefixes for 4 texts"):
         translator.translate(sources, "num", "en", prefix=["a", "b"])
+
+
+def test_a_prefix_too_long_for_the_model_is_named_with_its_length(translator: Translator) -> None:
+    positions = translator.model.config.max_positions  # the tag, then the prefix: one "-" a token
+    fits, too_long = "-" * (positions - 1), "-" * positions
+    assert len(translator.tokenizer.encode_target(too_long)) == positions
+    assert translator.translate(["12"], "num", "en", strategy="greedy", prefix=fits)[0].startswith(fits)
+    message = (f"'{'-' * 27}...' is {positions} tokens, longer than the model takes: its "
+               f"max_positions={positions} less the 1 decoder start token leave {positions - 1}")
+    # refused before anything is decoded, and with no text at all
+    for texts, prefix, name in [(["12", "7"], too_long, "prefix"), ([], too_long, "prefix"),
+                                (["12", "7"], ["nine", too_long], "prefix[1]")]:
+        with pytest.raises(InputError, match=re.escape(f"{name} {message}")):
+            translator.translate(texts, "num", "en", strategy="greedy", prefix=prefix)
 
 
 def test_the_translator_leaves_the_callers_model_as_it_was(tiny_model_dir: Path) -> None:

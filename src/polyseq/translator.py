@@ -28,7 +28,7 @@ from polyseq.config import Actions
 from polyseq.data.batching import length_batches, pad_rows
 from polyseq.data.pieces import Pieces, split_into_pieces
 from polyseq.decoding import generate, get_strategy, make_config
-from polyseq.decoding.core import DecodeInput, DecodeStats, Hypothesis
+from polyseq.decoding.core import DecodeInput, DecodeStats, Hypothesis, max_positions
 from polyseq.decoding.rerank import Candidate, Scorer
 from polyseq.decoding.rerank import rerank as rerank_candidates
 from polyseq.decoding.speculative import load_draft_model
@@ -187,7 +187,7 @@ class Translator:
         framing = self._framing(src_lang, tgt_lang)
         config = make_config(strategy, self._resolve_models(settings))
         pieces = split_into_pieces(texts, self.tokenizer.encode, self.max_source_tokens)
-        prefixes = self._prefixes(prefix, pieces)
+        prefixes = self._prefixes(prefix, pieces, framing)
         output = TranslationOutput([], [[] for _ in texts], split_texts=pieces.split_inputs)
         piece_candidates: list[list[TranslationCandidate]] = [[] for _ in pieces.ids]
         for batch in self._batches(pieces, prefixes, framing):
@@ -341,17 +341,31 @@ class Translator:
             raise InputError(f"tgt_lang is required (this model knows {', '.join(self.languages)})")
         return self.tokenizer.framing(src_lang, tgt_lang)  # checks both languages
 
-    def _prefixes(self, prefix: str | Sequence[str] | None, pieces: Pieces) -> list[list[int]]:
+    def _prefixes(self, prefix: str | Sequence[str] | None, pieces: Pieces,
+                  framing: Framing) -> list[list[int]]:
         """Each piece's target prefix ids: its input's prefix on the first piece, none after."""
         if prefix is None:
             return [[] for _ in pieces.ids]
-        per_input = [prefix] * pieces.inputs if isinstance(prefix, str) else list(prefix)
-        if len(per_input) != pieces.inputs:
-            raise InputError(f"{len(per_input)} prefixes for {pieces.inputs} texts: give one, or one "
-                             "per text")
-        ids = [self.tokenizer.encode_target(text) if text else [] for text in per_input]
+        if isinstance(prefix, str):  # checked even with no texts (the CLI's check before shards)
+            ids = [self._prefix_ids("prefix", prefix, framing)] * pieces.inputs
+        elif len(prefix) != pieces.inputs:
+            raise InputError(f"{len(prefix)} prefixes for {pieces.inputs} texts: give one, or one per text")
+        else:
+            ids = [self._prefix_ids(f"prefix[{i}]", text, framing) for i, text in enumerate(prefix)]
         firsts = pieces.firsts()
         return [ids[owner] if first else [] for owner, first in zip(pieces.owners, firsts, strict=True)]
+
+    def _prefix_ids(self, name: str, text: str, framing: Framing) -> list[int]:
+        """A prefix's ids; an InputError naming it where it leaves the decoder no position (the
+        model would refuse the whole sequence without saying that the prefix made it long)."""
+        ids = self.tokenizer.encode_target(text) if text else []
+        positions, start = max_positions(self.model), len(framing.decoder_prefix)
+        if len(ids) > positions - start:
+            shown = text if len(text) <= 30 else f"{text[:27]}..."
+            raise InputError(f"{name} {shown!r} is {len(ids)} tokens, longer than the model takes: its "
+                             f"max_positions={positions} less the {start} decoder start "
+                             f"token{'' if start == 1 else 's'} leave {positions - start}; shorten it")
+        return ids
 
     def _batches(self, pieces: Pieces, prefixes: list[list[int]], framing: Framing) -> Iterator[list[int]]:
         """Indices of pieces in token-budget batches of similar length; pieces whose prefixes
