@@ -4,6 +4,7 @@ inside the tests (nothing is downloaded), and helpers to decode them with both l
 from __future__ import annotations
 
 import shutil
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from polyseq.config import (
     Positions,
 )
 from polyseq.interop.families import Family
-from polyseq.model.checkpoint import save_model_files, write_directory_atomic
+from polyseq.model.checkpoint import load_metadata, load_model, save_model_files, write_directory_atomic
 from polyseq.model.transformer import Seq2Seq
 
 transformers = pytest.importorskip(
@@ -199,5 +200,21 @@ def random_native(config: ModelConfig, tokenizer_dir: Path, output: Path) -> Pat
     def fill(directory: Path) -> None:
         save_model_files(directory, model, {"note": "random"})
         shutil.copy2(tokenizer_dir / "tokenizer.model", directory / "tokenizer.model")
+
+    return write_directory_atomic(output, fill)
+
+
+def favouring_padding(model_dir: Path, output: Path, spec: Spec, src: torch.Tensor) -> Path:
+    """A copy of the trained polyseq model in `model_dir` that prefers <pad> wherever its greedy
+    output for `src` has its most frequent token: <pad>'s output row (tied: its embedding) is
+    1.2 times that token's."""
+    model = load_model(model_dir)
+    generated = Counter(token for row in polyseq_generate(model, spec, src, 20) for token in row)
+    with torch.no_grad():
+        model.embed.weight[spec.pad] = 1.2 * model.embed.weight[generated.most_common(1)[0][0]]
+
+    def fill(directory: Path) -> None:
+        save_model_files(directory, model, load_metadata(model_dir))
+        shutil.copy2(model_dir / "tokenizer.model", directory / "tokenizer.model")
 
     return write_directory_atomic(output, fill)

@@ -34,7 +34,8 @@ def _polyseq(model_dir: Path, strategy: str, **settings: object) -> list[list[in
     return [list(h.tokens) for h in result.best()]
 
 
-def _ct2(ct2_dir: Path, model_dir: Path, beam: int, compute_type: str = "float32") -> list[list[int]]:
+def _ct2(ct2_dir: Path, model_dir: Path, beam: int, compute_type: str = "float32",
+         **options: object) -> list[list[int]]:
     tokenizer = Tokenizer.load(model_dir)
     tokens = vocabulary(ct2_dir)
     index = {token: i for i, token in enumerate(tokens)}
@@ -42,7 +43,7 @@ def _ct2(ct2_dir: Path, model_dir: Path, beam: int, compute_type: str = "float32
                                         intra_threads=1)
     batch = [[tokens[i] for i in tokenizer.source_ids(text, "de")] for text in SOURCES]
     results = translator.translate_batch(batch, target_prefix=[["<2de>"]] * len(SOURCES), beam_size=beam,
-                                         max_decoding_length=30, length_penalty=1.0)
+                                         max_decoding_length=30, length_penalty=1.0, **options)
     # the prefix's first token is the decoder start, which CTranslate2 does not return
     return [[index[t] for t in result.hypotheses[0]] for result in results]
 
@@ -204,3 +205,23 @@ def test_loading_another_toolkits_model_says_what_to_do(tiny_model_dir: Path, tm
     monkeypatch.chdir(tmp_path)
     with pytest.raises(CheckpointError, match="import it first: `polyseq convert Helsinki-NLP/opus-mt-en-de"):
         Translator.load("Helsinki-NLP/opus-mt-en-de")
+
+
+def test_ct2_decodes_as_polyseq_where_the_model_favours_padding(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """CTranslate2's translator has no setting in the model that bans a token (`suppress_ids` is
+    Whisper's only): the caller passes suppress_sequences=[["<pad>"]], as docs/interop.md says.
+    Greedy then chooses polyseq's tokens; beam search may not, as CTranslate2 renormalises the
+    probabilities over the tokens left where polyseq keeps them under the whole distribution."""
+    from hf_models import Spec, favouring_padding
+
+    tokenizer = Tokenizer.load(tiny_model_dir)
+    spec = Spec("", "", {"pad_token_id": tokenizer.pad_id, "eos_token_id": tokenizer.eos_id},
+                (tokenizer.lang_id("de"),))
+    rows = [tokenizer.source_ids(text, "de") for text in SOURCES]
+    src = torch.full((len(rows), max(map(len, rows))), tokenizer.pad_id)
+    for index, row in enumerate(rows):
+        src[index, : len(row)] = torch.tensor(row)
+    native = favouring_padding(tiny_model_dir, tmp_path / "native", spec, src)
+    ct2_dir = export_ct2(native, tmp_path / "ct2")
+    assert _ct2(ct2_dir, native, 1, suppress_sequences=[["<pad>"]]) == _polyseq(native, "greedy")
+    assert any(tokenizer.pad_id in row for row in _ct2(ct2_dir, native, 1))  # without it: <pad>

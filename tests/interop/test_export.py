@@ -10,7 +10,16 @@ from pathlib import Path
 
 import pytest
 import torch
-from hf_models import VARIANTS, Spec, hf_generate, polyseq_generate, random_native, source_batch, transformers
+from hf_models import (
+    VARIANTS,
+    Spec,
+    favouring_padding,
+    hf_generate,
+    polyseq_generate,
+    random_native,
+    source_batch,
+    transformers,
+)
 
 from polyseq.config import Positions
 from polyseq.interop.families import InteropError, family_of
@@ -86,6 +95,37 @@ def test_the_exported_tokenizer_matches_polyseq(tiny_model_dir: Path, tmp_path: 
     # the documented difference: there, a control piece's spelling in a text is that special token
     ids = theirs("<s>seven</s> eight", add_special_tokens=False).input_ids
     assert ids[0] == ours.bos_id and ours.eos_id in ids and ids != ours.encode("<s>seven</s> eight")
+
+
+def test_transformers_never_generates_padding_from_an_export(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """polyseq's strategies never generate <pad>; the export's generation_config.json bans it for
+    transformers too, so a model that favours <pad> decodes alike there, and comes back without
+    a bias for the ban (polyseq keeps it without one)."""
+    tokenizer = Tokenizer.load(tiny_model_dir)
+    spec = Spec("", "", {"pad_token_id": Tokenizer.pad_id, "eos_token_id": Tokenizer.eos_id},
+                (tokenizer.lang_id("en"),))
+    rows = [tokenizer.source_ids(text, "en") for text in ["12", "399", "7", "250", "81", "100"]]
+    src = torch.full((len(rows), max(map(len, rows))), Tokenizer.pad_id)
+    for index, row in enumerate(rows):
+        src[index, : len(row)] = torch.tensor(row)
+    native = favouring_padding(tiny_model_dir, tmp_path / "native", spec, src)
+    hf_dir = export_hf(native, tmp_path / "hf")
+    generation = json.loads((hf_dir / "generation_config.json").read_text())
+    assert generation["bad_words_ids"] == [[Tokenizer.pad_id]]
+    ours, theirs = load_model(native), transformers.AutoModelForSeq2SeqLM.from_pretrained(hf_dir).eval()
+    assert polyseq_generate(ours, spec, src, MAX_NEW) == hf_generate(theirs, spec, src, MAX_NEW)
+    assert polyseq_generate(ours, spec, src, MAX_NEW, "beam", beam_size=3,
+                            length_penalty=1.0) == hf_generate(theirs, spec, src, MAX_NEW, beams=3)
+    theirs.generation_config.bad_words_ids = None  # without the ban, transformers generates <pad>
+    assert any(Tokenizer.pad_id in row for row in hf_generate(theirs, spec, src, MAX_NEW))
+    _assert_identical_weights(native, import_hf(hf_dir, tmp_path / "back"))
+
+
+def test_an_export_bans_padding_only_where_it_is_not_eos(tiny_model_dir: Path, tmp_path: Path) -> None:
+    config = replace(load_model(tiny_model_dir).config, pad_id=Tokenizer.eos_id)
+    native = random_native(config, tiny_model_dir, tmp_path / "native")
+    hf_dir = export_hf(native, tmp_path / "hf")
+    assert "bad_words_ids" not in json.loads((hf_dir / "generation_config.json").read_text())
 
 
 def test_a_model_no_hf_class_computes_is_refused(tiny_model_dir: Path) -> None:

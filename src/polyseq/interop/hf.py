@@ -104,9 +104,20 @@ def read_hf_weights(directory: Path) -> dict[str, torch.Tensor]:
     return weights
 
 
-def _suppressed_tokens(hf: dict[str, Any]) -> list[int]:
-    """Single tokens that generation must never produce (Marian's <pad>, via bad_words_ids)."""
-    return sorted({int(ids[0]) for ids in hf.get("bad_words_ids") or [] if len(ids) == 1})
+def _suppressed_tokens(hf: dict[str, Any], source: Path) -> list[int]:
+    """Single tokens that generation must never produce (Marian's <pad>, via bad_words_ids), but
+    not the padding that polyseq's export of its own model bans: polyseq's strategies leave
+    padding out themselves, and the model comes home as it went out, without a bias for it."""
+    ids = {int(ids[0]) for ids in hf.get("bad_words_ids") or [] if len(ids) == 1}
+    if _export_note(source).get("padding_banned"):
+        ids.discard(int(hf["pad_token_id"]))
+    return sorted(ids)
+
+
+def _export_note(source: Path) -> dict[str, Any]:
+    """What polyseq's export wrote about the directory (empty for others' checkpoints)."""
+    note = source / EXPORT_NOTE
+    return _read_object(note) if note.is_file() else {}
 
 
 def import_hf(source: str | Path, output: str | Path, *, with_tokenizer: bool = True,
@@ -153,7 +164,7 @@ def _import_model(source: Path, hf: dict[str, Any], family: Family) -> tuple[Seq
     their original bias values."""
     weights = read_hf_weights(source)
     bias = weights.get("final_logits_bias")
-    ids = _suppressed_tokens(hf)
+    ids = _suppressed_tokens(hf, source)
     has_bias = (bias is not None and bool(bias.any())) or bool(ids)
     config = config_from_hf(hf, family, has_bias, str(source))
     suppressed: dict[int, float] = {}
@@ -185,8 +196,7 @@ def _check_ids_fit(tokenizer: dict[str, Any], vocab_size: int, source: Path) -> 
 
 
 def _import_tokenizer_info(source: Path, hf: dict[str, Any], family: Family) -> dict[str, Any]:
-    note = source / EXPORT_NOTE
-    if note.is_file() and json.loads(note.read_text(encoding="utf-8")).get("tokenizer") == "polyseq":
+    if _export_note(source).get("tokenizer") == "polyseq":
         return {"kind": "polyseq"}  # a polyseq export coming home: its own tokenizer.model
     return describe_hf_tokenizer(source, family.value, hf)
 
@@ -242,6 +252,19 @@ def _write_back_hf_files(directory: Path, metadata: dict[str, Any]) -> None:
         target.write_text(json.dumps(generation, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
+def _ban_padding(hf_model: Any, metadata: dict[str, Any]) -> bool:
+    """Ban padding in the generation config of polyseq's own model, as polyseq's strategies never
+    generate it (`DecodeInput.banned_id`), so that transformers decodes alike where the model
+    favours it; not where padding is EOS or a ban is already there. An imported model keeps its
+    own generation settings (written back as they came). Whether it banned padding."""
+    generation, config = hf_model.generation_config, hf_model.config
+    if (metadata.get("hf_config") or generation.bad_words_ids or getattr(config, "bad_words_ids", None)
+            or config.pad_token_id is None or config.pad_token_id == config.eos_token_id):
+        return False
+    generation.bad_words_ids = [[int(config.pad_token_id)]]
+    return True
+
+
 def export_hf(model_dir: str | Path, output: str | Path, *, overwrite: bool = False) -> Path:
     """Write the polyseq model in `model_dir` as a transformers directory at `output` (a
     transformers model already there is replaced only with `overwrite`; other files never)."""
@@ -268,6 +291,7 @@ def export_hf(model_dir: str | Path, output: str | Path, *, overwrite: bool = Fa
                            f"unexpected {unexpected[:5]}")
     if config.tie_embeddings:
         hf_model.tie_weights()
+    padding_banned = _ban_padding(hf_model, metadata)
     info = metadata.get("tokenizer") or {"kind": "polyseq"}
 
     def fill(directory: Path) -> None:
@@ -281,7 +305,8 @@ def export_hf(model_dir: str | Path, output: str | Path, *, overwrite: bool = Fa
                 shutil.copy2(model_dir / name, directory / name)
         _write_back_hf_files(directory, metadata)
         note = {"exported_by": "polyseq", "family": family.value, "tokenizer": info["kind"],
-                "residual_permuted": traits.halves_layout and info["kind"] == "polyseq"}
+                "residual_permuted": traits.halves_layout and info["kind"] == "polyseq",
+                "padding_banned": padding_banned}
         (directory / EXPORT_NOTE).write_text(json.dumps(note, indent=2) + "\n", encoding="utf-8")
 
     return write_directory_atomic(output, fill)
