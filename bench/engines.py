@@ -173,12 +173,15 @@ def _ct2_decoder(task: Task, strategy: str, compute_type: str, threads: int) -> 
     skip = max(len(prefix) - (1 if config.get("decoder_start_token") is None else 0), 0)
     target_prefix = [tokens[i] for i in prefix] or None
     beam = 5 if strategy == "beam5" else 1
+    # polyseq never generates padding; CTranslate2 has no in-model ban, so it is asked per call
+    suppress = [[tokens[task.pad]]] if task.pad != task.eos else None
 
     def run(rows: list[list[int]]) -> list[list[int]]:
         batch = [[tokens[i] for i in row] for row in rows]
         results = translator.translate_batch(
             batch, target_prefix=[target_prefix] * len(rows) if target_prefix else None, beam_size=beam,
-            max_decoding_length=task.max_new, length_penalty=1.0)  # as polyseq: EOS not counted
+            max_decoding_length=task.max_new, length_penalty=1.0,  # as polyseq: EOS not counted
+            suppress_sequences=suppress)
         return [[index[t] for t in result.hypotheses[0][skip:]] for result in results]
 
     return run
