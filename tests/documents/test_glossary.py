@@ -1,5 +1,6 @@
 """Glossaries: files read as DeepL writes them, terms found whole and longest first, and written
-back as their translations in every format, whatever the model does to their sentinels."""
+back as their translations in every format and in lines (`translate --glossary`), whatever the
+model does to their sentinels."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from polyseq.cli import app
-from polyseq.documents import translate_document
+from polyseq.documents import translate_document, translate_texts
 from polyseq.documents.glossary import Glossary, GlossaryError
 from polyseq.documents.protect import Segment, mask
 
@@ -103,3 +104,86 @@ def test_translate_file_takes_a_glossary_with_a_real_model(tiny_model_dir: Path,
     result = CliRunner().invoke(app, [*args, "-o", str(tmp_path / "again.md")])
     assert result.exit_code == 2 and "terms.tsv, line 1" in result.output
     assert not (tmp_path / "again.md").exists()
+
+
+LINES = ["Merge the pull request.", "", "  Open a branch at https://example.com/branch  ",
+         "Push the branch that", "continues with {name}.", "Pull request one. Pull request two."]
+
+
+def test_lines_are_translated_one_by_one_with_the_terms(
+        recording: Callable[[Translate], tuple[Translate, list[str]]], rewrite: Translate) -> None:
+    """Each line its own unit: a hard-wrapped sentence is not joined with the next line (as the
+    plain format would), blank lines stay blank, edge spaces and URLs stay, long lines are cut
+    into sentences, and a line that is only a term needs no call to the model."""
+    translate, calls = recording(rewrite)
+    result = translate_texts([*LINES, "GitHub"], translate, glossary=TERMS)
+    assert result.texts == [
+        "qEGREm qEHT Pull-Request.", "", "  qNEPo q Zweig qTA https://example.com/branch  ",
+        "qHSUp qEHT Zweig qTAHT", "qSEUNITNOC qHTIW {name}.", "Pull-Request qENO. Pull-Request qOWT.",
+        "GitHub"]
+    assert calls == ["Merge the ⟦1⟧.", "Open a ⟦1⟧ at ⟦2⟧", "Push the ⟦1⟧ that",
+                     "continues with ⟦1⟧.", "⟦1⟧ one.", "⟦2⟧ two."]
+    summary = result.summary
+    assert (summary.format, summary.segments, summary.repairs) == ("texts", 6, 0)
+    assert summary.protected_by_kind == {"glossary": 6, "placeholder": 1, "url": 1}
+
+
+@pytest.mark.parametrize("fault", ["drop", "double", "garble", "pad", "reverse", "bunch"])
+def test_lines_keep_their_terms_when_the_model_breaks_sentinels(
+        fault: str, make_faulty: Callable[[str], Translate]) -> None:
+    result = translate_texts(LINES, make_faulty(fault), glossary=TERMS)
+    assert len(result.texts) == len(LINES) and result.texts[1] == ""
+    for source, line in zip(LINES, result.texts, strict=True):
+        # a term once for each time the line has it, wherever the model moved it
+        assert line.count("Pull-Request") == source.lower().count("pull request"), line
+        assert line.count("Zweig") == source.count("branch") - source.count("/branch"), line
+    assert "https://example.com/branch" in result.texts[2] and "{name}" in result.texts[4]
+
+
+def _translate_lines(model: Path, args: list[str], text: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["translate", "--model", str(model), "--src", "en", "--tgt", "de",
+                                      "--strategy", "greedy", *args], input=text)
+    return result.exit_code, result.stdout if result.exit_code == 0 else result.stderr
+
+
+def test_translate_takes_a_glossary_with_a_real_model(tiny_model_dir: Path, tmp_path: Path) -> None:
+    terms = tmp_path / "terms.tsv"
+    terms.write_text("pull request\tPull-Request\nGitHub\n", encoding="utf-8")
+    text = "twenty one pull request\n\nGitHub twelve\nthree hundred\n"
+    code, output = _translate_lines(tiny_model_dir, ["--glossary", str(terms)], text)
+    assert code == 0, output
+    lines = output.split("\n")
+    assert len(lines) == 5 and lines[1] == "" and lines[4] == "", lines  # 4 lines, each ended
+    assert "Pull-Request" in lines[0] and "GitHub" in lines[2] and lines[3], lines
+    assert "Pull-Request" not in lines[3] and "GitHub" not in lines[3]
+    target = tmp_path / "out.de"
+    result = CliRunner().invoke(app, ["translate", "-m", str(tiny_model_dir), "--src", "en", "--tgt",
+                                      "de", "-s", "greedy", "--glossary", str(terms), "-o", str(target),
+                                      "--stats"], input=text)
+    assert result.exit_code == 0, result.output
+    assert target.read_text(encoding="utf-8") == output  # the same lines into a file
+    assert "translated 4 lines (2 glossary terms" in result.stderr and '"forward_passes"' in result.stderr
+
+
+@pytest.mark.parametrize(("args", "refused"), [
+    (["--n-best", "2", "-s", "beam"], "--n-best 2"),
+    (["--format", "jsonl"], "--format jsonl"),
+    (["--rerank", "normalised"], "--rerank"),
+    (["--prefix", "Ein"], "--prefix"),
+    (["--shards", "2", "-i", "in.txt", "-o", "out.txt"], "--shards 2"),
+])
+def test_translate_refuses_what_cannot_go_with_a_glossary(args: list[str], refused: str,
+                                                          tmp_path: Path) -> None:
+    """Refused before the model loads: the model folder here is not even a model."""
+    terms = tmp_path / "terms.tsv"
+    terms.write_text("GitHub\n", encoding="utf-8")
+    code, error = _translate_lines(tmp_path / "no-model", ["--glossary", str(terms), *args], "one\n")
+    assert code == 2 and f"--glossary cannot be combined with {refused}:" in error, error
+    assert len(error.strip().splitlines()) == 1
+
+
+def test_translate_refuses_a_bad_glossary_before_the_model_loads(tmp_path: Path) -> None:
+    terms = tmp_path / "terms.tsv"
+    terms.write_text("GitHub\na\tb\tc\n", encoding="utf-8")
+    code, error = _translate_lines(tmp_path / "no-model", ["--glossary", str(terms)], "one\n")
+    assert code == 2 and "terms.tsv, line 2" in error and "config.json" not in error, error

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable, Iterator
 from enum import Enum
@@ -27,7 +28,8 @@ from polyseq.cli.processes import run_and_report, translate_sharded
 from polyseq.text.vocabularies import DEFAULT_MIN_SHARE
 
 if TYPE_CHECKING:
-    from polyseq.translator import TranslationOutput
+    from polyseq.documents.glossary import Glossary
+    from polyseq.translator import TranslationOutput, Translator
 
 
 @app.command()
@@ -77,6 +79,9 @@ def translate(
              "the same tokenizer)")] = None,
     shards: Annotated[int, typer.Option(help="translate -i into -o in about N shards, kept until "
                                              "done so that a stopped job resumes (torchrun: always)")] = 0,
+    glossary: Annotated[Path | None, typer.Option(
+        help="terms and their fixed translations, a two-column .tsv or .csv: each line is then "
+             "translated as a document's paragraph (placeholders and URLs kept too)")] = None,
     device: DeviceOption = "cpu",
 ) -> None:
     """Translate text line by line: one output line for every input line (with --n-best N, N lines
@@ -88,7 +93,10 @@ def translate(
     -O draft=model -O draft_model=DIR, -O min_length=2, -O max_len_a=1.2).
 
     Under torchrun (`torchrun --nproc-per-node N -m polyseq translate -i IN -o OUT ...`) the
-    processes share the input in shards; the output is the same as one process's."""
+    processes share the input in shards; the output is the same as one process's.
+
+    --glossary terms.tsv fixes the translation of its terms, as for translate-file: each line is
+    translated by the documents' machinery, still one output line per input line."""
     from polyseq.cluster import cluster_from_environment, process_device
     from polyseq.decoding.core import DecodeStats
     from polyseq.files import check_output
@@ -97,7 +105,9 @@ def translate(
     with user_errors():
         if shards < 0:
             raise ValueError(f"--shards must be >= 0 (0: translate in one piece), got {shards}")
-        check_outputs({"-o": output}, [input, model, *(ensemble or [])])
+        sharded = shards > 0 or cluster_from_environment().distributed
+        terms = _line_glossary(glossary, n_best, output_format, rerank, prefix, shards, sharded)
+        check_outputs({"-o": output}, [input, model, *(ensemble or []), glossary])
         if output is not None:
             check_output(output)  # before the model loads and a shard folder is made beside it
         settings = strategy_settings(strategy, beam_size, n_best, option)
@@ -105,7 +115,6 @@ def translate(
             settings["pivot"] = pivot
         if restrict_vocab:
             settings |= {"restrict_vocabulary": True, "vocabulary_min_share": vocab_min_share}
-        sharded = shards > 0 or cluster_from_environment().distributed
         device = process_device(device, cluster_from_environment())
         translator = (Translator.load_ensemble([model, *ensemble], device=device) if ensemble
                       else Translator.load(model, device=device))
@@ -117,6 +126,9 @@ def translate(
                               job={"format": output_format.value, "n_best": n_best, "rerank": rerank,
                                    "reverse_model": str(reverse_model),
                                    "ensemble": [str(path.resolve()) for path in ensemble or []]})
+            return
+        if terms is not None:
+            _translate_with_glossary(translator, input, output, src, tgt, strategy, settings, terms, stats)
             return
         totals, lines, split = DecodeStats(), 0, 0
         with sink(output) as out:
@@ -143,6 +155,64 @@ def _render(result: TranslationOutput, output_format: OutputFormat, n_best: int)
             {"text": c.text, "score": c.hypothesis.score, "log_prob": c.hypothesis.log_prob,
              "tokens": len(c.hypothesis.tokens)} for c in candidates[:n_best]]}
         yield json.dumps(record, ensure_ascii=False) + "\n"
+
+
+def _line_glossary(path: Path | None, n_best: int | None, output_format: OutputFormat,
+                   rerank: str | None, prefix: str | None, shards: int, sharded: bool) -> Glossary | None:
+    """The glossary of `translate --glossary`, read before the model loads; a ValueError names an
+    option that cannot go with it. With a glossary, a line is translated as a document's paragraph:
+    cut into sentences with its terms as sentinels, a sentence the model broke repaired in pieces.
+    What works on a line's own candidates (their list, scores and reranking, a forced start) has
+    nothing to work on there."""
+    from polyseq.documents.glossary import Glossary
+
+    if path is None:
+        return None
+    whole_line = "a line with a glossary is translated in sentences and repaired pieces, so"
+    refused = [
+        ((n_best or 1) > 1, f"--n-best {n_best}", f"{whole_line} it has one translation, no candidates"),
+        (output_format is OutputFormat.JSONL, "--format jsonl",
+         f"{whole_line} it has no candidates and scores of its own to write"),
+        (rerank is not None, "--rerank", f"{whole_line} it has no candidates of its own to rerank"),
+        (prefix is not None, "--prefix", f"{whole_line} a forced start would begin each of them"),
+        (sharded, f"--shards {shards}" if shards else "torchrun",
+         "shards translate their lines without a glossary; translate in one process"),
+    ]
+    for given, option, why in refused:
+        if given:
+            raise ValueError(f"--glossary cannot be combined with {option}: {why}")
+    return Glossary.load(path)
+
+
+def _translate_with_glossary(translator: Translator, input: Path | None, output: Path | None,
+                             src: str | None, tgt: str, strategy: str, settings: dict[str, Any],
+                             glossary: Glossary, stats: bool) -> None:
+    """`translate --glossary`: the lines through `polyseq.documents.translate_texts`, 512 at a time
+    so that the output flows and memory stays bounded, one output line per input line."""
+    from polyseq.decoding.core import DecodeStats
+    from polyseq.documents import translate_texts
+
+    totals, lines, found, repairs = DecodeStats(), 0, 0, 0
+
+    def sentences(texts: list[str]) -> list[str]:  # the model's calls, their statistics kept
+        result = translator.translate_detailed(texts, src, tgt, strategy, **settings)
+        totals.add(result.stats)
+        return result.texts
+
+    source = input_lines(input)
+    with sink(output) as out:
+        while chunk := list(itertools.islice(source, 512)):
+            result = translate_texts(chunk, sentences, src_lang=src, glossary=glossary)
+            out.writelines(text.replace("\n", " ") + "\n" for text in result.texts)
+            out.flush()
+            lines += len(chunk)
+            found += result.summary.protected_by_kind.get("glossary", 0)
+            repairs += result.summary.repairs
+    if output is not None:
+        typer.echo(f"translated {lines} lines ({found} glossary terms, {repairs} sentences repaired) "
+                   f"into {output}", err=True)
+    if stats:
+        typer.echo(json.dumps(vars(totals)), err=True)
 
 
 def _reranker(name: str | None, reverse_model: Path | None, src: str | None, device: str) -> Any:

@@ -1,9 +1,10 @@
 """Selective translation of documents: Markdown, JSON, HTML, gettext .po and plain text, translated
 or corrected while code, placeholders, URLs and markup come back untouched.
 
-`translate` holds the API (`translate_document`, `translate_document_file`), `check` compares a
-translation's protected spans with its source's, `protect` masks what must not be translated,
-`segment` cuts prose into sentences, and `formats/` has one module per format.
+`translate` holds the API (`translate_document`, `translate_document_file`, and `translate_texts`
+for a list of lines), `check` compares a translation's protected spans with its source's, `protect`
+masks what must not be translated, `segment` cuts prose into sentences, and `formats/` has one
+module per format.
 """
 
 import warnings
@@ -14,6 +15,7 @@ from polyseq.documents.protect import DocumentError
 from polyseq.documents.translate import (
     DocumentResult,
     DocumentSummary,
+    TextsResult,
     TranslatorError,
     all_segments,
     as_translate,
@@ -21,6 +23,7 @@ from polyseq.documents.translate import (
     read_document,
     translate_document,
     translate_document_file,
+    translate_texts,
 )
 
 
@@ -36,6 +39,7 @@ __all__ = [
     "DocumentResult",
     "DocumentSummary",
     "PreservationReport",
+    "TextsResult",
     "TranslatorError",
     "all_segments",
     "as_translate",
@@ -46,4 +50,5 @@ __all__ = [
     "read_document",
     "translate_document",
     "translate_document_file",
+    "translate_texts",
 ]

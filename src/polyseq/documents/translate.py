@@ -9,7 +9,8 @@ doubled or garbled, or whose structure (emphasis markers, link brackets, inline 
 reordered or emptied, is repaired by translating its prose pieces around the spans one by one;
 the summary counts those repairs. Spacing next to structure is made as in the source, since
 ``**fett **`` is no emphasis. ``translate_document_file`` does the same for a file and writes
-the result atomically, never over its input.
+the result atomically, never over its input. ``translate_texts`` does it for a list of texts, each
+its own unit of prose (the lines of ``polyseq translate --glossary``).
 """
 
 from __future__ import annotations
@@ -22,12 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from polyseq.documents.formats import Format, format_for_path, get_format
+from polyseq.documents.formats import format_for_path, get_format
 from polyseq.documents.glossary import Glossary, as_glossary
 from polyseq.documents.protect import (
+    PROSE_PATTERNS,
     DocumentError,
     FormatOptions,
-    ParsedDocument,
     Segment,
     Span,
     has_words,
@@ -78,6 +79,12 @@ class DocumentSummary:
 @dataclass
 class DocumentResult:
     text: str
+    summary: DocumentSummary
+
+
+@dataclass
+class TextsResult:
+    texts: list[str]  # one per text given, in order
     summary: DocumentSummary
 
 
@@ -299,14 +306,51 @@ def translate_document(
     plans = list(job.plans.values())
     job.run()
     outputs = [job.render(segment) for segment in parsed.segments]
-    summary = _summary(fmt, parsed, plans, job)
+    summary = _summary(fmt.name, parsed.protected, plans, job)
     return DocumentResult(bom + parsed.build(outputs), summary)
 
 
+def translate_texts(
+    texts: Sequence[str],
+    translator: Any,
+    *,
+    src_lang: str | None = None,
+    tgt_lang: str | None = None,
+    max_chars: int = 400,
+    batch_size: int = 64,
+    glossary: Glossary | Mapping[str, str] | str | Path | None = None,
+) -> TextsResult:
+    """Translate each text as one unit of prose, as ``translate_document`` translates a paragraph
+    of plain text: placeholders, URLs, code and glossary terms protected, long texts cut into
+    sentences, sentences whose sentinels the model broke repaired. Unlike the ``plain`` format,
+    which joins a hard-wrapped line with the next, no text is joined with another, so there is
+    one translation per text, in order. A text's leading and trailing whitespace is kept, a blank
+    text stays as it is. Arguments as for ``translate_document``.
+    """
+    translate = as_translate(translator, src_lang, tgt_lang)
+    job = _Job(translate, src_lang or "en", max_chars, batch_size, as_glossary(glossary))
+    units: list[tuple[str, Segment | None, str]] = []  # (leading space, segment, trailing space)
+    for number, text in enumerate(texts, start=1):
+        if not isinstance(text, str):
+            raise TypeError(f"text {number} is a {type(text).__name__}, not a string")
+        body = text.strip()
+        lead, trail = text[:len(text) - len(text.lstrip())], text[len(text.rstrip()):]
+        if not body:  # nothing to translate: no segment, so no call to the model either
+            units.append((text, None, ""))
+            continue
+        segment = Segment(body, raw=body, patterns=PROSE_PATTERNS)
+        job.plan(segment)
+        units.append((lead, segment, trail))
+    plans = list(job.plans.values())
+    job.run()
+    outputs = [lead + (job.render(segment) if segment else "") + trail for lead, segment, trail in units]
+    return TextsResult(outputs, _summary("texts", [], plans, job))
+
+
 def _summary(
-    fmt: Format, parsed: ParsedDocument, plans: list[_Plan], job: _Job
+    name: str, protected: list[tuple[str, str]], plans: list[_Plan], job: _Job
 ) -> DocumentSummary:
-    kinds = Counter(kind for kind, _ in parsed.protected)
+    kinds = Counter(kind for kind, _ in protected)
     repaired: Counter[str] = Counter()
     sentences = 0
     for plan in plans:
@@ -319,7 +363,7 @@ def _summary(
                 repaired.update(plan.spans[i - 1].kind for i in split_sentinels(text)
                                 if isinstance(i, int))
     return DocumentSummary(
-        format=fmt.name,
+        format=name,
         segments=len(plans),
         sentences=sentences,
         unchanged=sum(1 for p in plans if not any(s for _, s in p.pieces)),
