@@ -50,6 +50,16 @@ def test_terms_match_whole_longest_first_and_at_a_sentence_start() -> None:
     assert Glossary({"GPU": "GPU"}).matches("a gpu") == []  # case-sensitive but for a first letter
 
 
+def test_terms_in_scripts_without_spaces_match_inside_running_text() -> None:
+    glossary = Glossary({"東京": "Tokyo", "ファイル": "file", "กรุงเทพ": "Bangkok", "cat": "Katze"})
+    text = "東京に行く。ファイルを開く。ไปกรุงเทพฯ cat category Tokyoに"
+    assert [(text[s:e], out) for s, e, out in glossary.matches(text)] == [
+        ("東京", "Tokyo"), ("ファイル", "file"), ("กรุงเทพ", "Bangkok"), ("cat", "Katze")]
+    assert Glossary({"Tokyo": "Tōkyō"}).matches("Tokyoに") == [(0, 5, "Tōkyō")]  # no space after a name
+    lines = translate_texts(["東京に行く"], lambda texts: texts, glossary={"東京": "Tokyo"})
+    assert lines.texts == ["Tokyoに行く"]
+
+
 def test_a_term_inside_a_protected_span_is_left_to_the_span() -> None:
     segment = Segment("See `git branch` at https://example.com/branch and the branch list.",
                       raw="")

@@ -3,8 +3,10 @@
 A glossary maps source terms to target terms; a term mapped to itself stays as it is. Each match
 in a segment's prose becomes a protected span, like a placeholder: the model reads a sentinel and
 copies it, and the target term is written in its place (``protect.Span.output``). Matching is
-whole-word and case-sensitive, longest term first; a term that starts in lower case also matches
-with a capital first letter (at a sentence's start), and its translation then starts with one too.
+whole-word and case-sensitive, longest term first (in scripts written without spaces between
+words, Chinese, Japanese, Thai, ..., any letter of theirs is a word's edge); a term that starts in
+lower case also matches with a capital first letter (at a sentence's start), and its translation
+then starts with one too.
 
 A placeholder fixes the term, not its inflection or the words that agree with it: a German article
 before a forced noun is the one the model chose for its own word. This is the trade-off of
@@ -23,6 +25,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from polyseq.files import InputError, read_text
+
+# Scripts written without spaces between words (Han, kana, Thai, Lao, Myanmar, Khmer): a term in
+# one is found inside running text ("東京" in "東京に行く"), as no space marks its end.
+_UNSPACED = ("\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf"
+             "\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f")
+_SPACED_WORD = rf"[^\W{_UNSPACED}]"  # a letter or digit that continues a word written with spaces
 
 
 class GlossaryError(InputError):
@@ -48,7 +56,8 @@ class Glossary:
                     for term, target in self.terms.items() if term[0].islower()}
         self._outputs = {**variants, **self.terms}  # a term listed with its capital wins
         alternatives = "|".join(re.escape(term) for term in sorted(self._outputs, key=len, reverse=True))
-        self._pattern = re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)") if self._outputs else None
+        self._pattern = (re.compile(rf"(?<!{_SPACED_WORD})(?:{alternatives})(?!{_SPACED_WORD})")
+                         if self._outputs else None)
 
     @classmethod
     def load(cls, path: str | Path) -> Glossary:
