@@ -13,10 +13,12 @@ import torch
 from hf_models import LAYERS, transformers
 from tokenizer_files import DE_WORDS, EN_WORDS, TEXTS, m2m_model, marian_model, sentences
 
+from helpers import TINY_MODEL
 from polyseq.config import DataConfig, ExperimentConfig, ModelConfig, TrainConfig
 from polyseq.interop.hf import export_hf, import_hf
 from polyseq.model.checkpoint import load_metadata
 from polyseq.train.data import prepare_data
+from polyseq.train.distill import distill
 from polyseq.train.initial import InitError, share_tokenizer, with_imported_architecture
 from polyseq.train.loop import Trainer, train
 from polyseq.translator import Translator
@@ -138,3 +140,17 @@ def test_what_an_imported_model_cannot_be_fine_tuned_for_is_refused_with_the_rea
     bare = import_hf(hf_dir, tmp_path / "bare", with_tokenizer=False)
     with pytest.raises(InitError, match="imported without its tokenizer"):
         train(replace(config, train=replace(config.train, init_from=str(bare))), log=lambda m: None)
+
+
+
+def test_a_distilled_student_fine_tunes_an_imported_model_taught_by_a_polyseq_one(tmp_path: Path) -> None:
+    marian_model(tmp_path / "hf")
+    config = experiment(tmp_path, import_hf(tmp_path / "hf", tmp_path / "imported"), steps=4)
+    teacher = train(replace(config, model=replace(TINY_MODEL, max_positions=64),
+                            data=replace(config.data, vocab_size=300),
+                            train=replace(config.train, output_dir=str(tmp_path / "teacher"), steps=60,
+                                          eval_every=60, init_from="")), log=lambda m: None).best_dir
+    # the student takes the imported model's tokenizer, which its weights need, not the teacher's
+    result = distill(teacher, config, strategy="greedy", settings={"max_len_a": 0.0, "max_len_b": 8},
+                     log=lambda m: None)
+    assert load_metadata(result.best_dir)["tokenizer"]["kind"] == "marian"

@@ -9,7 +9,8 @@ the work and a stopped job resumes (`job.json` there names the teacher, decoding
 they are of: a job with others is refused, never mixed in); then the student trains as
 `polyseq train` would, with DDP under torchrun. The student uses the teacher's tokenizer when
 the teacher has polyseq's own (the same token ids also let it serve as the teacher's draft model
-in speculative decoding).
+in speculative decoding), unless it starts from a model of its own (`train.init_from`), whose
+tokenizer its weights need.
 """
 
 from __future__ import annotations
@@ -131,13 +132,14 @@ def _claim(folder: Path, job: dict[str, Any], cluster: Cluster) -> None:
 
 def _share_tokenizer(teacher: Path, output_dir: Path, config: ExperimentConfig, log: Any) -> None:
     """Give the student the teacher's tokenizer (polyseq's own, covering the student's
-    languages) unless its run has one already."""
+    languages) unless its run has one already or it starts from a model whose tokenizer
+    `train.init_from` gives it."""
     from polyseq.model.checkpoint import load_metadata
     from polyseq.text.tokenizer import Tokenizer
 
     target = output_dir / "tokenizer" / MODEL_FILE
     kind = (load_metadata(teacher).get("tokenizer") or {}).get("kind", "polyseq")
-    if target.is_file() or kind != "polyseq":
+    if target.is_file() or kind != "polyseq" or config.train.init_from:
         return
     missing = set(config.data.languages) - set(Tokenizer.load(teacher).languages)
     if missing:
