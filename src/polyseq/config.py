@@ -439,7 +439,9 @@ class ExperimentConfig:
     objectives: ObjectivesConfig = field(default_factory=ObjectivesConfig)
 
     def __post_init__(self) -> None:
-        _check(self.data.max_length <= self.model.max_positions,
+        # a run from train.init_from checks the positions of the model it starts from (an imported
+        # one brings its own [model]): polyseq.train.initial
+        _check(bool(self.train.init_from) or self.data.max_length <= self.model.max_positions,
                f"data.max_length {self.data.max_length} is more than model.max_positions "
                f"{self.model.max_positions}: a training sentence would not fit the model")
         chosen = {name for name, weight in self.train.objectives.items() if weight > 0}

@@ -154,3 +154,20 @@ def test_a_distilled_student_fine_tunes_an_imported_model_taught_by_a_polyseq_on
     result = distill(teacher, config, strategy="greedy", settings={"max_len_a": 0.0, "max_len_b": 8},
                      log=lambda m: None)
     assert load_metadata(result.best_dir)["tokenizer"]["kind"] == "marian"
+
+
+def test_an_imported_models_positions_bound_the_run_not_the_default_model_settings(tmp_path: Path) -> None:
+    """[model] is the imported model's: data.max_length may go past polyseq's default 256 positions
+    up to the model's own 512, fresh and on resume (the CLI gives init_from again)."""
+    hf_dir = tmp_path / "hf"
+    marian_model(hf_dir, max_position_embeddings=512)
+    imported = import_hf(hf_dir, tmp_path / "imported")
+    base = experiment(tmp_path, imported, steps=2)
+    config = replace(base, data=replace(base.data, max_length=300))
+    assert train(config, log=lambda m: None).steps == 2
+    longer = replace(config, train=replace(config.train, steps=3))
+    assert train(longer, resume=True, log=lambda m: None).steps == 3
+    beyond = replace(base, data=replace(base.data, max_length=600),
+                     train=replace(base.train, output_dir=str(tmp_path / "beyond")))
+    with pytest.raises(InitError, match="data.max_length 600 is more than the model's max_positions 512"):
+        train(beyond, log=lambda m: None)

@@ -217,6 +217,10 @@ def test_init_from_refuses_a_model_it_cannot_start_from(tmp_path: Path) -> None:
     differ = r"model settings differ: d_model 32 there, 48 here; ffn_dim 64 there, 96 here"
     with pytest.raises(InitError, match=differ):
         train(wider, log=lambda m: None)
+    long = experiment(tmp_path, {"translation": 1.0}, name="long", steps=1, init_from=best)
+    long = replace(long, data=replace(long.data, max_length=100))
+    with pytest.raises(InitError, match="data.max_length 100 is more than the model's max_positions 48"):
+        train(long, log=lambda m: None)
     other = experiment(tmp_path, {"translation": 1.0}, name="other", steps=1, init_from=best)
     Tokenizer.train(UKRAINIAN * 3, tmp_path / "other" / "tokenizer", vocab_size=320,
                     languages=("xx", "yy", "uk"))

@@ -61,6 +61,7 @@ def share_tokenizer(model_dir: Path, tokenizer_dir: Path, config: ExperimentConf
     if not source.is_file():
         raise InitError(f"train.init_from = {model_dir}: {source} is missing; give a polyseq model "
                         "directory (a run's best/ or last/)")
+    _check_positions(model_dir, config)
     languages = config.data.languages
     missing = [lang for lang in languages if lang not in Tokenizer.load(model_dir).languages]
     if missing:
@@ -79,6 +80,18 @@ def share_tokenizer(model_dir: Path, tokenizer_dir: Path, config: ExperimentConf
     log(f"tokenizer: {model_dir}'s, for its weights")
 
 
+def _check_positions(model_dir: Path, config: ExperimentConfig) -> None:
+    """data.max_length against the positions of the model the run starts from."""
+    try:
+        positions = load_model_config(model_dir).max_positions
+    except CheckpointError as error:
+        raise InitError(f"train.init_from: {error}") from None
+    if config.data.max_length > positions:
+        raise InitError(f"train.init_from = {model_dir}: data.max_length {config.data.max_length} is more "
+                        f"than the model's max_positions {positions}: a training sentence would not fit "
+                        f"it; set data.max_length to {positions} or less")
+
+
 def _share_imported(model_dir: Path, tokenizer_dir: Path, config: ExperimentConfig, log: Any) -> None:
     """An imported model's tokenizer files, metadata and config.json into tokenizer_dir, once every
     direction of the run is checked to be one the model can be told to translate."""
@@ -92,6 +105,7 @@ def _share_imported(model_dir: Path, tokenizer_dir: Path, config: ExperimentConf
                 else f"model.actions = {config.model.actions.value}")
         raise InitError(f"{where}: an imported model fine-tunes on translation alone, not with {what} "
                         "(they need polyseq's own tokenizer)")
+    _check_positions(model_dir, config)
     try:
         tokenizer = load_text_tokenizer(model_dir)
         for src, tgt in config.data.all_directions():

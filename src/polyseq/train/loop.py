@@ -483,12 +483,12 @@ def train(config: ExperimentConfig, *, resume: bool = False, log: Any = print,
 def _train(config: ExperimentConfig, resume: bool, log: Any, cluster: Cluster,
            device: torch.device) -> TrainResult:
     output_dir = Path(config.train.output_dir)
-    if resume:  # last/ holds the weights and tokenizer/ the vocabulary: init_from is not read again
-        config = replace(config, train=replace(config.train, init_from=""))
     data = _prepare(config, resume, cluster, log) if cluster.is_main else None
     cluster.barrier()  # the tokenizer is written: the other processes read it, not race to write it
     data = data or _prepare(config, resume, cluster, log)
     config = with_imported_architecture(config, data.architecture)
+    if resume:  # last/ holds the weights and tokenizer/ the vocabulary: init_from is not read again
+        config = replace(config, train=replace(config.train, init_from=""))
     objectives = build_objectives(config, data.tokenizer, data.pairs, log)
     trainer = Trainer(config, data, output_dir, device, cluster, objectives)
     if resume:
@@ -532,7 +532,7 @@ def _prepare(config: ExperimentConfig, resume: bool, cluster: Cluster, log: Any)
             f"train.output_dir"
         )
     output_dir.mkdir(parents=True, exist_ok=True)
-    if config.train.init_from and cluster.is_main:  # the vocabulary the weights were trained with
+    if config.train.init_from and not resume and cluster.is_main:  # the weights' vocabulary
         share_tokenizer(Path(config.train.init_from), output_dir / "tokenizer", config, log)
     data = prepare_data(config.data, output_dir / "tokenizer", config.train.seed, log=log,
                         extra_texts=tokenizer_texts(config))
