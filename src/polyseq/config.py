@@ -381,6 +381,7 @@ class ServeConfig:
     chars_per_minute: int = 100_000
     # "src-tgt" -> a glossary file (polyseq.documents.glossary) applied to every request of that direction
     glossaries: dict[str, str] = field(default_factory=dict)
+    max_glossary_terms: int = 1000  # terms a request's own `glossary` may carry
 
     def __post_init__(self) -> None:
         _check(0 < self.port < 65536, "serve.port must be in 1..65535")
@@ -391,7 +392,8 @@ class ServeConfig:
                "and serve.request_timeout_s positive")
         _check(min(self.char_limit, self.batch_limit, self.max_request_bytes, self.max_upload_bytes) > 0,
                "serve limits must be positive")
-        _check(self.alternatives_limit >= 0, "serve.alternatives_limit must be >= 0")
+        _check(self.alternatives_limit >= 0 and self.max_glossary_terms >= 0,
+               "serve.alternatives_limit and serve.max_glossary_terms must be >= 0")
         _check(self.requests_per_minute > 0 and self.chars_per_minute > 0,
                "serve.requests_per_minute and serve.chars_per_minute must be positive")
         _check(not self.require_api_key or bool(self.api_keys_file),

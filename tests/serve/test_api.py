@@ -367,3 +367,33 @@ def test_a_glossary_for_a_direction_no_model_serves_stops_the_start(tiny_model_d
         serve(tiny_model_dir, lambda client: client.get("/languages"), glossaries={"en-fr": str(terms)})
     with pytest.raises(ConfigError, match="must be a direction"):
         serve(tiny_model_dir, lambda client: client.get("/languages"), glossaries={"ende": str(terms)})
+
+
+def test_a_request_brings_its_own_glossary_over_the_servers(tiny_model_dir: Path, tmp_path: Path) -> None:
+    terms = tmp_path / "en-de.tsv"
+    terms.write_text("pull request\tPull-Request\nGitHub\n", encoding="utf-8")
+
+    async def requests(client: Any) -> list[Any]:
+        own = {"pull request": "Zusammenführungsanfrage", "issue": "Ticket"}
+        return [await client.post("/translate", json={"q": "Open a pull request and an issue on GitHub.",
+                                                      "source": "en", "target": "de", "glossary": own}),
+                await client.post("/translate", data={"q": "an issue", "source": "en", "target": "num",
+                                                      "glossary": '{"issue": "Ticket"}'}),
+                await client.post("/translate_file", files={"file": ("a.md", b"# An issue\n")},
+                                  data={"source": "en", "target": "de", "glossary": '{"issue": "Ticket"}'}),
+                await client.post("/translate", json={"q": "x", "source": "en", "target": "de",
+                                                      "glossary": {"a": ""}}),
+                await client.post("/translate", json={"q": "x", "source": "en", "target": "de",
+                                                      "glossary": ["a"]}),
+                await client.post("/translate", json={"q": "x", "source": "en", "target": "de",
+                                                      "glossary": {str(n): "y" for n in range(3)}})]
+
+    own, form, file, empty, listed, many = serve(tiny_model_dir, requests, glossaries={"en-de": str(terms)},
+                                                 max_glossary_terms=2)
+    assert own.status_code == form.status_code == file.status_code == 200, own.text
+    text = own.json()["translatedText"]
+    assert "Zusammenführungsanfrage" in text and "Ticket" in text and "GitHub" in text  # both glossaries
+    assert "Pull-Request" not in text and "Ticket" in form.json()["translatedText"]
+    assert "an empty term" in empty.json()["error"] and "must be a JSON object" in listed.json()["error"]
+    assert "more than serve.max_glossary_terms (2)" in many.json()["error"]
+    assert empty.status_code == listed.status_code == many.status_code == 400

@@ -152,7 +152,9 @@ class Server:
 
         return translate
 
-    async def translate_document(self, text: str, format: str, src: str, tgt: str) -> str:
+    async def translate_document(self, text: str, format: str, src: str, tgt: str,
+                                 terms: dict[str, str] | None = None) -> str:
+        """`text` in `format`, with the direction's glossary and a request's own `terms` (which win)."""
         from polyseq.documents import translate_document
 
         if self.model_for(src, tgt) is None:
@@ -160,10 +162,20 @@ class Server:
         engine = self.segment_translator(src, tgt, self.config.strategy, asyncio.get_running_loop())
         try:
             result = await asyncio.to_thread(translate_document, text, format, engine, src_lang=src,
-                                             tgt_lang=tgt, glossary=self.glossaries.get((src, tgt)))
+                                             tgt_lang=tgt, glossary=self.glossary(src, tgt, terms))
         except ValueError as error:  # a DocumentError: a malformed .po, invalid JSON, a NUL, ...
             raise Refused(400, f"Invalid request: {error}") from None
         return result.text
+
+    def glossary(self, src: str, tgt: str, terms: dict[str, str] | None) -> Any:
+        """The direction's glossary (serve.glossaries) with a request's `terms` over it; None for
+        neither."""
+        if not terms:
+            return self.glossaries.get((src, tgt))
+        from polyseq.documents.glossary import Glossary
+
+        configured = self.glossaries.get((src, tgt))
+        return Glossary({**(configured.terms if configured else {}), **terms}, "the request's glossary")
 
     async def document_language(self, text: str, format: str, target: str) -> str:
         """The language of a document's text, its markup, code and keys left out."""
@@ -308,7 +320,9 @@ def create_app(config: ServeConfig, model_dirs: Sequence[str | Path]) -> FastAPI
             raise Refused(400, f"{text_format} format is not supported")
         # LibreTranslate takes a negative count as none
         alternatives = fields.integer("alternatives", 0, config.alternatives_limit, raise_to_low=True)
-        server.limiter.admit(fields.text("api_key"), _client(request), sum(map(len, texts)))
+        terms = _request_terms(fields.mapping("glossary"), config.max_glossary_terms)
+        server.limiter.admit(fields.text("api_key"), _client(request),
+                             sum(map(len, texts)) + sum(len(k) + len(v) for k, v in terms.items()))
         sources, detected = _sources(server, texts, source, target)
         results: list[list[str]] = [[] for _ in texts]
         strategy, settings = config.strategy, {}
@@ -319,9 +333,9 @@ def create_app(config: ServeConfig, model_dirs: Sequence[str | Path]) -> FastAPI
             indices = [i for i, s in enumerate(sources) if s == src]
             if server.model_for(src, target) is None:  # already in the target language
                 outputs = [[texts[i]] for i in indices]
-            elif text_format == "html" or (src, target) in server.glossaries:  # text with a glossary as plain
-                kind = "plain" if text_format == "text" else "html"
-                documents = [server.translate_document(texts[i], kind, src, target) for i in indices]
+            elif text_format == "html" or terms or (src, target) in server.glossaries:  # text with a glossary
+                kind = "plain" if text_format == "text" else "html"  # as a plain-text document
+                documents = [server.translate_document(texts[i], kind, src, target, terms) for i in indices]
                 outputs = [[text] for text in await asyncio.gather(*documents)]  # their segments batch
             else:
                 chosen = [texts[i] for i in indices]
@@ -351,11 +365,12 @@ def create_app(config: ServeConfig, model_dirs: Sequence[str | Path]) -> FastAPI
         except UnicodeDecodeError as error:
             raise Refused(400, f"Invalid request: {upload.name} is not UTF-8 text (byte {error.start})"
                           ) from None
+        terms = _request_terms(fields.mapping("glossary"), config.max_glossary_terms)
         server.limiter.admit(fields.text("api_key"), _client(request), len(text))
         server.model_for(target if source == "auto" else source, target)  # a clear 400 first
         if source == "auto":
             source = await server.document_language(text, FILE_FORMATS[suffix], target)
-        translated = await server.translate_document(text, FILE_FORMATS[suffix], source, target)
+        translated = await server.translate_document(text, FILE_FORMATS[suffix], source, target, terms)
         server.expire_files()
         name = f"{uuid.uuid4().hex}{suffix}"
         (server.files / name).write_text(translated, encoding="utf-8")
@@ -427,6 +442,19 @@ def _check_settings(strategy: str, settings: dict[str, Any], max_beam_size: int)
     try:
         make_config(strategy, settings)
     except (ConfigError, TypeError, ValueError) as error:
+        raise Refused(400, f"Invalid request: {error}") from None
+
+
+def _request_terms(value: dict[str, Any], limit: int) -> dict[str, str]:
+    """A request's `glossary`: {term: translation} strings, at most `limit` of them; 400 else."""
+    from polyseq.documents.glossary import Glossary, GlossaryError
+
+    if len(value) > limit:
+        raise Refused(400, f"Invalid request: glossary has {len(value)} terms, more than "
+                      f"serve.max_glossary_terms ({limit})")
+    try:
+        return Glossary(value, "glossary").terms
+    except GlossaryError as error:
         raise Refused(400, f"Invalid request: {error}") from None
 
 
