@@ -107,7 +107,7 @@ def transformers_logits(model: nn.Module, batch: Batch) -> torch.Tensor:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--vocab", type=int, default=8000, help="SentencePiece pieces per language")
+    parser.add_argument("--vocab", type=int, default=6000, help="SentencePiece pieces per language")
     parser.add_argument("--d-model", type=int, default=256)
     parser.add_argument("--layers", type=int, default=3, help="encoder and decoder layers (each)")
     parser.add_argument("--max-tokens", type=int, default=2500, help="a batch's token budget")
