@@ -253,6 +253,14 @@ class DataConfig:
 
 BEST_METRICS = ("bleu", "chrf", "valid_loss")  # TrainConfig.best_metric
 SCHEDULES = ("inverse_sqrt", "linear", "cosine", "constant")  # TrainConfig.schedule (train/schedule.py)
+# train.freeze's parts, by the Seq2Seq attributes they hold (tied embeddings are the output layer too)
+FREEZABLE = {
+    "embeddings": ("embed", "encoder_positions", "decoder_positions", "encoder_embedding_norm",
+                   "decoder_embedding_norm"),
+    "encoder": ("encoder_layers", "encoder_norm"),
+    "decoder": ("decoder_layers", "decoder_norm"),
+    "output": ("output", "output_bias", "target_language"),
+}
 OBJECTIVES = ("translation", "denoising", "e2s2", "csr", "claps", "translico")  # polyseq.train.objectives
 
 
@@ -288,6 +296,8 @@ class TrainConfig:
     # the losses trained on and their weights (polyseq.train.objectives lists them)
     objectives: dict[str, float] = field(default_factory=lambda: {"translation": 1.0})
     init_from: str = ""  # a model directory whose weights (and tokenizer) the run starts from
+    # parts of the model that keep their weights: embeddings, encoder, decoder, output (FREEZABLE)
+    freeze: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "betas", tuple(self.betas))
@@ -319,6 +329,12 @@ class TrainConfig:
                f"{', '.join(BEST_METRICS)}, not {self.best_metric!r}")
         _check(self.save_every >= 0 and self.save_every_minutes >= 0,
                "train.save_every and train.save_every_minutes must be >= 0")
+        object.__setattr__(self, "freeze", tuple(self.freeze))
+        for part in self.freeze:
+            _check(part in FREEZABLE, f"unknown part {part!r} in train.freeze{did_you_mean(part, FREEZABLE)}")
+        _check(len(set(self.freeze)) < len(FREEZABLE), "train.freeze names every part: nothing would train")
+        _check(not (self.freeze and self.fsdp), "train.freeze trains part of the model in one process "
+               "or with DDP: leave train.fsdp off")
 
 
 @dataclass(frozen=True)

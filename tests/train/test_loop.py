@@ -271,3 +271,29 @@ def test_a_run_trains_with_the_schedule_it_names(tmp_path: Path) -> None:
     rates = [json.loads(line)["lr"] for line in (tmp_path / "run" / "metrics.jsonl").open()
              if json.loads(line)["kind"] == "train"]
     assert rates == pytest.approx([5e-3 * (20 - step) / 15 for step in (5, 10, 15, 20)])
+
+
+def test_frozen_parts_keep_their_weights_and_a_resume_keeps_them_frozen(tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    from polyseq.config import ConfigError
+
+    config = tiny_experiment(tmp_path / "data", tmp_path / "run", steps=4, eval_every=4)
+    config = replace(config, train=replace(config.train, freeze=("embeddings", "encoder")))
+    first = replace(config, train=replace(config.train, steps=1, eval_every=1))
+    train(first, log=lambda message: None)
+    before = load_file(str(tmp_path / "run" / "last" / "model.safetensors"))
+    train(config, resume=True, log=lambda message: None)
+    after = load_file(str(tmp_path / "run" / "last" / "model.safetensors"))
+    frozen = [name for name in after if name.split(".")[0] in ("embed", "encoder_layers", "encoder_norm")]
+    trained = [name for name in after if name.startswith("decoder_layers")]
+    assert frozen and trained
+    assert all(torch.equal(before[name], after[name]) for name in frozen)
+    assert not all(torch.equal(before[name], after[name]) for name in trained)
+    thawed = replace(config, train=replace(config.train, steps=6, freeze=("encoder",)))
+    with pytest.raises(TrainingError, match="freeze differs from the run's.*embeddings, encoder frozen"):
+        train(thawed, resume=True, log=lambda message: None)
+    with pytest.raises(ConfigError, match="unknown part 'encoders' in train.freeze"):
+        replace(config.train, freeze=("encoders",))
+    with pytest.raises(ConfigError, match="names every part"):
+        replace(config.train, freeze=("embeddings", "encoder", "decoder", "output"))

@@ -25,6 +25,7 @@ import math
 import shutil
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from itertools import chain
 from pathlib import Path
@@ -35,7 +36,7 @@ from safetensors.torch import save_file
 from tqdm import tqdm
 
 from polyseq.cluster import Cluster, cluster_from_environment, connected, process_device
-from polyseq.config import Actions, ExperimentConfig, replace
+from polyseq.config import FREEZABLE, Actions, ExperimentConfig, replace
 from polyseq.data.batching import collate
 from polyseq.data.sampling import DirectionBatchStream
 from polyseq.decoding import generate
@@ -115,6 +116,7 @@ class Trainer:
         self.model = build_model(model_config)
         if config.train.init_from:  # weights only: the optimizer and the data start afresh
             self.model.load_state_dict(initial_weights(Path(config.train.init_from), self.model))
+        freeze(self.model, config.train.freeze)
         self.model.to(self.device)
         # before the optimizer is made: FSDP replaces the parameters with shards
         self.replicas = replicate(self.model, self.cluster, config.train.fsdp)
@@ -135,7 +137,8 @@ class Trainer:
         decay: list[torch.nn.Parameter] = []
         no_decay: list[torch.nn.Parameter] = []
         for name, parameter in chain(self.model.named_parameters(), self.heads.named_parameters("heads")):
-            (no_decay if parameter.ndim < 2 or "embed" in name else decay).append(parameter)
+            if parameter.requires_grad:  # train.freeze's parts have no optimizer state
+                (no_decay if parameter.ndim < 2 or "embed" in name else decay).append(parameter)
         return [{"params": decay, "weight_decay": self.config.train.weight_decay},
                 {"params": no_decay, "weight_decay": 0.0}]
 
@@ -289,6 +292,10 @@ class Trainer:
         if objectives != current["train"]["objectives"]:
             raise TrainingError(f"cannot resume: train.objectives differ from those of the run in "
                                 f"{self.output_dir}; resume with the same objectives")
+        was_frozen = tuple(saved["train"].get("freeze", ()))  # what the optimizer's state covers
+        if was_frozen != tuple(current["train"]["freeze"]):
+            raise TrainingError(f"cannot resume: train.freeze differs from the run's in {self.output_dir} "
+                                f"({', '.join(was_frozen) or 'nothing'} frozen there); resume with the same")
         for section in ("model", "data", "objectives"):
             was = {**defaults[section], **saved.get(section, {})}
             changed = sorted(key for key in was.keys() | current[section].keys()
@@ -541,6 +548,16 @@ def _prepare(config: ExperimentConfig, resume: bool, cluster: Cluster, log: Any)
     if {name for name, weight in config.train.objectives.items() if weight > 0} == {"translation"}:
         data = replace(data, pairs=())  # only the other objectives read the text: its memory goes
     return data
+
+
+def freeze(model: torch.nn.Module, parts: Sequence[str]) -> None:
+    """train.freeze: the parameters of those parts keep their weights (no gradient, no optimizer
+    state); with tied embeddings the output layer is the embedding matrix, frozen with it."""
+    for part in parts:
+        for attribute in FREEZABLE[part]:
+            module = getattr(model, attribute, None)
+            if module is not None:
+                module.requires_grad_(False)
 
 
 def _quiet(message: str) -> None:
