@@ -70,20 +70,24 @@ def test_the_processes_shares_make_up_what_one_process_takes() -> None:
 COMPOSED = {"translation": 1.0, "denoising": 0.5, "e2s2": 0.3, "claps": 0.1}
 
 
-@pytest.mark.parametrize(("layout", "accumulate", "stops", "objectives"),
-                         [("ddp", 1, [], {"translation": 1.0}), ("ddp", 1, [], COMPOSED),
-                          ("fsdp", 2, [3], {"translation": 1.0})])
+@pytest.mark.parametrize(("layout", "accumulate", "stops", "objectives", "frozen"),
+                         [("ddp", 1, [], {"translation": 1.0}, ()), ("ddp", 1, [], COMPOSED, ()),
+                          ("ddp", 1, [3], {"translation": 1.0}, ("embeddings", "encoder")),
+                          ("fsdp", 2, [3], {"translation": 1.0}, ())])
 def test_two_processes_train_what_one_trains_on_the_same_global_batches(
-        tmp_path: Path, layout: str, accumulate: int, stops: list[int], objectives: dict[str, float]) -> None:
-    """FSDP also stops at step 3 and resumes: its checkpoints gather the shards and scatter them back."""
-    two = experiment(tmp_path, "two", accumulate=accumulate, fsdp=layout == "fsdp", objectives=objectives)
+        tmp_path: Path, layout: str, accumulate: int, stops: list[int], objectives: dict[str, float],
+        frozen: tuple[str, ...]) -> None:
+    """FSDP also stops at step 3 and resumes: its checkpoints gather the shards and scatter them
+    back; DDP with frozen parts too (their parameters are no part of its gradient buckets)."""
+    two = experiment(tmp_path, "two", accumulate=accumulate, fsdp=layout == "fsdp", objectives=objectives,
+                     freeze=frozen)
     config_file = write_toml(two, tmp_path / "two.toml")
     for stop in [*stops, two.train.steps]:
         resume = ["--resume"] if (tmp_path / "two" / "last").exists() else []
         job = polyseq("train", str(config_file), f"train.steps={stop}", *resume, processes=2)
         code, _, err = finish(job)
         assert code == 0, err[-3000:]
-    one = experiment(tmp_path, "one", accumulate=2 * accumulate, objectives=objectives)
+    one = experiment(tmp_path, "one", accumulate=2 * accumulate, objectives=objectives, freeze=frozen)
     train(one, log=lambda message: None)
     # with one batch per process the gradient sums are those of one process, bit for bit;
     # with more, they are added in another order
