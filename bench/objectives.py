@@ -262,6 +262,7 @@ def main() -> None:
         sys.exit(f"multi30k not found in {args.data}: pass --data DIR (see ../shared/data/README.md)")
     if args.threads:
         torch.set_num_threads(args.threads)
+    args.output.mkdir(parents=True, exist_ok=True)
     seeds = [int(seed) for seed in args.seeds.split(",") if seed]
     parts = [part for part in args.parts.split(",") if part]
     detector = LanguageDetector(LANGS)
