@@ -17,12 +17,11 @@ import argparse
 import io
 import json
 import subprocess
-import time
 from pathlib import Path
-from typing import Any
 
 import sentencepiece as spm
 import torch
+from race import Logits, Racer, model_logits, race
 from torch import nn
 
 from polyseq.config import DataConfig, ExperimentConfig, TrainConfig
@@ -73,36 +72,18 @@ def make_marian(folder: Path, vocab: int, width: int, layers: int) -> Path:
     return hf_dir
 
 
-class Racer:
-    """A model in training on its own copy of the batch stream; `logits` runs its forward pass."""
-
-    def __init__(self, model: nn.Module, stream: BatchStream, logits: Any, smoothing: float):
-        self.model, self.stream, self.logits, self.smoothing = model.train(), stream, logits, smoothing
-        self.optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5)
-
-    def steps(self, count: int) -> tuple[int, float]:
-        """`count` training steps on the stream's next batches: target tokens and seconds."""
-        tokens, started = 0, time.perf_counter()
-        for _ in range(count):
-            batch = next(self.stream)
-            logits = self.logits(self.model, batch).float()  # (B, T, V)
-            finite = logits.masked_fill(torch.isinf(logits), 0.0)  # the banned <pad> takes no mass
-            loss = nn.functional.cross_entropy(finite.flatten(0, 1), batch.tgt_out.flatten(),
-                                               ignore_index=batch.pad_id, label_smoothing=self.smoothing)
-            loss.backward()
-            self.optimizer.step()
-            self.optimizer.zero_grad(set_to_none=True)
-            tokens += batch.tgt_tokens
-        return tokens, time.perf_counter() - started
-
-
-def polyseq_logits(model: nn.Module, batch: Batch) -> torch.Tensor:
-    return model(batch.src, batch.tgt_in)
-
-
 def transformers_logits(model: nn.Module, batch: Batch) -> torch.Tensor:
     return model(input_ids=batch.src, attention_mask=(batch.src != batch.pad_id).long(),
                  decoder_input_ids=batch.tgt_in).logits
+
+
+def without_banned(logits: Logits) -> Logits:
+    """The forward pass with the banned <pad>'s -inf logit at 0, so that it takes no mass from
+    label smoothing (as polyseq's own loss leaves it out)."""
+    def forward(model: nn.Module, batch: Batch) -> torch.Tensor:
+        scores = logits(model, batch)
+        return scores.masked_fill(torch.isinf(scores), 0.0)
+    return forward
 
 
 def main() -> None:
@@ -136,25 +117,10 @@ def main() -> None:
     theirs = transformers.MarianMTModel.from_pretrained(hf_dir)
     assert ours.config.dropout == theirs.config.dropout  # the import keeps the checkpoint's
     racers = {name: Racer(model, BatchStream(data.train, args.max_tokens, data.tokenizer.pad_id, seed=7),
-                          logits, smoothing=0.1)
-              for name, model, logits in (("polyseq", ours, polyseq_logits),
+                          lr=5e-5, logits=without_banned(logits), smoothing=0.1)
+              for name, model, logits in (("polyseq", ours, model_logits),
                                           ("transformers", theirs, transformers_logits))}
-    for racer in racers.values():
-        racer.steps(2)  # warm-up: the allocator, lazy initialization
-    pace = racers["polyseq"].steps(2)[1] / 2
-    racers["transformers"].steps(2)  # the streams keep step
-    steps = max(1, round(args.seconds / args.rounds / pace))
-    totals = {name: [0, 0.0] for name in racers}
-    ratios = []
-    for index in range(args.rounds):
-        spent = {}
-        for name in list(racers)[:: 1 if index % 2 == 0 else -1]:  # each goes first every other round
-            tokens, spent[name] = racers[name].steps(steps)
-            totals[name][0] += tokens
-            totals[name][1] += spent[name]
-        ratios.append(round(spent["transformers"] / spent["polyseq"], 3))
-    speeds = {f"{name}_tgt_tokens_per_s": round(tokens / seconds, 1)
-              for name, (tokens, seconds) in totals.items()}
+    raced = race(racers, args.seconds, args.rounds, warmup=2)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=ROOT).stdout.strip()
     result = {"command": "python bench/finetune.py " + " ".join(
@@ -162,9 +128,8 @@ def main() -> None:
               "commit": commit, "transformers": transformers.__version__, "torch": torch.__version__,
               "model": f"Marian d{args.d_model} {args.layers}+{args.layers} layers, "
                        f"{sum(p.numel() for p in ours.parameters()):,} parameters",
-              **speeds, "ratio_polyseq_over_transformers": round(
-                  speeds["polyseq_tgt_tokens_per_s"] / speeds["transformers_tgt_tokens_per_s"], 3),
-              "rounds": args.rounds, "steps_per_round": steps, "ratio_per_round": ratios}
+              **raced, "ratio_polyseq_over_transformers": round(
+                  raced["polyseq_tgt_tokens_per_s"] / raced["transformers_tgt_tokens_per_s"], 3)}
     print(json.dumps(result, indent=2))
     if args.result:
         from polyseq.files import write_json_atomic

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from race import Racer, race
 from torch import nn
 
 from polyseq.config import DataConfig, ExperimentConfig, TrainConfig, model_preset
@@ -87,27 +88,6 @@ def experiment(args: argparse.Namespace) -> ExperimentConfig:
     )
 
 
-class Racer:
-    """A model in training (forward, backward, AdamW step) on its own copy of the batch stream."""
-
-    def __init__(self, model: nn.Module, stream: BatchStream):
-        self.model, self.stream = model.train(), stream
-        self.optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-
-    def steps(self, count: int) -> tuple[int, float]:
-        """`count` training steps on the stream's next batches: target tokens and seconds."""
-        tokens, started = 0, time.perf_counter()
-        for _ in range(count):
-            batch = next(self.stream)
-            logits = self.model(batch.src, batch.tgt_in)  # (B, T, V)
-            loss = nn.functional.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=0)
-            loss.backward()
-            self.optimizer.step()
-            self.optimizer.zero_grad(set_to_none=True)
-            tokens += batch.tgt_tokens
-        return tokens, time.perf_counter() - started
-
-
 class PlainTransformer(nn.Module):
     """The reference: torch.nn.Transformer with the same sizes, embeddings, dropouts and output
     layer, so that the race times the same computation."""
@@ -149,26 +129,11 @@ def compare_throughput(run_dir: Path, config: ExperimentConfig, seconds: float,
     sized = replace(config.model, vocab_size=data.tokenizer.vocab_size)
     torch.manual_seed(0)
     ours = Seq2Seq(sized)
-    racers = {name: Racer(model, BatchStream(data.train, config.data.max_tokens, 0, seed=7))
+    racers = {name: Racer(model, BatchStream(data.train, config.data.max_tokens, 0, seed=7), lr=1e-4)
               for name, model in (("polyseq", ours), ("torch_nn_transformer", PlainTransformer(ours)))}
-    for racer in racers.values():
-        racer.steps(3)  # warm-up: the allocator, lazy initialization
-    paces = [racer.steps(3)[1] / 3 for racer in racers.values()]  # both, so that the streams keep step
-    steps = max(1, round(seconds / rounds / paces[0]))
-    totals = {name: [0, 0.0] for name in racers}
-    ratios = []
-    for index in range(rounds):
-        times = {}
-        for name in list(racers)[:: 1 if index % 2 == 0 else -1]:  # each goes first every other round
-            tokens, times[name] = racers[name].steps(steps)
-            totals[name][0] += tokens
-            totals[name][1] += times[name]
-        ratios.append(round(times["torch_nn_transformer"] / times["polyseq"], 3))
-    results: dict[str, Any] = {f"{name}_tgt_tokens_per_s": round(tokens / spent, 1)
-                               for name, (tokens, spent) in totals.items()}
-    results["ratio_polyseq_over_plain"] = round(
-        results["polyseq_tgt_tokens_per_s"] / results["torch_nn_transformer_tgt_tokens_per_s"], 3)
-    return results | {"rounds": rounds, "steps_per_round": steps, "ratio_per_round": ratios}
+    results = race(racers, seconds, rounds, warmup=3)
+    return results | {"ratio_polyseq_over_plain": round(
+        results["polyseq_tgt_tokens_per_s"] / results["torch_nn_transformer_tgt_tokens_per_s"], 3)}
 
 
 DECODING = {  # name -> (strategy, settings); chosen on the validation set
