@@ -5,6 +5,7 @@ and shows what comes back as text."""
 
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -81,6 +82,31 @@ def test_the_page_follows_the_servers_languages_keys_and_limits(base: str, tmp_p
                                                "alternatives": 1, "api_key": KEY})[1]
         assert browser.find_element(By.ID, "error").text == ""
         assert browser.find_element(By.ID, "output").text == expected["translatedText"]
+
+        # the glossary box: its terms go with the text, and with an uploaded file
+        browser.find_element(By.CSS_SELECTOR, "details summary").click()
+        terms = browser.find_element(By.ID, "glossary")
+        terms.send_keys("12 = a dozen\n\n7")
+        translate()
+        with_terms = fetch(f"{base}/translate", {"q": "12", "source": "num", "target": "en",
+                                                 "alternatives": 1,
+                                                 "glossary": {"12": "a dozen", "7": "7"},
+                                                 "api_key": KEY})[1]
+        assert browser.find_element(By.ID, "error").text == ""
+        assert "a dozen" in with_terms["translatedText"]
+        assert browser.find_element(By.ID, "output").text == with_terms["translatedText"]
+        upload = tmp_path / "numbers.txt"
+        upload.write_text("12\n", encoding="utf-8")
+        browser.find_element(By.ID, "file").send_keys(str(upload))
+        browser.find_element(By.ID, "upload").click()
+        wait.until(lambda b: b.find_element(By.ID, "download").is_displayed())
+        link = browser.find_element(By.ID, "download").get_attribute("href")
+        with urllib.request.urlopen(link, timeout=30) as response:
+            assert "a dozen" in response.read().decode()
+        terms.send_keys("\na = b = c")
+        translate()
+        assert "Glossary line 4" in browser.find_element(By.ID, "error").text
+        terms.clear()
 
         # text already in its target language comes back as it is, shown as text, not markup
         markup = '<img src="x" onerror="document.title=\'hacked\'"><b>12</b>'
