@@ -5,13 +5,12 @@ and shows what comes back as text."""
 
 from __future__ import annotations
 
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from test_process import fetch, headless_chromium, start_serve
+from test_process import fetch, headless_chromium, page_upload, start_serve
 
 from helpers import TINY_MODEL, write_copy_corpus
 from polyseq.config import DataConfig, ExperimentConfig, TrainConfig
@@ -97,12 +96,7 @@ def test_the_page_follows_the_servers_languages_keys_and_limits(base: str, tmp_p
         assert browser.find_element(By.ID, "output").text == with_terms["translatedText"]
         upload = tmp_path / "numbers.txt"
         upload.write_text("12\n", encoding="utf-8")
-        browser.find_element(By.ID, "file").send_keys(str(upload))
-        browser.find_element(By.ID, "upload").click()
-        wait.until(lambda b: b.find_element(By.ID, "download").is_displayed())
-        link = browser.find_element(By.ID, "download").get_attribute("href")
-        with urllib.request.urlopen(link, timeout=30) as response:
-            assert "a dozen" in response.read().decode()
+        assert "a dozen" in page_upload(browser, wait, upload)
         terms.send_keys("\na = b = c")
         translate()
         assert "Glossary line 4" in browser.find_element(By.ID, "error").text

@@ -57,6 +57,18 @@ def headless_chromium() -> Any:
     return webdriver.Chrome(options=options, service=Service(driver))
 
 
+def page_upload(browser: Any, wait: Any, path: Path) -> str:
+    """`path` translated through the web page's file upload: the downloaded file's text."""
+    from selenium.webdriver.common.by import By
+
+    browser.find_element(By.ID, "file").send_keys(str(path))
+    browser.find_element(By.ID, "upload").click()
+    wait.until(lambda b: b.find_element(By.ID, "download").is_displayed())
+    link = browser.find_element(By.ID, "download").get_attribute("href")
+    with urllib.request.urlopen(link, timeout=30) as response:
+        return response.read().decode()
+
+
 def start_serve(*args: str) -> tuple[str, subprocess.Popen[str]]:
     """`polyseq serve ARGS` on a free port, once it answers /ready: its address and process."""
     port = free_port()
@@ -115,12 +127,7 @@ def test_the_web_page_translates_text_and_files(server: tuple[str, subprocess.Po
         assert shown == [text.strip() for text in expected["alternatives"]]  # a list item drops end spaces
         document = tmp_path / "notes.md"
         document.write_text("# 12\n\nRun `make` now.\n", encoding="utf-8")
-        browser.find_element(By.ID, "file").send_keys(str(document))
-        browser.find_element(By.ID, "upload").click()
-        wait.until(lambda b: b.find_element(By.ID, "download").is_displayed())
-        link = browser.find_element(By.ID, "download").get_attribute("href")
-        with urllib.request.urlopen(link, timeout=30) as response:
-            assert "`make`" in response.read().decode()
+        assert "`make`" in page_upload(browser, wait, document)
         browser.find_element(By.ID, "text").clear()
         browser.find_element(By.ID, "translate").click()
         wait.until(lambda b: b.find_element(By.ID, "error").text)
