@@ -106,6 +106,43 @@ def test_zero_length_spans_insert_a_mask() -> None:
     assert len(result) > len(LONG)
 
 
+def test_a_length_limit_leaves_out_the_masks_of_0_length_spans_not_those_of_covered_tokens() -> None:
+    # seed 31 on 5 tokens: spans (0, 1), (1, 0) and (4, 1), one mask more than masked tokens
+    assert infill_spans(5, Random(31)) == [(0, 1), (1, 0), (4, 1)]
+    ids = [10, 11, 12, 13, 14]
+    assert infill(ids, 31) == [MASK, MASK, 11, 12, 13, MASK]
+    # the insertion goes; token 14 keeps the mask that says it is missing
+    assert span_infill(ids, Random(31), mask_id=MASK, max_length=5) == [MASK, 11, 12, 13, MASK]
+    assert span_infill(ids, Random(31), mask_id=MASK, max_length=6) == infill(ids, 31)
+    assert span_infill([10, 11], Random(31), mask_id=MASK, max_length=2) == [10, MASK]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(0, 30), max_size=30), SEED, RATIO, st.floats(0.1, 4.0))
+def test_infilling_within_the_input_length_masks_every_covered_span(ids: list[int], seed: int, ratio: float,
+                                                                     lam: float) -> None:
+    distinct = list(range(100, 100 + len(ids)))  # where a token went can be read off the output
+    spans = infill_spans(len(ids), Random(seed), ratio=ratio, poisson_lambda=lam)
+    rng = Random(seed)
+    result = span_infill(distinct, rng, mask_id=MASK, ratio=ratio, poisson_lambda=lam,
+                         max_length=len(ids))
+    reference = Random(seed)
+    infill_spans(len(ids), reference, ratio=ratio, poisson_lambda=lam)
+    assert rng.getstate() == reference.getstate()  # drawn from as without the limit
+    assert len(result) <= len(ids)
+    assert result.count(MASK) >= sum(1 for _, length in spans if length)
+    # a token is missing only where a mask stands in its place: no silent deletion
+    expected = [t for t in distinct if not any(s <= t - 100 < s + n for s, n in spans)]
+    assert [t for t in result if t != MASK] == expected
+    for before, after in zip(result, result[1:], strict=False):
+        if before != MASK and after != MASK:
+            assert after == before + 1
+    kept = [t for t in result if t != MASK]
+    if kept:
+        assert kept[0] == 100 or result[0] == MASK
+        assert kept[-1] == 100 + len(ids) - 1 or result[-1] == MASK
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.integers(0, 30), max_size=80), SEED, RATIO, st.floats(0.1, 12.0))
 def test_infilling_properties(ids: list[int], seed: int, ratio: float, lam: float) -> None:

@@ -114,12 +114,23 @@ def infill_spans(length: int, rng: Random, *, ratio: float = 0.3,
 
 
 def span_infill(ids: Sequence[int], rng: Random, *, mask_id: int, ratio: float = 0.3,
-                poisson_lambda: float = 3.0) -> list[int]:
+                poisson_lambda: float = 3.0, max_length: int | None = None) -> list[int]:
     """`ids` with the spans of `infill_spans` each replaced by one `mask_id` (a 0-length span
-    inserts one). Two spans may touch: their masks are then neighbours."""
+    inserts one). Two spans may touch: their masks are then neighbours.
+
+    With `max_length`, the last 0-length spans insert nothing while the result would be longer
+    (as far as they allow: a span that covers tokens always keeps its mask, so `len(ids)` is
+    always reached); the generator is drawn from as without it."""
+    spans = infill_spans(len(ids), rng, ratio=ratio, poisson_lambda=poisson_lambda)
+    if max_length is not None:
+        excess = len(ids) - sum(length for _, length in spans) + len(spans) - max_length
+        for index in range(len(spans) - 1, -1, -1):
+            if excess > 0 and spans[index][1] == 0:
+                del spans[index]
+                excess -= 1
     result: list[int] = []
     position = 0
-    for start, span in infill_spans(len(ids), rng, ratio=ratio, poisson_lambda=poisson_lambda):
+    for start, span in spans:
         result.extend(ids[position:start])
         result.append(mask_id)
         position = start + span

@@ -42,17 +42,6 @@ def denoising_examples(texts: Mapping[str, Sequence[str]], tokenizer: Tokenizer,
     return examples
 
 
-def _no_longer(ids: list[int], length: int, mask_id: int) -> list[int]:
-    """`ids` without the last masks that spans of length 0 inserted beyond `length` tokens, so that
-    a source the data filter kept stays within data.max_length."""
-    kept, excess = list(ids), len(ids) - length
-    for index in range(len(kept) - 1, -1, -1):
-        if excess > 0 and kept[index] == mask_id:
-            del kept[index]
-            excess -= 1
-    return kept
-
-
 class Denoising(OwnExamples):
     def __init__(self, examples: Sequence[Example], tokenizer: Tokenizer, settings: ObjectivesConfig, *,
                  max_tokens: int, smoothing: float, seed: int):
@@ -68,9 +57,10 @@ class Denoising(OwnExamples):
             rng = context.rng(self.name, index)
             rows = []
             for row in body_rows(batch.src, self.pad_id):
+                # no longer than the source the data filter kept (within data.max_length)
                 body = span_infill(row[1:-1], rng, mask_id=self.mask_id, ratio=self.ratio,
-                                   poisson_lambda=self.poisson_lambda)
-                rows.append([row[0], *_no_longer(body, len(row) - 2, self.mask_id), row[-1]])  # tag, eos
+                                   poisson_lambda=self.poisson_lambda, max_length=len(row) - 2)
+                rows.append([row[0], *body, row[-1]])  # the tag and eos stay
             out.append(Batch(repad(rows, self.pad_id, device), batch.tgt_in.to(device),
                              batch.tgt_out.to(device), self.pad_id))
         return out
