@@ -302,12 +302,15 @@ class TrainConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "betas", tuple(self.betas))
         object.__setattr__(self, "objectives", dict(self.objectives))
-        _check(bool(self.objectives) and all(0 <= w < math.inf for w in self.objectives.values())
-               and any(w > 0 for w in self.objectives.values()),
-               "train.objectives needs at least one objective, finite weights >= 0 and one of them > 0")
-        for name in self.objectives:
+        _check(bool(self.objectives), "train.objectives names no objective: give one, such as "
+               "{translation = 1.0}")
+        for name, weight in self.objectives.items():
             _check(name in OBJECTIVES, f"unknown objective {name!r} in train.objectives"
                    f"{did_you_mean(name, OBJECTIVES)}")
+            _check(0 <= weight < math.inf, f"train.objectives: {name}'s weight must be a finite number >= 0 "
+                   f"(0 leaves it out), got {weight}")
+        _check(any(w > 0 for w in self.objectives.values()),
+               "train.objectives gives every objective weight 0: at least one needs a weight > 0")
         _check(len(self.betas) == 2 and all(0.0 <= beta < 1.0 for beta in self.betas),
                f"train.betas must be two numbers in [0, 1) (Adam's beta1, beta2), got {list(self.betas)}")
         _check(self.steps > 0, "train.steps must be positive")
@@ -529,6 +532,10 @@ def coerce_value(value: Any, annotation: Any, where: str) -> Any:
             items = [item.partition(":") for item in value.split(",") if item]
             if any(not sep for _, sep, _ in items):
                 raise ConfigError(f"{where}: {value!r} must look like name:value,name:value")
+            names = [key.strip() for key, _, _ in items]
+            repeated = sorted({name for name in names if names.count(name) > 1})
+            if repeated:  # else the last would silently win
+                raise ConfigError(f"{where}: {', '.join(repeated)} given more than once in {value!r}")
             value = {key.strip(): number for key, _, number in items}
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: {value!r} is not a table")

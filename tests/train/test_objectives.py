@@ -169,8 +169,16 @@ def test_composed_objectives_log_their_metrics_and_resume_exactly(tmp_path: Path
 def test_objective_settings_are_checked_with_a_clear_message(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown objective 'denoise'.*did you mean 'denoising'"):
         TrainConfig(objectives={"denoise": 1.0})
-    with pytest.raises(ConfigError, match="weights >= 0"):
+    with pytest.raises(ConfigError, match="every objective weight 0: at least one needs a weight > 0"):
         TrainConfig(objectives={"translation": 0.0})
+    with pytest.raises(ConfigError, match="names no objective"):
+        TrainConfig(objectives={})
+    for weight in ("-0.3", "nan", "inf"):  # the message names the objective and its weight
+        with pytest.raises(ConfigError, match=f"train.objectives: denoising's weight must be a finite number "
+                                              f">= 0 \\(0 leaves it out\\), got {weight}"):
+            load_config(None, [f"train.objectives=translation:1,denoising:{weight}"])
+    with pytest.raises(ConfigError, match="train.objectives: translation given more than once"):
+        load_config(None, ["train.objectives=translation:1,denoising:0.3,translation:0.5"])
     with pytest.raises(ConfigError, match="e2s2 train part of the model: give translation, denoising or csr"):
         experiment(tmp_path, {"e2s2": 1.0, "translation": 0.0})
     with pytest.raises(ConfigError, match="translit_lang 'ru' must be one of data.languages"):
