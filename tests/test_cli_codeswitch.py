@@ -89,6 +89,10 @@ def test_a_saved_lexicon_gives_the_same_output(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("args", "message"), [
     (["--lexicon", "{lexicon}", "-i", "{tmp}/missing.txt"], "missing.txt does not exist"),
     (["--lexicon", "{lexicon}", "--rate", "1.5"], "--rate must be in [0, 1], got 1.5"),
+    (["--corpus", "{tmp}/train", "--src", "en", "--tgt", "de", "--min-count", "0"],
+     "--min-count must be at least 1, got 0"),
+    (["--corpus", "{tmp}/train", "--src", "en", "--tgt", "de", "--min-score", "2"],
+     "--min-score must be in [0, 1], got 2.0"),
     (["--lexicon", "{lexicon}", "--src", "fr"], "--src fr does not match"),
     (["--lexicon", "{tmp}/bad.tsv"], "bad.tsv, line 3: found 3 tab-separated columns"),
     (["--corpus", "{tmp}/train", "--src", "en", "--tgt", "xx"], "train.xx does not exist"),

@@ -42,9 +42,11 @@ def codeswitch(
     from polyseq.data.codeswitch import switch_text
 
     with user_errors():
-        for name, value in (("--rate", rate), ("--span", span)):
+        for name, value in (("--rate", rate), ("--span", span), ("--min-score", min_score)):
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {value}")
+        if min_count < 1:
+            raise ValueError(f"--min-count must be at least 1, got {min_count}")
         read = [input, lexicon_file, *_corpus_files(corpus, [src, tgt, *(langs or "").split(",")])]
         check_outputs({"-o": output, "--save-lexicon": save_lexicon}, read)
         lines = input_lines(input)
