@@ -29,7 +29,7 @@ from polyseq.text.tokenizer import Tokenizer
 from polyseq.train.data import prepare_data
 from polyseq.train.distributed import take_share
 from polyseq.train.initial import InitError
-from polyseq.train.loop import TRAINER_STATE, Trainer, _prepare, train
+from polyseq.train.loop import TRAINER_STATE, Trainer, TrainingError, _prepare, train
 from polyseq.train.objectives import StepContext, label_smoothed_nll, tokenizer_texts
 from polyseq.train.objectives.base import Forward
 from polyseq.train.schedule import inverse_sqrt
@@ -164,6 +164,15 @@ def test_composed_objectives_log_their_metrics_and_resume_exactly(tmp_path: Path
     assert logged and set(logged[-1]) == set(objectives)
     assert {"restore", "contrastive", "detected", "restored"} <= set(logged[-1]["e2s2"])
     assert all(math.isfinite(v) for entry in logged for metrics in entry.values() for v in metrics.values())
+
+
+def test_a_resume_with_the_objectives_in_another_order_is_refused_naming_them(tmp_path: Path) -> None:
+    # each objective's stream is seeded by its place in the table: reordered, it would not resume
+    train(experiment(tmp_path, {"translation": 1.0, "csr": 0.5}, steps=2), log=lambda m: None)
+    reordered = experiment(tmp_path, {"csr": 0.5, "translation": 1.0}, steps=4)
+    with pytest.raises(TrainingError, match=r"train.objectives differ .*\(\{translation = 1, csr = 0.5\}\); "
+                                            "resume with the same objectives, in the same order"):
+        train(reordered, resume=True, log=lambda m: None)
 
 
 def test_objective_settings_are_checked_with_a_clear_message(tmp_path: Path) -> None:

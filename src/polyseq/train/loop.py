@@ -289,9 +289,12 @@ class Trainer:
         current = self.config.to_dict()
         defaults = ExperimentConfig().to_dict()  # a setting added since the run began is at these
         objectives = saved["train"].get("objectives", defaults["train"]["objectives"])
-        if objectives != current["train"]["objectives"]:
+        # in order too: an objective's data stream is seeded by its place in the table
+        if list(objectives.items()) != list(current["train"]["objectives"].items()):
+            listed = ", ".join(f"{name} = {weight:g}" for name, weight in objectives.items())
             raise TrainingError(f"cannot resume: train.objectives differ from those of the run in "
-                                f"{self.output_dir}; resume with the same objectives")
+                                f"{self.output_dir} ({{{listed}}}); resume with the same objectives, "
+                                f"in the same order")
         was_frozen = tuple(saved["train"].get("freeze", ()))  # what the optimizer's state covers
         if was_frozen != tuple(current["train"]["freeze"]):
             raise TrainingError(f"cannot resume: train.freeze differs from the run's in {self.output_dir} "
