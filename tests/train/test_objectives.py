@@ -25,12 +25,13 @@ from polyseq.config import (
     TrainConfig,
     load_config,
 )
+from polyseq.data.corpus import CorpusError
 from polyseq.text.tokenizer import Tokenizer
 from polyseq.train.data import prepare_data
 from polyseq.train.distributed import take_share
 from polyseq.train.initial import InitError
 from polyseq.train.loop import TRAINER_STATE, Trainer, TrainingError, _prepare, train
-from polyseq.train.objectives import StepContext, label_smoothed_nll, tokenizer_texts
+from polyseq.train.objectives import StepContext, label_smoothed_nll, monolingual_texts, tokenizer_texts
 from polyseq.train.objectives.base import Forward
 from polyseq.train.schedule import inverse_sqrt
 
@@ -134,6 +135,28 @@ def test_each_objective_loss_is_finite_and_falls_as_a_tiny_model_overfits_one_ba
         assert all(math.isfinite(value) for value in term.metrics.values())
     assert all(math.isfinite(loss) for loss in losses)
     assert losses[-1] < 0.6 * losses[0], (losses[0], losses[-1])
+
+
+def test_denoising_reads_its_own_monolingual_stream_when_given_one(tmp_path: Path) -> None:
+    mono = tmp_path / "mono"
+    Path(f"{mono}.xx").parent.mkdir(parents=True, exist_ok=True)
+    Path(f"{mono}.xx").write_text("Xaaa xabb. Xacc xadd!\nXaee xaff.\n\nXagg.\n", encoding="utf-8")
+    config = experiment(tmp_path, {"translation": 1.0, "denoising": 0.5})
+    config = replace(config, objectives=replace(config.objectives, monolingual=str(mono)))
+    assert monolingual_texts(config, []) == {"xx": ["Xaaa xabb. Xacc xadd!", "Xaee xaff.", "Xagg."]}
+    assert tokenizer_texts(config) == ["Xaaa xabb. Xacc xadd!", "Xaee xaff.", "Xagg."]
+    run = trainer(config, tmp_path)
+    denoising = next(objective for objective, _ in run.objectives.chosen if objective.name == "denoising")
+    tokenizer = run.data.tokenizer
+    # objectives.denoise_group (2) lines an example, the sentences of its source permuted
+    examples = [(tokenizer.decode(list(example.src)), tokenizer.decode(list(example.tgt)))
+                for example in denoising.stream._examples]
+    assert [tgt for _, tgt in examples] == ["Xaaa xabb. Xacc xadd! Xaee xaff.", "Xagg."]
+    assert all(sorted(src.split()) == sorted(tgt.split()) for src, tgt in examples)
+    missing = replace(config, objectives=replace(config.objectives, monolingual=str(tmp_path / "none")))
+    with pytest.raises(CorpusError, match=r"objectives.monolingual = '.*none': no .*none.<lang> file for any "
+                                          r"of data.languages \['xx', 'yy', 'uk'\]"):
+        monolingual_texts(missing, [])
 
 
 def test_translation_and_claps_share_one_forward_per_batch(tmp_path: Path) -> None:
