@@ -86,6 +86,29 @@ def test_a_saved_lexicon_gives_the_same_output(tmp_path: Path) -> None:
     assert loaded.exit_code == 0 and loaded.stdout == induced.stdout != source.read_text(encoding="utf-8")
 
 
+def test_switched_text_augments_a_parallel_corpus_line_for_line(tmp_path: Path) -> None:
+    # docs/objectives.md: switch train.en, append it to train.en and train.de to itself
+    spec = corpus(tmp_path)
+    english = Path(f"{spec}.en").read_text(encoding="utf-8")
+    english = english.replace("\n", "\n\n", 1)  # a blank line (a pair the corpus skips) stays one
+    Path(f"{spec}.en").write_text(english, encoding="utf-8")
+    Path(f"{spec}.de").write_text(Path(f"{spec}.de").read_text(encoding="utf-8").replace("\n", "\n\n", 1),
+                                  encoding="utf-8")
+    switched = tmp_path / "switched.en"
+    result = runner.invoke(app, ["codeswitch", "--corpus", str(spec), "--src", "en", "--tgt", "de", "-i",
+                                 f"{spec}.en", "-o", str(switched), "--min-score", "0.5", "--rate", "1"])
+    assert result.exit_code == 0, result.output
+    german = Path(f"{spec}.de").read_text(encoding="utf-8")
+    (tmp_path / "augmented.en").write_text(english + switched.read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "augmented.de").write_text(german + german, encoding="utf-8")
+    original = load_corpus(spec, ["en", "de"], [("en", "de")])
+    augmented = load_corpus(tmp_path / "augmented", ["en", "de"], [("en", "de")])
+    assert len(augmented) == 2 * len(original) == 400
+    extra = augmented[len(original):]
+    assert [p.tgt for p in extra] == [p.tgt for p in original]
+    assert [p.src for p in extra] == [p.src.replace("dog", "Hund").replace("cat", "Katze") for p in original]
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--lexicon", "{lexicon}", "-i", "{tmp}/missing.txt"], "missing.txt does not exist"),
     (["--lexicon", "{lexicon}", "--rate", "1.5"], "--rate must be in [0, 1], got 1.5"),
