@@ -157,6 +157,11 @@ def test_denoising_reads_its_own_monolingual_stream_when_given_one(tmp_path: Pat
     with pytest.raises(CorpusError, match=r"objectives.monolingual = '.*none': no .*none.<lang> file for any "
                                           r"of data.languages \['xx', 'yy', 'uk'\]"):
         monolingual_texts(missing, [])
+    # a resume whose monolingual text changed is refused naming the objective whose data it is
+    train(replace(config, train=replace(config.train, steps=2)), log=lambda m: None)
+    Path(f"{mono}.xx").write_text("Xaaa xabb. Xacc xadd!\nXaee xaff.\n\nXagg xahh.\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="cannot resume the denoising objective's data stream: batch state"):
+        train(config, resume=True, log=lambda m: None)
 
 
 def test_translation_and_claps_share_one_forward_per_batch(tmp_path: Path) -> None:

@@ -65,4 +65,7 @@ class OwnExamples:
 
     def load_state(self, state: dict[str, Any]) -> None:
         if state:
-            self.stream.load_state(state)
+            try:
+                self.stream.load_state(state)
+            except ValueError as error:  # its own data changed (objectives.monolingual's files, say)
+                raise ValueError(f"cannot resume the {self.name} objective's data stream: {error}") from None
