@@ -362,13 +362,17 @@ class ObjectivesConfig:
 
     def __post_init__(self) -> None:
         for name in ("denoise_ratio", "e2s2_rate", "csr_rate"):
-            _check(0.0 <= getattr(self, name) <= 1.0, f"objectives.{name} must be in [0, 1]")
-        _check(self.denoise_lambda > 0, "objectives.denoise_lambda must be positive")
-        _check(self.denoise_group >= 1 and self.csr_min_count >= 1,
-               "objectives.denoise_group and objectives.csr_min_count must be >= 1")
-        _check(min(self.e2s2_contrastive, self.claps_imposter, self.claps_distant, self.claps_back) >= 0,
-               "objectives.e2s2_contrastive, claps_imposter, claps_distant and claps_back must be >= 0")
-        _check(self.temperature > 0, "objectives.temperature must be positive")
+            value = getattr(self, name)
+            _check(0.0 <= value <= 1.0, f"objectives.{name} must be in [0, 1], got {value}")
+        for name in ("denoise_group", "csr_min_count"):
+            value = getattr(self, name)
+            _check(value >= 1, f"objectives.{name} must be >= 1, got {value}")
+        for name in ("e2s2_contrastive", "claps_imposter", "claps_distant", "claps_back"):
+            value = getattr(self, name)  # NaN and inf too: the loss would be NaN
+            _check(0 <= value < math.inf, f"objectives.{name} must be a finite number >= 0, got {value}")
+        for name in ("denoise_lambda", "temperature"):
+            value = getattr(self, name)
+            _check(0 < value < math.inf, f"objectives.{name} must be a finite number > 0, got {value}")
         _check(bool(self.translit_source) == bool(self.translit_lang),
                "objectives.translit_source and objectives.translit_lang go together")
 

@@ -8,6 +8,7 @@ import contextlib
 import json
 import math
 import random
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -219,6 +220,14 @@ def test_objective_settings_are_checked_with_a_clear_message(tmp_path: Path) -> 
             load_config(None, [f"train.objectives=translation:1,denoising:{weight}"])
     with pytest.raises(ConfigError, match="train.objectives: translation given more than once"):
         load_config(None, ["train.objectives=translation:1,denoising:0.3,translation:0.5"])
+    for setting, message in (("claps_back=nan", "claps_back must be a finite number >= 0, got nan"),
+                             ("e2s2_contrastive=-1", "e2s2_contrastive must be a finite number >= 0, got -1"),
+                             ("temperature=inf", "temperature must be a finite number > 0, got inf"),
+                             ("denoise_lambda=0", "denoise_lambda must be a finite number > 0, got 0.0"),
+                             ("csr_min_count=0", "csr_min_count must be >= 1, got 0"),
+                             ("csr_rate=1.5", "csr_rate must be in [0, 1], got 1.5")):
+        with pytest.raises(ConfigError, match=re.escape(f"objectives.{message}")):  # the one setting named
+            load_config(None, [f"objectives.{setting}"])
     with pytest.raises(ConfigError, match="e2s2 train part of the model: give translation, denoising or csr"):
         experiment(tmp_path, {"e2s2": 1.0, "translation": 0.0})
     with pytest.raises(ConfigError, match="translit_lang 'ru' must be one of data.languages"):
