@@ -283,6 +283,11 @@ def test_init_from_refuses_a_model_it_cannot_start_from(tmp_path: Path) -> None:
                     languages=("xx", "yy", "uk"))
     with pytest.raises(InitError, match="vocabulary differs from this run's tokenizer"):
         train(other, log=lambda m: None)
+    more = experiment(tmp_path, {"translation": 1.0}, name="more", steps=1, init_from=best)
+    more = replace(more, data=replace(more.data, languages=("xx", "yy", "uk", "zz")))
+    with pytest.raises(InitError, match="its tokenizer has no tag for zz \\(data.languages\\); its languages "
+                                        "are xx, yy, uk"):
+        train(more, log=lambda m: None)
     missing = replace(other, train=replace(other.train, output_dir=str(tmp_path / "missing"),
                                            init_from=str(tmp_path / "nowhere")))
     with pytest.raises(InitError, match="nowhere/tokenizer.model is missing"):
