@@ -26,6 +26,7 @@ from polyseq.config import (
     TrainConfig,
     load_config,
 )
+from polyseq.data.batching import Batch
 from polyseq.data.corpus import CorpusError
 from polyseq.text.tokenizer import Tokenizer
 from polyseq.train.data import prepare_data
@@ -34,6 +35,7 @@ from polyseq.train.initial import InitError
 from polyseq.train.loop import TRAINER_STATE, Trainer, TrainingError, _prepare, train
 from polyseq.train.objectives import StepContext, label_smoothed_nll, monolingual_texts, tokenizer_texts
 from polyseq.train.objectives.base import Forward
+from polyseq.train.objectives.losses import info_nce, same_sentence
 from polyseq.train.schedule import inverse_sqrt
 
 WORDS = 40  # xx word i translates to yy word i, so a lexicon is there to find
@@ -136,6 +138,47 @@ def test_each_objective_loss_is_finite_and_falls_as_a_tiny_model_overfits_one_ba
         assert all(math.isfinite(value) for value in term.metrics.values())
     assert all(math.isfinite(loss) for loss in losses)
     assert losses[-1] < 0.6 * losses[0], (losses[0], losses[-1])
+
+
+def test_rows_of_the_same_sentence_are_no_negatives_of_each_other() -> None:
+    pad = 0
+    src = torch.tensor([[7, 5, 6, 2, pad],   # the same sentence on its way to two languages
+                        [8, 5, 6, 2, pad],
+                        [7, 5, 6, 9, 2],     # longer: another sentence
+                        [7, 5, 2, pad, pad]])
+    same = same_sentence(src, pad)
+    assert same.tolist() == [[False, True, False, False], [True, False, False, False],
+                             [False] * 4, [False] * 4]
+    anchors, positives = torch.randn(4, 8), torch.randn(4, 8)
+    loss, top = info_nce(anchors, positives, 0.5, same=same)
+    normalize = torch.nn.functional.normalize
+    scores = normalize(anchors, dim=-1) @ normalize(positives, dim=-1).T / 0.5
+    negatives = [[2, 3], [2, 3], [0, 1, 3], [0, 1, 2]]
+    by_hand = sum(torch.logsumexp(scores[i, [i, *negatives[i]]], 0) - scores[i, i] for i in range(4))
+    assert torch.allclose(loss, by_hand)
+    assert int(top) == sum(bool(scores[i, i] > scores[i, negatives[i]].max()) for i in range(4))
+
+
+@pytest.mark.parametrize("name", ["e2s2", "claps", "translico"])
+def test_a_sentence_twice_in_a_batch_costs_what_it_costs_alone(tmp_path: Path, name: str) -> None:
+    """In-batch contrastive losses: the second copy of a sentence is not the first's negative, so
+    a batch holding it twice costs twice what a batch holding it once does."""
+    run = trainer(experiment(tmp_path, {"translation": 1.0, name: 1.0}), tmp_path)
+    objective = next(objective for objective, _ in run.objectives.chosen if objective.name == name)
+    batch = objective.batches(take_share(run.stream, Cluster(), 1), lambda s: take_share(s, Cluster(), 1),
+                              StepContext(1, 0, 0), torch.device("cpu"))[0]
+    run.model.eval()
+    run.heads.eval()
+
+    def loss(rows: list[int]) -> float:
+        if isinstance(batch, Batch):
+            picked: object = Batch(batch.src[rows], batch.tgt_in[rows], batch.tgt_out[rows], batch.pad_id)
+        else:
+            picked = type(batch)(batch.clean[rows], batch.noisy[rows], batch.changed[rows])
+        forward = Forward(run.model, contextlib.nullcontext, share=objective.reads_states)
+        return objective.loss(forward, run.model, picked).loss.item()
+
+    assert loss([0, 0]) == pytest.approx(2 * loss([0]), rel=1e-5)
 
 
 def test_denoising_reads_its_own_monolingual_stream_when_given_one(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ backward for both).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -32,7 +33,7 @@ from polyseq.config import ObjectivesConfig
 from polyseq.data.batching import Batch
 from polyseq.model.transformer import Seq2Seq
 from polyseq.train.objectives.base import Forward, OnTranslationBatches, Term
-from polyseq.train.objectives.losses import mean_pool
+from polyseq.train.objectives.losses import mean_pool, same_sentence
 
 
 def _step(direction: Tensor, states: Tensor, size: float) -> Tensor:
@@ -65,16 +66,18 @@ class Claps(OnTranslationBatches):
         imposters = states + _step(self._gradient(self._nll(forward, model, batch), states), states,
                                    self.imposter)
         anchors = self._pooled(forward, memory.states.detach(), memory.mask)
-        away = self._gradient(lambda s: self._contrast(anchors, self._pooled(forward, s, mask))[0], states)
+        same = same_sentence(batch.src, self.pad_id)
+        away = self._gradient(lambda s: self._contrast(anchors, self._pooled(forward, s, mask), same)[0],
+                              states)
         far = states + _step(away, states, self.distant)
         back = self._gradient(lambda s: (self._drift(forward, model, s, log_probs) * mask).sum(), far)
         distant = far - _step(back, states, self.back)
         imposter = self._pooled(forward, imposters, mask)  # gradient into the head alone
-        with_target, top = self._contrast(source, target, imposter=imposter)
+        with_target, top = self._contrast(source, target, same, imposter=imposter)
         # at temperature 1, as in the authors' code: the distant target carries the gradient of the
         # anchor's own loss, and sharpened it becomes a shortcut the contrast learns in place of the
         # source (on a tiny model, retrieval among the targets then stays at chance)
-        with_distant, _ = self._contrast(source, target, imposter=imposter, temperature=1.0,
+        with_distant, _ = self._contrast(source, target, same, imposter=imposter, temperature=1.0,
                                          distant=self._pooled(forward, distant, mask))
         with torch.no_grad():  # how far the distant targets drifted from the targets' distributions
             drift = self._drift(forward, model, distant, log_probs)
@@ -86,14 +89,14 @@ class Claps(OnTranslationBatches):
         with forward.autocast():
             return mean_pool(self.head(states), mask).float()
 
-    def _contrast(self, source: Tensor, target: Tensor, *, distant: Tensor | None = None,
+    def _contrast(self, source: Tensor, target: Tensor, same: Tensor, *, distant: Tensor | None = None,
                   imposter: Tensor | None = None, temperature: float | None = None) -> tuple[Tensor, Tensor]:
         """InfoNCE summed over the rows: row i's positive is target i (or, given, distant i), its
-        negatives the other targets and (given) its own imposter; cosine similarities over the
-        temperature (objectives.temperature unless given). Returns (loss, rows that rank their
-        positive first)."""
+        negatives the other targets but those of the same source sentence (`same`, (B, B): they
+        translate it too) and (given) its own imposter; cosine similarities over the temperature
+        (objectives.temperature unless given). Returns (loss, rows that rank their positive first)."""
         anchors = F.normalize(source, dim=-1)
-        scores = anchors @ F.normalize(target, dim=-1).T  # (B, B) cosine similarities
+        scores = (anchors @ F.normalize(target, dim=-1).T).masked_fill(same, -math.inf)  # (B, B) cosines
         if distant is not None:
             scores = scores.diagonal_scatter((anchors * F.normalize(distant, dim=-1)).sum(-1))
         if imposter is not None:

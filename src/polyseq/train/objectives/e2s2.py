@@ -36,7 +36,7 @@ from polyseq.train.objectives.base import (
     body_rows,
     repad,
 )
-from polyseq.train.objectives.losses import info_nce, mean_pool
+from polyseq.train.objectives.losses import info_nce, mean_pool, same_sentence
 
 
 def _share(hits: Tensor, of: Tensor) -> float:
@@ -82,7 +82,7 @@ class E2S2(OnTranslationBatches):
         token_loss = F.cross_entropy(logits.transpose(1, 2), batch.clean, reduction="none")  # (B, S)
         restore = ((token_loss * mask).sum(1) / mask.sum(1)).sum()
         contrastive, top = info_nce(mean_pool(noisy.states, mask), mean_pool(clean.states, mask),
-                                    self.temperature)
+                                    self.temperature, same=same_sentence(batch.clean, self.pad_id))
         with torch.no_grad():
             restored = (logits.argmax(-1) == batch.clean) & batch.changed
             # a mask is detected by being one; a random or swapped token, by being unlikely

@@ -4,6 +4,8 @@ global batch."""
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -40,16 +42,29 @@ def mean_pool(states: Tensor, mask: Tensor) -> Tensor:
     return (states * weights[..., None]).sum(1) / weights.sum(1, keepdim=True).clamp(min=1.0)
 
 
+def same_sentence(src: Tensor, pad_id: int) -> Tensor:
+    """(B, B), True where two rows of a right-padded source batch (B, S) hold the same sentence,
+    their first token (the target-language tag) aside; False on the diagonal. An English-centric
+    batch holds the same English sentence on its way to several languages, and a corpus repeats
+    short lines ("2."): such rows are no negatives of each other."""
+    bodies = src[:, 1:]
+    same = (bodies[:, None, :] == bodies[None, :, :]).all(-1)  # equal padding too: equal lengths
+    return same & ~torch.eye(len(src), dtype=torch.bool, device=src.device)
+
+
 def info_nce(anchors: Tensor, positives: Tensor, temperature: float,
-             extra_negatives: Tensor | None = None) -> tuple[Tensor, Tensor]:
+             extra_negatives: Tensor | None = None, same: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """InfoNCE (van den Oord et al. 2018) with in-batch negatives, summed over the rows.
 
     anchors, positives (B, D): row i's positive is positives[i], its negatives every other row of
-    `positives` and, when given, every row of extra_negatives (N, D). Cosine similarity over
-    `temperature`. Returns (loss sum, how many rows rank their positive first)."""
+    `positives` but those `same` (B, B) marks as the same sentence, and, when given, every row of
+    extra_negatives (N, D). Cosine similarity over `temperature`. Returns (loss sum, how many rows
+    rank their positive first)."""
     a = F.normalize(anchors.float(), dim=-1)
     candidates = positives if extra_negatives is None else torch.cat([positives, extra_negatives])
     scores = a @ F.normalize(candidates.float(), dim=-1).T / temperature  # (B, B [+ N])
+    if same is not None:
+        scores = torch.cat([scores[:, : len(a)].masked_fill(same, -math.inf), scores[:, len(a):]], 1)
     labels = torch.arange(a.shape[0], device=a.device)
     loss = F.cross_entropy(scores, labels, reduction="sum")
     return loss, (scores.argmax(-1) == labels).sum()

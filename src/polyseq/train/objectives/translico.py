@@ -16,7 +16,7 @@ from polyseq.data.corpus import Example
 from polyseq.model.transformer import Seq2Seq
 from polyseq.text.tokenizer import Tokenizer
 from polyseq.train.objectives.base import Forward, Term
-from polyseq.train.objectives.losses import info_nce, mean_pool
+from polyseq.train.objectives.losses import info_nce, mean_pool, same_sentence
 from polyseq.train.objectives.translation import OwnExamples
 
 
@@ -69,8 +69,9 @@ class Translico(OwnExamples):
     def loss(self, forward: Forward, model: Seq2Seq, batch: Batch) -> Term:
         original, latin = forward(batch.src), forward(batch.tgt_in)
         a, b = mean_pool(original.states, original.mask), mean_pool(latin.states, latin.mask)
-        there, top = info_nce(a, b, self.temperature)
-        back, _ = info_nce(b, a, self.temperature)
+        same = same_sentence(batch.src, self.pad_id)
+        there, top = info_nce(a, b, self.temperature, same=same)
+        back, _ = info_nce(b, a, self.temperature, same=same)
         return Term((there + back) / 2, {"retrieval": top.item()})
 
 
