@@ -5,6 +5,7 @@ msgfmt --check (where msgfmt is installed)."""
 from __future__ import annotations
 
 import gettext
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -13,6 +14,7 @@ import polib
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from num2words import num2words
 
 from polyseq.documents import check_preservation, translate_document
 from polyseq.documents.formats.po import PluralRule, plural_forms, plural_rule
@@ -93,8 +95,11 @@ def test_rewriting_fills_every_entry_and_keeps_the_rest(rewrite, tmp_path_factor
         assert (new.comment, new.tcomment, new.occurrences) == (old.comment, old.tcomment,
                                                                 old.occurrences)
         assert [f for f in new.flags if f != "fuzzy"] == old.flags
-        # a form for 1 and other numbers (Russian 21, 31 ...) is flagged for review in any case
-        assert ("fuzzy" in new.flags) is (fuzzy or bool(old.msgid_plural and mixed))
+        # a form for 1 and other numbers (Russian 21, 31 ...) is flagged for review in any case,
+        # unless it was translated for one of them ("%(count)d", the only number placeholder
+        # of WORDS, written as 21)
+        counted = old.msgid_plural.count("%(count)d") == 1
+        assert ("fuzzy" in new.flags) is (fuzzy or bool(old.msgid_plural and mixed and not counted))
         if old.msgid_plural:
             assert sorted(new.msgstr_plural) == list(range(nplurals))
             last = new.msgstr_plural[nplurals - 1]
@@ -236,18 +241,35 @@ def test_a_form_for_one_and_zero_takes_the_singular(tmp_path: Path, lang: str) -
             "0 FILE", "1 FILE", "2 FILES"]
 
 
-def test_a_form_for_one_and_other_numbers_is_flagged_fuzzy(tmp_path: Path) -> None:
-    # Russian form 0 holds 1, 21, 31 ...: it keeps the plural text and asks for a translator,
-    # even where the caller wants no fuzzy flags.
+def _spelled(texts: list[str]) -> list[str]:
+    """Upper-cases, and writes each number as a word: the number does not come back."""
+    return [re.sub(r"\d+", lambda m: num2words(int(m.group(0))), text).upper() for text in texts]
+
+
+def test_a_form_for_one_and_other_numbers_is_flagged_fuzzy_unless_translated_for_one(
+    tmp_path: Path,
+) -> None:
+    # Russian form 0 holds 1, 21, 31 ...: translated for 21 ("21 files"), it fits them all, so
+    # it needs no more review than any other form ...
     out = translate_document(FILES, "po", _upper, tgt_lang="ru", fuzzy=False).text
-    assert '#, fuzzy, c-format\nmsgid "%d file"' in out
+    assert "fuzzy" not in out
     assert out.endswith('msgstr[0] "%d FILES"\nmsgstr[1] "%d FILES"\nmsgstr[2] "%d FILES"\n')
     catalog = _msgfmt_ngettext(out, tmp_path)
-    if catalog is not None:  # msgfmt leaves fuzzy entries out: the English stays until reviewed
-        assert catalog.ngettext("%d file", "%d files", 21) == "%d files"
+    if catalog is not None:
+        assert catalog.ngettext("%d file", "%d files", 21) == "%d FILES"
+    # ... where it was not (the number did not come back, or there is no one number to write),
+    # it keeps the plural text and asks for a translator, even where the caller wants no flags
+    two = FILES.replace('"%d file"', '"%d of %d file"').replace('"%d files"', '"%d of %d files"')
+    for text, translate in ((FILES, _spelled), (two, _upper)):
+        out = translate_document(text, "po", translate, tgt_lang="ru", fuzzy=False).text
+        assert '#, fuzzy, c-format\nmsgid "%d' in out
+        catalog = _msgfmt_ngettext(out, tmp_path)
+        entry = polib.pofile(text)[0]
+        if catalog is not None:  # msgfmt leaves fuzzy entries out: the English stays until reviewed
+            assert catalog.ngettext(entry.msgid, entry.msgid_plural, 21) == entry.msgid_plural
     # no second flag where the entry is flagged already
     flagged = FILES.replace("#, c-format", "#, fuzzy, c-format")
-    assert translate_document(flagged, "po", _upper, tgt_lang="ru").text.count("fuzzy") == 1
+    assert translate_document(flagged, "po", _spelled, tgt_lang="ru").text.count("fuzzy") == 1
     # Japanese has one form for every number: nothing to tell apart, nothing to review
     assert "fuzzy" not in translate_document(FILES, "po", _upper, tgt_lang="ja",
                                              fuzzy=False).text

@@ -3,8 +3,8 @@ or corrected while code, placeholders, URLs and markup come back untouched.
 
 `translate` holds the API (`translate_document`, `translate_document_file`, and `translate_texts`
 for a list of lines), `check` compares a translation's protected spans with its source's, `protect`
-masks what must not be translated, `segment` cuts prose into sentences, and `formats/` has one
-module per format.
+masks what must not be translated, `segment` cuts prose into sentences, `plurals` gives plural
+messages and entries the target language's forms, and `formats/` has one module per format.
 """
 
 import warnings

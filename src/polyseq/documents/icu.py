@@ -3,27 +3,88 @@
 ``{count, plural, =0 {no files} one {# file} other {# files}}`` is syntax (the argument, the
 type, the selectors, the braces) around branch texts, which are prose: each branch is translated
 on its own, as translation tools present them to translators, while the syntax and the ``#``
-(the number, in plural branches) come back unchanged. ``choice`` messages (``0#none|1#one``)
-are not split: they stay whole.
+(the number, in plural branches) come back unchanged. A plural's category branches may be
+replaced by the target language's (``with_categories``, see ``polyseq.documents.plurals``).
+``choice`` messages (``0#none|1#one``) are not split: they stay whole.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 # the opening "{arg, type," (and a plural's "offset:n"), then "selector {" before each branch
 _HEAD = re.compile(r"\{\s*\w+\s*,\s*(plural|selectordinal|select)\s*,\s*(?:offset\s*:\s*\d+\s*)?")
-_SELECTOR = re.compile(r"\s*(?:=\d+|[\w-]+)\s*\{")
+_SELECTOR = re.compile(r"\s*(=\d+|[\w-]+)\s*\{")
 # a plural branch's "#" stands for the number (in branches nested in it too)
 HASH_KIND = "icu_hash"
 HASH_PATTERN = r"#"
 
 
 @dataclass(frozen=True)
+class Branch:
+    selector: str  # "one", "=0", "female"
+    lead: str  # the syntax from the previous branch's "}" (or the head) to its own "{": " other {"
+    text: str
+
+    @property
+    def explicit(self) -> bool:
+        """An ``=N`` branch, for that number alone (not a category)."""
+        return self.selector.startswith("=")
+
+
+@dataclass(frozen=True)
 class Message:
     kind: str  # plural, selectordinal or select
-    parts: tuple[tuple[str, bool], ...]  # (text, is a branch), syntax and branches in order
+    head: str  # "{count, plural, " (and a plural's "offset:1 ")
+    branches: tuple[Branch, ...]
+    tail: str  # after the last branch's closing brace: "}"
+
+    def syntax(self) -> list[str]:
+        """The syntax around the branch texts: a piece before each, and one after the last."""
+        leads = [b.lead for b in self.branches]
+        return [self.head + leads[0], *("}" + lead for lead in leads[1:]), "}" + self.tail]
+
+    @property
+    def parts(self) -> tuple[tuple[str, bool], ...]:
+        """(text, is a branch): syntax and branch texts in order."""
+        syntax = self.syntax()
+        pairs = [((s, False), (b.text, True)) for s, b in zip(syntax, self.branches, strict=False)]
+        return (*(p for pair in pairs for p in pair), (syntax[-1], False))
+
+    def with_categories(self, chosen: Sequence[tuple[str, str]]) -> Message:
+        """The message with its category branches replaced by ``chosen``: (category, selector of
+        the branch whose text it takes), in order, each laid out as the source's branches are.
+        The explicit ``=N`` branches stay where they are; the new ones go where the first
+        category branch was."""
+        texts = {b.selector: b.text for b in self.branches}
+        leads = [b.lead for b in self.branches if not b.explicit]
+        new = [Branch(category, _with_selector(leads[min(i, len(leads) - 1)], category), texts[source])
+               for i, (category, source) in enumerate(chosen)]
+        branches: list[Branch] = []
+        for branch in self.branches:
+            if branch.explicit:
+                branches.append(branch)
+            else:
+                branches += new
+                new = []
+        return Message(self.kind, self.head, tuple(branches), self.tail)
+
+    def key(self) -> str:
+        """What a translation must keep: the syntax with the branch texts left out; of a plural
+        or selectordinal, only the ``=N`` selectors (its categories are the target language's)."""
+        if self.kind == "select":
+            return "".join("…" if is_branch else text for text, is_branch in self.parts)
+        explicit = "".join(f"{b.selector} {{…}} " for b in self.branches if b.explicit)
+        return f"{self.head.rstrip()} {explicit}…}}"
+
+
+def _with_selector(lead: str, selector: str) -> str:
+    """A branch's lead (" other {") with another selector (" few {")."""
+    found = _SELECTOR.fullmatch(lead)
+    assert found is not None  # a lead is a selector and its brace
+    return lead[:found.start(1)] + selector + lead[found.end(1):]
 
 
 def split_message(text: str) -> Message | None:
@@ -32,18 +93,18 @@ def split_message(text: str) -> Message | None:
     head = _HEAD.match(text)
     if head is None:
         return None
-    parts: list[tuple[str, bool]] = []
-    syntax, cursor = head.group(0), head.end()
+    branches: list[Branch] = []
+    cursor = head.end()
     while selector := _SELECTOR.match(text, cursor):
         end = _closing_brace(text, selector.end())
         if end is None:
             return None
-        parts += [(syntax + text[cursor:selector.end()], False), (text[selector.end():end], True)]
-        syntax, cursor = "}", end + 1
-    if not parts or text[cursor:].strip() != "}":
+        branches.append(Branch(selector.group(1), text[cursor:selector.end()],
+                               text[selector.end():end]))
+        cursor = end + 1
+    if not branches or text[cursor:].strip() != "}":
         return None
-    parts.append((syntax + text[cursor:], False))
-    return Message(head.group(1), tuple(parts))
+    return Message(head.group(1), head.group(0), tuple(branches), text[cursor:])
 
 
 def _closing_brace(text: str, start: int) -> int | None:

@@ -9,6 +9,8 @@ rest, and a glossary's terms (``polyseq.documents.glossary``) are spans too, wri
 translations. ``mask`` replaces each such span by a sentinel ``⟦n⟧`` that the model copies, and
 ``restore`` puts the spans back, refusing (returning ``None``) unless every sentinel came back
 exactly once, so that the caller can repair the segment instead of losing or doubling a span.
+Given the languages (``Plurals``), the mask gives an ICU plural message the target language's
+categories, each branch a segment with a sample number in place of its ``#`` (a ``Sample``).
 """
 
 from __future__ import annotations
@@ -16,13 +18,17 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from polyseq.documents.glossary import Glossary
-from polyseq.documents.icu import HASH_KIND, HASH_PATTERN, split_message
+from polyseq.documents.icu import HASH_KIND, HASH_PATTERN, Branch, split_message
+from polyseq.documents.plurals import Plurals, count_number
 from polyseq.files import InputError
 
 ICU_KIND = "icu_message"
+# Not a span: the spans of a plural's category branch, which a translation may have once, many
+# times or not at all, since its categories are the target language's (see masked_spans).
+BRANCH_KIND = "icu_branch"
 GLOSSARY_KIND = "glossary"
 SENTINEL_OPEN = "⟦"
 SENTINEL_CLOSE = "⟧"
@@ -138,9 +144,14 @@ class Hole:
     parts: tuple[str | Segment, ...]
     raw_start: int  # range in the segment's raw source text
     raw_end: int
+    name: str | None = None  # what must come back unchanged, where not the parts (an ICU message)
+    # whether the parts are new, not the source's: an ICU plural with the target's categories
+    retargeted: bool = False
 
     def key(self) -> str:
         """The hole with nested prose blanked out: what must come back unchanged."""
+        if self.name is not None:
+            return self.name
         return "".join(p if isinstance(p, str) else "…" for p in self.parts)
 
 
@@ -150,6 +161,19 @@ def _same(text: str) -> str:
 
 def _join(parts: Sequence[tuple[str, bool]]) -> str:
     return "".join(text for text, _ in parts)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A segment's text holds ``number`` where its source has ``placeholder`` (a plural's ``#``,
+    a catalog's ``%d``), so that the model inflects the words for a number of the plural form
+    it is translated for. Its translation gets the placeholder back in the number's place; where
+    the number does not come back exactly once, ``fallback`` (the source text, placeholder and
+    all) is what is written instead."""
+
+    number: str
+    placeholder: str
+    fallback: Segment
 
 
 @dataclass(eq=False)
@@ -169,15 +193,17 @@ class Segment:
     escape: Callable[[str], str] = _same
     finish: Callable[[Sequence[tuple[str, bool]]], str] = _join
     where: str = ""
+    sample: Sample | None = None
 
 
 @dataclass
 class ParsedDocument:
-    """A file as segments plus a way back: ``build(outputs)`` with one string per segment."""
+    """A file as segments plus a way back: ``build(outputs, fell_back)`` with one string per
+    segment, and the segments with a Sample that were written from its fallback."""
 
     segments: list[Segment]
     protected: list[tuple[str, str]]  # (kind, text) kept outside segments: code blocks, keys ...
-    build: Callable[[Sequence[str]], str]
+    build: Callable[[Sequence[str], frozenset[Segment]], str]
 
 
 def from_pieces(
@@ -186,7 +212,7 @@ def from_pieces(
     """A document that is a sequence of raw text and segments (all formats but .po)."""
     segments = [p for p in pieces if isinstance(p, Segment)]
 
-    def build(outputs: Sequence[str]) -> str:
+    def build(outputs: Sequence[str], fell_back: frozenset[Segment]) -> str:
         it = iter(outputs)
         return "".join(p if isinstance(p, str) else next(it) for p in pieces)
 
@@ -237,16 +263,17 @@ def find_spans(text: str, kinds: frozenset[str]) -> list[tuple[int, int, str]]:
     return [(m.start(), m.end(), m.lastgroup or "") for m in matches if m.end() > m.start()]
 
 
-def mask(segment: Segment, glossary: Glossary | None = None) -> Masked:
+def mask(segment: Segment, glossary: Glossary | None = None, plurals: Plurals | None = None) -> Masked:
     """Replace holes, pattern matches and glossary terms in ``segment.text`` by sentinels ⟦1⟧,
-    ⟦2⟧, ... (a term inside a hole or a pattern match, a URL say, is not one)."""
+    ⟦2⟧, ... (a term inside a hole or a pattern match, a URL say, is not one). With ``plurals``,
+    an ICU plural message's branches are the target language's."""
     ranges: list[tuple[int, int, Span]] = []
     cursor = 0
     for hole in sorted(segment.holes, key=lambda h: h.start):
-        ranges.extend(_pattern_ranges(segment, cursor, hole.start, glossary))
+        ranges.extend(_pattern_ranges(segment, cursor, hole.start, glossary, plurals))
         ranges.append((hole.start, hole.end, Span(hole.kind, segment.text[hole.start:hole.end], hole)))
         cursor = hole.end
-    ranges.extend(_pattern_ranges(segment, cursor, len(segment.text), glossary))
+    ranges.extend(_pattern_ranges(segment, cursor, len(segment.text), glossary, plurals))
     out: list[str] = []
     spans: list[Span] = []
     cursor = 0
@@ -259,8 +286,8 @@ def mask(segment: Segment, glossary: Glossary | None = None) -> Masked:
     return Masked("".join(out), spans)
 
 
-def _pattern_ranges(segment: Segment, start: int, end: int,
-                    glossary: Glossary | None) -> list[tuple[int, int, Span]]:
+def _pattern_ranges(segment: Segment, start: int, end: int, glossary: Glossary | None,
+                    plurals: Plurals | None) -> list[tuple[int, int, Span]]:
     """The pattern matches between ``start`` and ``end``, and the glossary's terms between them."""
     if start >= end:
         return []
@@ -270,7 +297,7 @@ def _pattern_ranges(segment: Segment, start: int, end: int,
     for s, e, kind in [*find_spans(text, segment.patterns), (len(text), len(text), "")]:
         found += _term_ranges(glossary, segment.text, start + cursor, start + s)
         if kind:
-            hole = _icu_hole(segment, start + s, start + e) if kind == ICU_KIND else None
+            hole = _icu_hole(segment, start + s, start + e, plurals) if kind == ICU_KIND else None
             found.append((start + s, start + e, Span(kind, text[s:e], hole)))
         cursor = e
     return found
@@ -284,19 +311,38 @@ def _term_ranges(glossary: Glossary | None, text: str, start: int, end: int) -> 
             for s, e, target in glossary.matches(text[start:end])]
 
 
-def _icu_hole(segment: Segment, start: int, end: int) -> Hole | None:
+def _icu_hole(segment: Segment, start: int, end: int, plurals: Plurals | None) -> Hole | None:
     """An ICU plural or select message as a hole whose branches are segments of their own (with
-    the "#" of a plural protected); None, so protected whole, when it is malformed."""
+    the "#" of a plural protected); None, so protected whole, when it is malformed. With
+    ``plurals``, a plural gets the target language's categories (``Plurals.branches``)."""
     message = split_message(segment.text[start:end])
     if message is None:
         return None
+    key = message.key()
+    chosen = plurals.branches(message.kind, [b.selector for b in message.branches]) if plurals else None
+    if chosen is not None:
+        message = message.with_categories([(b.category, b.source) for b in chosen])
+    samples = {b.category: b.sample for b in chosen or ()}
     patterns = segment.patterns | ({HASH_KIND} if message.kind != "select" else set())
-    parts = tuple(
-        Segment(text, segment.escape(text), patterns=patterns, escape=segment.escape,
-                where=segment.where) if is_branch else segment.escape(text)
-        for text, is_branch in message.parts)
+    plain: dict[str, Segment] = {}  # by text: the branches that take one source branch share it
+
+    def branch_segment(branch: Branch) -> Segment:
+        text = branch.text
+        kept = plain.setdefault(text, Segment(text, segment.escape(text), patterns=patterns,
+                                              escape=segment.escape, where=segment.where))
+        number = None if branch.explicit else samples.get(branch.selector)
+        hashes = [(s, e) for s, e, kind in find_spans(text, patterns) if kind == HASH_KIND]
+        if number is None or len(hashes) != 1 or text.count("#") != 1 or count_number(text, number):
+            return kept  # no number to write, or no one place to write it
+        (s, e), = hashes
+        return replace(kept, text=text[:s] + number + text[e:], sample=Sample(number, "#", kept))
+
+    syntax = [segment.escape(text) for text in message.syntax()]
+    parts = [p for text, branch in zip(syntax, message.branches, strict=False)
+             for p in (text, branch_segment(branch))]
     # found by the mask, not the format: it has no place in the raw text (see translate._render)
-    return Hole(start, end, ICU_KIND, parts, raw_start=-1, raw_end=-1)
+    return Hole(start, end, ICU_KIND, (*parts, syntax[-1]), raw_start=-1, raw_end=-1, name=key,
+                retargeted=chosen is not None)
 
 
 def nested_segments(spans: Iterable[Span]) -> list[Segment]:
@@ -307,9 +353,31 @@ def nested_segments(spans: Iterable[Span]) -> list[Segment]:
 
 
 def masked_spans(segment: Segment) -> list[Span]:
-    """Every span protected in ``segment`` and in the segments nested in those spans."""
+    """Every span protected in ``segment`` and in the segments nested in those spans. A plural's
+    category branches follow the target language (Ukrainian has four where English has two,
+    each like one of the source's): their spans come as one ``BRANCH_KIND`` item for each
+    distinct set of them, which a translation may have or not, but must not add to."""
     spans = mask(segment).spans
-    return spans + [span for nested in nested_segments(spans) for span in masked_spans(nested)]
+    return spans + [span for s in spans for span in _nested_spans(s)]
+
+
+def _nested_spans(span: Span) -> list[Span]:
+    """The spans in the branches of an ICU message (see masked_spans)."""
+    message = split_message(span.text) if span.kind == ICU_KIND else None
+    if message is None or span.hole is None:
+        return []
+    found: list[Span] = []
+    shapes: set[str] = set()
+    nested = [p for p in span.hole.parts if isinstance(p, Segment)]
+    for branch, segment in zip(message.branches, nested, strict=True):
+        inner = masked_spans(segment)
+        if message.kind == "select" or branch.explicit:
+            found += inner
+            continue
+        found += [s for s in inner if s.kind == BRANCH_KIND]  # those of messages nested in it
+        keys = sorted(f"{s.kind} {s.key()!r}" for s in inner if s.kind != BRANCH_KIND)
+        shapes.add(f"{span.key()} branch with [{', '.join(keys)}]")
+    return found + [Span(BRANCH_KIND, shape) for shape in sorted(shapes)]
 
 
 def has_words(masked_text: str) -> bool:

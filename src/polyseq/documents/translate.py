@@ -10,7 +10,9 @@ reordered or emptied, is repaired by translating its prose pieces around the spa
 the summary counts those repairs. Spacing next to structure is made as in the source, since
 ``**fett **`` is no emphasis. ``translate_document_file`` does the same for a file and writes
 the result atomically, never over its input. ``translate_texts`` does it for a list of texts, each
-its own unit of prose (the lines of ``polyseq translate --glossary``).
+its own unit of prose (the lines of ``polyseq translate --glossary``). Plural branches and forms
+written for a sample number (``protect.Sample``) get their placeholder back in the number's place,
+or, where the number did not come back once, are written from their fallback.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 
 from polyseq.documents.formats import format_for_path, get_format
 from polyseq.documents.glossary import Glossary, as_glossary
+from polyseq.documents.plurals import Plurals, put_back
 from polyseq.documents.protect import (
     PROSE_PATTERNS,
     DocumentError,
@@ -66,13 +69,19 @@ class DocumentSummary:
     protected_by_kind: dict[str, int] = field(default_factory=dict)
     repairs: int = 0  # sentences whose sentinels came back wrong and were repaired
     repaired_by_kind: dict[str, int] = field(default_factory=dict)
+    # plural branches and forms translated for a sample number, and those of them written from
+    # their fallback (the placeholder kept) since the number did not come back exactly once
+    plural_samples: int = 0
+    plural_fallbacks: int = 0
 
     def __str__(self) -> str:
         kinds = ", ".join(f"{k} {n}" for k, n in sorted(self.protected_by_kind.items()))
+        plurals = (f", {self.plural_samples} plural forms translated for a number "
+                   f"({self.plural_fallbacks} fell back)" if self.plural_samples else "")
         return (
             f"{self.format}: {self.segments} segments, {self.sentences} sentences sent to the model, "
             f"{self.spans_protected} spans protected ({kinds or 'none'}), "
-            f"{self.repairs} repairs"
+            f"{self.repairs} repairs{plurals}"
         )
 
 
@@ -107,6 +116,15 @@ def as_translate(translator: Any, src_lang: str | None, tgt_lang: str | None) ->
     )
 
 
+def plurals_for(src_lang: str | None, tgt_lang: str | None) -> Plurals | None:
+    """The languages for plural forms (English the default source); None without a target or
+    into the source language itself (a correction keeps its messages as they are)."""
+    source = src_lang or "en"
+    if not tgt_lang or tgt_lang.replace("-", "_").lower() == source.replace("-", "_").lower():
+        return None
+    return Plurals(source, tgt_lang)
+
+
 def all_segments(segments: Sequence[Segment]) -> list[Segment]:
     """Segments and the segments nested in their holes (tag attributes), inner ones first."""
     found: list[Segment] = []
@@ -130,20 +148,24 @@ class _Job:
     """Translates the sentences of many segments in a few batched calls, then renders them."""
 
     def __init__(self, translate: Translate, lang: str, max_chars: int, batch_size: int,
-                 glossary: Glossary | None = None):
-        self.translate, self.lang, self.glossary = translate, lang, glossary
+                 glossary: Glossary | None = None, plurals: Plurals | None = None):
+        self.translate, self.lang, self.glossary, self.plurals = translate, lang, glossary, plurals
         self.max_chars, self.batch_size = max_chars, batch_size
         self.plans: dict[int, _Plan] = {}
         self.done: dict[str, list[str | int]] = {}  # masked sentence -> prose and sentinels
         self.structure: dict[str, set[int]] = {}  # masked sentence -> its structure sentinels
         self.repaired: set[str] = set()
         self.rendered: dict[int, str] = {}
+        self.fell_back: set[Segment] = set()  # segments with a Sample written from its fallback
 
     def plan(self, segment: Segment) -> _Plan:
-        """Cut ``segment`` into sentences (after the segments nested in its spans, inner first)."""
-        masked = mask(segment, self.glossary)
+        """Cut ``segment`` into sentences (after the segments nested in its spans, inner first,
+        and its fallback)."""
+        masked = mask(segment, self.glossary, self.plurals)
         for nested in nested_segments(masked.spans):
             self.plan(nested)
+        if segment.sample is not None:
+            self.plan(segment.sample.fallback)
         pieces: list[tuple[str, bool]] = []
         cursor = 0
         if has_words(masked.text):
@@ -226,17 +248,25 @@ class _Job:
             any(split_sentinels(text) != self.done[text] for text, is_sentence in plan.pieces if is_sentence)
             or any(self.render(nested) != nested.raw for nested in nested_segments(plan.spans))
             or any(span.output not in (None, span.text) for span in plan.spans)  # a glossary's term
+            or any(span.hole is not None and span.hole.retargeted for span in plan.spans)
         )
         if not changed:  # (a span with segments nested by the mask has no raw place to write to)
-            return self._unchanged(plan)
-        parts: list[tuple[str, bool]] = []
+            return self._unchanged(plan)  # (a Sample's raw is its source, placeholder and all)
+        parts: list[tuple[str, bool]] = []  # prose (not escaped yet) or a span's output
         for text, is_sentence in plan.pieces:
             for part in self.done[text] if is_sentence else split_sentinels(text):
                 if isinstance(part, int):
                     parts.append((self._span_out(segment, plan.spans[part - 1]), True))
                 else:
-                    parts.append((segment.escape(part), False))
-        return segment.finish(parts)
+                    parts.append((part, False))
+        if segment.sample is not None:
+            sample = segment.sample
+            numbered = put_back(parts, sample.number, segment.escape(sample.placeholder))
+            if numbered is None:
+                self.fell_back.add(segment)
+                return self.render(sample.fallback)
+            parts = numbered
+        return segment.finish([(text if span else segment.escape(text), span) for text, span in parts])
 
     def _unchanged(self, plan: _Plan) -> str:
         """The raw source, with any hole whose nested prose was translated written anew."""
@@ -300,14 +330,15 @@ def translate_document(
                             fuzzy=fuzzy, json_paths=tuple(json_paths))
     bom = _BOM if text.startswith(_BOM) else ""
     parsed = fmt.parse(text[len(bom):], options)
-    job = _Job(translate, src_lang or "en", max_chars, batch_size, as_glossary(glossary))
+    job = _Job(translate, src_lang or "en", max_chars, batch_size, as_glossary(glossary),
+               plurals_for(src_lang, tgt_lang))
     for segment in all_segments(parsed.segments):
         job.plan(segment)
     plans = list(job.plans.values())
     job.run()
     outputs = [job.render(segment) for segment in parsed.segments]
     summary = _summary(fmt.name, parsed.protected, plans, job)
-    return DocumentResult(bom + parsed.build(outputs), summary)
+    return DocumentResult(bom + parsed.build(outputs, frozenset(job.fell_back)), summary)
 
 
 def translate_texts(
@@ -328,7 +359,8 @@ def translate_texts(
     text stays as it is. Arguments as for ``translate_document``.
     """
     translate = as_translate(translator, src_lang, tgt_lang)
-    job = _Job(translate, src_lang or "en", max_chars, batch_size, as_glossary(glossary))
+    job = _Job(translate, src_lang or "en", max_chars, batch_size, as_glossary(glossary),
+               plurals_for(src_lang, tgt_lang))
     units: list[tuple[str, Segment | None, str]] = []  # (leading space, segment, trailing space)
     for number, text in enumerate(texts, start=1):
         if not isinstance(text, str):
@@ -371,6 +403,8 @@ def _summary(
         protected_by_kind=dict(sorted(kinds.items())),
         repairs=sum(1 for p in plans for t, s in p.pieces if s and t in job.repaired),
         repaired_by_kind=dict(sorted(repaired.items())),
+        plural_samples=sum(1 for p in plans if p.segment.sample is not None),
+        plural_fallbacks=len(job.fell_back),
     )
 
 

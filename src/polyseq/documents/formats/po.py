@@ -4,10 +4,12 @@ polib parses the catalog and renders the new msgstr lines; the file is then edit
 entry by entry, so that every entry we do not translate, every comment and the header stay
 byte for byte as they were. Only empty msgstrs (and plural forms) are filled unless
 ``overwrite``; a filled entry is flagged ``fuzzy`` (for a human to review) unless ``fuzzy=False``,
-and in any case where a plural form for 1 also serves other numbers (Russian 21, 31 ...). A
-plural entry gets as many forms as the target language has: from the catalog header when it is
-for that language or a variant of it (pt_BR for pt), else from the table below (and the header
-then says so, on its Language and Plural-Forms lines alone).
+and in any case where a plural form for 1 also serves other numbers (Russian 21, 31 ...) and was
+not translated for one of them. A plural entry gets as many forms as the target language has:
+from the catalog header when it is for that language or a variant of it (pt_BR for pt), else
+from the table below (and the header then says so, on its Language and Plural-Forms lines alone).
+Where the target tells more forms apart than singular and plural, each form is translated for a
+sample number of its own, written in place of the number placeholder (``plurals``).
 """
 
 from __future__ import annotations
@@ -16,16 +18,20 @@ import functools
 import gettext
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import polib
 
+from polyseq.documents.plurals import INTEGERS, count_number, number_placeholder, pick_samples
 from polyseq.documents.protect import (
+    ALL_PATTERNS,
     DocumentError,
     Format,
     FormatOptions,
     ParsedDocument,
+    Sample,
     Segment,
+    find_spans,
     where,
 )
 
@@ -130,7 +136,8 @@ class _Entry:
     entry: polib.POEntry
     start: int  # first line of the entry's block (0-based)
     end: int  # one past its last line
-    segments: list[Segment]
+    segments: list[Segment]  # each once
+    forms: list[int]  # a plural entry's msgstr[i] is the output of segments[forms[i]]
 
 
 def _needs_translation(entry: polib.POEntry, overwrite: bool) -> bool:
@@ -172,6 +179,60 @@ def plural_rule(value: str) -> PluralRule:
     with_one = {form for form, ns in numbers.items() if 1 in ns and len(numbers) > 1}
     singular = frozenset(form for form in with_one if numbers[form] <= {0, 1})
     return PluralRule(nplurals, singular, frozenset(with_one - singular))
+
+
+@functools.cache
+def form_samples(value: str) -> dict[int, int]:
+    """A sample number for each form of a Plural-Forms value: the smallest above 1 that takes
+    it, else 1, else 0 (Ukrainian: 21, 2, 5); empty where the expression does not evaluate."""
+    expression = re.search(r"plural\s*=\s*([^;]+)", value)
+    try:
+        return pick_samples(gettext.c2py(expression.group(1) if expression else ""), INTEGERS)
+    except (ValueError, SyntaxError, ZeroDivisionError):
+        return {}
+
+
+def _plural_segments(entry: polib.POEntry, rule: PluralRule, samples: dict[int, int],
+                     place: str, overwrite: bool) -> tuple[list[Segment], list[int]]:
+    """A plural entry's segments and the one for each form. A form for 1 alone (or 0 and 1)
+    takes the msgid, every other one the msgid_plural; where ``samples`` are given (the target
+    tells more forms apart than that), each is translated for its sample number (but for the
+    forms a translator filled, which stay as they are)."""
+    texts = {text: Segment(text=text, raw=text, where=place)
+             for text in (entry.msgid, entry.msgid_plural)}
+    chosen = []
+    for form in range(rule.nplurals):
+        plain = texts[entry.msgid if form in rule.singular else entry.msgid_plural]
+        filled = not overwrite and entry.msgstr_plural.get(form)
+        numbered = form in samples and not filled
+        chosen.append(_numbered(plain, samples[form], entry.flags) if numbered else plain)
+    segments = list({id(s): s for s in chosen}.values())
+    return segments, [segments.index(s) for s in chosen]
+
+
+def _numbered(segment: Segment, number: int, flags: Sequence[str]) -> Segment:
+    """``segment`` with ``number`` in place of its number placeholder (``plurals.number_placeholder``),
+    or as it is where there is none or the number is in its text already."""
+    text = segment.text
+    spans = [(s, e) for s, e, kind in find_spans(text, ALL_PATTERNS)
+             if kind in ("placeholder", "printf_glued", "laravel")]
+    # a "%" before a brace makes Ruby's %{name}, none of the forms the rule knows
+    placeholders = [("%" if text[s - 1:s] == "%" else "") + text[s:e] for s, e in spans]
+    found = number_placeholder(placeholders, brace_format="python-brace-format" in flags)
+    prose = text
+    for s, e in reversed(spans):
+        prose = prose[:s] + " " + prose[e:]
+    if found is None or count_number(prose, str(number)):
+        return segment
+    start, end = spans[found]
+    return replace(segment, text=text[:start] + str(number) + text[end:],
+                   sample=Sample(str(number), text[start:end], segment))
+
+
+def _tells_apart(rule: PluralRule) -> bool:
+    """Whether a rule has forms that neither the msgid nor the msgid_plural fits: one for 1 and
+    other numbers, or more than one for the numbers English gives the plural."""
+    return bool(rule.mixed) or rule.nplurals - len(rule.singular) > 1
 
 
 @dataclass(frozen=True)
@@ -221,28 +282,33 @@ def parse(text: str, options: FormatOptions) -> ParsedDocument:
     lines = text.splitlines(keepends=True)
     entries = sorted(po, key=lambda e: e.linenum)
     starts = [max(e.linenum - 1, 0) for e in entries] + [len(lines)]
-    todo: list[_Entry] = []
-    for i, entry in enumerate(entries):
-        if not _needs_translation(entry, options.overwrite):
-            continue
-        place = f"line {entry.linenum} (msgid {entry.msgid[:40]!r})"
-        texts = [entry.msgid] + ([entry.msgid_plural] if entry.msgid_plural else [])
-        segments = [Segment(text=t, raw=t, where=place) for t in texts]
-        todo.append(_Entry(entry, starts[i], starts[i + 1], segments))
-    needs_plurals = any(item.entry.msgid_plural for item in todo)
-    header = _plan_header(po, options, needs_plurals) if todo else _Header("")
+    chosen = [i for i, entry in enumerate(entries) if _needs_translation(entry, options.overwrite)]
+    needs_plurals = any(entries[i].msgid_plural for i in chosen)
+    header = _plan_header(po, options, needs_plurals) if chosen else _Header("")
     rule = plural_rule(header.plural_forms)
+    samples = form_samples(header.plural_forms) if _tells_apart(rule) else {}
+    todo: list[_Entry] = []
+    for i in chosen:
+        entry = entries[i]
+        place = f"line {entry.linenum} (msgid {entry.msgid[:40]!r})"
+        segments, forms = [Segment(text=entry.msgid, raw=entry.msgid, where=place)], list[int]()
+        if entry.msgid_plural:
+            segments, forms = _plural_segments(entry, rule, samples, place, options.overwrite)
+        todo.append(_Entry(entry, starts[i], starts[i + 1], segments, forms))
     protected = structure(po)
 
-    def build(outputs: Sequence[str]) -> str:
+    def build(outputs: Sequence[str], fell_back: frozenset[Segment]) -> str:
         it = iter(outputs)
         new_lines = list(lines)
         # Edit from the end so that earlier line numbers stay valid.
         edits = [(item, [next(it) for _ in item.segments]) for item in todo]
         for item, texts in reversed(edits):
-            block = _render_entry(
-                new_lines[item.start:item.end], item.entry, texts, rule, options
-            )
+            forms = [item.segments[k] for k in item.forms]
+            # forms for 1 and other numbers that were not translated for one of those numbers
+            unsure = {i for i in rule.mixed if i < len(forms)
+                      and (forms[i].sample is None or forms[i] in fell_back)}
+            block = _render_entry(new_lines[item.start:item.end], item.entry,
+                                  [texts[k] for k in item.forms] or texts, options, unsure)
             new_lines[item.start:item.end] = block
         if header.language or header.rewrite_plural:
             _set_header(new_lines, po, header, starts[0])
@@ -274,13 +340,10 @@ def _newline(lines: Sequence[str]) -> str:
     return "\n"
 
 
-def _msgstr_lines(
-    entry: polib.POEntry, texts: list[str], rule: PluralRule, nl: str
-) -> list[str]:
+def _msgstr_lines(entry: polib.POEntry, texts: list[str], nl: str) -> list[str]:
+    """The msgstr lines for ``texts``: one per plural form of a plural entry, else one."""
     if entry.msgid_plural:
-        singular, plural = texts
-        forms = {i: singular if i in rule.singular else plural for i in range(rule.nplurals)}
-        dummy = polib.POEntry(msgid="", msgid_plural="", msgstr_plural=forms)
+        dummy = polib.POEntry(msgid="", msgid_plural="", msgstr_plural=dict(enumerate(texts)))
     else:
         dummy = polib.POEntry(msgid="", msgstr=texts[0])
     rendered = dummy.__unicode__(WRAP_WIDTH).split("\n")
@@ -303,8 +366,8 @@ def _render_entry(
     block: list[str],
     entry: polib.POEntry,
     texts: list[str],
-    rule: PluralRule,
     options: FormatOptions,
+    unsure: set[int],
 ) -> list[str]:
     nl = _newline(block)
     msgid_at = next(i for i, line in enumerate(block) if line.lstrip().startswith("msgid"))
@@ -312,7 +375,7 @@ def _render_entry(
     msgstr_end = msgstr_at
     while msgstr_end < len(block) and block[msgstr_end].lstrip().startswith(("msgstr", '"')):
         msgstr_end += 1
-    msgstr = _msgstr_lines(entry, texts, rule, nl)
+    msgstr = _msgstr_lines(entry, texts, nl)
     # Without overwrite, plural forms a translator filled stay as they were, line for line.
     kept = set() if options.overwrite else {i for i, s in entry.msgstr_plural.items() if s}
     if kept:
@@ -320,9 +383,9 @@ def _render_entry(
         msgstr = [line for i, lines in _by_form(msgstr).items()
                   for line in (old[i] if i in kept else lines)]
     new = block[:msgstr_at] + msgstr + block[msgstr_end:]
-    # A form we filled for 1 and other numbers is wrong for some of them: flag it even when
-    # the caller asked for no fuzzy flags.
-    guessed = bool(entry.msgid_plural) and bool(rule.mixed - kept)
+    # A form we filled for 1 and other numbers, not translated for one of them, is wrong for
+    # some: flag it even when the caller asked for no fuzzy flags.
+    guessed = bool(entry.msgid_plural) and bool(unsure - kept)
     if (options.fuzzy or guessed) and "fuzzy" not in entry.flags:
         flags_line = "#, " + ", ".join(["fuzzy", *entry.flags]) + nl
         flag_at = [i for i in range(msgid_at) if new[i].startswith("#,")]

@@ -1,0 +1,163 @@
+"""Number-aware plural forms: a sample number for each plural category of a language (CLDR's, by
+babel) or each plural form of a gettext catalog, and the sample put back as its placeholder.
+
+A plural branch or form is translated with a sample number of its category written where its
+``#`` or number placeholder was ("5 files", not "⟦1⟧ files"), so that the model inflects the words
+for that number ("5 файлів", where "2 файли"); the number is then replaced by the placeholder
+again. ``Plurals`` says which branches an ICU plural message gets for the target language and
+which of the source's branches each one is translated from.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, TypeVar
+
+Number = int | Decimal
+K = TypeVar("K", bound=Hashable)
+N = TypeVar("N", bound=Number)
+
+CATEGORIES = ("zero", "one", "two", "few", "many", "other")  # CLDR's order
+# The integers a sample is chosen from, best first: the smallest above 1, since 0 and 1 often
+# have words of their own ("no files", "a file") that would not fit the category's other numbers
+# (Ukrainian "one" is 1, 21, 31 ...: "21 файл" fits them all); then 1 and 0.
+INTEGERS: tuple[int, ...] = (*range(2, 201), 1, 0)
+# For CLDR categories no small integer falls in: fractions (Russian "other": "1.5 файла") and
+# large numbers (French "many": 1000000).
+CANDIDATES: tuple[Number, ...] = (
+    *INTEGERS, *(Decimal(f"{i}.{d}") for d in (5, 1, 2) for i in (1, 0, 2, 3)),
+    1000, 10_000, 100_000, 1_000_000,
+)
+
+
+def pick_samples(choose: Callable[[Any], K], candidates: Iterable[N]) -> dict[K, N]:
+    """The first candidate (best first) that ``choose`` maps to each of its values."""
+    samples: dict[K, N] = {}
+    for number in candidates:
+        samples.setdefault(choose(number), number)
+    return samples
+
+
+@functools.cache
+def _number_re(number: str) -> re.Pattern[str]:
+    # a number on its own ("21", not the "21" of "121" or "2.21"); "1.5" may come back "1,5"
+    whole, _, fraction = number.partition(".")
+    body = re.escape(whole) + (rf"[.,]{re.escape(fraction)}" if fraction else "")
+    return re.compile(rf"(?<!\d)(?<!\d[.,]){body}(?![.,]?\d)")
+
+
+def count_number(text: str, number: str) -> int:
+    """How often ``number`` stands on its own in ``text``."""
+    return len(_number_re(number).findall(text))
+
+
+def put_back(parts: Sequence[tuple[str, bool]], number: str,
+             placeholder: str) -> list[tuple[str, bool]] | None:
+    """``parts``, (text, whether it is a protected span's output), with the one ``number`` in
+    the prose replaced by ``placeholder`` (as a span); None unless the number is there exactly
+    once (the model wrote it as a word, dropped or repeated it)."""
+    found = [(i, m) for i, (text, span) in enumerate(parts) if not span
+             for m in _number_re(number).finditer(text)]
+    if len(found) != 1:
+        return None
+    (index, match), = found
+    text = parts[index][0]
+    pieces = [(text[:match.start()], False), (placeholder, True), (text[match.end():], False)]
+    return [*parts[:index], *[p for p in pieces if p[0]], *parts[index + 1:]]
+
+
+@functools.cache
+def cldr_rule(lang: str, ordinal: bool = False) -> Callable[[Any], str] | None:
+    """A language's CLDR plural (or ordinal) rule, number -> category; None when babel does not
+    know the language."""
+    import babel  # the "documents" extra; imported when a document has a plural message
+
+    code = re.split(r"[@.]", lang.replace("-", "_"))[0]
+    try:
+        locale = babel.Locale.parse(code)
+    except (ValueError, babel.UnknownLocaleError):
+        return None
+    rule = locale.ordinal_form if ordinal else locale.plural_form
+    return rule  # type: ignore[no-any-return]
+
+
+@functools.cache
+def cldr_samples(lang: str, ordinal: bool = False) -> dict[str, Number | None] | None:
+    """Each CLDR category of a language (in CLDR's order) with its sample number, None for a
+    category no candidate falls in; None when babel does not know the language."""
+    rule = cldr_rule(lang, ordinal)
+    if rule is None:
+        return None
+    found = pick_samples(rule, CANDIDATES)
+    tags = set(getattr(rule, "tags", ())) | {"other"}
+    return {category: found.get(category) for category in CATEGORIES if category in tags}
+
+
+@dataclass(frozen=True)
+class Branch:
+    """A target category's branch: the source branch (selector) it is translated from and the
+    sample number written in place of the source's ``#`` (None: translated with ``#`` kept)."""
+
+    category: str
+    source: str
+    sample: str | None
+
+
+@dataclass(frozen=True)
+class Plurals:
+    """The languages a document is translated between, for its plural messages."""
+
+    source: str
+    target: str
+
+    def branches(self, kind: str, selectors: Collection[str]) -> list[Branch] | None:
+        """The category branches a ``plural`` or ``selectordinal`` message with ``selectors`` gets
+        in the target language: one for each of its CLDR categories, translated from the branch
+        the source language would take for the category's sample number (``other`` when the
+        message has no such branch). None where the message keeps its own: a select, a language
+        babel does not know, a message without ``other``, or one whose categories are already
+        the target's, each standing for the same numbers (English into German)."""
+        if kind not in ("plural", "selectordinal"):
+            return None
+        ordinal = kind == "selectordinal"
+        source, samples = cldr_rule(self.source, ordinal), cldr_samples(self.target, ordinal)
+        have = {s for s in selectors if not s.startswith("=")}
+        if source is None or samples is None or "other" not in have:
+            return None
+        branches = []
+        for category, sample in samples.items():
+            chosen = source(sample) if sample is not None else "other"
+            branches.append(Branch(category, chosen if chosen in have else "other",
+                                   None if sample is None else str(sample)))
+        if {b.category for b in branches} == have and all(b.category == b.source for b in branches):
+            return None
+        return branches
+
+
+# A catalog's plural text: which placeholder stands for the number. Integer printf directives
+# (%d, %i, %u, with flags, width, length, argument index or name: %ld, %1$d, %(size)d), and any
+# placeholder whose name says it is a count (%(count)s, {n}, {{ num }}, :count).
+COUNT_NAMES = frozenset({"count", "counter", "n", "num", "number"})
+_INTEGER_DIRECTIVE = re.compile(
+    r"%(?:\([^()\s]+\)|\d+\$)?[#0+\-']*(?:\d+|\*)?(?:\.(?:\d+|\*))?(?:hh|h|ll|l|L|q|j|z|t)?[diu]")
+_NAMED = re.compile(r"%\((\w+)\)\w|\{+\s*(\w+)\s*(?:[.\[!:,][^{}]*)?\}+|:(\w+)")
+_POSITIONAL_BRACE = re.compile(r"\{0?\}")
+
+
+def number_placeholder(placeholders: Sequence[str], brace_format: bool = False) -> int | None:
+    """Which of a plural text's ``placeholders`` (in order) stands for the number: an integer
+    printf directive or a placeholder named count, counter, n, num or number; or, in a
+    python-brace-format entry (``brace_format``), ``{}`` or ``{0}`` where it is the text's only
+    placeholder. None unless exactly one does: "%d of %d" or "%s files" is left alone."""
+    def is_number(text: str) -> bool:
+        named = _NAMED.fullmatch(text)
+        return bool(_INTEGER_DIRECTIVE.fullmatch(text)
+                    or (named and next(g for g in named.groups() if g).lower() in COUNT_NAMES)
+                    or (brace_format and len(placeholders) == 1 and _POSITIONAL_BRACE.fullmatch(text)))
+
+    found = [i for i, text in enumerate(placeholders) if is_number(text)]
+    return found[0] if len(found) == 1 else None
