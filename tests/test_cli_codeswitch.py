@@ -121,7 +121,10 @@ def test_switched_text_augments_a_parallel_corpus_line_for_line(tmp_path: Path) 
     (["--corpus", "{tmp}/train", "--src", "en", "--tgt", "xx"], "train.xx does not exist"),
     (["--corpus", "{tmp}/train", "--src", "en"], "--corpus needs --src and --tgt"),
     ([], "give either --lexicon FILE.tsv or --corpus SPEC"),
-    (["--lexicon", "{lexicon}", "--save-lexicon", "{tmp}/x.tsv"], "--save-lexicon writes an induced"),
+    (["--lexicon", "{lexicon}", "--save-lexicon", "{tmp}/x.tsv"],
+     "--save-lexicon: only for a lexicon induced with --corpus, not one read with --lexicon"),
+    (["--lexicon", "{lexicon}", "--min-count", "5", "--min-score", "0.5"],
+     "--min-count, --min-score: only for a lexicon induced with --corpus"),
 ])
 def test_bad_input_exits_2_with_one_line(lexicon_file: Path, tmp_path: Path, args: list[str],
                                          message: str) -> None:

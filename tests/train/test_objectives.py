@@ -33,7 +33,13 @@ from polyseq.train.data import prepare_data
 from polyseq.train.distributed import take_share
 from polyseq.train.initial import InitError
 from polyseq.train.loop import TRAINER_STATE, Trainer, TrainingError, _prepare, train
-from polyseq.train.objectives import StepContext, label_smoothed_nll, monolingual_texts, tokenizer_texts
+from polyseq.train.objectives import (
+    StepContext,
+    label_smoothed_nll,
+    monolingual_texts,
+    tokenizer_texts,
+    unused_settings,
+)
 from polyseq.train.objectives.base import Forward
 from polyseq.train.objectives.losses import info_nce, same_sentence
 from polyseq.train.schedule import inverse_sqrt
@@ -179,6 +185,29 @@ def test_a_sentence_twice_in_a_batch_costs_what_it_costs_alone(tmp_path: Path, n
         return objective.loss(forward, run.model, picked).loss.item()
 
     assert loss([0, 0]) == pytest.approx(2 * loss([0]), rel=1e-5)
+
+
+def test_settings_that_no_objective_of_the_run_reads_are_named() -> None:
+    settings = ObjectivesConfig(csr_rate=0.5, temperature=0.2, denoise_lambda=2.0, translit_source="uk.txt",
+                                translit_lang="uk")
+
+    def unused(objectives: dict[str, float]) -> list[str]:
+        return unused_settings(ExperimentConfig(data=DataConfig(languages=("en", "uk")), objectives=settings,
+                                                train=TrainConfig(objectives=objectives)))
+
+    assert unused({"translation": 1.0, "e2s2": 0.3, "translico": 0.0}) == [
+        "objectives.denoise_lambda = 2.0 has no effect: train.objectives has no denoising",
+        "objectives.csr_rate = 0.5 has no effect: train.objectives has no csr"]
+    assert unused({"translation": 1.0, "csr": 0.5, "denoising": 0.3, "claps": 0.1}) == [
+        "objectives.translit_source = 'uk.txt' has no effect: train.objectives has no translico",
+        "objectives.translit_lang = 'uk' has no effect: train.objectives has no translico"]
+    assert unused({"translation": 1.0, "e2s2": 0.0}) == [
+        "objectives.denoise_lambda = 2.0 has no effect: train.objectives has no denoising",
+        "objectives.csr_rate = 0.5 has no effect: train.objectives has no csr",
+        "objectives.translit_source = 'uk.txt' has no effect: train.objectives has no translico",
+        "objectives.translit_lang = 'uk' has no effect: train.objectives has no translico",
+        "objectives.temperature = 0.2 has no effect: train.objectives has no e2s2 or claps or translico"]
+    assert unused_settings(ExperimentConfig()) == []
 
 
 def test_denoising_reads_its_own_monolingual_stream_when_given_one(tmp_path: Path) -> None:

@@ -25,8 +25,10 @@ def codeswitch(
     langs: Annotated[str | None, typer.Option(help="--corpus: all its languages, when a TSV or JSONL "
                                                    "corpus holds more than --src and --tgt")] = None,
     save_lexicon: Annotated[Path | None, typer.Option(help="write the induced lexicon here (TSV)")] = None,
-    min_count: Annotated[int, typer.Option(help="--corpus: least sentence pairs a word pair is in")] = 3,
-    min_score: Annotated[float, typer.Option(help="--corpus: least Dice coefficient")] = 0.3,
+    min_count: Annotated[int | None, typer.Option(help="--corpus: least sentence pairs a word pair is "
+                                                       "in  [default: 3]")] = None,
+    min_score: Annotated[float | None, typer.Option(help="--corpus: least Dice coefficient  "
+                                                         "[default: 0.3]")] = None,
     rate: Annotated[float, typer.Option(help="share of the covered words switched")] = 0.3,
     span: Annotated[float, typer.Option(help="probability that a span goes on to the next word")] = 0.5,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
@@ -42,6 +44,14 @@ def codeswitch(
     from polyseq.data.codeswitch import switch_text
 
     with user_errors():
+        given = [name for name, value in (("--min-count", min_count), ("--min-score", min_score),
+                                          ("--langs", langs), ("--save-lexicon", save_lexicon))
+                 if value is not None]
+        if lexicon_file is not None and given:
+            raise ValueError(f"{', '.join(given)}: only for a lexicon induced with --corpus, not one read "
+                             f"with --lexicon")
+        min_count = 3 if min_count is None else min_count
+        min_score = 0.3 if min_score is None else min_score
         for name, value in (("--rate", rate), ("--span", span), ("--min-score", min_score)):
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {value}")
@@ -86,8 +96,6 @@ def _lexicon(path: Path | None, corpus: str | None, src: str | None, tgt: str | 
     if (path is None) == (corpus is None):
         raise ValueError("give either --lexicon FILE.tsv or --corpus SPEC --src LANG --tgt LANG")
     if path is not None:
-        if save is not None:
-            raise ValueError("--save-lexicon writes an induced lexicon: use it with --corpus")
         lexicon = Lexicon.load(path)
         for option, given, known in (("--src", src, lexicon.src_lang), ("--tgt", tgt, lexicon.tgt_lang)):
             if given is not None and given != known:

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from polyseq.config import ExperimentConfig
+from polyseq.config import ExperimentConfig, ObjectivesConfig
 from polyseq.data.corpus import CorpusError, Pair, read_lines
 from polyseq.train.objectives.base import Objective, Objectives, StepContext, Term
 from polyseq.train.objectives.claps import Claps
@@ -71,10 +72,35 @@ def tokenizer_texts(config: ExperimentConfig) -> list[str]:
     return texts
 
 
+# which objectives read each [objectives] setting, by the start of its name
+_READERS = {"monolingual": ("denoising",), "denoise_": ("denoising",), "e2s2_": ("e2s2",), "csr_": ("csr",),
+            "claps_": ("claps",), "translit_": ("translico",), "temperature": ("e2s2", "claps", "translico")}
+
+
+def unused_settings(config: ExperimentConfig) -> list[str]:
+    """The [objectives] settings given (not at their defaults) that no objective of the run reads:
+    a translit_ setting counts while translico is named, even at weight 0 (its text still joins
+    the tokenizer's), any other while one of its objectives has a weight."""
+    defaults, chosen = ObjectivesConfig(), config.train.objectives
+    unused = []
+    for field in fields(ObjectivesConfig):
+        value = getattr(config.objectives, field.name)
+        if value == getattr(defaults, field.name):
+            continue
+        readers = next(names for start, names in _READERS.items() if field.name.startswith(start))
+        if not any(chosen.get(name, 0) > 0 or (name == "translico" and name in chosen) for name in readers):
+            unused.append(f"objectives.{field.name} = {value!r} has no effect: train.objectives has no "
+                          f"{' or '.join(readers)}")
+    return unused
+
+
 def build_objectives(config: ExperimentConfig, tokenizer: Any, pairs: Sequence[Pair],
                      log: Any = print) -> Objectives:
-    """The objectives train.objectives names (weight 0 leaves one out), with their data."""
+    """The objectives train.objectives names (weight 0 leaves one out), with their data; a
+    setting of [objectives] that none of them reads is logged."""
     data, train, settings = config.data, config.train, config.objectives
+    for message in unused_settings(config):
+        log(message)
     streams: dict[str, Any] = dict(max_tokens=data.max_tokens, smoothing=train.label_smoothing)
     chosen: list[tuple[Objective, float]] = []
     for number, (name, weight) in enumerate(train.objectives.items()):
