@@ -114,10 +114,11 @@ def test_a_number_that_does_not_come_back_once_falls_back_on_the_branch_with_its
 ) -> None:
     spy, calls = recording(translate)
     result = translate_document(MESSAGE, "plain", spy, tgt_lang="uk")
-    # the target's categories still, each from the source branch with "#" kept from the model
-    assert result.text == ("YOU HAVE {count, plural, =0 {NO FILES} one {# FILES} few {# FILES} "
+    # the target's categories still, each translated as before, "#" kept from the model: from the
+    # branch of its own category ("one", for 1 and 21 too), else "other"
+    assert result.text == ("YOU HAVE {count, plural, =0 {NO FILES} one {# FILE} few {# FILES} "
                            "many {# FILES} other {# FILES}}.")
-    assert "⟦1⟧ files" in calls and "2 files" in calls
+    assert {"21 files", "⟦1⟧ file", "⟦1⟧ files", "2 files"} <= set(calls)
     assert result.summary.plural_samples == 4 and result.summary.plural_fallbacks == 4
     assert check_preservation(MESSAGE, result.text, "plain").ok
 
@@ -168,6 +169,28 @@ def test_select_and_unknown_languages_keep_their_selectors_and_nested_plurals_ch
     for lang in ("tlh", None):
         out = translate_document(MESSAGE, "plain", rewrite, tgt_lang=lang).text
         assert _selectors(out[out.index("{"):-1]) == ["=0", "one", "other"]
+
+
+@pytest.mark.parametrize("message", [
+    # "#" in a nested select, no "#" but a number format, the sample number (21) already there
+    "{n, plural, one {{g, select, female {her # file} other {their # file}}} "
+    "other {{g, select, female {her # files} other {their # files}}}}",
+    "{n, plural, one {{n, number} file} other {{n, number} files}}",
+    "{n, plural, one {# file of 21} other {# files of 21}}",
+])
+def test_a_branch_that_cannot_be_translated_for_its_number_keeps_its_own_categorys_text(
+    message: str,
+) -> None:
+    # Ukrainian "one" (1, 21, 31 ...) is translated for 21 from the English "other" where it can
+    # hold the number; where it cannot, "files" without a number would become "файли", wrong for
+    # 1 and 21: it keeps the English "one", the text Ukrainian took for 1 before ("файл")
+    out = translate_document(message, "plain", ukrainian, src_lang="en", tgt_lang="uk").text
+    parsed = split_message(out)
+    assert parsed is not None and _selectors(out) == ["one", "few", "many", "other"]
+    one, few = parsed.branches[0].text, parsed.branches[1].text
+    assert "файл" in one and "файли" not in one
+    assert "файли" in few  # for 2, with or without the number
+    assert check_preservation(message, out, "plain").ok
 
 
 def test_a_plural_branch_with_no_source_branch_like_it_fails_the_check() -> None:
@@ -263,7 +286,8 @@ def test_a_real_model_gets_the_target_categories_and_every_hash_back(tiny_model_
     ordinal = split_message(out["a"])
     assert ordinal is not None and [b.selector for b in ordinal.branches] == ["other"]
     assert ordinal.branches[0].text.count("#") == 1  # the number's, or the fallback's
-    assert "2nd try" in calls and "⟦1⟧nd try" in calls
+    # translated for 2 from "two", else as before, from the "other" German always took
+    assert "2nd try" in calls and "⟦1⟧th try" in calls
     assert _selectors(out["b"][out["b"].index("{"):out["b"].rindex("}") + 1]) == ["=0", "one", "other"]
     assert result.summary.plural_samples == 1
     assert check_preservation(text, result.text, "json").ok

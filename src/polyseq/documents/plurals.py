@@ -100,11 +100,15 @@ def cldr_samples(lang: str, ordinal: bool = False) -> dict[str, Number | None] |
 @dataclass(frozen=True)
 class Branch:
     """A target category's branch: the source branch (selector) it is translated from and the
-    sample number written in place of the source's ``#`` (None: translated with ``#`` kept)."""
+    sample number written in place of the source's ``#`` (None: translated with ``#`` kept).
+    ``fallback`` is the source branch it takes where it cannot be translated for its number (the
+    number did not come back, or the branch has no one ``#`` of its own to write it in): the
+    one of its own category, else ``other``, as the target's runtime picked before."""
 
     category: str
     source: str
     sample: str | None
+    fallback: str
 
 
 @dataclass(frozen=True)
@@ -130,9 +134,13 @@ class Plurals:
             return None
         branches = []
         for category, sample in samples.items():
-            chosen = source(sample) if sample is not None else "other"
-            branches.append(Branch(category, chosen if chosen in have else "other",
-                                   None if sample is None else str(sample)))
+            fallback = category if category in have else "other"
+            if sample is None:
+                branches.append(Branch(category, fallback, None, fallback))
+                continue
+            chosen = source(sample)
+            branches.append(Branch(category, chosen if chosen in have else "other", str(sample),
+                                   fallback))
         if {b.category for b in branches} == have and all(b.category == b.source for b in branches):
             return None
         return branches

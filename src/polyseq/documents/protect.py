@@ -314,28 +314,36 @@ def _term_ranges(glossary: Glossary | None, text: str, start: int, end: int) -> 
 def _icu_hole(segment: Segment, start: int, end: int, plurals: Plurals | None) -> Hole | None:
     """An ICU plural or select message as a hole whose branches are segments of their own (with
     the "#" of a plural protected); None, so protected whole, when it is malformed. With
-    ``plurals``, a plural gets the target language's categories (``Plurals.branches``)."""
+    ``plurals``, a plural gets the target language's categories (``Plurals.branches``): each
+    translated for its sample number where the branch it comes from has one "#" to write it in,
+    else (and where the number does not come back) from its fallback branch."""
     message = split_message(segment.text[start:end])
     if message is None:
         return None
     key = message.key()
-    chosen = plurals.branches(message.kind, [b.selector for b in message.branches]) if plurals else None
-    if chosen is not None:
-        message = message.with_categories([(b.category, b.source) for b in chosen])
-    samples = {b.category: b.sample for b in chosen or ()}
     patterns = segment.patterns | ({HASH_KIND} if message.kind != "select" else set())
+    texts = {b.selector: b.text for b in message.branches}
+    chosen = plurals.branches(message.kind, list(texts)) if plurals else None
+    sampled: dict[str, tuple[str, tuple[int, int], str]] = {}  # category: (number, "#" place, fallback)
+    for b in chosen or ():
+        if b.sample is not None and (place := _hash_at(texts[b.source], patterns, b.sample)):
+            sampled[b.category] = (b.sample, place, b.fallback)
+    if chosen is not None:
+        message = message.with_categories(
+            [(b.category, b.source if b.category in sampled else b.fallback) for b in chosen])
     plain: dict[str, Segment] = {}  # by text: the branches that take one source branch share it
 
-    def branch_segment(branch: Branch) -> Segment:
-        text = branch.text
-        kept = plain.setdefault(text, Segment(text, segment.escape(text), patterns=patterns,
+    def kept(text: str) -> Segment:
+        return plain.setdefault(text, Segment(text, segment.escape(text), patterns=patterns,
                                               escape=segment.escape, where=segment.where))
-        number = None if branch.explicit else samples.get(branch.selector)
-        hashes = [(s, e) for s, e, kind in find_spans(text, patterns) if kind == HASH_KIND]
-        if number is None or len(hashes) != 1 or text.count("#") != 1 or count_number(text, number):
-            return kept  # no number to write, or no one place to write it
-        (s, e), = hashes
-        return replace(kept, text=text[:s] + number + text[e:], sample=Sample(number, "#", kept))
+
+    def branch_segment(branch: Branch) -> Segment:
+        found = sampled.get(branch.selector)  # never an =N branch: categories are words
+        if found is None:
+            return kept(branch.text)  # no number to write, or no one place to write it
+        number, (s, e), fallback = found
+        return replace(kept(branch.text), text=branch.text[:s] + number + branch.text[e:],
+                       sample=Sample(number, "#", kept(texts[fallback])))
 
     syntax = [segment.escape(text) for text in message.syntax()]
     parts = [p for text, branch in zip(syntax, message.branches, strict=False)
@@ -343,6 +351,15 @@ def _icu_hole(segment: Segment, start: int, end: int, plurals: Plurals | None) -
     # found by the mask, not the format: it has no place in the raw text (see translate._render)
     return Hole(start, end, ICU_KIND, (*parts, syntax[-1]), raw_start=-1, raw_end=-1, name=key,
                 retargeted=chosen is not None)
+
+
+def _hash_at(text: str, patterns: frozenset[str], number: str) -> tuple[int, int] | None:
+    """Where a plural branch's one "#" is, for ``number`` to be written there; None where it has
+    none of its own (it may be in a nested message), more than one, or the number already."""
+    hashes = [(s, e) for s, e, kind in find_spans(text, patterns) if kind == HASH_KIND]
+    if len(hashes) != 1 or text.count("#") != 1 or count_number(text, number):
+        return None
+    return hashes[0]
 
 
 def nested_segments(spans: Iterable[Span]) -> list[Segment]:
