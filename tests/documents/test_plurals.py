@@ -193,6 +193,20 @@ def test_a_branch_that_cannot_be_translated_for_its_number_keeps_its_own_categor
     assert check_preservation(message, out, "plain").ok
 
 
+@pytest.mark.parametrize(("message", "expected"), [
+    ("{n, plural, other {# files}}",
+     "{n, plural, one {# FILES} few {# FILES} many {# FILES} other {# FILES}}"),
+    ("{n, plural,\n  other {# files}\n}",
+     "{n, plural,\n  one {# FILES}\n  few {# FILES}\n  many {# FILES}\n  other {# FILES}\n}"),
+    ("{n,plural,other{# files}}", "{n,plural,one{# FILES}few{# FILES}many{# FILES}other{# FILES}}"),
+])
+def test_new_branches_are_spaced_as_the_source_spaces_its_own(message: str, expected: str) -> None:
+    # a message with a single category branch: the new ones after it are spaced as it is from
+    # the head, not glued to the closing brace before them ("}few {")
+    out = translate_document(json.dumps({"a": message}), "json", spelled, tgt_lang="uk").text
+    assert json.loads(out)["a"] == expected
+
+
 def test_a_plural_branch_with_no_source_branch_like_it_fails_the_check() -> None:
     out = translate_document(MESSAGE, "plain", inflecting("uk"), tgt_lang="uk").text
     broken = out.replace("few {# FILE-FEW}", "few {FILE-FEW}")

@@ -60,6 +60,10 @@ class Message:
         category branch was."""
         texts = {b.selector: b.text for b in self.branches}
         leads = [b.lead for b in self.branches if not b.explicit]
+        if len(leads) == 1 and not self.branches[0].explicit:
+            # the one category branch comes first, its spacing in the head ("{n, plural, "):
+            # the branches after it get that spacing, not "}few {"
+            leads.append(self.head[len(self.head.rstrip()):] + leads[0])
         new = [Branch(category, _with_selector(leads[min(i, len(leads) - 1)], category), texts[source])
                for i, (category, source) in enumerate(chosen)]
         branches: list[Branch] = []
