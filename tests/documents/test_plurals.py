@@ -19,7 +19,7 @@ from num2words import num2words
 
 from polyseq.documents import check_preservation, translate_document
 from polyseq.documents.formats.po import form_samples, plural_forms
-from polyseq.documents.icu import split_message
+from polyseq.documents.icu import split_message, unquoted_hashes
 from polyseq.documents.plurals import cldr_samples, number_placeholder
 from polyseq.documents.translate import plurals_for
 
@@ -205,6 +205,32 @@ def test_new_branches_are_spaced_as_the_source_spaces_its_own(message: str, expe
     # the head, not glued to the closing brace before them ("}few {")
     out = translate_document(json.dumps({"a": message}), "json", spelled, tgt_lang="uk").text
     assert json.loads(out)["a"] == expected
+
+
+def test_a_quoted_hash_is_text_not_the_number(recording) -> None:
+    # ICU's '#' is a literal "#" ("issue #1"), not the number: no sample is written in its place,
+    # and a branch without a "#" of its own keeps its category's text ("file" for 1 and 21)
+    spy, calls = recording(ukrainian)
+    message = "{n, plural, one {file '#'1 deleted} other {files '#'1 deleted}}"
+    out = translate_document(message, "plain", spy, src_lang="en", tgt_lang="uk").text
+    assert out == ("{n, plural, one {файл '#'1 видалено} few {файли '#'1 видалено} "
+                   "many {файли '#'1 видалено} other {файли '#'1 видалено}}")
+    assert not any("'2" in call or "'5" in call for call in calls)
+    # beside a "#" that is the number, the quoted one stays text and the number is written
+    message = "{n, plural, one {# file '#'1} other {# files '#'1}}"
+    out = translate_document(message, "plain", spy, src_lang="en", tgt_lang="uk").text
+    assert out == ("{n, plural, one {# файл '#'1} few {# файли '#'1} many {# файлів '#'1} "
+                   "other {# файлу '#'1}}")
+    assert "5 files '⟦1⟧'1" in calls
+    assert check_preservation(message, out, "plain").ok
+
+
+@pytest.mark.parametrize(("text", "hashes"), [
+    ("# file", [0]), ("'#'1 and #", [9]), ("'{#}' #", [6]), ("it''s #", [6]),
+    ("'#", []), ("{n, select, a {#} other {#}}", [15, 25]), ("a ''#'' b", [4]),
+])
+def test_hashes_in_apostrophe_quoted_text_are_not_the_number(text: str, hashes: list[int]) -> None:
+    assert unquoted_hashes(text) == hashes
 
 
 def test_a_plural_branch_with_no_source_branch_like_it_fails_the_check() -> None:

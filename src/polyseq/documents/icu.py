@@ -122,3 +122,23 @@ def _closing_brace(text: str, start: int) -> int | None:
             if depth == 0:
                 return index
     return None
+
+
+def unquoted_hashes(text: str) -> list[int]:
+    """Where a ``#`` of a plural branch stands for the number: outside ICU's apostrophe quoting,
+    in which an apostrophe before ``{``, ``}``, ``#`` or ``|`` starts literal text up to the next
+    single apostrophe (``'#'1`` is the text "#1"), and ``''`` is an apostrophe."""
+    found: list[int] = []
+    quoted = False
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if char == "'" and text[index + 1:index + 2] == "'":
+            index += 2  # an apostrophe, in quoted text or not
+            continue
+        if char == "'" and (quoted or text[index + 1:index + 2] in ("{", "}", "#", "|")):
+            quoted = not quoted
+        elif char == "#" and not quoted:
+            found.append(index)
+        index += 1
+    return found

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from polyseq.documents.glossary import Glossary
-from polyseq.documents.icu import HASH_KIND, HASH_PATTERN, Branch, split_message
+from polyseq.documents.icu import HASH_KIND, HASH_PATTERN, Branch, split_message, unquoted_hashes
 from polyseq.documents.plurals import Plurals, count_number
 from polyseq.files import InputError
 
@@ -355,9 +355,11 @@ def _icu_hole(segment: Segment, start: int, end: int, plurals: Plurals | None) -
 
 def _hash_at(text: str, patterns: frozenset[str], number: str) -> tuple[int, int] | None:
     """Where a plural branch's one "#" is, for ``number`` to be written there; None where it has
-    none of its own (it may be in a nested message), more than one, or the number already."""
-    hashes = [(s, e) for s, e, kind in find_spans(text, patterns) if kind == HASH_KIND]
-    if len(hashes) != 1 or text.count("#") != 1 or count_number(text, number):
+    none of its own (it may be in a nested message; a quoted ``'#'`` is text), more than one, or
+    the number already."""
+    real = unquoted_hashes(text)
+    hashes = [(s, e) for s, e, kind in find_spans(text, patterns) if kind == HASH_KIND and s in real]
+    if len(hashes) != 1 or len(real) != 1 or count_number(text, number):
         return None
     return hashes[0]
 
