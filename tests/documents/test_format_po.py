@@ -229,6 +229,23 @@ def test_a_partly_translated_plural_keeps_its_filled_forms() -> None:
     assert overwritten.endswith('msgstr[0] "ONE FILE"\nmsgstr[1] "%d FILES"\n')
 
 
+def test_a_catalog_translated_into_another_language_is_refused_unless_every_entry_is_redone(
+        tmp_path: Path) -> None:
+    text = ('msgid ""\nmsgstr ""\n"Language: de\\n"\n"Plural-Forms: nplurals=2; plural=(n != 1);\\n"'
+            '\n\nmsgid "Open"\nmsgstr "Öffnen"\n\n' + FILES)
+    with pytest.raises(DocumentError, match=r"de.po, header: the catalog is in de \(1 of its entries "
+                                            r"translated, the first at line 6\), not uk: .* with "
+                                            r"overwrite \(--overwrite\)"):
+        translate_document(text, "po", _upper, tgt_lang="uk", source="de.po")
+    redone = translate_document(text, "po", _upper, tgt_lang="uk", overwrite=True).text
+    assert 'msgstr "OPEN"' in redone and "msgstr[2]" in redone
+    _msgfmt_ok(redone, tmp_path)
+    # into the catalog's own language, or a variant of it, its empty entries are filled
+    assert 'msgstr "Öffnen"' in translate_document(text, "po", _upper, tgt_lang="de").text
+    assert 'msgstr "Öffnen"' in translate_document(text.replace("Language: de", "Language: de_AT"), "po",
+                                                   _upper, tgt_lang="de").text
+
+
 @pytest.mark.parametrize("lang", ["fr", "pt_BR"])
 def test_a_form_for_one_and_zero_takes_the_singular(tmp_path: Path, lang: str) -> None:
     out = translate_document(FILES, "po", _upper, tgt_lang=lang, fuzzy=False).text

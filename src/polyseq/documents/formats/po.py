@@ -251,6 +251,23 @@ def _for_target(language: str, tgt: str) -> bool:
     return _lang_key(tgt) in (key, re.split(r"[_@.]", key)[0])
 
 
+def _check_language(po: polib.POFile, entries: list[polib.POEntry], options: FormatOptions) -> None:
+    """Refuse to fill the empty entries of a catalog in another language than the target: its
+    translated entries would stay in that language under the target's header (and its plural
+    forms count)."""
+    language, tgt = po.metadata.get("Language", ""), options.tgt_lang or ""
+    if options.overwrite or not language or not tgt or _for_target(language, tgt):
+        return
+    filled = [e for e in entries if not e.obsolete and e.msgid
+              and (e.msgstr or any(e.msgstr_plural.values()))]
+    if filled:
+        raise DocumentError(
+            f"{where(options.source, 'header')}: the catalog is in {language} ({len(filled):,} of its entries "
+            f"translated, the first at line {filled[0].linenum}), not {tgt}: filling only its empty "
+            f"entries would leave those in {language}. Translate every entry into {tgt} with "
+            f"overwrite (--overwrite), or start from the template (.pot) or a catalog in {tgt}.")
+
+
 def _plan_header(po: polib.POFile, options: FormatOptions, needs_plurals: bool) -> _Header:
     current = po.metadata.get("Plural-Forms", "")
     language = po.metadata.get("Language", "")
@@ -283,6 +300,7 @@ def parse(text: str, options: FormatOptions) -> ParsedDocument:
     entries = sorted(po, key=lambda e: e.linenum)
     starts = [max(e.linenum - 1, 0) for e in entries] + [len(lines)]
     chosen = [i for i, entry in enumerate(entries) if _needs_translation(entry, options.overwrite)]
+    _check_language(po, entries, options)
     needs_plurals = any(entries[i].msgid_plural for i in chosen)
     header = _plan_header(po, options, needs_plurals) if chosen else _Header("")
     rule = plural_rule(header.plural_forms)
