@@ -262,8 +262,8 @@ def _check_language(po: polib.POFile, entries: list[polib.POEntry], options: For
               and (e.msgstr or any(e.msgstr_plural.values()))]
     if filled:
         raise DocumentError(
-            f"{where(options.source, 'header')}: the catalog is in {language} ({len(filled):,} of its entries "
-            f"translated, the first at line {filled[0].linenum}), not {tgt}: filling only its empty "
+            f"{where(options.source, 'header')}: the catalog is in {language} ({len(filled):,} of its "
+            f"entries translated, the first at line {filled[0].linenum}), not {tgt}: filling only its empty "
             f"entries would leave those in {language}. Translate every entry into {tgt} with "
             f"overwrite (--overwrite), or start from the template (.pot) or a catalog in {tgt}.")
 
