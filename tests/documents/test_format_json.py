@@ -133,3 +133,13 @@ def test_a_lone_surrogate_is_kept_from_the_model_and_written_back_escaped(rewrit
     assert json.loads(out) == {"a": f"{bad} \ud800 {here}"}
     out.encode("utf-8")  # what writing the file does
     assert check_preservation(text, out, "json").ok
+
+
+def test_braces_an_icu_message_quotes_are_text(rewrite) -> None:
+    # ICU's '{' is a brace in the text: the message keeps its syntax and the quote is kept
+    text = json.dumps({"a": "{count, plural, one {'{' # file} other {# files '}'}} left"})
+    out = translate_document(text, "json", rewrite).text
+    file, files, left = rewrite(["file", "files", "left"])
+    assert json.loads(out)["a"] == (
+        f"{{count, plural, one {{'{{' # {file}}} other {{# {files} '}}'}}}} {left}")
+    assert check_preservation(text, out, "json").ok

@@ -221,8 +221,22 @@ def test_a_quoted_hash_is_text_not_the_number(recording) -> None:
     out = translate_document(message, "plain", spy, src_lang="en", tgt_lang="uk").text
     assert out == ("{n, plural, one {# файл '#'1} few {# файли '#'1} many {# файлів '#'1} "
                    "other {# файлу '#'1}}")
-    assert "5 files '⟦1⟧'1" in calls
+    assert "5 files ⟦1⟧1" in calls  # the quoted text, apostrophes and all, is one span
     assert check_preservation(message, out, "plain").ok
+
+
+def test_quoted_braces_stay_text_in_the_target_languages_categories(recording) -> None:
+    # '{' and '}' are braces in the text (ICU quoting): the message keeps its syntax, each new
+    # branch its quotes, and the number is written between them
+    spy, calls = recording(ukrainian)
+    source = json.dumps({"a": "{n, plural, one {'{'# file'}'} other {'{'# files'}'}}"})
+    result = translate_document(source, "json", spy, src_lang="en", tgt_lang="uk")
+    assert json.loads(result.text)["a"] == (
+        "{n, plural, one {'{'# файл'}'} few {'{'# файли'}'} many {'{'# файлів'}'} "
+        "other {'{'# файлу'}'}}")
+    assert "⟦1⟧5 files⟦2⟧" in calls
+    assert result.summary.plural_samples == 4 and result.summary.plural_fallbacks == 0
+    assert check_preservation(source, result.text, "json").ok
 
 
 @pytest.mark.parametrize(("text", "hashes"), [
@@ -231,6 +245,20 @@ def test_a_quoted_hash_is_text_not_the_number(recording) -> None:
 ])
 def test_hashes_in_apostrophe_quoted_text_are_not_the_number(text: str, hashes: list[int]) -> None:
     assert unquoted_hashes(text) == hashes
+
+
+@pytest.mark.parametrize(("message", "texts"), [
+    ("{n, plural, one {'{' #} other {#}}", ["'{' #", "#"]),
+    ("{n, plural, one {# '}'} other {'''}'''}}", ["# '}'", "'''}'''"]),
+    ("{n, plural, one {it''s {x}} other {'#'}}", ["it''s {x}", "'#'"]),
+    ("{g, select, a {it'#{x}' ok} other {y}}", ["it'#{x}' ok", "y"]),  # "'#": a plural's only
+    ("{n, plural, one {{d, date, h 'o''clock {'} x} other {y}}", ["{d, date, h 'o''clock {'} x", "y"]),
+    ("{n, plural, one {'{x} other {#}}", None),  # the quote runs to the end: no closing brace
+])
+def test_branches_end_at_a_brace_outside_apostrophe_quoting(message: str,
+                                                            texts: list[str] | None) -> None:
+    parsed = split_message(message)
+    assert (parsed and [b.text for b in parsed.branches]) == texts
 
 
 def test_a_plural_branch_with_no_source_branch_like_it_fails_the_check() -> None:

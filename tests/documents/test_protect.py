@@ -3,6 +3,8 @@ sentences whose sentinels a translator dropped, doubled or garbled."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -29,7 +31,11 @@ PLACEHOLDERS = ["%(name)s", "%s", "%d", "%.2f", "{0}", "{name}", "{user.name!r}"
                 "{0,choice,0#no files|1#one file|1<{0} files}"]
 ICU_MESSAGES = ["{count, plural, one {# file} other {# files}}",
                 "{g, select, female {{n, plural, one {her #} other {her # files}}} other {them}}",
-                "{n, selectordinal, offset:1 one {#st} two {#nd} few {#rd} other {#th}}"]
+                "{n, selectordinal, offset:1 one {#st} two {#nd} few {#rd} other {#th}}",
+                # ICU's apostrophe quoting: '{' is a brace in the text, not syntax
+                "{n, plural, one {'{' # file} other {# files}}",
+                "{n, plural, one {# file '}'} other {# files '{name}'}}",
+                "{g, select, female {she''s '{'here} other {{n, plural, one {# '}'} other {#}}}}"]
 OTHERS = {
     "inline_code": "`x = 1`",
     "url": "https://example.com/a/b?c=1&d=2#top",
@@ -193,3 +199,51 @@ def test_icu_messages_keep_their_syntax_and_translate_their_branches(rewrite, re
     assert not check_preservation(nested, broken, "plain").ok
     for whole in ("{0,choice,0#no files|1#one file} left", "{count, plural, one} left"):
         assert translate_document(whole, "plain", _up).text == whole.replace("left", "LEFT")
+
+
+@pytest.mark.parametrize(("message", "expected"), [
+    ("{n, plural, one {'{' # file} other {# files}}", "{n, plural, one {'{' # FILE} other {# FILES}}"),
+    ("{n, plural, one {# file '}'} other {# files}}", "{n, plural, one {# FILE '}'} other {# FILES}}"),
+    ("{g, select, female {'{name}' is hers} other {'{'theirs}} now",
+     "{g, select, female {'{name}' IS HERS} other {'{'THEIRS}} NOW"),
+    ("{n, plural, one {{g, select, a {x '{' y} other {z}} #} other {#}}",
+     "{n, plural, one {{g, select, a {X '{' Y} other {Z}} #} other {#}}"),
+])
+def test_braces_quoted_in_an_icu_message_are_text_not_syntax(message: str, expected: str,
+                                                             recording) -> None:
+    """ICU reads an apostrophe before "{" or "}" (or "#" in a plural) as the start of literal text
+    up to the next one: the message's syntax stays, and the quoted text is a span of its branch,
+    so that a model can neither translate nor break it."""
+    spy, calls = recording(_up)
+    out = translate_document(message, "plain", spy).text
+    assert out == expected
+    assert all("'" not in call for call in calls)  # each quote went to the model as a sentinel
+    assert check_preservation(message, out, "plain").ok
+    # the syntax translated as prose (as it was, when a quoted brace broke the brace matching)
+    assert not check_preservation(message, message.upper(), "plain").ok
+
+
+def test_apostrophes_that_quote_nothing_are_prose_and_stay_as_written() -> None:
+    # before a letter or a space an apostrophe is itself, "''" is one (quoted or not); outside an
+    # ICU message, "'{name}'" is a placeholder in quotes
+    text = ("Don't {n, plural, one {l'homme''s # file} other {the users' # files}} "
+            "or '{name}' here")
+    assert translate_document(text, "plain", _up).text == (
+        "DON'T {n, plural, one {L'HOMME''S # FILE} other {THE USERS' # FILES}} "
+        "OR '{name}' HERE")
+    assert [(text[s:e], k) for s, e, k in find_spans(text, ALL_PATTERNS)] == [
+        (text[6:text.index(" or")], "icu_message"), ("{name}", "placeholder")]
+
+
+def test_an_apostrophe_the_model_writes_before_syntax_is_doubled() -> None:
+    """French elides "de" before a vowel: "d'{name}" would start quoted text that runs to the
+    end of the message; "d''{name}" is an apostrophe and the argument. The same at a branch's
+    end ("users'}") and before "#" or a quote."""
+    def elide(texts: list[str]) -> list[str]:
+        return [re.sub(r"\bof (?=⟦)", "d'", t) + ("'" if t.endswith("users") else "")
+                for t in texts]
+
+    message = "{n, plural, one {# file of {name} of '{'} other {# files of # of the users}}"
+    out = translate_document(message, "plain", elide).text
+    assert out == "{n, plural, one {# file d''{name} d'''{'} other {# files d''# of the users''}}"
+    assert check_preservation(message, out, "plain").ok

@@ -6,6 +6,11 @@ on its own, as translation tools present them to translators, while the syntax a
 (the number, in plural branches) come back unchanged. A plural's category branches may be
 replaced by the target language's (``with_categories``, see ``polyseq.documents.plurals``).
 ``choice`` messages (``0#none|1#one``) are not split: they stay whole.
+
+Braces are matched as ICU reads them (its default ``ApostropheMode.DOUBLE_OPTIONAL``, as
+intl-messageformat does): an apostrophe before ``{`` or ``}`` (or ``#`` in a plural's branch,
+``|`` in a choice's) starts literal text up to the next single apostrophe, so ``'{'`` is a brace
+and no syntax, ``''`` is an apostrophe, and any other apostrophe ("don't") is itself.
 """
 
 from __future__ import annotations
@@ -17,9 +22,20 @@ from dataclasses import dataclass
 # the opening "{arg, type," (and a plural's "offset:n"), then "selector {" before each branch
 _HEAD = re.compile(r"\{\s*\w+\s*,\s*(plural|selectordinal|select)\s*,\s*(?:offset\s*:\s*\d+\s*)?")
 _SELECTOR = re.compile(r"\s*(=\d+|[\w-]+)\s*\{")
+# the opening of any argument whose braces hold messages: the head the pattern finds, whose end
+# ``argument_end`` then scans for (a regex cannot match braces that apostrophes quote)
+ARGUMENT_HEAD = r"\{\s*\w+\s*,\s*(plural|selectordinal|select|choice)\s*,"
+_ARGUMENT_HEAD = re.compile(ARGUMENT_HEAD)
+_STYLED = re.compile(r"\{\s*\w+\s*,\s*\w+\s*,")  # {n, number, style}: its style quotes
+_PLURAL_KINDS = ("plural", "selectordinal")
 # a plural branch's "#" stands for the number (in branches nested in it too)
 HASH_KIND = "icu_hash"
 HASH_PATTERN = r"#"
+# Text a branch quotes ('{', '{name}', '#'): a span, so that a model cannot break its apostrophes
+# or braces. The pattern finds the apostrophes before a syntax character; ``quoted_text`` tells
+# the quote from the pairs ('') before it, and where it ends.
+QUOTED_KIND = "icu_quoted"
+QUOTED_PATTERN = r"'+[{}#]"
 
 
 @dataclass(frozen=True)
@@ -100,7 +116,7 @@ def split_message(text: str) -> Message | None:
     branches: list[Branch] = []
     cursor = head.end()
     while selector := _SELECTOR.match(text, cursor):
-        end = _closing_brace(text, selector.end())
+        end = _branch_end(text, selector.end(), head.group(1))
         if end is None:
             return None
         branches.append(Branch(selector.group(1), text[cursor:selector.end()],
@@ -111,17 +127,113 @@ def split_message(text: str) -> Message | None:
     return Message(head.group(1), head.group(0), tuple(branches), text[cursor:])
 
 
-def _closing_brace(text: str, start: int) -> int | None:
-    """The index of the brace that closes the one opened just before ``start``."""
-    depth = 1
-    for index in range(start, len(text)):
+def argument_end(text: str, start: int) -> int | None:
+    """The index after the brace that closes the argument opened at ``start``: a plural, select,
+    selectordinal or choice message and the branches in it, or a simple one (``{name}``,
+    ``{n, number, style}``); None when it does not close (a quote that runs to the end)."""
+    head = _ARGUMENT_HEAD.match(text, start)
+    if head is None:
+        return _simple_end(text, start)
+    kind = head.group(1)
+    if kind == "choice":  # "0#none|1#one": its branches are not braced
+        end = _branch_end(text, head.end(), kind)
+        return None if end is None else end + 1
+    index: int | None = head.end()
+    while index is not None and index < len(text):  # selectors, and a braced branch after each
+        if text[index] == "}":
+            return index + 1
         if text[index] == "{":
+            end = _branch_end(text, index + 1, kind)
+            index = None if end is None else end + 1
+        else:
+            index += 1
+    return None
+
+
+def _branch_end(text: str, start: int, kind: str) -> int | None:
+    """The index of the ``}`` that ends the branch text starting at ``start`` in a ``kind``
+    message: braces outside apostrophe quoting, arguments in it by their own rules."""
+    index: int | None = start
+    while index is not None and index < len(text):
+        char = text[index]
+        if char == "'":
+            index = _after_apostrophe(text, index, kind)
+        elif char == "{":
+            index = argument_end(text, index)
+        elif char == "}":
+            return index
+        else:
+            index += 1
+    return None
+
+
+def _after_apostrophe(text: str, index: int, kind: str) -> int | None:
+    """Where the text after the apostrophe at ``index`` goes on: after ``''`` (an apostrophe),
+    after the quoted text it starts before a syntax character (None when no single apostrophe
+    closes it: ICU quotes to the message's end), else after the apostrophe itself."""
+    after = text[index + 1:index + 2]
+    if after == "'":
+        return index + 2
+    if not (after in ("{", "}") or (after == "#" and kind in _PLURAL_KINDS)
+            or (after == "|" and kind == "choice")):
+        return index + 1
+    index += 2
+    while (index := text.find("'", index)) != -1:
+        if text[index + 1:index + 2] != "'":
+            return index + 1
+        index += 2  # an apostrophe in the quoted text
+    return None
+
+
+def quoted_text(text: str, start: int, end: int) -> tuple[int, int]:
+    """The quoted text that the apostrophes in ``text[start:end - 1]`` start before the syntax
+    character at ``end - 1``: from the one after their pairs to the one that closes it; an empty
+    range where they are all pairs (``''{name}`` is an apostrophe and an argument) or none closes
+    it. ``#`` counts as in a plural's branch: in a select's, the quote is text all the same."""
+    quote = start + (end - 1 - start) // 2 * 2
+    if quote == end - 1:
+        return end - 1, end - 1
+    close = _after_apostrophe(text, quote, "plural")
+    return (quote, close) if close is not None else (quote, quote)
+
+
+def _simple_end(text: str, start: int) -> int | None:
+    """The index after the brace that closes the simple argument (or other braces: ``{0}``,
+    ``{{ var }}``) opened at ``start``. A style (``{d, date, h 'o''clock'}``) quotes from any
+    apostrophe to the next, as ICU and intl-messageformat read it."""
+    styled = _STYLED.match(text, start)
+    depth, index = 0, start
+    while index < len(text):
+        char = text[index]
+        if char == "'" and styled is not None and index >= styled.end():
+            close = text.find("'", index + 1)
+            if close == -1:
+                return None
+            index = close
+        elif char == "{":
             depth += 1
-        elif text[index] == "}":
+        elif char == "}":
             depth -= 1
             if depth == 0:
-                return index
+                return index + 1
+        index += 1
     return None
+
+
+def join_branch(parts: Sequence[tuple[str, bool]]) -> str:
+    """A translated branch's parts (prose, or a span's output) joined, with an apostrophe that
+    the prose ends in before a brace, a ``#``, quoted text or the branch's end doubled, where
+    ICU would take it for the start of quoted text: French "d'{name}" is written "d''{name}",
+    which reads "d'" and the argument."""
+    out: list[str] = []
+    after = "}"  # what follows the branch text: its closing brace
+    for text, span in reversed(parts):
+        apostrophes = len(text) - len(text.rstrip("'"))
+        if not span and apostrophes % 2 and after in ("{", "}", "#", "'"):
+            text += "'"
+        out.append(text)
+        after = text[:1] or after
+    return "".join(reversed(out))
 
 
 def unquoted_hashes(text: str) -> list[int]:

@@ -21,7 +21,19 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from polyseq.documents.glossary import Glossary
-from polyseq.documents.icu import HASH_KIND, HASH_PATTERN, Branch, split_message, unquoted_hashes
+from polyseq.documents.icu import (
+    ARGUMENT_HEAD,
+    HASH_KIND,
+    HASH_PATTERN,
+    QUOTED_KIND,
+    QUOTED_PATTERN,
+    Branch,
+    argument_end,
+    join_branch,
+    quoted_text,
+    split_message,
+    unquoted_hashes,
+)
 from polyseq.documents.plurals import Plurals, count_number
 from polyseq.files import InputError
 
@@ -37,15 +49,10 @@ SENTINEL_RE = re.compile(r"⟦\s*(\d+)\s*⟧")
 _LETTER = re.compile(r"[^\W\d_]")
 
 _URL_CHAR = r"[^\s<>\"'`()\[\]⟦⟧]"
-
-
-def _balanced(depth: int) -> str:
-    """Text whose braces pair up, nested at most ``depth`` deep (``re`` has no recursion).
-    Unrolled as ``[^{}]*(?:{...}[^{}]*)*`` so that a failed match cannot backtrack badly."""
-    inner = r"[^{}]*"
-    for _ in range(depth):
-        inner = rf"[^{{}}]*(?:\{{{inner}\}}[^{{}}]*)*"
-    return inner
+# What the patterns of ICU messages (plural, select, choice) match is the message's opening:
+# find_spans scans on to its closing brace (icu.argument_end), since a regex cannot tell the
+# braces that apostrophes quote ('{') from the message's own.
+_MESSAGE_HEAD = re.compile(ARGUMENT_HEAD)
 
 
 # printf conversion after the "%": flags, width, precision, C length modifiers, conversion
@@ -61,13 +68,14 @@ PATTERNS: dict[str, str] = {
     "html_comment": r"<!--.*?-->",
     # ICU MessageFormat plural / select: a span of its own, whose branches are translated one by
     # one (see icu.py), since a model that moves a sentinel between branches breaks the syntax
-    ICU_KIND: r"\{\s*\w+\s*,\s*(?:plural|selectordinal|select)\s*," + _balanced(5) + r"\}",
+    ICU_KIND: r"\{\s*\w+\s*,\s*(?:plural|selectordinal|select)\s*,",  # the head (_MESSAGE_HEAD)
+    QUOTED_KIND: QUOTED_PATTERN,  # inside an ICU message's branches only
     "placeholder": "|".join(
         [
             r"\{\{\{.*?\}\}\}",  # Handlebars raw {{{var}}}, before {{var}} takes two of its braces
             r"\{\{.*?\}\}",  # Jinja / Django / Handlebars variables
             r"\{%.*?%\}",  # template tags
-            r"\{\s*\w+\s*,\s*choice\s*," + _balanced(5) + r"\}",  # an ICU choice message, whole
+            r"\{\s*\w+\s*,\s*choice\s*,",  # an ICU choice message, whole (its head: _MESSAGE_HEAD)
             r"\{\s*\w+\s*,\s*(?:number|date|time|spellout|ordinal|duration)\s*(?:,[^{}]*)?\}",
             r"\$\{[^{}\n]*\}",  # shell / JS template literals, ${var} and ${ var }
             # printf with a name or an argument index (%(name)s, %1$s) is never prose ...
@@ -94,7 +102,7 @@ PATTERNS: dict[str, str] = {
     "surrogate": r"[\ud800-\udfff]",
     HASH_KIND: HASH_PATTERN,  # inside an ICU plural's branches only
 }
-ALL_PATTERNS = frozenset(PATTERNS) - {HASH_KIND}
+ALL_PATTERNS = frozenset(PATTERNS) - {HASH_KIND, QUOTED_KIND}
 # Kinds that would hit ordinary prose ("50%ige", "see :name"): a segment's default (.po and
 # JSON, message catalogs) has them, prose formats leave them out.
 CATALOG_PATTERNS = frozenset({"printf_glued", "laravel"})
@@ -258,9 +266,23 @@ def find_spans(text: str, kinds: frozenset[str]) -> list[tuple[int, int, str]]:
     pattern = _combined(kinds)
     if pattern is None:
         return []
-    # ``lastgroup`` is the outer (kind) group: it closes after any group nested in it
-    matches = pattern.finditer(text)
-    return [(m.start(), m.end(), m.lastgroup or "") for m in matches if m.end() > m.start()]
+    found: list[tuple[int, int, str]] = []
+    index = 0
+    while (match := pattern.search(text, index)) is not None:
+        # ``lastgroup`` is the outer (kind) group: it closes after any group nested in it
+        start, end, kind = match.start(), match.end(), match.lastgroup or ""
+        resume = start + 1
+        if _MESSAGE_HEAD.fullmatch(match.group()):
+            # an ICU message runs to its closing brace; one that does not close is no span (and
+            # nothing else starts with "{arg, plural,")
+            end = argument_end(text, start) or start
+        elif kind == QUOTED_KIND:  # apostrophes before "{", "}" or "#": the quote they start
+            start, end = quoted_text(text, start, end)
+            resume = match.end() - 1  # the "{" after pairs of them ("''{name}") may start a span
+        if end > start:
+            found.append((start, end, kind))
+        index = max(end, resume)
+    return found
 
 
 def mask(segment: Segment, glossary: Glossary | None = None, plurals: Plurals | None = None) -> Masked:
@@ -321,7 +343,7 @@ def _icu_hole(segment: Segment, start: int, end: int, plurals: Plurals | None) -
     if message is None:
         return None
     key = message.key()
-    patterns = segment.patterns | ({HASH_KIND} if message.kind != "select" else set())
+    patterns = segment.patterns | {QUOTED_KIND} | ({HASH_KIND} if message.kind != "select" else set())
     texts = {b.selector: b.text for b in message.branches}
     chosen = plurals.branches(message.kind, list(texts)) if plurals else None
     sampled: dict[str, tuple[str, tuple[int, int], str]] = {}  # category: (number, "#" place, fallback)
@@ -335,7 +357,8 @@ def _icu_hole(segment: Segment, start: int, end: int, plurals: Plurals | None) -
 
     def kept(text: str) -> Segment:
         return plain.setdefault(text, Segment(text, segment.escape(text), patterns=patterns,
-                                              escape=segment.escape, where=segment.where))
+                                              escape=segment.escape, finish=join_branch,
+                                              where=segment.where))
 
     def branch_segment(branch: Branch) -> Segment:
         found = sampled.get(branch.selector)  # never an =N branch: categories are words
