@@ -335,3 +335,15 @@ def test_flags_on_several_lines_are_merged_into_one(tmp_path: Path) -> None:
         '#: app.py:3\n#, fuzzy, python-format, no-wrap\nmsgid "%s file"\nmsgstr "%s FILE"\n')
     assert check_preservation(text, out, "po").ok
     _msgfmt_ok(out, tmp_path)
+
+
+def test_grouped_printf_qt_and_shell_placeholders_survive_a_catalog(tmp_path: Path) -> None:
+    header = 'msgid ""\nmsgstr ""\n"Language: de\\n"\n"Content-Type: text/plain; charset=UTF-8\\n"\n\n'
+    text = header + ('#, c-format\nmsgid "%\'d files, %\'.1f MB"\nmsgstr ""\n\n'
+                     '#, qt-format\nmsgid "Copied %1 of %2 (%L3)"\nmsgstr ""\n\n'
+                     '#, sh-format\nmsgid "Deleted $count files in $dir for $5"\nmsgstr ""\n')
+    out = translate_document(text, "po", _upper, tgt_lang="de").text
+    assert [entry.msgstr for entry in polib.pofile(out)] == [
+        "%'d FILES, %'.1f MB", "COPIED %1 OF %2 (%L3)", "DELETED $count FILES IN $dir FOR $5"]
+    assert check_preservation(text, out, "po").ok
+    _msgfmt_ok(out, tmp_path)

@@ -287,7 +287,8 @@ def test_sample_numbers_are_small_and_prefer_numbers_above_one() -> None:
     (["%s", "%d"], False, 1), (["{}"], True, 0), (["{0}"], True, 0),
     (["%s"], False, None), (["%(name)s"], False, None), (["{}"], False, None),
     (["{0}", "{1}"], True, None), (["%d", "%d"], False, None), (["%f"], False, None),
-    (["%{count}"], False, None), ([], False, None),
+    (["%{count}"], False, None), ([], False, None), (["%'d"], False, 0), (["%n"], False, 0),
+    (["%Ln"], False, 0), (["$count"], False, 0), (["$name", "$n"], False, 1), (["%1"], False, None),
 ])
 def test_the_number_placeholder_is_chosen_conservatively(placeholders: list[str], brace_format: bool,
                                                          number: int | None) -> None:
@@ -324,6 +325,18 @@ def test_po_plural_forms_are_translated_for_their_numbers(recording, tmp_path: P
                 for n in (1, 2, 5, 21, 22, 25)] == [
             "1 файл видалено", "2 файли видалено", "5 файлів видалено", "21 файл видалено",
             "22 файли видалено", "25 файлів видалено"]
+
+
+def test_qt_and_shell_counts_are_the_number_of_a_po_plural() -> None:
+    catalog = (PO_HEADER + '#, qt-plural-format\nmsgid "%n file deleted"\n'
+               'msgid_plural "%n files deleted"\nmsgstr[0] ""\nmsgstr[1] ""\n\n'
+               '#, sh-format\nmsgid "$count file deleted"\nmsgid_plural "$count files deleted"\n'
+               'msgstr[0] ""\nmsgstr[1] ""\n')
+    out = translate_document(catalog, "po", ukrainian, tgt_lang="uk", fuzzy=False).text
+    for entry, count in zip(polib.pofile(out), ("%n", "$count"), strict=True):
+        assert entry.msgstr_plural == {0: f"{count} файл видалено", 1: f"{count} файли видалено",
+                                       2: f"{count} файлів видалено"}
+    assert check_preservation(catalog, out, "po").ok
 
 
 def test_po_forms_fall_back_when_the_number_does_not_come_back(recording) -> None:

@@ -3,6 +3,7 @@ sentences whose sentinels a translator dropped, doubled or garbled."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -28,7 +29,7 @@ from polyseq.documents.segment import split_sentences
 PLACEHOLDERS = ["%(name)s", "%s", "%d", "%.2f", "{0}", "{name}", "{user.name!r}", "{{ var }}",
                 "{% trans %}", "${var}", "%1$s", "%2$d", "%1$.2f", "%zu", "%lld", "%hhx", "%@",
                 "%1$@", "{count, number}", "{d, date, short}", "${ x }", "{{{raw}}}",
-                "{0,choice,0#no files|1#one file|1<{0} files}"]
+                "{0,choice,0#no files|1#one file|1<{0} files}", "%'d", "%'.2f", "%-'10d", "%1$'d"]
 ICU_MESSAGES = ["{count, plural, one {# file} other {# files}}",
                 "{g, select, female {{n, plural, one {her #} other {her # files}}} other {them}}",
                 "{n, selectordinal, offset:1 one {#st} two {#nd} few {#rd} other {#th}}",
@@ -247,3 +248,36 @@ def test_an_apostrophe_the_model_writes_before_syntax_is_doubled() -> None:
     out = translate_document(message, "plain", elide).text
     assert out == "{n, plural, one {# file d''{name} d'''{'} other {# files d''# of the users''}}"
     assert check_preservation(message, out, "plain").ok
+
+
+@pytest.mark.parametrize(("placeholder", "kind"), [
+    ("%1", "qt_arg"), ("%99", "qt_arg"), ("%L1", "qt_arg"), ("%n", "qt_arg"), ("%Ln", "qt_arg"),
+    ("$count", "dollar_variable"), ("$user_name", "dollar_variable"), ("$größe", "dollar_variable"),
+])
+def test_qt_arguments_and_dollar_variables_are_found_whole_in_catalogs_only(placeholder: str,
+                                                                            kind: str) -> None:
+    text = f"Copied {placeholder} of them."
+    assert [(text[s:e], k) for s, e, k in find_spans(text, ALL_PATTERNS)] == [(placeholder, kind)]
+    assert find_spans(text, PROSE_PATTERNS) == []  # "%50" is how Turkish prose writes 50%
+
+
+@pytest.mark.parametrize("prose", [
+    "50% off", "Use 100 % cotton.", "%", "Up 5%.", "The top 1%'s income.", "From 50%-60% now.",
+    "A 20%+ rise.", "Save $5, $ 10 or US$20 on \\$HOME.", "I am %100 sure.", "Pay $5.99 today",
+])
+def test_percent_and_dollar_signs_of_prose_are_prose_in_catalogs_too(prose: str) -> None:
+    assert [prose[s:e] for s, e, _ in find_spans(prose, ALL_PATTERNS)] == []
+
+
+def test_grouped_printf_qt_and_dollar_placeholders_come_back() -> None:
+    text = json.dumps({"a": "Copied %1 of %2 files (%L3 MB), %n left", "b": "%'d files, %'.2f MB",
+                       "c": "Hello $name, 50% off and $5 for 100 % of %1px"})
+    out = translate_document(text, "json", _up).text
+    assert json.loads(out) == {"a": "COPIED %1 OF %2 FILES (%L3 MB), %n LEFT",
+                               "b": "%'d FILES, %'.2f MB",
+                               "c": "HELLO $name, 50% OFF AND $5 FOR 100 % OF %1PX"}
+    assert check_preservation(text, out, "json").ok
+    assert not check_preservation(text, out.replace("%2 FILES", "2% FILES"), "json").ok
+    # in prose formats only the printf directive is a placeholder: "%1" and "$name" are text
+    plain = "%'d files for $name on page %1."
+    assert translate_document(plain, "plain", _up).text == "%'d FILES FOR $NAME ON PAGE %1."

@@ -147,12 +147,13 @@ class Plurals:
 
 
 # A catalog's plural text: which placeholder stands for the number. Integer printf directives
-# (%d, %i, %u, with flags, width, length, argument index or name: %ld, %1$d, %(size)d), and any
-# placeholder whose name says it is a count (%(count)s, {n}, {{ num }}, :count).
+# (%d, %i, %u, with flags, width, length, argument index or name: %ld, %1$d, %(size)d), Qt's
+# %n, and any placeholder whose name says it is a count (%(count)s, {n}, {{ num }}, :count, $n).
 COUNT_NAMES = frozenset({"count", "counter", "n", "num", "number"})
 _INTEGER_DIRECTIVE = re.compile(
-    r"%(?:\([^()\s]+\)|\d+\$)?[#0+\-']*(?:\d+|\*)?(?:\.(?:\d+|\*))?(?:hh|h|ll|l|L|q|j|z|t)?[diu]")
-_NAMED = re.compile(r"%\((\w+)\)\w|\{+\s*(\w+)\s*(?:[.\[!:,][^{}]*)?\}+|:(\w+)")
+    r"%(?:\([^()\s]+\)|\d+\$)?[#0+\-']*(?:\d+|\*)?(?:\.(?:\d+|\*))?(?:hh|h|ll|l|L|q|j|z|t)?[diu]"
+    r"|%L?n")
+_NAMED = re.compile(r"%\((\w+)\)\w|\{+\s*(\w+)\s*(?:[.\[!:,][^{}]*)?\}+|:(\w+)|\$(\w+)")
 _POSITIONAL_BRACE = re.compile(r"\{0?\}")
 
 

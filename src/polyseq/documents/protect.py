@@ -55,10 +55,13 @@ _URL_CHAR = r"[^\s<>\"'`()\[\]⟦⟧]"
 _MESSAGE_HEAD = re.compile(ARGUMENT_HEAD)
 
 
-# printf conversion after the "%": flags, width, precision, C length modifiers, conversion
-# (Python adds r and a, Objective-C @). No space flag, so "50% of" stays prose.
-_PRINTF_SPEC = (r"[#0+\-]*(?:\d+|\*)?(?:\.(?:\d+|\*))?(?:hh|h|ll|l|L|q|j|z|t)?"
-                r"[diouxXeEfFgGcrsa@%]")
+# printf conversion after the "%": "%" (the "%%" of a literal percent sign), or flags, width,
+# precision, C length modifiers and a conversion (Python adds r and a, Objective-C @). No space
+# flag, so "50% of" stays prose, and no "%" after a width, so "50%-60%" does. POSIX's "'" flag
+# (thousands grouping: %'d, %'.2f) only before the conversions it groups: "1%'s" stays prose.
+_PRINTF_REST = r"(?:\d+|\*)?(?:\.(?:\d+|\*))?(?:hh|h|ll|l|L|q|j|z|t)?"
+_PRINTF_SPEC = (rf"(?:%|[#0+\-]*{_PRINTF_REST}[diouxXeEfFgGcrsa@]"
+                rf"|[#0+\-]*'[#0+\-']*{_PRINTF_REST}[diufFgG])")
 # Inline patterns, in priority order: where two could match at the same place, the first wins.
 PATTERNS: dict[str, str] = {
     # A sentinel bracket already in the text is itself protected, so that sentinels stay unique.
@@ -87,10 +90,15 @@ PATTERNS: dict[str, str] = {
         ]
     ),
     # Message catalogs only (CATALOG_PATTERNS): a bare printf directive with a letter after it
-    # ("%dpx", and in a c-format msgid even "%ige"), and Laravel's ":name" (not after a word
-    # or a colon, so "Note:" and "std::vector" stay prose).
+    # ("%dpx", and in a c-format msgid even "%ige"), Laravel's ":name" (not after a word or a
+    # colon, so "Note:" and "std::vector" stay prose), Qt's and KDE's arguments %1 ... %99
+    # ("%L1" localized, "%1px" too; not "%100") and Qt's plural count "%n" (prose writes
+    # "%50" in Turkish), and a shell, Perl or PHP variable "$name" (a letter after the "$", so
+    # that "$5" is a price; not after a word or a backslash: "US$", "\$HOME").
     "printf_glued": rf"%{_PRINTF_SPEC}(?=[A-Za-z])",
     "laravel": r"(?<![\w:]):[^\W\d]\w*",
+    "qt_arg": r"%L?(?:[1-9]\d?(?!\d)|n(?![A-Za-z0-9]))",
+    "dollar_variable": r"(?<![\w\\])\$[^\W\d]\w*",
     "anchor": r"\{:?\s*[#.][^\s{}][^{}]*\}",  # heading anchors / attribute lists: { #anchor-id }
     "url": rf"(?:\b(?:https?|ftp)://|\bwww\.)(?:{_URL_CHAR}|\({_URL_CHAR}*\))*"
     rf"(?:[^\s<>\"'`()\[\]⟦⟧.,;:!?]|\({_URL_CHAR}*\))",
@@ -105,7 +113,7 @@ PATTERNS: dict[str, str] = {
 ALL_PATTERNS = frozenset(PATTERNS) - {HASH_KIND, QUOTED_KIND}
 # Kinds that would hit ordinary prose ("50%ige", "see :name"): a segment's default (.po and
 # JSON, message catalogs) has them, prose formats leave them out.
-CATALOG_PATTERNS = frozenset({"printf_glued", "laravel"})
+CATALOG_PATTERNS = frozenset({"printf_glued", "laravel", "qt_arg", "dollar_variable"})
 PROSE_PATTERNS = ALL_PATTERNS - CATALOG_PATTERNS
 
 

@@ -215,7 +215,7 @@ def _numbered(segment: Segment, number: int, flags: Sequence[str]) -> Segment:
     or as it is where there is none or the number is in its text already."""
     text = segment.text
     spans = [(s, e) for s, e, kind in find_spans(text, ALL_PATTERNS)
-             if kind in ("placeholder", "printf_glued", "laravel")]
+             if kind in ("placeholder", "printf_glued", "laravel", "qt_arg", "dollar_variable")]
     # a "%" before a brace makes Ruby's %{name}, none of the forms the rule knows
     placeholders = [("%" if text[s - 1:s] == "%" else "") + text[s:e] for s, e in spans]
     found = number_placeholder(placeholders, brace_format="python-brace-format" in flags)
