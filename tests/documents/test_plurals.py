@@ -289,6 +289,7 @@ def test_sample_numbers_are_small_and_prefer_numbers_above_one() -> None:
     (["{0}", "{1}"], True, None), (["%d", "%d"], False, None), (["%f"], False, None),
     (["%{count}"], False, None), ([], False, None), (["%'d"], False, 0), (["%n"], False, 0),
     (["%Ln"], False, 0), (["$count"], False, 0), (["$name", "$n"], False, 1), (["%1"], False, None),
+    (["{{- count}}"], False, 0), (["{{- n -}}"], False, 0),
 ])
 def test_the_number_placeholder_is_chosen_conservatively(placeholders: list[str], brace_format: bool,
                                                          number: int | None) -> None:

@@ -4,8 +4,9 @@ babel) or each plural form of a gettext catalog, and the sample put back as its 
 A plural branch or form is translated with a sample number of its category written where its
 ``#`` or number placeholder was ("5 files", not "⟦1⟧ files"), so that the model inflects the words
 for that number ("5 файлів", where "2 файли"); the number is then replaced by the placeholder
-again. ``Plurals`` says which branches an ICU plural message gets for the target language and
-which of the source's branches each one is translated from.
+again. ``Plurals`` says which branches an ICU plural message (or a group of i18next's plural
+keys in JSON) gets for the target language and which of the source's branches each one is
+translated from.
 """
 
 from __future__ import annotations
@@ -145,15 +146,43 @@ class Plurals:
             return None
         return branches
 
+    def key_forms(self, ordinal: bool, categories: Collection[str]) -> list[Branch] | None:
+        """The forms an i18next group of plural keys (``file_one``, ``file_other``; ``ordinal``:
+        ``place_ordinal_one`` ...) with ``categories`` gets in the target language, as
+        ``branches`` gives an ICU message's; None where it keeps its own. i18next takes a
+        ``_zero`` key for a count of 0 in every language (not for ordinals): it is kept where
+        the target has no ``zero`` category, and it is the source's text for the number 0."""
+        found = self.branches("selectordinal" if ordinal else "plural", categories)
+        if found is None:
+            return None
+        zero = not ordinal and "zero" in categories
+        forms = [Branch("zero", "zero", None, "zero")] if zero and found[0].category != "zero" else []
+        for b in found:
+            forms.append(Branch(b.category, "zero", b.sample, b.fallback)
+                         if zero and b.sample == "0" else b)
+        if {b.category for b in forms} == set(categories) and all(b.category == b.source for b in forms):
+            return None
+        return forms
+
+
+def plurals_for(src_lang: str | None, tgt_lang: str | None) -> Plurals | None:
+    """The languages for plural forms (English the default source); None without a target or
+    into the source language itself (a correction keeps its messages as they are)."""
+    source = src_lang or "en"
+    if not tgt_lang or tgt_lang.replace("-", "_").lower() == source.replace("-", "_").lower():
+        return None
+    return Plurals(source, tgt_lang)
+
 
 # A catalog's plural text: which placeholder stands for the number. Integer printf directives
 # (%d, %i, %u, with flags, width, length, argument index or name: %ld, %1$d, %(size)d), Qt's
-# %n, and any placeholder whose name says it is a count (%(count)s, {n}, {{ num }}, :count, $n).
+# %n, and any placeholder whose name says it is a count (%(count)s, {n}, {{ num }}, :count, $n;
+# i18next's unescaped {{- count}} and Jinja's {{- n -}} too).
 COUNT_NAMES = frozenset({"count", "counter", "n", "num", "number"})
 _INTEGER_DIRECTIVE = re.compile(
     r"%(?:\([^()\s]+\)|\d+\$)?[#0+\-']*(?:\d+|\*)?(?:\.(?:\d+|\*))?(?:hh|h|ll|l|L|q|j|z|t)?[diu]"
     r"|%L?n")
-_NAMED = re.compile(r"%\((\w+)\)\w|\{+\s*(\w+)\s*(?:[.\[!:,][^{}]*)?\}+|:(\w+)|\$(\w+)")
+_NAMED = re.compile(r"%\((\w+)\)\w|\{+-?\s*(\w+)\s*(?:[.\[!:,][^{}]*)?-?\}+|:(\w+)|\$(\w+)")
 _POSITIONAL_BRACE = re.compile(r"\{0?\}")
 
 

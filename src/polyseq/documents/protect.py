@@ -34,7 +34,7 @@ from polyseq.documents.icu import (
     split_message,
     unquoted_hashes,
 )
-from polyseq.documents.plurals import Plurals, count_number
+from polyseq.documents.plurals import Plurals, count_number, number_placeholder
 from polyseq.files import InputError
 
 ICU_KIND = "icu_message"
@@ -210,6 +210,34 @@ class Segment:
     finish: Callable[[Sequence[tuple[str, bool]]], str] = _join
     where: str = ""
     sample: Sample | None = None
+    # the plural group this text is a form of (i18next's "file_one", "file_other" in JSON):
+    # a translation's forms are the target language's, so its spans are compared as a branch's
+    form_of: str | None = None
+
+
+# The spans a number placeholder can be (see with_number).
+_NUMBER_KINDS = frozenset({"placeholder", "printf_glued", "laravel", "qt_arg", "dollar_variable"})
+
+
+def with_number(segment: Segment, number: str, fallback: Segment | None = None,
+                brace_format: bool = False) -> Segment | None:
+    """``segment`` with ``number`` in place of its number placeholder
+    (``plurals.number_placeholder``), to be written back from ``fallback`` (default: the segment
+    itself) where the number does not come back once; None where it has no such placeholder,
+    or the number is in its text already."""
+    text = segment.text
+    spans = [(s, e) for s, e, kind in find_spans(text, segment.patterns) if kind in _NUMBER_KINDS]
+    # a "%" before a brace makes Ruby's %{name}, none of the forms the rule knows
+    placeholders = [("%" if text[s - 1:s] == "%" else "") + text[s:e] for s, e in spans]
+    found = number_placeholder(placeholders, brace_format)
+    prose = text
+    for s, e in reversed(spans):
+        prose = prose[:s] + " " + prose[e:]
+    if found is None or count_number(prose, number):
+        return None
+    start, end = spans[found]
+    return replace(segment, text=text[:start] + number + text[end:],
+                   sample=Sample(number, text[start:end], fallback or segment))
 
 
 @dataclass
@@ -406,9 +434,15 @@ def masked_spans(segment: Segment) -> list[Span]:
     """Every span protected in ``segment`` and in the segments nested in those spans. A plural's
     category branches follow the target language (Ukrainian has four where English has two,
     each like one of the source's): their spans come as one ``BRANCH_KIND`` item for each
-    distinct set of them, which a translation may have or not, but must not add to."""
+    distinct set of them, which a translation may have or not, but must not add to. So do
+    those of a segment that is a form of a plural group of keys (``form_of``)."""
     spans = mask(segment).spans
-    return spans + [span for s in spans for span in _nested_spans(s)]
+    found = spans + [span for s in spans for span in _nested_spans(s)]
+    if segment.form_of is None:
+        return found
+    keys = sorted(f"{s.kind} {s.key()!r}" for s in found if s.kind != BRANCH_KIND)
+    return [*(s for s in found if s.kind == BRANCH_KIND),
+            Span(BRANCH_KIND, f"{segment.form_of} form with [{', '.join(keys)}]")]
 
 
 def _nested_spans(span: Span) -> list[Span]:

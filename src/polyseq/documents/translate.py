@@ -27,7 +27,7 @@ from typing import Any
 
 from polyseq.documents.formats import format_for_path, get_format
 from polyseq.documents.glossary import Glossary, as_glossary
-from polyseq.documents.plurals import Plurals, put_back
+from polyseq.documents.plurals import Plurals, plurals_for, put_back
 from polyseq.documents.protect import (
     PROSE_PATTERNS,
     DocumentError,
@@ -114,15 +114,6 @@ def as_translate(translator: Any, src_lang: str | None, tgt_lang: str | None) ->
         f"translator must be a callable list[str] -> list[str] or a Translator, not "
         f"{type(translator).__name__}"
     )
-
-
-def plurals_for(src_lang: str | None, tgt_lang: str | None) -> Plurals | None:
-    """The languages for plural forms (English the default source); None without a target or
-    into the source language itself (a correction keeps its messages as they are)."""
-    source = src_lang or "en"
-    if not tgt_lang or tgt_lang.replace("-", "_").lower() == source.replace("-", "_").lower():
-        return None
-    return Plurals(source, tgt_lang)
 
 
 def all_segments(segments: Sequence[Segment]) -> list[Segment]:

@@ -18,21 +18,19 @@ import functools
 import gettext
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import polib
 
-from polyseq.documents.plurals import INTEGERS, count_number, number_placeholder, pick_samples
+from polyseq.documents.plurals import INTEGERS, pick_samples
 from polyseq.documents.protect import (
-    ALL_PATTERNS,
     DocumentError,
     Format,
     FormatOptions,
     ParsedDocument,
-    Sample,
     Segment,
-    find_spans,
     where,
+    with_number,
 )
 
 WRAP_WIDTH = 79  # what msgmerge and xgettext write
@@ -211,22 +209,10 @@ def _plural_segments(entry: polib.POEntry, rule: PluralRule, samples: dict[int, 
 
 
 def _numbered(segment: Segment, number: int, flags: Sequence[str]) -> Segment:
-    """``segment`` with ``number`` in place of its number placeholder (``plurals.number_placeholder``),
+    """``segment`` with ``number`` in place of its number placeholder (``protect.with_number``),
     or as it is where there is none or the number is in its text already."""
-    text = segment.text
-    spans = [(s, e) for s, e, kind in find_spans(text, ALL_PATTERNS)
-             if kind in ("placeholder", "printf_glued", "laravel", "qt_arg", "dollar_variable")]
-    # a "%" before a brace makes Ruby's %{name}, none of the forms the rule knows
-    placeholders = [("%" if text[s - 1:s] == "%" else "") + text[s:e] for s, e in spans]
-    found = number_placeholder(placeholders, brace_format="python-brace-format" in flags)
-    prose = text
-    for s, e in reversed(spans):
-        prose = prose[:s] + " " + prose[e:]
-    if found is None or count_number(prose, str(number)):
-        return segment
-    start, end = spans[found]
-    return replace(segment, text=text[:start] + str(number) + text[end:],
-                   sample=Sample(str(number), text[start:end], segment))
+    found = with_number(segment, str(number), brace_format="python-brace-format" in flags)
+    return segment if found is None else found
 
 
 def _tells_apart(rule: PluralRule) -> bool:
