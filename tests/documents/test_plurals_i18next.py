@@ -10,6 +10,8 @@ from decimal import Decimal
 
 import pytest
 from babel import Locale
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from num2words import num2words
 
 from polyseq.documents import check_preservation, translate_document
@@ -205,3 +207,67 @@ def test_the_check_accepts_the_targets_keys_but_not_a_broken_form(broken: str, p
         out = out.replace('"file_few": "{{count}} FILE-FEW"', broken)
     report = check_preservation(FILES, out, "json")
     assert not report.ok and problem in str(report)
+
+
+LEAVES = st.one_of(st.integers(), st.booleans(), st.sampled_from(["Hello world", "Open {0}", "x"]))
+FORMS = st.sampled_from(["{{count}} file", "{{ count }} files", "No files", "%d item", "{{count}}"])
+UKRAINIAN = ["one", "few", "many", "other"]
+
+
+@st.composite
+def i18next_objects(draw: st.DrawFn, depth: int = 0) -> dict[str, object]:
+    """An object with plain keys, maybe a nested object, and groups of plural keys, shuffled."""
+    pairs = [(k, draw(LEAVES)) for k in draw(st.lists(st.sampled_from(["title", "id", "n"]),
+                                                      max_size=3, unique=True))]
+    if depth < 2 and draw(st.booleans()):
+        pairs.append(("child", draw(i18next_objects(depth + 1))))
+    for base in draw(st.lists(st.sampled_from(["file", "day", "a_b"]), max_size=2, unique=True)):
+        others = draw(st.lists(st.sampled_from(["zero", "one", "two", "few", "many"]), min_size=1,
+                               max_size=3, unique=True))
+        pairs += [(f"{base}_{category}", draw(FORMS)) for category in [*others, "other"]]
+    return dict(draw(st.permutations(pairs)))
+
+
+def _expected_keys(node: object) -> object:
+    """The keys a Ukrainian translation has: each group's where its first key was, zero kept."""
+    if not isinstance(node, dict):
+        return None
+    out: list[tuple[str, object]] = []
+    for key, value in node.items():
+        base, _, category = key.rpartition("_")
+        if base and f"{base}_other" in node:  # a group's key ("a_b" is a base of them only)
+            if not any(k[0].startswith(f"{base}_") for k in out):
+                zero = [f"{base}_zero"] if f"{base}_zero" in node else []
+                out += [(k, None) for k in [*zero, *(f"{base}_{c}" for c in UKRAINIAN)]]
+        else:
+            out.append((key, _expected_keys(value)))
+    return out
+
+
+def _keys(pairs: list[tuple[str, object]]) -> object:
+    return [(k, _keys(v) if isinstance(v, list) else None) for k, v in pairs]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(i18next_objects(), st.sampled_from([None, 2, "\t"]))
+def test_any_file_keeps_its_other_keys_values_and_layout(rewrite, tree: dict[str, object],
+                                                        indent: int | str | None) -> None:
+    text = json.dumps(tree, indent=indent)
+    out = translate_document(text, "json", rewrite, src_lang="en", tgt_lang="uk").text
+    assert _keys(json.loads(out, object_pairs_hook=list)) == _expected_keys(tree)
+    assert check_preservation(text, out, "json").ok
+    # every value but a group's is as a translation without the target gives it
+    before = translate_document(text, "json", rewrite).text
+    assert _plain_leaves(json.loads(out, object_pairs_hook=list)) == _plain_leaves(
+        json.loads(before, object_pairs_hook=list))
+
+
+def _plain_leaves(pairs: list[tuple[str, object]], path: str = "$") -> list[tuple[str, object]]:
+    keys = {k for k, _ in pairs}
+    found: list[tuple[str, object]] = []
+    for key, value in pairs:
+        if f"{key.rpartition('_')[0]}_other" in keys:
+            continue
+        found += (_plain_leaves(value, f"{path}.{key}") if isinstance(value, list)
+                  else [(f"{path}.{key}", value)])
+    return found
