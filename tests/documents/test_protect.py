@@ -11,11 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from polyseq.documents import check_preservation, translate_document
+from polyseq.documents.patterns import ALL_PATTERNS, PROSE_PATTERNS, find_spans
 from polyseq.documents.protect import (
-    ALL_PATTERNS,
-    PROSE_PATTERNS,
     Segment,
-    find_spans,
     has_words,
     mask,
     nested_segments,

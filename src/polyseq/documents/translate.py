@@ -27,9 +27,9 @@ from typing import Any
 
 from polyseq.documents.formats import format_for_path, get_format
 from polyseq.documents.glossary import Glossary, as_glossary
+from polyseq.documents.patterns import PROSE_PATTERNS
 from polyseq.documents.plurals import Plurals, plurals_for, put_back
 from polyseq.documents.protect import (
-    PROSE_PATTERNS,
     DocumentError,
     FormatOptions,
     Segment,

@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from polyseq.documents.patterns import PROSE_PATTERNS
 from polyseq.documents.protect import (
-    PROSE_PATTERNS,
     Format,
     FormatOptions,
     ParsedDocument,
