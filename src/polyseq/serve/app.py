@@ -279,7 +279,9 @@ def create_app(config: ServeConfig, model_dirs: Sequence[str | Path]) -> FastAPI
     async def metrics() -> Response:
         return Response(server.metrics.render(), media_type="text/plain; version=0.0.4")
 
-    @app.get("/languages")
+    # POST too: libretranslatepy before 2.1.3 and argostranslate's API client send it (LibreTranslate
+    # answers 405 since 2022)
+    @app.api_route("/languages", methods=["GET", "POST"])
     async def languages() -> list[dict[str, Any]]:
         targets = server.models.targets()  # and each language itself, as LibreTranslate lists them
         return [{"code": code, "name": NAMES.get(code, code),
