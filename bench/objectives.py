@@ -229,14 +229,16 @@ def record(args: argparse.Namespace, row: dict[str, Any]) -> None:
 
 def markdown_table(summary: dict[str, Any]) -> str:
     """The summary as docs/objectives.md's tables: mean ± spread over the seeds, and the difference
-    from translation alone, starred where it is beyond both settings' spreads."""
+    from translation alone (and translico's from its control), starred where it is beyond both
+    settings' spreads."""
     def cell(value: dict[str, Any], metric: str) -> str:
         scale, digits = (100, 1) if metric == "off_target" else (1, 2 if "bleu" in metric else 3)
         text = f"{value['mean'] * scale:.{digits}f} ± {value['spread'] * scale:.{digits}f}"
-        if "minus_translation" in value:
-            star = "*" if value["beyond_spread_of_translation"] else ""
-            text += f" ({value['minus_translation'] * scale:+.{digits}f}{star})"
-        return text
+        differences = [f"{value[f'minus_{against}'] * scale:+.{digits}f}{label}"
+                       f"{'*' if value[f'beyond_spread_of_{against}'] else ''}"
+                       for against, label in (("translation", ""), ("translico-control", " vs control"))
+                       if f"minus_{against}" in value]
+        return text + (f" ({'; '.join(differences)})" if differences else "")
 
     tables = []
     for part, objectives in summary.items():
