@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -50,17 +50,17 @@ def codeswitch(
         if lexicon_file is not None and given:
             raise ValueError(f"{', '.join(given)}: only for a lexicon induced with --corpus, not one read "
                              f"with --lexicon")
-        min_count = 3 if min_count is None else min_count
-        min_score = 0.3 if min_score is None else min_score
         for name, value in (("--rate", rate), ("--span", span), ("--min-score", min_score)):
-            if not 0.0 <= value <= 1.0:
+            if value is not None and not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {value}")
-        if min_count < 1:
+        if min_count is not None and min_count < 1:
             raise ValueError(f"--min-count must be at least 1, got {min_count}")
+        # induce_lexicon's own defaults where the options are not given
+        induction = {k: v for k, v in (("min_count", min_count), ("min_score", min_score)) if v is not None}
         read = [input, lexicon_file, *_corpus_files(corpus, [src, tgt, *(langs or "").split(",")])]
         check_outputs({"-o": output, "--save-lexicon": save_lexicon}, read)
         lines = input_lines(input)
-        lexicon = _lexicon(lexicon_file, corpus, src, tgt, langs, save_lexicon, min_count, min_score)
+        lexicon = _lexicon(lexicon_file, corpus, src, tgt, langs, save_lexicon, induction)
         rng = Random(seed)
         words = switched = covered = blank = 0
         with sink(output) as out:
@@ -89,7 +89,7 @@ def _corpus_files(spec: str | None, languages: list[str | None]) -> list[Path]:
 
 
 def _lexicon(path: Path | None, corpus: str | None, src: str | None, tgt: str | None,
-             langs: str | None, save: Path | None, min_count: int, min_score: float) -> Lexicon:
+             langs: str | None, save: Path | None, induction: dict[str, Any]) -> Lexicon:
     """The lexicon the options name: read from `path`, or induced from `corpus` (and saved)."""
     from polyseq.data.codeswitch import Lexicon, induce_from_corpus
 
@@ -106,7 +106,7 @@ def _lexicon(path: Path | None, corpus: str | None, src: str | None, tgt: str | 
         raise ValueError("--corpus needs --src and --tgt, the languages of the lexicon: e.g. --src en "
                          "--tgt de")
     languages = [lang for lang in (langs or "").split(",") if lang]
-    lexicon = induce_from_corpus(corpus or "", src, tgt, languages, min_count=min_count, min_score=min_score)
+    lexicon = induce_from_corpus(corpus or "", src, tgt, languages, **induction)
     typer.echo(f"induced {len(lexicon):,} word pairs {src} -> {tgt} from {corpus}", err=True)
     if save is not None:
         lexicon.save(save)
